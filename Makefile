@@ -1,0 +1,46 @@
+# The two commands: `make run` (the platform) and `make test` (the whole suite).
+# Both install what they need: uv (from PyPI), the Python workspace, Kafka jars and FerretDB
+# (cached under ~/.cache/mentorship, outside the repo).
+
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+INFRA := $(PYTHON) deploy/local/infra.py
+PYTEST_ARGS ?=
+
+.PHONY: help install run test test-unit schemas bench docs infra-up infra-down compose-config clean
+
+help:
+	@echo "make run      - start Kafka, FerretDB and all four services (Ctrl-C stops everything)"
+	@echo "make test     - install, start Kafka and FerretDB once, run the whole suite, stop them"
+	@echo "make test-unit- unit and contract tests only (no infrastructure)"
+	@echo "make schemas  - refresh the committed JSON Schema snapshots of every event (on purpose)"
+	@echo "make bench    - benchmarks (figures and ratios against a baseline from the same run)"
+	@echo "make compose-config - validate docker-compose.yml (needs the docker CLI)"
+
+install:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	@$(UV) sync --frozen --quiet
+	@$(INFRA) install
+
+run: install
+	@$(UV) run --frozen python deploy/local/run_platform.py
+
+test: install
+	@bash deploy/local/with_infra.sh $(UV) run --frozen pytest $(PYTEST_ARGS)
+
+test-unit:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	@$(UV) sync --frozen --quiet
+	@$(UV) run --frozen pytest tests/unit tests/contract $(PYTEST_ARGS)
+
+schemas:
+	@$(UV) run --frozen python -m mentorship_contracts.snapshots write
+
+bench: install
+	@bash deploy/local/with_infra.sh $(UV) run --frozen python -m bench
+
+compose-config:
+	docker compose config --quiet && echo "docker-compose.yml is valid"
+
+clean:
+	rm -rf .run

@@ -1,0 +1,187 @@
+"""Events of the matching service (topic `matching.events`).
+
+Key: the mentorship id for the whole lifecycle (a request IS a mentorship in state
+`requested`, so request and mentorship events of one pair stay in order), the program id for
+cohort events, the introduction id for introductions.
+
+Personal data: none carry names or addresses, only profile ids. Free text written by people
+(`message`, `reason`, agreement `expectations`) is marked as personal data.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from .envelope import EventData
+from .registry import event
+from .topics import Topic
+
+Cadence = Literal["weekly", "biweekly", "monthly"]
+
+
+class Agreement(BaseModel):
+    """What mentor and mentee agreed on when the mentorship started."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    goals: list[str] = Field(default_factory=list, max_length=20, description="goal titles")
+    goal_ids: list[str] = Field(default_factory=list, max_length=20)
+    expectations: str = Field(default="", max_length=4000)
+    cadence: Cadence = "biweekly"
+    planned_end: date | None = None
+
+
+class MatchQuality(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    total_score: float
+    bound_ratio: float = Field(description="total score / best known upper bound")
+    p10_score: float
+    matched: int
+    unmatched: int
+    top5_share: float
+    blocking_pair_mentees: int
+
+
+@event("mentorship.matching.mentorship_requested", topic=Topic.MATCHING, subject="mentorship_id",
+       personal_data=("message",))
+class MentorshipRequested(EventData):
+    """A mentee asked a mentor to mentor them; expires at `expires_at` if unanswered."""
+
+    mentorship_id: str
+    mentee_id: str
+    mentor_id: str
+    program_id: str | None = None
+    message: str = Field(default="", max_length=2000)
+    expires_at: AwareDatetime
+
+
+@event("mentorship.matching.mentorship_request_accepted", topic=Topic.MATCHING, subject="mentorship_id")
+class MentorshipRequestAccepted(EventData):
+    """The mentor accepted (if the program needs admin approval, MentorshipStarted follows it)."""
+
+    mentorship_id: str
+    mentee_id: str
+    mentor_id: str
+    program_id: str | None = None
+    awaiting_admin_approval: bool = False
+
+
+@event("mentorship.matching.mentorship_request_declined", topic=Topic.MATCHING, subject="mentorship_id",
+       personal_data=("reason",))
+class MentorshipRequestDeclined(EventData):
+    """The mentor (or an admin, or the platform at capacity) declined the request."""
+
+    mentorship_id: str
+    mentee_id: str
+    mentor_id: str
+    program_id: str | None = None
+    reason: str = Field(default="", max_length=2000)
+    automatic: bool = Field(default=False, description="declined by the platform, e.g. mentor at capacity")
+
+
+@event("mentorship.matching.mentorship_request_expired", topic=Topic.MATCHING, subject="mentorship_id")
+class MentorshipRequestExpired(EventData):
+    """Nobody answered the request in time."""
+
+    mentorship_id: str
+    mentee_id: str
+    mentor_id: str
+    program_id: str | None = None
+
+
+@event("mentorship.matching.mentorship_request_withdrawn", topic=Topic.MATCHING, subject="mentorship_id")
+class MentorshipRequestWithdrawn(EventData):
+    """The mentee withdrew the request."""
+
+    mentorship_id: str
+    mentee_id: str
+    mentor_id: str
+    program_id: str | None = None
+
+
+@event("mentorship.matching.mentorship_started", topic=Topic.MATCHING, subject="mentorship_id",
+       personal_data=("agreement",))
+class MentorshipStarted(EventData):
+    """A mentorship is active: participants, program, agreement and cadence."""
+
+    mentorship_id: str
+    mentee_id: str
+    mentor_id: str
+    program_id: str | None = None
+    agreement: Agreement
+    started_at: AwareDatetime
+    origin: Literal["request", "cohort"] = "request"
+
+
+@event("mentorship.matching.mentorship_completed", topic=Topic.MATCHING, subject="mentorship_id")
+class MentorshipCompleted(EventData):
+    """The mentorship reached its end as planned."""
+
+    mentorship_id: str
+    mentee_id: str
+    mentor_id: str
+    program_id: str | None = None
+    completed_at: AwareDatetime
+
+
+@event("mentorship.matching.mentorship_ended", topic=Topic.MATCHING, subject="mentorship_id",
+       personal_data=("reason",))
+class MentorshipEnded(EventData):
+    """The mentorship ended early; `not_a_good_fit` frees the slot and excludes the pair."""
+
+    mentorship_id: str
+    mentee_id: str
+    mentor_id: str
+    program_id: str | None = None
+    reason: str = Field(default="", max_length=2000)
+    not_a_good_fit: bool = False
+    ended_at: AwareDatetime
+
+
+@event("mentorship.matching.cohort_match_published", topic=Topic.MATCHING, subject="program_id")
+class CohortMatchPublished(EventData):
+    """An admin published a cohort run: all its mentorships start at once."""
+
+    program_id: str
+    program_name: str
+    run_id: str
+    mentorship_ids: list[str]
+    quality: MatchQuality
+    admin_ids: list[str] = Field(default_factory=list)
+
+
+@event("mentorship.matching.introduction_made", topic=Topic.MATCHING, subject="introduction_id",
+       personal_data=("message",))
+class IntroductionMade(EventData):
+    """A mentor introduced their mentee to another member for networking."""
+
+    introduction_id: str
+    mentorship_id: str
+    introduced_by: str
+    mentee_id: str
+    contact_id: str
+    message: str = Field(default="", max_length=2000)
+
+
+@event("mentorship.matching.introduction_accepted", topic=Topic.MATCHING, subject="introduction_id")
+class IntroductionAccepted(EventData):
+    """The introduced person accepted the introduction."""
+
+    introduction_id: str
+    mentee_id: str
+    contact_id: str
+    introduced_by: str
+
+
+@event("mentorship.matching.introduction_declined", topic=Topic.MATCHING, subject="introduction_id")
+class IntroductionDeclined(EventData):
+    """The introduced person declined the introduction."""
+
+    introduction_id: str
+    mentee_id: str
+    contact_id: str
+    introduced_by: str

@@ -1,0 +1,224 @@
+"""Events of the profile service (topic `profile.events`, key = profile id).
+
+Personal data: ProfileRegistered and ProfileUpdated carry a person's name, work email and
+other profile fields, because matching, scheduling and notification keep read models of
+them. ProfileErased carries only the id: it tells every reader to forget that person.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, available_timezones
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from .envelope import EventData
+from .registry import event
+from .topics import Topic
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+_TAG = re.compile(r"[^a-z0-9+#.]+")
+
+
+def normalise_tag(value: str) -> str:
+    """'  Public Speaking ' -> 'public-speaking': one spelling per skill across the platform."""
+    tag = _TAG.sub("-", value.strip().lower()).strip("-")
+    if not tag:
+        raise ValueError("a tag needs at least one letter or digit")
+    if len(tag) > 60:
+        raise ValueError("a tag is at most 60 characters")
+    return tag
+
+
+def validate_time_zone(value: str) -> str:
+    if value not in _zones():
+        raise ValueError(f"{value!r} is not an IANA time zone name (e.g. 'Europe/Berlin')")
+    ZoneInfo(value)
+    return value
+
+
+_ZONES: set[str] = set()
+
+
+def _zones() -> set[str]:
+    if not _ZONES:
+        _ZONES.update(available_timezones())
+    return _ZONES
+
+
+Tag = Annotated[str, AfterValidator(normalise_tag)]
+TimeZoneName = Annotated[str, AfterValidator(validate_time_zone)]
+HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+
+
+class Role(StrEnum):
+    MENTEE = "mentee"
+    MENTOR = "mentor"
+
+
+class Seniority(StrEnum):
+    """An ordered scale; `rank` gives the order."""
+
+    INTERN = "intern"
+    JUNIOR = "junior"
+    MID = "mid"
+    SENIOR = "senior"
+    STAFF = "staff"
+    PRINCIPAL = "principal"
+    DIRECTOR = "director"
+    EXECUTIVE = "executive"
+
+    @property
+    def rank(self) -> int:
+        return list(Seniority).index(self)
+
+
+class ValueModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Skill(ValueModel):
+    name: Tag
+    proficiency: int = Field(default=3, ge=1, le=5, description="1 = beginner ... 5 = expert")
+
+
+class Goal(ValueModel):
+    goal_id: str = Field(min_length=1, max_length=64)
+    title: ShortText
+    description: LongText = ""
+    target_date: date | None = None
+    skills: list[Tag] = Field(default_factory=list, max_length=20)
+    priority: int = Field(default=2, ge=1, le=3, description="1 = high, 3 = low")
+
+
+class AvailabilityWindow(ValueModel):
+    """A weekly window in the person's own time zone; weekday 0 = Monday."""
+
+    weekday: int = Field(ge=0, le=6)
+    start: HHMM
+    end: HHMM
+
+    @property
+    def start_minute(self) -> int:
+        h, m = self.start.split(":")
+        return int(h) * 60 + int(m)
+
+    @property
+    def end_minute(self) -> int:
+        h, m = self.end.split(":")
+        return int(h) * 60 + int(m)
+
+
+class MentoringPreferences(ValueModel):
+    topics: list[Tag] = Field(default_factory=list, max_length=30)
+    meeting_format: Literal["video", "in_person", "chat", "any"] = "any"
+
+
+class QuietHours(ValueModel):
+    """Local-time window during which non-urgent messages wait; may wrap midnight."""
+
+    start: HHMM
+    end: HHMM
+
+
+class NotificationPreferences(ValueModel):
+    channels: dict[Literal["email", "in_app", "webhook"], bool] = Field(
+        default_factory=lambda: {"email": True, "in_app": True}
+    )
+    # category name -> enabled; a missing category is enabled
+    categories: dict[str, bool] = Field(default_factory=dict, max_length=20)
+    quiet_hours: QuietHours | None = None
+
+
+class ProfileSnapshot(ValueModel):
+    """Everything other services may need to know about a person (personal data)."""
+
+    profile_id: str = Field(min_length=1, max_length=64)
+    display_name: ShortText
+    email: str = Field(min_length=3, max_length=254)
+    roles: list[Role] = Field(min_length=1, max_length=2)
+    job_title: str | None = Field(default=None, max_length=200)
+    department: str | None = Field(default=None, max_length=200)
+    manager_id: str | None = Field(default=None, max_length=64)
+    seniority: Seniority = Seniority.MID
+    years_experience: int = Field(default=0, ge=0, le=70)
+    skills: list[Skill] = Field(default_factory=list, max_length=50)
+    development_areas: list[Tag] = Field(default_factory=list, max_length=30)
+    goals: list[Goal] = Field(default_factory=list, max_length=20)
+    languages: list[str] = Field(default_factory=lambda: ["en"], max_length=20)
+    time_zone: TimeZoneName = "UTC"
+    availability: list[AvailabilityWindow] = Field(default_factory=list, max_length=50)
+    mentor_capacity: int | None = Field(default=None, ge=0, le=50)
+    mentoring_preferences: MentoringPreferences = Field(default_factory=MentoringPreferences)
+    notification_preferences: NotificationPreferences = Field(default_factory=NotificationPreferences)
+    active: bool = True
+
+    @field_validator("languages")
+    @classmethod
+    def _lower_languages(cls, value: list[str]) -> list[str]:
+        return [v.strip().lower() for v in value if v.strip()]
+
+
+@event("mentorship.profile.profile_registered", topic=Topic.PROFILE, subject="profile_id",
+       personal_data=("profile",))
+class ProfileRegistered(EventData):
+    """A person joined the platform; carries their whole profile."""
+
+    profile_id: str
+    profile: ProfileSnapshot
+
+
+@event("mentorship.profile.profile_updated", topic=Topic.PROFILE, subject="profile_id",
+       personal_data=("changes", "profile"))
+class ProfileUpdated(EventData):
+    """Some profile fields changed; `changes` holds only the changed fields, `profile` the result."""
+
+    profile_id: str
+    changed_fields: list[str]
+    changes: dict[str, Any]
+    profile: ProfileSnapshot
+
+
+@event("mentorship.profile.profile_role_added", topic=Topic.PROFILE, subject="profile_id")
+class ProfileRoleAdded(EventData):
+    """A person took on a role (a mentee becoming a mentor pays it forward)."""
+
+    profile_id: str
+    role: Role
+    roles: list[Role]
+    mentor_capacity: int | None = None
+
+
+@event("mentorship.profile.profile_role_removed", topic=Topic.PROFILE, subject="profile_id")
+class ProfileRoleRemoved(EventData):
+    """A person gave up a role."""
+
+    profile_id: str
+    role: Role
+    roles: list[Role]
+
+
+@event("mentorship.profile.profile_deactivated", topic=Topic.PROFILE, subject="profile_id")
+class ProfileDeactivated(EventData):
+    """A person is inactive: not matchable, not notified except for account matters."""
+
+    profile_id: str
+    reason: str | None = None
+
+
+@event("mentorship.profile.profile_reactivated", topic=Topic.PROFILE, subject="profile_id")
+class ProfileReactivated(EventData):
+    """A deactivated person is active again."""
+
+    profile_id: str
+
+
+@event("mentorship.profile.profile_erased", topic=Topic.PROFILE, subject="profile_id")
+class ProfileErased(EventData):
+    """Right to be forgotten: every reader deletes what it holds about this person."""
+
+    profile_id: str

@@ -1,0 +1,120 @@
+"""Registry from event type string to payload model, plus (de)serialisation and upcasting."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from .envelope import Envelope, EventData
+
+_MODELS: dict[str, type[EventData]] = {}
+# type -> (new type, function turning the old payload dict into the new one)
+_UPCASTERS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+
+
+class UnknownEventType(LookupError):
+    """The type is not in this reader's registry (tolerant readers skip these)."""
+
+
+class InvalidEvent(ValueError):
+    """The bytes are not a valid event: not JSON, not an envelope, or data off its schema."""
+
+
+def event(
+    type: str,
+    *,
+    topic: str,
+    subject: str,
+    version: int = 1,
+    personal_data: tuple[str, ...] = (),
+    summary: str = "",
+) -> Callable[[type[EventData]], type[EventData]]:
+    """Register a payload model under its type string.
+
+    `subject` names the field holding the aggregate id (the Kafka key); `personal_data`
+    lists fields that carry personal data, so the catalog can say which events carry it.
+    """
+
+    def register(cls: type[EventData]) -> type[EventData]:
+        if type in _MODELS and _MODELS[type] is not cls:
+            raise ValueError(f"event type {type!r} registered twice")
+        if subject not in cls.model_fields:
+            raise ValueError(f"{cls.__name__}: subject field {subject!r} is not a field")
+        cls.event_type = type
+        cls.event_version = version
+        cls.topic = topic
+        cls.subject_field = subject
+        cls.personal_data = personal_data
+        doc_lines = (cls.__doc__ or "").strip().splitlines()
+        cls.summary = summary or (doc_lines[0] if doc_lines else "")
+        _MODELS[type] = cls
+        return cls
+
+    return register
+
+
+def register_upcaster(
+    old_type: str, new_type: str, upcast: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
+    """Old events on a topic are read as the new version: payload dict in, payload dict out."""
+    _UPCASTERS[old_type] = (new_type, upcast)
+
+
+def model_for(type_: str) -> type[EventData]:
+    try:
+        return _MODELS[type_]
+    except KeyError:
+        raise UnknownEventType(type_) from None
+
+
+def all_models() -> dict[str, type[EventData]]:
+    _load_all()
+    return dict(sorted(_MODELS.items()))
+
+
+def encode(envelope: Envelope[Any]) -> bytes:
+    return envelope.model_dump_json().encode()
+
+
+def decode(raw: bytes | str | dict[str, Any]) -> Envelope[Any]:
+    """Bytes to a typed envelope; old versions are upcast to the newest known model."""
+    _load_all()
+    try:
+        doc = raw if isinstance(raw, dict) else json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidEvent(f"not JSON: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
+        raise InvalidEvent("not an event envelope: no string 'type'")
+    seen = set()
+    while doc["type"] in _UPCASTERS and doc["type"] not in seen:
+        seen.add(doc["type"])
+        new_type, upcast = _UPCASTERS[doc["type"]]
+        new_model = model_for(new_type)
+        doc = {
+            **doc,
+            "type": new_type,
+            "dataversion": new_model.event_version,
+            "dataschema": new_model.dataschema(),
+            "data": upcast(dict(doc.get("data") or {})),
+        }
+    model = model_for(doc["type"])
+    try:
+        return Envelope[model].model_validate(doc)  # type: ignore[valid-type]
+    except ValidationError as exc:
+        raise InvalidEvent(f"{doc['type']}: {_describe(exc)}") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _load_all() -> None:
+    # Importing the modules runs their @event decorators.
+    from . import matching, notification, profile, scheduling  # noqa: F401

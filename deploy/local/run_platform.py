@@ -1,0 +1,123 @@
+"""`make run`: local Kafka + FerretDB + the four services as separate processes; Ctrl-C stops all.
+
+Service ports: profile 8001, matching 8002, scheduling 8003, notification 8004 (override with
+PROFILE_PORT ... NOTIFICATION_PORT). Infrastructure state lives in $MENTORSHIP_RUN_DIR (.run).
+Every other variable in the environment (see README) is passed to the services.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = {"profile": 8001, "matching": 8002, "scheduling": 8003, "notification": 8004}
+
+
+def _launcher():  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location("mentorship_infra", Path(__file__).with_name("infra.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/ready", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def main() -> int:
+    started_at = time.monotonic()
+    run_dir = Path(os.environ.get("MENTORSHIP_RUN_DIR", ROOT / ".run")).resolve()
+    infra_dir = run_dir / "infra"
+    launcher = _launcher()
+    info = launcher.start(
+        infra_dir,
+        kafka_port=int(os.environ["KAFKA_PORT"]) if os.environ.get("KAFKA_PORT") else None,
+        mongo_port=int(os.environ["MONGO_PORT"]) if os.environ.get("MONGO_PORT") else None,
+        reuse=True,
+    )
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    urls: dict[str, str] = {}
+    logs = run_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stopping = False
+
+    def stop_all(*_: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        print("\nstopping services ...", flush=True)
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in procs.items():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        print("stopping Kafka and FerretDB ...", flush=True)
+        launcher.stop(infra_dir)
+        print("stopped.", flush=True)
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    try:
+        for name, default_port in SERVICES.items():
+            port = int(os.environ.get(f"{name.upper()}_PORT", default_port))
+            env = {
+                **os.environ,
+                "SERVICE_NAME": name,
+                "KAFKA_BOOTSTRAP_SERVERS": info["kafka_bootstrap"],
+                "MONGODB_URI": info["mongodb_uri"],
+                "HTTP_PORT": str(port),
+            }
+            env.pop("MONGODB_DATABASE", None)
+            log = (logs / f"{name}.log").open("ab")
+            procs[name] = subprocess.Popen([sys.executable, "-m", f"{name}_service"], env=env,
+                                           stdout=log, stderr=subprocess.STDOUT)
+            urls[name] = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        pending = set(urls)
+        while pending and time.monotonic() < deadline:
+            for name in sorted(pending):
+                if procs[name].poll() is not None:
+                    raise RuntimeError(f"{name} exited; see {logs / (name + '.log')}")
+                if _ready(urls[name]):
+                    pending.discard(name)
+            time.sleep(0.3)
+        if pending:
+            raise RuntimeError(f"not ready after 120 s: {sorted(pending)}; logs in {logs}")
+        print(f"\nAll services ready in {time.monotonic() - started_at:.1f} s:")
+        for name, url in urls.items():
+            print(f"  {name:<13} {url}   (docs {url}/docs)")
+        print(f"  Kafka         {info['kafka_bootstrap']}")
+        print(f"  MongoDB wire  {info['mongodb_uri']}")
+        print(f"  logs          {logs}")
+        print("Press Ctrl-C to stop.", flush=True)
+        while all(p.poll() is None for p in procs.values()):
+            time.sleep(1)
+        dead = [n for n, p in procs.items() if p.poll() is not None]
+        print(f"service(s) exited: {dead}; see {logs}", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:  # noqa: BLE001
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""Idempotent, at-least-once consumers with bounded retries and a dead-letter topic.
+
+FastStream's Kafka default acknowledges BEFORE the handler runs (at-most-once). Every
+subscription here sets `AckPolicy.ACK` (commit after the handler), a `group_id`, and
+`auto_offset_reset="earliest"`. The handler never lets an exception escape: it retries with
+backoff a bounded number of times, then writes the record to `<topic>.dlt` with the original
+bytes, key, headers and the error, and moves on, so a poison message never blocks its partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from mentorship_contracts import (
+    Envelope,
+    EventData,
+    InvalidEvent,
+    UnknownEventType,
+    dead_letter_topic,
+    decode,
+)
+
+from .messaging import TopicNames
+from .metrics import EVENTS_DEAD_LETTERED, EVENTS_FAILED, EVENTS_HANDLED, EVENTS_SKIPPED, HANDLER_SECONDS
+
+PROCESSED = "processed_events"
+
+Handler = Callable[[Envelope[Any]], Awaitable[None]]
+log = structlog.get_logger()
+
+
+class PermanentError(Exception):
+    """A handler failure that retrying cannot fix: dead-letter at once."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    backoff: float = 0.2
+    backoff_max: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.backoff * (2 ** (attempt - 1)), self.backoff_max)
+
+
+class EventConsumer:
+    """One subscription of one service to one topic, dispatching by event type.
+
+    Types without a handler are skipped (tolerant reader). A processed-event marker
+    (unique `_id` = consumer:event id) makes a redelivered event a no-op; handlers are still
+    written as conditional single-document updates, so even a crash between the effect and
+    the marker changes nothing on redelivery.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        name: str,
+        topic: str,
+        handlers: Mapping[type[EventData], Handler],
+        db: AsyncDatabase[dict[str, Any]],
+        dlt_producer: Callable[[], AIOKafkaProducer],
+        topics: TopicNames,
+        retry: RetryPolicy,
+    ) -> None:
+        self.service = service
+        self.name = name
+        self.topic = topic
+        self.handlers = {model.event_type: fn for model, fn in handlers.items()}
+        self.db = db
+        self.dlt_producer = dlt_producer
+        self.topics = topics
+        self.retry = retry
+
+    @property
+    def group_id(self) -> str:
+        return self.topics.group(self.service, self.name)
+
+    def subscribe(self, broker: KafkaBroker) -> None:
+        async def raw_bytes(msg: Any) -> bytes:  # never let FastStream parse: we own decoding
+            return msg.body
+
+        @broker.subscriber(
+            self.topics(self.topic),
+            group_id=self.group_id,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.ACK,
+            decoder=raw_bytes,
+            title=f"{self.service}.{self.name}",
+            description=f"{self.service} consumes {self.topic} ({', '.join(sorted(self.handlers))})",
+        )
+        async def on_record(body: bytes, message: KafkaMessage) -> None:
+            await self.process(message.raw_message)
+
+    async def process(self, record: Any) -> str:
+        """Handle one ConsumerRecord; returns what happened (for tests and logs)."""
+        structlog.contextvars.bind_contextvars(consumer=self.name)
+        try:
+            envelope = decode(record.value)
+        except UnknownEventType as exc:
+            EVENTS_SKIPPED.labels(self.service, self.name, "unknown_type").inc()
+            log.debug("skipping unknown event type", type=str(exc))
+            return "skipped"
+        except InvalidEvent as exc:
+            await self.dead_letter(record, exc, attempts=0)
+            return "dead_lettered"
+        structlog.contextvars.bind_contextvars(
+            event_id=envelope.id, correlation_id=envelope.correlationid, event_type=envelope.type
+        )
+        try:
+            handler = self.handlers.get(envelope.type)
+            if handler is None:
+                EVENTS_SKIPPED.labels(self.service, self.name, "not_subscribed").inc()
+                return "skipped"
+            marker = f"{self.name}:{envelope.id}"
+            if await self.db[PROCESSED].find_one({"_id": marker}, {"_id": 1}):
+                EVENTS_SKIPPED.labels(self.service, self.name, "duplicate").inc()
+                log.info("duplicate event ignored")
+                return "duplicate"
+            outcome = await self._handle_with_retries(handler, envelope, record)
+            if outcome == "handled":
+                try:
+                    await self.db[PROCESSED].insert_one(
+                        {"_id": marker, "type": envelope.type, "at": datetime.now(UTC)}
+                    )
+                except DuplicateKeyError:
+                    pass
+            return outcome
+        finally:
+            structlog.contextvars.unbind_contextvars("event_id", "correlation_id", "event_type", "consumer")
+
+    async def _handle_with_retries(self, handler: Handler, envelope: Envelope[Any], record: Any) -> str:
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                await handler(envelope)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                EVENTS_FAILED.labels(self.service, self.name, envelope.type).inc()
+                permanent = isinstance(exc, PermanentError)
+                log.warning("handler failed", attempt=attempt, error=repr(exc)[:500], permanent=permanent)
+                if permanent or attempt >= self.retry.max_attempts:
+                    await self.dead_letter(record, exc, attempts=attempt)
+                    return "dead_lettered"
+                await asyncio.sleep(self.retry.delay(attempt))
+                continue
+            HANDLER_SECONDS.labels(self.service, self.name, envelope.type).observe(time.perf_counter() - started)
+            EVENTS_HANDLED.labels(self.service, self.name, envelope.type).inc()
+            return "handled"
+
+    async def dead_letter(self, record: Any, exc: BaseException, *, attempts: int) -> None:
+        dlt = dead_letter_topic(record.topic)
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        headers = list(record.headers or []) + [
+            ("dlt-error", reason.encode()),
+            ("dlt-error-type", type(exc).__name__.encode()),
+            ("dlt-stack", "".join(traceback.format_exception(exc))[-4000:].encode()),
+            ("dlt-original-topic", record.topic.encode()),
+            ("dlt-original-partition", str(record.partition).encode()),
+            ("dlt-original-offset", str(record.offset).encode()),
+            ("dlt-consumer-group", self.group_id.encode()),
+            ("dlt-service", self.service.encode()),
+            ("dlt-attempts", str(attempts).encode()),
+            ("dlt-failed-at", datetime.now(UTC).isoformat().encode()),
+        ]
+        await self.dlt_producer().send_and_wait(dlt, record.value, key=record.key, headers=headers)
+        EVENTS_DEAD_LETTERED.labels(self.service, self.name, record.topic).inc()
+        log.error("record dead-lettered", dead_letter_topic=dlt, reason=reason[:300],
+                  partition=record.partition, offset=record.offset)

@@ -1,0 +1,33 @@
+"""Prometheus metrics shared by every service (labelled by service)."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+EVENTS_HANDLED = Counter(
+    "events_handled_total", "Events handled successfully", ["service", "consumer", "type"], registry=REGISTRY
+)
+EVENTS_SKIPPED = Counter(
+    "events_skipped_total", "Events skipped (duplicate or not of interest)",
+    ["service", "consumer", "reason"], registry=REGISTRY,
+)
+EVENTS_FAILED = Counter(
+    "events_failed_total", "Handler attempts that raised", ["service", "consumer", "type"], registry=REGISTRY
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "events_dead_lettered_total", "Records sent to a dead-letter topic", ["service", "consumer", "topic"],
+    registry=REGISTRY,
+)
+HANDLER_SECONDS = Histogram(
+    "event_handler_seconds", "Handler latency", ["service", "consumer", "type"], registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+OUTBOX_PUBLISHED = Counter(
+    "outbox_events_published_total", "Events published by the outbox relay", ["service", "topic"],
+    registry=REGISTRY,
+)
+TIMERS_FIRED = Counter("timers_fired_total", "Timers fired", ["service", "kind"], registry=REGISTRY)
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests", ["service", "method", "route", "status"], registry=REGISTRY
+)
+READY = Gauge("service_ready", "1 when Kafka and Mongo answer", ["service"], registry=REGISTRY)

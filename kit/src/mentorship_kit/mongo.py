@@ -1,0 +1,35 @@
+"""The async Mongo client (PyMongo's AsyncMongoClient) and index creation at start-up.
+
+Only what FerretDB 1.24 supports is used (no transactions, change streams, TTL, $lookup).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+
+def connect(uri: str, *, app_name: str) -> AsyncMongoClient[dict[str, Any]]:
+    return AsyncMongoClient(uri, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=5000)
+
+
+@dataclass(frozen=True)
+class Indexes:
+    """Index declarations of one collection, created (idempotently) when the service starts."""
+
+    collection: str
+    models: Sequence[IndexModel] = field(default_factory=tuple)
+
+
+async def ensure_indexes(db: AsyncDatabase[dict[str, Any]], declarations: Sequence[Indexes]) -> None:
+    for decl in declarations:
+        if decl.models:
+            await db[decl.collection].create_indexes(list(decl.models))
+
+
+async def ping(client: AsyncMongoClient[dict[str, Any]]) -> None:
+    await client.admin.command("ping")

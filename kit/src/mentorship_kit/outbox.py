@@ -1,0 +1,164 @@
+"""Transactional outbox without multi-document transactions.
+
+A use case writes the state change AND its pending events in one single-document write:
+the events sit in the aggregate document's `outbox` array. The relay publishes them in
+order with the aggregate id as key, then removes them. A crash between publish and removal
+re-publishes them; consumers absorb that (idempotent consumers). A lease on the document
+keeps two relay replicas from publishing the same aggregate at once, so per-key order holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from mentorship_contracts import Envelope, encode
+
+from .clock import Clock
+from .messaging import TopicNames, envelope_headers
+from .metrics import OUTBOX_PUBLISHED
+from .mongo import Indexes
+
+OUTBOX = "outbox"
+PENDING = "outbox_pending"
+LEASE = "outbox_lease_until"
+
+log = structlog.get_logger()
+
+
+def outbox_entries(events: Sequence[Envelope]) -> list[dict[str, Any]]:  # type: ignore[type-arg]
+    return [
+        {
+            "id": e.id,
+            "type": e.type,
+            "topic": e.data.topic,
+            "key": e.subject,
+            "body": encode(e).decode(),
+            # an object, not pairs: FerretDB stores no nested arrays
+            "headers": {k: v.decode() for k, v in envelope_headers(e)},
+        }
+        for e in events
+    ]
+
+
+def new_document(document: dict[str, Any], events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
+    """A document to insert, carrying its first events."""
+    entries = outbox_entries(events)
+    return {**document, OUTBOX: entries, PENDING: bool(entries)}
+
+
+def with_events(update: dict[str, Any], events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
+    """Add pending events to an update document (same single-document write as the change)."""
+    if not events:
+        return update
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in update.items()}
+    out.setdefault("$push", {})[OUTBOX] = {"$each": outbox_entries(events)}
+    out.setdefault("$set", {})[PENDING] = True
+    return out
+
+
+def outbox_indexes(collection: str) -> Indexes:
+    return Indexes(collection, (IndexModel([(PENDING, ASCENDING)], name="outbox_pending"),))
+
+
+class OutboxRelay:
+    """Publishes pending events of the given collections; wake() after a write cuts latency."""
+
+    def __init__(
+        self,
+        db: AsyncDatabase[dict[str, Any]],
+        collections: Sequence[str],
+        producer: AIOKafkaProducer,
+        topics: TopicNames,
+        clock: Clock,
+        *,
+        service: str,
+        poll_interval: float = 0.5,
+        lease_seconds: float = 30.0,
+    ) -> None:
+        self.db = db
+        self.collections = list(collections)
+        self.producer = producer
+        self.topics = topics
+        self.clock = clock
+        self.service = service
+        self.poll_interval = poll_interval
+        self.lease = timedelta(seconds=lease_seconds)
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                published = await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep relaying after a broker or store hiccup
+                log.warning("outbox relay pass failed", error=repr(exc)[:500])
+                await asyncio.sleep(min(5.0, self.poll_interval * 4))
+                continue
+            if published:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def stop(self) -> None:
+        """Publish what is pending, then stop (graceful shutdown)."""
+        self._stopping = True
+        self._wake.set()
+        with contextlib.suppress(Exception):
+            await self.drain()
+
+    async def drain(self) -> int:
+        total = 0
+        for name in self.collections:
+            while (doc := await self._claim(name)) is not None:
+                total += await self._publish(name, doc)
+        return total
+
+    async def _claim(self, collection: str) -> dict[str, Any] | None:
+        now = self.clock.now()
+        return await self.db[collection].find_one_and_update(
+            {PENDING: True, "$or": [{LEASE: {"$exists": False}}, {LEASE: None}, {LEASE: {"$lt": now}}]},
+            {"$set": {LEASE: now + self.lease}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def _publish(self, collection: str, doc: dict[str, Any]) -> int:
+        entries = doc.get(OUTBOX) or []
+        futures = []
+        for entry in entries:
+            topic = self.topics(entry["topic"])
+            futures.append(
+                await self.producer.send(
+                    topic,
+                    entry["body"].encode(),
+                    key=entry["key"].encode(),
+                    headers=[(k, v.encode()) for k, v in entry["headers"].items()],
+                )
+            )
+        for fut, entry in zip(futures, entries, strict=True):
+            await fut  # acks=all: the broker has it before we forget it
+            OUTBOX_PUBLISHED.labels(self.service, entry["topic"]).inc()
+        await self._mark_published(collection, doc["_id"], [e["id"] for e in entries])
+        return len(entries)
+
+    async def _mark_published(self, collection: str, doc_id: Any, event_ids: list[str]) -> None:
+        coll = self.db[collection]
+        if event_ids:
+            await coll.update_one({"_id": doc_id}, {"$pull": {OUTBOX: {"id": {"$in": event_ids}}}})
+        # Clear the flag only if nothing new arrived meanwhile; release the lease either way.
+        await coll.update_one({"_id": doc_id, OUTBOX: {"$size": 0}}, {"$set": {PENDING: False}})
+        await coll.update_one({"_id": doc_id}, {"$unset": {LEASE: ""}})

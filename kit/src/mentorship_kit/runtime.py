@@ -1,0 +1,252 @@
+"""One service process: settings, Mongo, Kafka, consumers, outbox relay, timers, HTTP app.
+
+Each service builds a `ServiceRuntime`, registers its consumers, outbox collections, timer
+handlers and routers on it, and calls `create_app()`. Start-up creates indexes and topics,
+starts the producer, relay, timers and consumers; shutdown stops consuming, lets in-flight
+handlers finish, drains the outbox and flushes the producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Request, Response
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AwareDatetime, BaseModel, Field
+from pymongo.asynchronous.database import AsyncDatabase
+
+from mentorship_contracts import EventData, Topic, dead_letter_topic
+
+from .clock import Clock
+from .consumer import PROCESSED, EventConsumer, Handler, RetryPolicy
+from .logging import configure_logging
+from .messaging import TopicNames, ensure_topics, new_producer
+from .metrics import HTTP_REQUESTS, READY, REGISTRY
+from .mongo import Indexes, connect, ensure_indexes, ping
+from .outbox import OutboxRelay, outbox_indexes
+from .problems import Problem, install_problem_handlers
+from .settings import ServiceSettings
+from .timers import TimerHandler, TimerLoop, Timers, timer_indexes
+
+log = structlog.get_logger()
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.service = settings.service_name
+        self.clock = Clock()
+        self.topics = TopicNames(settings.kafka_topic_prefix)
+        self.client = connect(settings.mongodb_uri, app_name=self.service)
+        self.db: AsyncDatabase[dict[str, Any]] = self.client[settings.database_name]
+        self.broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id=self.service,
+                                  graceful_timeout=15.0, logger=None)
+        self.retry = RetryPolicy(
+            settings.consumer_max_attempts,
+            settings.consumer_retry_backoff_ms / 1000,
+            settings.consumer_retry_backoff_max_ms / 1000,
+        )
+        self.timers = Timers(self.db, self.clock, lease_seconds=settings.timer_lease_seconds)
+        self.consumers: list[EventConsumer] = []
+        self._indexes: list[Indexes] = [Indexes(PROCESSED), timer_indexes(), outbox_indexes("timers")]
+        self._outbox_collections: list[str] = ["timers"]
+        self._timer_handlers: dict[str, TimerHandler] = {}
+        self._produces: set[str] = set()
+        self._background: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.timer_loop: TimerLoop | None = None
+        self.started = False
+
+    # --- registration (before start) -------------------------------------------------------
+    def consume(self, name: str, topic: str, handlers: Mapping[type[EventData], Handler]) -> EventConsumer:
+        consumer = EventConsumer(
+            service=self.service, name=name, topic=topic, handlers=handlers, db=self.db,
+            dlt_producer=lambda: self.producer, topics=self.topics, retry=self.retry,
+        )
+        consumer.subscribe(self.broker)
+        self.consumers.append(consumer)
+        return consumer
+
+    def outbox_collection(self, name: str) -> None:
+        if name not in self._outbox_collections:
+            self._outbox_collections.append(name)
+            self._indexes.append(outbox_indexes(name))
+
+    def indexes(self, *declarations: Indexes) -> None:
+        self._indexes.extend(declarations)
+
+    def produces(self, *topics: str) -> None:
+        self._produces.update(topics)
+
+    def timer(self, kind: str, handler: TimerHandler) -> None:
+        self._timer_handlers[kind] = handler
+
+    def background(self, job: Callable[[], Awaitable[None]]) -> None:
+        self._background.append(job)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("runtime not started")
+        return self._producer
+
+    def wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    async def start(self) -> None:
+        s = self.settings
+        await ensure_indexes(self.db, self._indexes)
+        topics = {self.topics(t) for t in self._produces}
+        topics |= {self.topics(c.topic) for c in self.consumers}
+        topics |= {dead_letter_topic(self.topics(c.topic)) for c in self.consumers}
+        await ensure_topics(s.kafka_bootstrap_servers, topics, s.kafka_topic_partitions)
+        self._producer = new_producer(s.kafka_bootstrap_servers, f"{self.service}-producer")
+        await self._producer.start()
+        self.relay = OutboxRelay(
+            self.db, self._outbox_collections, self._producer, self.topics, self.clock,
+            service=self.service, poll_interval=s.outbox_poll_interval_ms / 1000,
+            lease_seconds=s.outbox_lease_seconds,
+        )
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self._timer_handlers:
+            self.timer_loop = TimerLoop(self.timers, self._timer_handlers, service=self.service,
+                                        poll_interval=s.timer_poll_interval_ms / 1000,
+                                        on_fired=self.wake_relay)
+            self._tasks.append(asyncio.create_task(self.timer_loop.run(), name="timers"))
+        for job in self._background:
+            self._tasks.append(asyncio.create_task(job(), name=getattr(job, "__name__", "job")))
+        await self.broker.start()
+        self.started = True
+        log.info("service started", topics=sorted(topics), database=s.database_name,
+                 consumers=[c.group_id for c in self.consumers])
+
+    async def stop(self) -> None:
+        log.info("service stopping")
+        self.started = False
+        await self.broker.stop()  # stop consuming; in-flight handlers finish (graceful_timeout)
+        if self.timer_loop:
+            self.timer_loop.stop()
+        for task in self._tasks:
+            if task.get_name() != "outbox-relay":
+                task.cancel()
+        if self.relay:
+            await self.relay.stop()  # drain what is pending
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._producer:
+            await self._producer.stop()  # flushes
+        await self.client.close()
+        log.info("service stopped")
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(ping(self.client), 3)
+            checks["mongo"] = "ok"
+        except Exception as exc:
+            checks["mongo"] = f"unreachable: {type(exc).__name__}"
+        try:
+            if self._producer is None:
+                raise RuntimeError("not started")
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 3)
+            checks["kafka"] = "ok"
+        except Exception as exc:
+            checks["kafka"] = f"unreachable: {type(exc).__name__}"
+        checks["consumers"] = "ok" if self.started else "not started"
+        return checks
+
+
+class ClockChange(BaseModel):
+    advance_seconds: float | None = Field(default=None, ge=0)
+    set_to: AwareDatetime | None = None
+
+
+def create_app(
+    runtime: ServiceRuntime,
+    *,
+    title: str,
+    description: str = "",
+    routers: Sequence[APIRouter] = (),
+    version: str = "0.1.0",
+) -> FastAPI:
+    """FastAPI app with health, readiness, metrics, problem+json and the runtime's lifecycle."""
+    configure_logging(runtime.service, runtime.settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(runtime.service, request.method, path, str(response.status_code)).inc()
+        response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+        return response
+
+    @app.get("/health", tags=["operations"], summary="Liveness")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.service}
+
+    @app.get("/ready", tags=["operations"], summary="Readiness: Kafka and Mongo reachable")
+    async def ready() -> Response:
+        checks = await runtime.readiness()
+        ok = all(v == "ok" for v in checks.values())
+        READY.labels(runtime.service).set(1 if ok else 0)
+        from fastapi.responses import JSONResponse
+
+        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    if runtime.settings.dev_clock_enabled:
+
+        @app.post("/_dev/clock", tags=["operations"], summary="Move this process's clock (dev only)")
+        async def move_clock(change: ClockChange) -> dict[str, str]:
+            if change.set_to is not None:
+                runtime.clock.set(change.set_to)
+            elif change.advance_seconds is not None:
+                runtime.clock.advance(timedelta(seconds=change.advance_seconds))
+            else:
+                raise Problem(422, "Invalid request", "give advance_seconds or set_to")
+            if runtime.timer_loop:
+                await runtime.timer_loop.run_due()
+                runtime.wake_relay()
+            return {"now": runtime.clock.now().isoformat()}
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def all_topics() -> list[str]:
+    return [t.value for t in Topic]

@@ -1,0 +1,151 @@
+"""Durable timers: documents with a due time, claimed with a find-one-and-update lease.
+
+Firing is one conditional single-document write on the timer (state pending -> fired, only
+by the replica holding the lease) that also carries the events the timer causes, through
+the outbox. So a timer fires exactly once even when several replicas poll, and one that a
+crashed replica had claimed fires after its lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from mentorship_contracts import Envelope
+
+from .clock import Clock
+from .metrics import TIMERS_FIRED
+from .mongo import Indexes
+from .outbox import with_events
+
+TIMERS = "timers"
+log = structlog.get_logger()
+
+# A timer handler gets the timer document and the current time and returns the events
+# to emit (possibly none). It may also make its own conditional updates.
+TimerHandler = Callable[[dict[str, Any], datetime], Awaitable[Sequence[Envelope[Any]]]]
+
+
+def timer_indexes() -> Indexes:
+    return Indexes(
+        TIMERS,
+        (
+            IndexModel([("state", ASCENDING), ("due_at", ASCENDING)], name="due"),
+            IndexModel([("group", ASCENDING)], name="group"),
+        ),
+    )
+
+
+class Timers:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], clock: Clock, *, lease_seconds: float = 30.0) -> None:
+        self.db = db
+        self.clock = clock
+        self.lease = timedelta(seconds=lease_seconds)
+        self.owner = uuid.uuid4().hex
+
+    async def schedule(
+        self, timer_id: str, kind: str, due_at: datetime, payload: dict[str, Any], *, group: str | None = None
+    ) -> None:
+        """Create or move a pending timer (a fired one stays fired)."""
+        await self.db[TIMERS].update_one(
+            {"_id": timer_id, "state": {"$in": ["pending", "cancelled"]}},
+            {"$set": {"kind": kind, "due_at": due_at, "payload": payload, "group": group,
+                      "state": "pending", "lease_until": None}},
+            upsert=False,
+        )
+        if not await self.db[TIMERS].find_one({"_id": timer_id}, {"_id": 1}):
+            with contextlib.suppress(Exception):  # a concurrent schedule of the same id wins
+                await self.db[TIMERS].insert_one(
+                    {"_id": timer_id, "kind": kind, "due_at": due_at, "payload": payload, "group": group,
+                     "state": "pending", "lease_until": None, "outbox": [], "outbox_pending": False}
+                )
+
+    async def cancel(self, timer_id: str) -> bool:
+        res = await self.db[TIMERS].update_one(
+            {"_id": timer_id, "state": "pending"}, {"$set": {"state": "cancelled"}}
+        )
+        return res.modified_count == 1
+
+    async def cancel_group(self, group: str) -> int:
+        res = await self.db[TIMERS].update_many(
+            {"group": group, "state": "pending"}, {"$set": {"state": "cancelled"}}
+        )
+        return res.modified_count
+
+    async def claim_due(self) -> dict[str, Any] | None:
+        now = self.clock.now()
+        return await self.db[TIMERS].find_one_and_update(
+            {"state": "pending", "due_at": {"$lte": now},
+             "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}]},
+            {"$set": {"lease_until": now + self.lease, "owner": self.owner}},
+            sort=[("due_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def fire(self, timer: dict[str, Any], events: Sequence[Envelope[Any]]) -> bool:
+        """Mark fired with its events, only if this replica still holds the lease."""
+        res = await self.db[TIMERS].update_one(
+            {"_id": timer["_id"], "state": "pending", "owner": self.owner,
+             "lease_until": timer["lease_until"]},
+            with_events({"$set": {"state": "fired", "fired_at": self.clock.now(), "fired_by": self.owner}},
+                        events),
+        )
+        return res.modified_count == 1
+
+
+class TimerLoop:
+    """Polls for due timers and fires them through their kind's handler."""
+
+    def __init__(
+        self,
+        timers: Timers,
+        handlers: Mapping[str, TimerHandler],
+        *,
+        service: str,
+        poll_interval: float = 0.5,
+        on_fired: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.timers = timers
+        self.handlers = dict(handlers)
+        self.service = service
+        self.poll_interval = poll_interval
+        self.on_fired = on_fired
+        self._stopping = False
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                fired = await self.run_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("timer pass failed", error=repr(exc)[:500])
+                fired = 0
+            if not fired:
+                await asyncio.sleep(self.poll_interval)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def run_due(self, limit: int = 1000) -> int:
+        fired = 0
+        while fired < limit and not self._stopping and (timer := await self.timers.claim_due()):
+            handler = self.handlers.get(timer["kind"])
+            if handler is None:
+                log.error("no handler for timer kind", kind=timer["kind"], timer_id=timer["_id"])
+                await self.timers.cancel(timer["_id"])
+                continue
+            events = await handler(timer, self.timers.clock.now())
+            if await self.timers.fire(timer, events):
+                fired += 1
+                TIMERS_FIRED.labels(self.service, timer["kind"]).inc()
+                self.on_fired()
+        return fired

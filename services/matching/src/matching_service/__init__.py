@@ -1,0 +1,1 @@
+"""Matching service: suggestions, requests and the mentorship lifecycle, cohort matching."""

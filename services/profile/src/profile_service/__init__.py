@@ -1,0 +1,1 @@
+"""Profile service: people, their goals and skills; the source of truth other services follow."""

@@ -1,0 +1,55 @@
+"""Committed JSON Schema snapshots are the public contract: changes must stay backward compatible."""
+
+import copy
+
+from mentorship_contracts import all_models
+from mentorship_contracts.snapshots import SNAPSHOT_DIR, _compare, current_schemas, incompatibilities
+
+
+def test_every_event_is_compatible_with_its_committed_snapshot():
+    problems = incompatibilities()
+    assert problems == [], "\n".join(problems) + "\n(additive changes only; `make schemas` after review)"
+
+
+def test_every_registered_event_has_a_snapshot_and_metadata():
+    models = all_models()
+    assert "mentorship.profile.profile_registered" in models
+    for type_, model in models.items():
+        assert (SNAPSHOT_DIR / f"{type_}.json").exists()
+        assert model.summary, f"{type_} needs a docstring: it is the catalog's description"
+        assert model.subject_field in model.model_fields
+
+
+def _check(old, new):
+    problems: list[str] = []
+    _compare("t", old, new, old, new, "", problems)
+    return problems
+
+
+BASE = current_schemas()["mentorship.profile.profile_registered"]
+
+
+def test_checker_flags_a_removed_field():
+    new = copy.deepcopy(BASE)
+    del new["properties"]["profile_id"]
+    assert any("profile_id removed" in p for p in _check(BASE, new))
+
+
+def test_checker_flags_a_changed_type():
+    new = copy.deepcopy(BASE)
+    new["properties"]["profile_id"] = {"type": "integer"}
+    assert any("changed type" in p for p in _check(BASE, new))
+
+
+def test_checker_flags_a_new_required_field_in_a_nested_model():
+    new = copy.deepcopy(BASE)
+    snap = new["$defs"]["ProfileSnapshot"]
+    snap["properties"]["badge"] = {"type": "string"}
+    snap["required"] = [*snap.get("required", []), "badge"]
+    assert any("profile.badge is newly required" in p for p in _check(BASE, new))
+
+
+def test_checker_accepts_a_new_optional_field():
+    new = copy.deepcopy(BASE)
+    new["properties"]["extra"] = {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
+    assert _check(BASE, new) == []
