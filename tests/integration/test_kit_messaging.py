@@ -135,3 +135,33 @@ async def test_relay_restarted_between_publish_and_mark_loses_nothing_and_double
 
 async def svc_counts(svc: CountingService, pids: list[str]) -> bool:
     return all([await svc.count(p) for p in pids])
+
+
+async def test_event_appended_while_relay_publishes_is_kept_and_published_next(settings_for, infra, prefix):
+    rt = ServiceRuntime(settings_for(ServiceSettings, service_name="kit-relay-race"))
+    rt.outbox_collection("things")
+    rt.produces(Topic.PROFILE)
+    await rt.start()
+    await rt.relay.stop()
+    try:
+        first, late = registered("p-a"), registered("p-b")
+        await rt.db["things"].insert_one(new_document({"_id": "agg"}, [first]))
+
+        class AppendDuringPublish(OutboxRelay):
+            async def _mark_published(self, collection, doc_id, event_ids):  # noqa: ANN001
+                from mentorship_kit.outbox import with_events
+
+                await rt.db["things"].update_one({"_id": "agg"}, with_events({"$set": {"x": 1}}, [late]))
+                await super()._mark_published(collection, doc_id, event_ids)
+
+        racing = AppendDuringPublish(rt.db, ["things"], rt.producer, rt.topics, rt.clock, service="t")
+        assert await racing._publish("things", await rt.db["things"].find_one({"_id": "agg"})) == 1
+        doc = await rt.db["things"].find_one({"_id": "agg"})
+        assert [e["id"] for e in doc["outbox"]] == [late.id] and doc["outbox_pending"] is True
+
+        plain = OutboxRelay(rt.db, ["things"], rt.producer, rt.topics, rt.clock, service="t")
+        assert await plain.drain() == 1
+        records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.PROFILE}", want=2)
+        assert [decode(r.value).id for r in records] == [first.id, late.id]
+    finally:
+        await rt.stop()

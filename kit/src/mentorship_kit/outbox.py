@@ -29,6 +29,7 @@ from .mongo import Indexes
 
 OUTBOX = "outbox"
 PENDING = "outbox_pending"
+COUNT = "outbox_count"  # == len(outbox); guards the removal of published entries
 LEASE = "outbox_lease_until"
 
 log = structlog.get_logger()
@@ -52,7 +53,7 @@ def outbox_entries(events: Sequence[Envelope]) -> list[dict[str, Any]]:  # type:
 def new_document(document: dict[str, Any], events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
     """A document to insert, carrying its first events."""
     entries = outbox_entries(events)
-    return {**document, OUTBOX: entries, PENDING: bool(entries)}
+    return {**document, OUTBOX: entries, COUNT: len(entries), PENDING: bool(entries)}
 
 
 def with_events(update: dict[str, Any], events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
@@ -60,7 +61,9 @@ def with_events(update: dict[str, Any], events: Sequence[Envelope]) -> dict[str,
     if not events:
         return update
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in update.items()}
-    out.setdefault("$push", {})[OUTBOX] = {"$each": outbox_entries(events)}
+    entries = outbox_entries(events)
+    out.setdefault("$push", {})[OUTBOX] = {"$each": entries}
+    out.setdefault("$inc", {})[COUNT] = len(entries)
     out.setdefault("$set", {})[PENDING] = True
     return out
 
@@ -156,9 +159,23 @@ class OutboxRelay:
         return len(entries)
 
     async def _mark_published(self, collection: str, doc_id: Any, event_ids: list[str]) -> None:
+        """Remove the published entries, keeping any appended meanwhile.
+
+        A compare-and-set on the entry count instead of `$pull` with a condition, which
+        FerretDB 1.24 lacks: a concurrent append changes the count and we simply re-read.
+        """
         coll = self.db[collection]
-        if event_ids:
-            await coll.update_one({"_id": doc_id}, {"$pull": {OUTBOX: {"id": {"$in": event_ids}}}})
-        # Clear the flag only if nothing new arrived meanwhile; release the lease either way.
-        await coll.update_one({"_id": doc_id, OUTBOX: {"$size": 0}}, {"$set": {PENDING: False}})
-        await coll.update_one({"_id": doc_id}, {"$unset": {LEASE: ""}})
+        published = set(event_ids)
+        while True:
+            doc = await coll.find_one({"_id": doc_id})
+            if doc is None:
+                return
+            entries = doc.get(OUTBOX) or []
+            remaining = [e for e in entries if e["id"] not in published]
+            result = await coll.update_one(
+                {"_id": doc_id, COUNT: doc[COUNT] if COUNT in doc else {"$exists": False}},
+                {"$set": {OUTBOX: remaining, COUNT: len(remaining), PENDING: bool(remaining)},
+                 "$unset": {LEASE: ""}},
+            )
+            if result.matched_count == 1:
+                return
