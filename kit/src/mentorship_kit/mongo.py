@@ -28,7 +28,12 @@ class Indexes:
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]], declarations: Sequence[Indexes]) -> None:
     for decl in declarations:
         if decl.models:
-            await db[decl.collection].create_indexes(list(decl.models))
+            # Create only the missing ones: FerretDB 1.24 drops the connection when asked to
+            # create a compound index that already exists (i.e. on every restart).
+            existing = set(await db[decl.collection].index_information())
+            missing = [m for m in decl.models if m.document["name"] not in existing]
+            if missing:
+                await db[decl.collection].create_indexes(missing)
 
 
 async def ping(client: AsyncMongoClient[dict[str, Any]]) -> None:

@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, Field
 from pymongo.asynchronous.database import AsyncDatabase
 
-from mentorship_contracts import EventData, Topic, dead_letter_topic
+from mentorship_contracts import Envelope, EventData, Topic, all_models, dead_letter_topic
 
 from .clock import Clock
 from .consumer import PROCESSED, EventConsumer, Handler, RetryPolicy
@@ -38,6 +38,7 @@ from .settings import ServiceSettings
 from .timers import TimerHandler, TimerLoop, Timers, timer_indexes
 
 log = structlog.get_logger()
+OPS_CONSUMERS = "ops_consumers"
 
 
 class ServiceRuntime:
@@ -61,6 +62,7 @@ class ServiceRuntime:
         self._outbox_collections: list[str] = ["timers"]
         self._timer_handlers: dict[str, TimerHandler] = {}
         self._produces: set[str] = set()
+        self._read_models: dict[str, list[str]] = {}
         self._background: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._producer: AIOKafkaProducer | None = None
@@ -69,7 +71,17 @@ class ServiceRuntime:
         self.started = False
 
     # --- registration (before start) -------------------------------------------------------
-    def consume(self, name: str, topic: str, handlers: Mapping[type[EventData], Handler]) -> EventConsumer:
+    def consume(
+        self,
+        name: str,
+        topic: str,
+        handlers: Mapping[type[EventData], Handler],
+        *,
+        read_models: Sequence[str] = (),
+    ) -> EventConsumer:
+        """Subscribe to a topic. `read_models` names the collections this consumer alone builds,
+        so that an operator can rebuild them by replaying the topic (`mentorship replay --rebuild`)."""
+        self._read_models[name] = list(read_models)
         consumer = EventConsumer(
             service=self.service, name=name, topic=topic, handlers=handlers, db=self.db,
             dlt_producer=lambda: self.producer, topics=self.topics, retry=self.retry,
@@ -87,6 +99,15 @@ class ServiceRuntime:
         self._indexes.extend(declarations)
 
     def produces(self, *topics: str) -> None:
+        """Declare the topics this service publishes to; also documents each event in AsyncAPI."""
+        for topic in set(topics) - self._produces:
+            for type_, model in all_models().items():
+                if model.topic == topic:
+                    # Never called: the outbox relay publishes. FastStream builds the AsyncAPI from it.
+                    self.broker.publisher(
+                        self.topics(topic), title=type_, schema=Envelope[model],  # type: ignore[valid-type]
+                        description=f"{model.summary} Key: `{model.subject_field}`.",
+                    )
         self._produces.update(topics)
 
     def timer(self, kind: str, handler: TimerHandler) -> None:
@@ -109,6 +130,13 @@ class ServiceRuntime:
     async def start(self) -> None:
         s = self.settings
         await ensure_indexes(self.db, self._indexes)
+        for c in self.consumers:  # what the operator CLI needs to replay or rebuild this service
+            await self.db[OPS_CONSUMERS].replace_one(
+                {"_id": c.name},
+                {"_id": c.name, "group_id": c.group_id, "topic": self.topics(c.topic),
+                 "read_models": self._read_models.get(c.name, [])},
+                upsert=True,
+            )
         topics = {self.topics(t) for t in self._produces}
         topics |= {self.topics(c.topic) for c in self.consumers}
         topics |= {dead_letter_topic(self.topics(c.topic)) for c in self.consumers}

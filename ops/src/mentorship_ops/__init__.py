@@ -1,0 +1,1 @@
+"""Operator and demo tooling: status, dead letters, replay, tokens, event catalog, demo."""

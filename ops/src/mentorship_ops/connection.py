@@ -1,0 +1,54 @@
+"""Where the platform is: env vars first, then the `make run` state file (.run/infra/infra.json)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVICES = ("profile", "matching", "scheduling", "notification")
+DEFAULT_PORTS = {"profile": 8001, "matching": 8002, "scheduling": 8003, "notification": 8004}
+
+
+@dataclass(frozen=True)
+class Platform:
+    kafka: str
+    mongo: str
+    prefix: str
+    urls: dict[str, str]
+    jwt_secret: str
+
+    def database(self, service: str) -> str:
+        return os.environ.get(f"{service.upper()}_DATABASE") or f"mentorship_{service}"
+
+
+def _infra_file() -> Path:
+    run_dir = Path(os.environ.get("MENTORSHIP_RUN_DIR", ".run"))
+    return run_dir / "infra" / "infra.json"
+
+
+def locate(kafka: str | None = None, mongo: str | None = None, prefix: str | None = None) -> Platform:
+    info: dict[str, str] = {}
+    path = _infra_file()
+    if path.exists():
+        info = json.loads(path.read_text())
+    kafka = kafka or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or info.get("kafka_bootstrap")
+    mongo = mongo or os.environ.get("MONGODB_URI") or info.get("mongodb_uri")
+    if not kafka or not mongo:
+        raise SystemExit(
+            "cannot find the platform: start it with `make run`, or set KAFKA_BOOTSTRAP_SERVERS and MONGODB_URI"
+        )
+    urls = {
+        s: os.environ.get(f"{s.upper()}_URL") or f"http://127.0.0.1:{os.environ.get(f'{s.upper()}_PORT', p)}"
+        for s, p in DEFAULT_PORTS.items()
+    }
+    from mentorship_kit.settings import ServiceSettings
+
+    return Platform(
+        kafka=kafka,
+        mongo=mongo,
+        prefix=prefix if prefix is not None else os.environ.get("KAFKA_TOPIC_PREFIX", ""),
+        urls=urls,
+        jwt_secret=ServiceSettings().jwt_secret,
+    )

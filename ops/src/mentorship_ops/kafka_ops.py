@@ -1,0 +1,216 @@
+"""Consumer-group lag, dead-letter listing and re-drive, offset resets for replay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import OffsetAndMetadata
+
+from mentorship_contracts import DEAD_LETTER_SUFFIX
+
+REDRIVE_GROUP = "ops.redrive"
+
+
+@dataclass(frozen=True)
+class GroupLag:
+    group: str
+    topic: str
+    partition: int
+    committed: int
+    end: int
+
+    @property
+    def lag(self) -> int:
+        return max(self.end - max(self.committed, 0), 0)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+    redriven: bool
+
+    @property
+    def error(self) -> str:
+        return self.headers.get("dlt-error", b"").decode(errors="replace")
+
+    @property
+    def original_topic(self) -> str:
+        return self.headers.get("dlt-original-topic", b"").decode() or self.topic.removesuffix(DEAD_LETTER_SUFFIX)
+
+
+async def _admin(bootstrap: str) -> AIOKafkaAdminClient:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    return admin
+
+
+async def _end_offsets(bootstrap: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    if not tps:
+        return {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    if not topics:
+        return []
+    admin = await _admin(bootstrap)
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return sorted(
+        TopicPartition(t["topic"], p["partition"]) for t in described if not t["error_code"] for p in t["partitions"]
+    )
+
+
+async def group_lags(bootstrap: str, prefix: str = "") -> list[GroupLag]:
+    admin = await _admin(bootstrap)
+    try:
+        groups = [g[0] if isinstance(g, tuple) else g.group_id for g in await admin.list_consumer_groups()]
+        groups = sorted(g for g in groups if g.startswith(prefix) and not g.endswith(REDRIVE_GROUP))
+        committed: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
+        for g in groups:
+            committed[g] = await admin.list_consumer_group_offsets(g)
+    finally:
+        await admin.close()
+    tps = sorted({tp for offsets in committed.values() for tp in offsets})
+    ends = await _end_offsets(bootstrap, tps)
+    return [
+        GroupLag(g, tp.topic, tp.partition, off.offset, ends.get(tp, 0))
+        for g, offsets in committed.items()
+        for tp, off in sorted(offsets.items())
+    ]
+
+
+async def dead_letter_topics(bootstrap: str, prefix: str = "") -> list[str]:
+    admin = await _admin(bootstrap)
+    try:
+        return sorted(t for t in await admin.list_topics() if t.startswith(prefix) and t.endswith(DEAD_LETTER_SUFFIX))
+    finally:
+        await admin.close()
+
+
+async def _redrive_marks(bootstrap: str, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    admin = await _admin(bootstrap)
+    try:
+        offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
+        return {tp: o.offset for tp, o in offsets.items() if o.offset >= 0}
+    finally:
+        await admin.close()
+
+
+async def list_dead_letters(bootstrap: str, prefix: str = "", topic: str | None = None) -> list[DeadLetter]:
+    topics = [topic] if topic else await dead_letter_topics(bootstrap, prefix)
+    tps = await _partitions(bootstrap, topics)
+    if not tps:
+        return []
+    ends = await _end_offsets(bootstrap, tps)
+    marks = await _redrive_marks(bootstrap, prefix + REDRIVE_GROUP, tps)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    out: list[DeadLetter] = []
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        remaining = {tp for tp in tps if ends.get(tp, 0) > 0}
+        while remaining:
+            batch = await consumer.getmany(timeout_ms=1000)
+            if not batch:
+                break
+            for tp, records in batch.items():
+                for r in records:
+                    out.append(DeadLetter(r.topic, r.partition, r.offset, r.key, r.value,
+                                          {k: v for k, v in r.headers}, r.offset < marks.get(tp, 0)))
+                    if r.offset + 1 >= ends[tp]:
+                        remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return sorted(out, key=lambda d: (d.topic, d.partition, d.offset))
+
+
+async def redrive(bootstrap: str, prefix: str, topic: str, offsets: set[int] | None = None,
+                  progress: Any = None) -> int:
+    """Re-publish not-yet-redriven dead letters of `topic` to their original topic, then mark them."""
+    letters = [d for d in await list_dead_letters(bootstrap, prefix, topic) if not d.redriven]
+    if offsets is not None:
+        letters = [d for d in letters if d.offset in offsets]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    sent = 0
+    try:
+        for d in letters:
+            headers = [(k, v) for k, v in d.headers.items() if not k.startswith("dlt-")]
+            headers.append(("redriven-from", f"{d.topic}:{d.partition}:{d.offset}".encode()))
+            await producer.send_and_wait(d.original_topic, d.value, key=d.key, headers=headers)
+            sent += 1
+            if progress:
+                progress(sent, len(letters))
+    finally:
+        await producer.stop()
+    if letters:
+        high: dict[TopicPartition, int] = {}
+        for d in letters:
+            tp = TopicPartition(d.topic, d.partition)
+            high[tp] = max(high.get(tp, 0), d.offset + 1)
+        await commit_offsets(bootstrap, prefix + REDRIVE_GROUP, high, only_forward=True)
+    return sent
+
+
+async def commit_offsets(bootstrap: str, group: str, offsets: dict[TopicPartition, int],
+                         only_forward: bool = False) -> None:
+    """Set a group's committed offsets (the group must have no active member)."""
+    if only_forward:
+        current = await _redrive_marks(bootstrap, group, list(offsets))
+        offsets = {tp: max(o, current.get(tp, 0)) for tp, o in offsets.items()}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit({tp: o for tp, o in offsets.items()})
+    finally:
+        await consumer.stop()
+
+
+async def describe_members(bootstrap: str, groups: list[str]) -> dict[str, int]:
+    admin = await _admin(bootstrap)
+    try:
+        described = await admin.describe_consumer_groups(groups)
+    finally:
+        await admin.close()
+    out: dict[str, int] = {}
+    for resp in described:
+        for g in getattr(resp, "groups", []):
+            # (error_code, group_id, state, protocol_type, protocol, members)
+            out[g[1]] = len(g[5])
+    return out
+
+
+async def rewind_groups(bootstrap: str, groups: list[str]) -> dict[str, int]:
+    """Move each (inactive) group back to offset zero on every partition it had committed."""
+    busy = {g: n for g, n in (await describe_members(bootstrap, groups)).items() if n}
+    if busy:
+        raise RuntimeError(f"stop the service first; active members in {busy}")
+    admin = await _admin(bootstrap)
+    try:
+        committed = {g: await admin.list_consumer_group_offsets(g) for g in groups}
+    finally:
+        await admin.close()
+    rewound = {}
+    for g, offsets in committed.items():
+        if offsets:
+            await commit_offsets(bootstrap, g, {tp: 0 for tp in offsets})
+        rewound[g] = len(offsets)
+    return rewound
