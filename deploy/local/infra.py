@@ -12,7 +12,8 @@ Everything downloaded or built is cached outside the repository under
 ``${MENTORSHIP_CACHE_DIR:-~/.cache/mentorship}``:
 
     kafka-<ver>/libs/*.jar        Kafka runtime classpath (from Maven Central via deploy/local/pom.xml)
-    ferretdb-<ver>/ferretdb       FerretDB binary (built from the Go module proxy)
+    kafka-<ver>/cds/*.jsa         JVM class-data-sharing archives (recorded once; ~2x faster Kafka start)
+    ferretdb-<ver>/ferretdb       FerretDB binary (built from the Go module proxy, with a few bug-fix patches)
 
 Each cache entry is built in a temporary directory and renamed into place only
 after a ``.complete`` marker has been written, so an interrupted install is
@@ -43,7 +44,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -163,7 +163,10 @@ def _rmtree(path: Path) -> None:
             os.chmod(p, 0o755)
         func(p)
 
-    shutil.rmtree(path, onerror=onerror)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=onerror)
+    else:
+        shutil.rmtree(path, onerror=onerror)
 
 
 def _marker_ok(home: Path, expect: dict) -> bool:
@@ -268,14 +271,90 @@ def install_kafka(log: Log = _log_stderr, force: bool = False) -> Path:
     return home
 
 
+KAFKA_CDS = os.environ.get("INFRA_KAFKA_CDS", "1") != "0"
+
+
+def _java_fingerprint() -> str:
+    j = os.path.realpath(_java())
+    st = os.stat(j)
+    return f"{j}:{int(st.st_mtime)}:{st.st_size}"
+
+
+def _kafka_cds_marker() -> dict:
+    return {**_kafka_marker(), "java": _java_fingerprint()}
+
+
+def _kafka_cds_settled() -> bool:
+    """A CDS archive was recorded for this Kafka + JVM, or recording it failed (then don't retry)."""
+    if not KAFKA_CDS:
+        return True
+    try:
+        return _marker_ok(kafka_home() / "cds", _kafka_cds_marker())
+    except (InfraError, OSError):
+        return False
+
+
+def kafka_cds_ok() -> bool:
+    if not KAFKA_CDS:
+        return False
+    try:
+        return _marker_ok(kafka_home() / "cds", {**_kafka_cds_marker(), "ok": True})
+    except (InfraError, OSError):
+        return False
+
+
+def install_kafka_cds(log: Log = _log_stderr, force: bool = False) -> None:
+    """Record JVM class-data-sharing archives (AppCDS) for StorageTool and the broker.
+
+    One short training run of the broker at install time; afterwards every `up` starts Kafka
+    ~1 s faster. Optional: on failure a marker says so and Kafka just starts without it.
+    """
+    if not KAFKA_CDS or (not force and _kafka_cds_settled()):
+        return
+    t0 = time.monotonic()
+    home = kafka_home()
+    log(f"[install] Kafka {KAFKA_VERSION}: recording JVM class-data-sharing archives (one short broker run) ...")
+    tmp = Path(tempfile.mkdtemp(prefix=".cds.tmp-", dir=home))
+    os.chmod(tmp, 0o755)
+    proc = None
+    ok, why = False, ""
+    try:
+        kport, cport = _free_ports(2)
+        proc = _start_kafka(tmp / "work", kport, cport, 1, KAFKA_HEAP, dump_dir=tmp)
+        proc["port"] = kport
+        _wait_kafka_ready("Kafka (CDS training run)", proc, KAFKA_READY_TIMEOUT)
+        _terminate([proc], timeout=30, log=log)  # the archive is written when the JVM exits
+        proc = None
+        missing = [n for n in ("format.jsa", "broker.jsa") if not (tmp / n).is_file() or not (tmp / n).stat().st_size]
+        if missing:
+            raise InfraError(f"JVM did not write {', '.join(missing)}")
+        ok = True
+    except (InfraError, OSError) as e:
+        why = str(e).splitlines()[0]
+    finally:
+        if proc is not None:
+            _terminate([proc], timeout=10, log=log)
+    try:
+        _rmtree(tmp / "work")
+        if not ok:
+            for f in tmp.glob("*.jsa"):
+                f.unlink()
+        (tmp / MARKER).write_text(json.dumps({**_kafka_cds_marker(), "ok": ok, "error": why}))
+        _rmtree(home / "cds")
+        os.replace(tmp, home / "cds")
+    finally:
+        _rmtree(tmp)
+    if ok:
+        log(f"[install] Kafka {KAFKA_VERSION}: CDS archives in {home / 'cds'} ({time.monotonic() - t0:.1f}s)")
+    else:
+        log(f"[install] Kafka {KAFKA_VERSION}: CDS archive skipped ({why}); Kafka starts ~1s slower without it")
+
+
 # ----------------------------------------------------------------------------
 # Install: FerretDB from the Go module proxy
-# ----------------------------------------------------------------------------
-
-
-# ----------------------------------------------------------------------------
-# Small source patches applied to FerretDB v1.24.2 before building.
-# Each one fixes a case where upstream silently returned a wrong result.
+#
+# Small source patches are applied to FerretDB v1.24.2 before building. Each one
+# fixes a case where upstream silently returned a wrong result (see README.md).
 # Snippets are written with 4-space indents and converted to Go's tabs.
 # A patch whose "old" text is not found exactly once aborts the install.
 # ----------------------------------------------------------------------------
@@ -616,9 +695,10 @@ def install(log: Log = _log_stderr, force: bool = False) -> dict:
     """Install (or reuse cached) Kafka jars and the FerretDB binary. Returns paths."""
     t0 = time.monotonic()
     cache_dir().mkdir(parents=True, exist_ok=True)
-    if force or not (kafka_installed() and ferretdb_installed()):
+    if force or not (kafka_installed() and _kafka_cds_settled() and ferretdb_installed()):
         with _flock(cache_dir() / ".install.lock"):  # concurrent installers wait for each other
             install_kafka(log, force)
+            install_kafka_cds(log, force)
             install_ferretdb(log, force)
     else:
         log(f"[install] cached: Kafka {KAFKA_VERSION} and FerretDB {FERRETDB_VERSION} in {cache_dir()}")
@@ -851,7 +931,7 @@ def _wait_ready(name: str, proc: dict, probe: Callable[[], Any], timeout: float,
         except (OSError, ConnectionError, struct.error, ValueError, IndexError) as e:
             last_err = e
         time.sleep(0.2)
-    raise InfraError(f"{name} not ready after {timeout:.0f}s (last probe error: {last_err!r}).\n"
+    raise InfraError(f"{name} not ready after {timeout:g}s (last probe error: {last_err!r}).\n"
                      f"{_tail(Path(proc['log']))}"
                      + (f"\n{_tail(Path(proc['extra_log']))}" if proc.get("extra_log") else ""))
 
@@ -868,11 +948,16 @@ def _kafka_cluster_id() -> str:
             return cid
 
 
-def _kafka_jvm(java: str, heap: str, logs_dir: Path) -> list[str]:
-    return [java, f"-Xmx{heap}", "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
-            f"-Dkafka.logs.dir={logs_dir}", f"-Dlog4j2.configurationFile={LOG4J2_FILE}",
-            "-cp", str(kafka_home() / "libs" / "*")]
+def _kafka_jvm(java: str, heap: str, logs_dir: Path, cds: str, dump_dir: Path | None = None) -> list[str]:
+    # C1-only JIT + SerialGC: ~30% faster start on 2 cores; plenty for tests and local development.
+    cmd = [java, f"-Xmx{heap}", "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+           "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+           f"-Dkafka.logs.dir={logs_dir}", f"-Dlog4j2.configurationFile={LOG4J2_FILE}"]
+    if dump_dir is not None:
+        cmd.append(f"-XX:ArchiveClassesAtExit={dump_dir / (cds + '.jsa')}")
+    elif kafka_cds_ok():
+        cmd.append(f"-XX:SharedArchiveFile={kafka_home() / 'cds' / (cds + '.jsa')}")
+    return cmd + ["-cp", str(kafka_home() / "libs" / "*")]
 
 
 def _kafka_properties(data: Path, port: int, ctrl_port: int, partitions: int) -> str:
@@ -906,22 +991,23 @@ def _kafka_properties(data: Path, port: int, ctrl_port: int, partitions: int) ->
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
-def _start_kafka(state_dir: Path, port: int, ctrl_port: int, partitions: int, heap: str) -> dict:
+def _start_kafka(kdir: Path, port: int, ctrl_port: int, partitions: int, heap: str,
+                 dump_dir: Path | None = None) -> dict:
     java = _java()
-    kdir = state_dir / "kafka"
     data, logs = kdir / "data", kdir / "logs"
     data.mkdir(parents=True)
     logs.mkdir(parents=True)
     props = kdir / "server.properties"
     props.write_text(_kafka_properties(data, port, ctrl_port, partitions))
-    jvm = _kafka_jvm(java, heap, logs)
     cluster_id = _kafka_cluster_id()
     try:
-        _run(jvm + ["kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(props)],
+        _run(_kafka_jvm(java, heap, logs, "format", dump_dir)
+             + ["kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(props)],
              cwd=kdir, timeout=120)
     except InfraError as e:
         raise InfraError(f"Kafka storage format failed: {e}") from e
-    p = _spawn("kafka", jvm + ["kafka.Kafka", str(props)], kdir, kdir / "stdout.log")
+    p = _spawn("kafka", _kafka_jvm(java, heap, logs, "broker", dump_dir) + ["kafka.Kafka", str(props)],
+               kdir, kdir / "stdout.log")
     p.update(port=port, controller_port=ctrl_port, cluster_id=cluster_id, extra_log=str(logs / "kafka.log"))
     return p
 
@@ -938,6 +1024,16 @@ def _start_ferretdb(state_dir: Path, port: int) -> dict:
     p = _spawn("ferretdb", cmd, fdir, fdir / "ferretdb.log", env=env)
     p.update(port=port)
     return p
+
+
+def _wait_kafka_ready(name: str, proc: dict, timeout: float) -> None:
+    def ready() -> int:
+        brokers = kafka_probe("127.0.0.1", proc["port"])
+        if brokers < 1:
+            raise ConnectionError("Metadata lists no live broker yet")
+        return brokers
+
+    _wait_ready(name, proc, ready, timeout, extra_check=lambda: _kafka_started_logged(proc))
 
 
 def _kafka_started_logged(proc: dict) -> bool:
@@ -986,59 +1082,66 @@ def start(state_dir: str | os.PathLike, kafka_port: int | None = None, mongo_por
 
         install(log=log)
 
-        for sub in ("kafka", "ferretdb"):  # always start from empty data
-            _rmtree(sd / sub)
-        if kafka_port is not None and not _port_free(kafka_port):
-            raise InfraError(f"Kafka port {kafka_port} is already in use")
-        if mongo_port is not None and not _port_free(mongo_port):
-            raise InfraError(f"MongoDB port {mongo_port} is already in use")
-        free = iter(p for p in _free_ports(5) if p not in (kafka_port, mongo_port))
-        kport = kafka_port or next(free)
-        cport = next(free)
-        mport = mongo_port or next(free)
+        for attempt in (1, 2):
+            try:
+                return _start_fresh(sd, kafka_port, mongo_port, partitions, kafka_heap, timeout, log, t0)
+            except InfraError as e:
+                # a port picked from the OS can be taken by someone else before our server binds it
+                if attempt == 1 and "already in use" in str(e).lower():
+                    log("[up] a picked port was taken meanwhile; retrying with new ports")
+                    continue
+                raise
+    raise AssertionError("unreachable")
 
-        procs: dict[str, dict] = {}
-        info = {
-            "status": "starting", "state_dir": str(sd),
-            "kafka_bootstrap": f"127.0.0.1:{kport}", "mongodb_uri": f"mongodb://127.0.0.1:{mport}/",
-            "kafka_version": KAFKA_VERSION, "ferretdb_version": FERRETDB_VERSION,
-            "kafka_partitions": partitions, "processes": procs, "pids": {},
-        }
-        try:
-            # FerretDB first: it starts in parallel with Kafka's storage format
-            procs["ferretdb"] = _start_ferretdb(sd, mport)
-            info["pids"]["ferretdb"] = procs["ferretdb"]["pid"]
-            _write_json_atomic(sd / INFO_FILE, info)
-            procs["kafka"] = _start_kafka(sd, kport, cport, partitions, kafka_heap)
-            info["pids"]["kafka"] = procs["kafka"]["pid"]
-            _write_json_atomic(sd / INFO_FILE, info)
-            log(f"[up] Kafka storage formatted, broker starting (pid {procs['kafka']['pid']}) "
-                f"+{time.monotonic() - t0:.1f}s")
 
-            build = _wait_ready("FerretDB", procs["ferretdb"], lambda: mongo_probe("127.0.0.1", mport),
-                                FERRETDB_READY_TIMEOUT)
-            info["ferretdb_mongodb_compat_version"] = build.get("version")
-            if build.get("ferretdbVersion"):
-                info["ferretdb_version"] = build["ferretdbVersion"]
-            log(f"[up] FerretDB answers hello/buildInfo +{time.monotonic() - t0:.1f}s")
-            def kafka_ready() -> int:
-                brokers = kafka_probe("127.0.0.1", kport)
-                if brokers < 1:
-                    raise ConnectionError("Metadata lists no live broker yet")
-                return brokers
+def _start_fresh(sd: Path, kafka_port: int | None, mongo_port: int | None, partitions: int, kafka_heap: str,
+                 timeout: float, log: Log, t0: float) -> dict:
+    for sub in ("kafka", "ferretdb"):  # always start from empty data
+        _rmtree(sd / sub)
+    if kafka_port is not None and not _port_free(kafka_port):
+        raise InfraError(f"Kafka port {kafka_port} is not free")
+    if mongo_port is not None and not _port_free(mongo_port):
+        raise InfraError(f"MongoDB port {mongo_port} is not free")
+    free = iter(p for p in _free_ports(5) if p not in (kafka_port, mongo_port))
+    kport = kafka_port or next(free)
+    cport = next(free)
+    mport = mongo_port or next(free)
 
-            _wait_ready("Kafka", procs["kafka"], kafka_ready, timeout,
-                        extra_check=lambda: _kafka_started_logged(procs["kafka"]))
-        except BaseException:  # includes KeyboardInterrupt: never leave half-started processes behind
-            _terminate(list(procs.values()), timeout=10, log=log)
-            (sd / INFO_FILE).unlink(missing_ok=True)
-            raise
-        log(f"[up] Kafka answers Metadata and logged 'Kafka Server started' +{time.monotonic() - t0:.1f}s")
-        info["status"] = "ready"
-        info["started_at"] = time.time()
-        info["startup_seconds"] = round(time.monotonic() - t0, 2)
+    procs: dict[str, dict] = {}
+    info = {
+        "status": "starting", "state_dir": str(sd),
+        "kafka_bootstrap": f"127.0.0.1:{kport}", "mongodb_uri": f"mongodb://127.0.0.1:{mport}/",
+        "kafka_version": KAFKA_VERSION, "ferretdb_version": FERRETDB_VERSION,
+        "kafka_partitions": partitions, "processes": procs, "pids": {},
+    }
+    try:
+        # FerretDB first: it starts in parallel with Kafka's storage format
+        procs["ferretdb"] = _start_ferretdb(sd, mport)
+        info["pids"]["ferretdb"] = procs["ferretdb"]["pid"]
         _write_json_atomic(sd / INFO_FILE, info)
-        return info
+        procs["kafka"] = _start_kafka(sd / "kafka", kport, cport, partitions, kafka_heap)
+        info["pids"]["kafka"] = procs["kafka"]["pid"]
+        _write_json_atomic(sd / INFO_FILE, info)
+        log(f"[up] Kafka storage formatted, broker starting (pid {procs['kafka']['pid']}) "
+            f"+{time.monotonic() - t0:.1f}s")
+
+        build = _wait_ready("FerretDB", procs["ferretdb"], lambda: mongo_probe("127.0.0.1", mport),
+                            FERRETDB_READY_TIMEOUT)
+        info["ferretdb_mongodb_compat_version"] = build.get("version")
+        if build.get("ferretdbVersion"):
+            info["ferretdb_version"] = build["ferretdbVersion"]
+        log(f"[up] FerretDB answers hello/buildInfo +{time.monotonic() - t0:.1f}s")
+        _wait_kafka_ready("Kafka", procs["kafka"], timeout)
+    except BaseException:  # includes KeyboardInterrupt: never leave half-started processes behind
+        _terminate(list(procs.values()), timeout=10, log=log)
+        (sd / INFO_FILE).unlink(missing_ok=True)
+        raise
+    log(f"[up] Kafka answers Metadata and logged 'Kafka Server started' +{time.monotonic() - t0:.1f}s")
+    info["status"] = "ready"
+    info["started_at"] = time.time()
+    info["startup_seconds"] = round(time.monotonic() - t0, 2)
+    _write_json_atomic(sd / INFO_FILE, info)
+    return info
 
 
 def stop(state_dir: str | os.PathLike, timeout: float = STOP_TIMEOUT, purge: bool = False,
