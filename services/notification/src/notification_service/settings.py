@@ -1,6 +1,48 @@
+from pydantic import Field, SecretStr
+
 from mentorship_kit.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
     service_name: str = "notification"
     http_port: int = 8004
+
+    # --- email over SMTP -------------------------------------------------------------------
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS")
+    smtp_implicit_tls: bool = Field(default=False, description="TLS from the first byte (port 465)")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Mentorship <no-reply@mentorship.local>"
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0)
+    smtp_pool_size: int = Field(default=2, ge=1, le=32, description="Open SMTP connections reused")
+    message_id_domain: str = Field(default="mentorship.local",
+                                   description="Right side of the stable Message-ID of every email")
+
+    # --- delivery --------------------------------------------------------------------------
+    delivery_lease_seconds: float = Field(
+        default=60.0, gt=0,
+        description="How long a sender owns a delivery; must exceed the SMTP and webhook timeouts",
+    )
+    delivery_max_attempts: int = Field(default=5, ge=1, le=20)
+    delivery_retry_base_seconds: float = Field(default=30.0, gt=0)
+    delivery_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    delivery_recovery_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often deliveries abandoned by a crashed sender are looked for"
+    )
+    urgent_reminder_minutes: int = Field(
+        default=120, ge=0, description="A reminder for a session starting within this many minutes is urgent"
+    )
+
+    # --- webhooks --------------------------------------------------------------------------
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_disable_after_failures: int = Field(default=5, ge=1, le=100)
+    webhook_allow_loopback: bool = Field(default=False, description="Allow 127.0.0.0/8 and ::1 (local use, tests)")
+    webhook_allow_private: bool = Field(default=False, description="Allow RFC 1918 / ULA addresses")
+
+    # --- fault injection (tests only) ------------------------------------------------------
+    fault_exit_after_email_sent: bool = Field(
+        default=False,
+        description="TEST ONLY: the process exits right after an SMTP send, before recording it",
+    )

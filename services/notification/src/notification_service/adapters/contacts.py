@@ -1,0 +1,60 @@
+"""The contact book: a read model of people's addresses and preferences, built only from
+profile events (idempotent, replayable, out-of-order safe by event time).
+
+An erased person leaves a tombstone with no personal data, so a late or replayed snapshot of
+them is not stored again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from mentorship_contracts.profile import ProfileSnapshot
+
+CONTACTS = "contacts"
+
+
+class ContactBook:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.coll = db[CONTACTS]
+
+    async def apply_snapshot(self, profile: ProfileSnapshot, as_of: datetime) -> None:
+        fields = {
+            "display_name": profile.display_name,
+            "email": profile.email,
+            "time_zone": profile.time_zone,
+            "preferences": profile.notification_preferences.model_dump(mode="json"),
+            "active": profile.active,
+        }
+        await self._apply(profile.profile_id, fields, as_of)
+
+    async def set_active(self, profile_id: str, active: bool, as_of: datetime) -> None:
+        await self._apply(profile_id, {"active": active}, as_of, create=False)
+
+    async def erase(self, profile_id: str, as_of: datetime) -> None:
+        await self.coll.replace_one({"_id": profile_id}, {"_id": profile_id, "erased": True, "as_of": as_of},
+                                    upsert=True)
+
+    async def _apply(self, profile_id: str, fields: dict[str, Any], as_of: datetime, *, create: bool = True) -> None:
+        res = await self.coll.update_one(
+            {"_id": profile_id, "erased": {"$ne": True}, "as_of": {"$lte": as_of}},
+            {"$set": {**fields, "as_of": as_of}},
+        )
+        if res.matched_count or not create:
+            return
+        try:
+            await self.coll.insert_one({"_id": profile_id, **fields, "as_of": as_of})
+        except DuplicateKeyError:
+            pass  # newer state or a tombstone is already there: it wins
+
+    async def get_many(self, profile_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not profile_ids:
+            return {}
+        return {doc["_id"]: doc async for doc in self.coll.find({"_id": {"$in": profile_ids}})}
+
+    async def get(self, profile_id: str) -> dict[str, Any] | None:
+        return await self.coll.find_one({"_id": profile_id})

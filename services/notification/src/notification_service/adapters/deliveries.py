@@ -1,0 +1,128 @@
+"""Deliveries in Mongo: one document per (source event, recipient, channel).
+
+The `_id` IS the delivery key, so the unique index on `_id` makes a redelivered or replayed
+event unable to create a second delivery. Sending is guarded by a claim: a conditional
+single-document write moves the delivery to `sending` with a lease before any byte leaves,
+and the outcome (with its NotificationDelivered/Failed event, through the outbox) is recorded
+by one more conditional write afterwards, only by the lease holder.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from mentorship_contracts import Envelope
+from mentorship_kit.mongo import Indexes
+from mentorship_kit.outbox import new_document, with_events
+
+DELIVERIES = "deliveries"
+
+# pending -> sending -> delivered | failed | retrying (-> pending) ; held (-> pending) ; skipped
+OPEN_STATES = ("pending", "held", "retrying", "sending")
+
+INDEXES = Indexes(
+    DELIVERIES,
+    (
+        IndexModel([("source_event_id", ASCENDING), ("recipient_id", ASCENDING), ("channel", ASCENDING)],
+                   unique=True, name="delivery_key_unique"),
+        IndexModel([("state", ASCENDING), ("lease_until", ASCENDING)], name="state_lease"),
+        IndexModel([("recipient_id", ASCENDING), ("created_at", DESCENDING)], name="by_recipient"),
+        IndexModel([("created_at", DESCENDING)], name="by_time"),
+    ),
+)
+
+
+class DeliveryStore:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], *, lease: timedelta) -> None:
+        self.coll = db[DELIVERIES]
+        self.lease = lease
+        self.owner = uuid.uuid4().hex  # this process: only the lease holder records outcomes
+
+    async def create(self, doc: dict[str, Any], events: list[Envelope[Any]]) -> bool:
+        """Insert a new delivery with its events; False when the key exists (duplicate event)."""
+        try:
+            await self.coll.insert_one(new_document(doc, events))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get(self, delivery_id: str) -> dict[str, Any] | None:
+        return await self.coll.find_one({"_id": delivery_id})
+
+    async def get_many(self, ids: list[str]) -> list[dict[str, Any]]:
+        return [d async for d in self.coll.find({"_id": {"$in": ids}})]
+
+    async def claim(self, delivery_id: str, now: datetime) -> dict[str, Any] | None:
+        """pending (or sending with a lapsed lease: its sender died) -> sending, leased to us.
+
+        Returns the document as it was BEFORE the claim (its state tells whether a crashed
+        attempt is being recovered), or None if someone else holds it or it is finished.
+        """
+        update = {"$set": {"state": "sending", "lease_until": now + self.lease, "lease_owner": self.owner,
+                           "updated_at": now},
+                  "$inc": {"attempt_count": 1}}
+        # Two plain filters rather than one $or: FerretDB resolves `_id` + equality cheaply.
+        for condition in ({"state": "pending"}, {"state": "sending", "lease_until": {"$lt": now}}):
+            before = await self.coll.find_one_and_update({"_id": delivery_id, **condition}, update,
+                                                         return_document=ReturnDocument.BEFORE)
+            if before is not None:
+                return before
+        return None
+
+    async def finish(self, delivery_id: str, fields: dict[str, Any], attempt_log: list[dict[str, Any]],
+                     events: list[Envelope[Any]]) -> bool:
+        """Record the outcome of our attempt (state + log + events in one write)."""
+        update = with_events(
+            {"$set": {**fields, "lease_until": None, "lease_owner": None},
+             "$push": {"attempts": {"$each": attempt_log}}},
+            events,
+        )
+        res = await self.coll.update_one({"_id": delivery_id, "state": "sending", "lease_owner": self.owner},
+                                         update)
+        return res.modified_count == 1
+
+    async def move(self, delivery_id: str, from_state: str, to_state: str, now: datetime) -> bool:
+        res = await self.coll.update_one({"_id": delivery_id, "state": from_state},
+                                         {"$set": {"state": to_state, "updated_at": now}})
+        return res.modified_count == 1
+
+    async def abandoned(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        """Deliveries whose sender died mid-attempt, that nobody picked up, or whose timer was lost."""
+        grace = now - timedelta(seconds=30)
+        cursor = self.coll.find(
+            {"$or": [{"state": "sending", "lease_until": {"$lt": now}},
+                     {"state": "pending", "updated_at": {"$lt": grace}},
+                     {"state": {"$in": ["held", "retrying"]}, "due_at": {"$lt": grace}}]},
+            {"_id": 1, "state": 1},
+        ).limit(limit)
+        return [d async for d in cursor]
+
+    async def forget_recipient(self, recipient_id: str, now: datetime) -> None:
+        """Erasure: nothing more is sent, and message contents are dropped from the log."""
+        await self.coll.update_many(
+            {"recipient_id": recipient_id, "state": {"$in": ["pending", "held", "retrying"]}},
+            {"$set": {"state": "cancelled", "reason": "recipient erased", "updated_at": now}},
+        )
+        await self.coll.update_many({"recipient_id": recipient_id}, {"$set": {"message": None}})
+
+    async def log(self, *, recipient_id: str | None, state: str | None, source_event_id: str | None,
+                  channel: str | None, limit: int, before: datetime | None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {}
+        if recipient_id:
+            query["recipient_id"] = recipient_id
+        if state:
+            query["state"] = state
+        if source_event_id:
+            query["source_event_id"] = source_event_id
+        if channel:
+            query["channel"] = channel
+        if before:
+            query["created_at"] = {"$lt": before}
+        cursor = self.coll.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [d async for d in cursor]

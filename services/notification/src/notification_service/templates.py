@@ -1,0 +1,239 @@
+"""Message templates (Jinja2): per rule a subject, plain text and HTML for email, and in-app text.
+
+Context: `me` (recipient's display name), `names` (profile id -> display name of everyone the
+event mentions; unknown people show as "a member"), `e` (the event payload), `audience` (what
+the recipient is to the event: mentee, mentor, contact, introducer, admins). The `local` filter
+shows a UTC time in the recipient's own time zone. Undefined names fail the render, and the
+delivery is recorded as failed instead of sending a half-filled message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import DictLoader, Environment, StrictUndefined, Template, TemplateError, pass_context
+from jinja2.runtime import Context
+
+PARTS = ("subject", "text", "html", "in_app")
+
+_HTML_FRAME = (
+    '<html><body style="font-family:sans-serif"><p>Hello {{ me }},</p>{body}'
+    '<p style="color:#666">You receive this because of your notification settings.</p></body></html>'
+)
+
+
+def _t(subject: str, text: str, html_body: str, in_app: str) -> dict[str, str]:
+    return {
+        "subject": subject,
+        "text": "Hello {{ me }},\n\n" + text + "\n\n-- The mentorship platform\n",
+        "html": _HTML_FRAME.replace("{body}", html_body),
+        "in_app": in_app,
+    }
+
+
+TEMPLATES: dict[str, dict[str, str]] = {
+    "request_received": _t(
+        "{{ names[e.mentee_id] }} asked you to be their mentor",
+        "{{ names[e.mentee_id] }} would like you to mentor them.{% if e.message %}\n\nTheir message:\n"
+        "{{ e.message }}{% endif %}\n\nPlease answer by {{ e.expires_at | local }}.",
+        "<p><b>{{ names[e.mentee_id] }}</b> would like you to mentor them.</p>"
+        "{% if e.message %}<blockquote>{{ e.message }}</blockquote>{% endif %}"
+        "<p>Please answer by {{ e.expires_at | local }}.</p>",
+        "{{ names[e.mentee_id] }} asked you to be their mentor (answer by {{ e.expires_at | local }})",
+    ),
+    "request_accepted": _t(
+        "{{ names[e.mentor_id] }} accepted your mentorship request",
+        "Good news: {{ names[e.mentor_id] }} accepted your request."
+        "{% if e.awaiting_admin_approval %} A program admin still has to approve it.{% endif %}",
+        "<p>Good news: <b>{{ names[e.mentor_id] }}</b> accepted your request."
+        "{% if e.awaiting_admin_approval %} A program admin still has to approve it.{% endif %}</p>",
+        "{{ names[e.mentor_id] }} accepted your mentorship request",
+    ),
+    "request_declined": _t(
+        "Your mentorship request to {{ names[e.mentor_id] }} was declined",
+        "{{ names[e.mentor_id] }} cannot mentor you right now."
+        "{% if e.automatic %} (Their mentoring capacity is full.){% endif %}"
+        "{% if e.reason %}\n\nReason: {{ e.reason }}{% endif %}\n\nHave a look at your other suggestions.",
+        "<p><b>{{ names[e.mentor_id] }}</b> cannot mentor you right now."
+        "{% if e.automatic %} (Their mentoring capacity is full.){% endif %}</p>"
+        "{% if e.reason %}<p>Reason: {{ e.reason }}</p>{% endif %}<p>Have a look at your other suggestions.</p>",
+        "Your request to {{ names[e.mentor_id] }} was declined",
+    ),
+    "request_expired": _t(
+        "A mentorship request expired",
+        "{% if audience == 'mentee' %}Your request to {{ names[e.mentor_id] }} expired without an answer. "
+        "You can ask another mentor.{% else %}The request from {{ names[e.mentee_id] }} expired "
+        "without an answer.{% endif %}",
+        "<p>{% if audience == 'mentee' %}Your request to <b>{{ names[e.mentor_id] }}</b> expired without an "
+        "answer. You can ask another mentor.{% else %}The request from <b>{{ names[e.mentee_id] }}</b> "
+        "expired without an answer.{% endif %}</p>",
+        "{% if audience == 'mentee' %}Your request to {{ names[e.mentor_id] }}{% else %}The request from "
+        "{{ names[e.mentee_id] }}{% endif %} expired",
+    ),
+    "mentorship_started": _t(
+        "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} "
+        "has started",
+        "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} "
+        "started on {{ e.started_at | local }}. Cadence: {{ e.agreement.cadence }}."
+        "{% if e.agreement.goals %}\nGoals: {{ e.agreement.goals | join(', ') }}{% endif %}",
+        "<p>Your mentorship with <b>{{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }}"
+        "</b> started on {{ e.started_at | local }}. Cadence: {{ e.agreement.cadence }}.</p>"
+        "{% if e.agreement.goals %}<ul>{% for g in e.agreement.goals %}<li>{{ g }}</li>{% endfor %}</ul>"
+        "{% endif %}",
+        "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} "
+        "has started",
+    ),
+    "mentorship_completed": _t(
+        "Your mentorship is complete",
+        "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} "
+        "was completed on {{ e.completed_at | local }}. Congratulations!"
+        "{% if audience == 'mentee' %} Maybe it is time to pay it forward and mentor someone.{% endif %}",
+        "<p>Your mentorship with <b>{{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }}"
+        "</b> was completed on {{ e.completed_at | local }}. Congratulations!</p>",
+        "Mentorship complete: congratulations!",
+    ),
+    "session_scheduled": _t(
+        "Session with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} on "
+        "{{ e.start | local }}",
+        "A session is booked for {{ e.start | local }} ({{ e.duration_minutes }} minutes)."
+        "{% if e.location %}\nWhere: {{ e.location }}{% endif %}{% if e.agenda %}\nAgenda: {{ e.agenda }}"
+        "{% endif %}\n\nThe calendar invite is attached.",
+        "<p>A session is booked for <b>{{ e.start | local }}</b> ({{ e.duration_minutes }} minutes).</p>"
+        "{% if e.location %}<p>Where: {{ e.location }}</p>{% endif %}"
+        "{% if e.agenda %}<p>Agenda: {{ e.agenda }}</p>{% endif %}<p>The calendar invite is attached.</p>",
+        "Session on {{ e.start | local }}",
+    ),
+    "session_rescheduled": _t(
+        "Session moved to {{ e.start | local }}",
+        "Your session planned for {{ e.previous_start | local }} moved to {{ e.start | local }} "
+        "({{ e.duration_minutes }} minutes).\n\nThe updated calendar invite is attached.",
+        "<p>Your session planned for {{ e.previous_start | local }} moved to <b>{{ e.start | local }}</b> "
+        "({{ e.duration_minutes }} minutes).</p><p>The updated calendar invite is attached.</p>",
+        "Session moved to {{ e.start | local }}",
+    ),
+    "session_cancelled": _t(
+        "Session on {{ e.start | local }} cancelled",
+        "The session planned for {{ e.start | local }} is cancelled.{% if e.reason %}\nReason: {{ e.reason }}"
+        "{% endif %}",
+        "<p>The session planned for <b>{{ e.start | local }}</b> is cancelled.</p>"
+        "{% if e.reason %}<p>Reason: {{ e.reason }}</p>{% endif %}",
+        "Session on {{ e.start | local }} cancelled",
+    ),
+    "session_reminder": _t(
+        "Reminder: session at {{ e.start | local }}",
+        "Your session with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} starts "
+        "at {{ e.start | local }}.{% if e.location %}\nWhere: {{ e.location }}{% endif %}",
+        "<p>Your session with <b>{{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }}"
+        "</b> starts at <b>{{ e.start | local }}</b>.</p>{% if e.location %}<p>Where: {{ e.location }}</p>"
+        "{% endif %}",
+        "Session starts at {{ e.start | local }}",
+    ),
+    "check_in_overdue": _t(
+        "Time to check in",
+        "{% if e.last_session_at %}Your last session was on {{ e.last_session_at | local }}.{% else %}"
+        "You have not met yet.{% endif %} Your {{ e.cadence }} check-in is due: book a session with "
+        "{{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }}.",
+        "<p>{% if e.last_session_at %}Your last session was on {{ e.last_session_at | local }}.{% else %}"
+        "You have not met yet.{% endif %} Your {{ e.cadence }} check-in is due.</p>",
+        "Your {{ e.cadence }} check-in is due",
+    ),
+    "mentorship_inactive": _t(
+        "Is your mentorship still going?",
+        "We have not seen a session {% if e.last_session_at %}since {{ e.last_session_at | local }}"
+        "{% else %}yet{% endif %}. Book one, or tell us if the mentorship should end.",
+        "<p>We have not seen a session {% if e.last_session_at %}since {{ e.last_session_at | local }}"
+        "{% else %}yet{% endif %}. Book one, or tell us if the mentorship should end.</p>",
+        "No session for a while: book one?",
+    ),
+    "milestone_reached": _t(
+        "Milestone reached: {{ e.title }}",
+        "Congratulations! \"{{ e.title }}\" was reached on {{ e.reached_at | local }}.",
+        "<p>&#127881; Congratulations! <b>{{ e.title }}</b> was reached on {{ e.reached_at | local }}.</p>",
+        "Milestone reached: {{ e.title }}",
+    ),
+    "introduction_made": _t(
+        "{{ names[e.introduced_by] }} introduced you to "
+        "{{ names[e.contact_id] if audience == 'mentee' else names[e.mentee_id] }}",
+        "{{ names[e.introduced_by] }} thinks you and "
+        "{{ names[e.contact_id] if audience == 'mentee' else names[e.mentee_id] }} should meet."
+        "{% if e.message %}\n\n{{ e.message }}{% endif %}",
+        "<p><b>{{ names[e.introduced_by] }}</b> thinks you and "
+        "<b>{{ names[e.contact_id] if audience == 'mentee' else names[e.mentee_id] }}</b> should meet.</p>"
+        "{% if e.message %}<blockquote>{{ e.message }}</blockquote>{% endif %}",
+        "New introduction: {{ names[e.contact_id] if audience == 'mentee' else names[e.mentee_id] }}",
+    ),
+    "cohort_match_published": _t(
+        "Cohort matches published: {{ e.program_name }}",
+        "The matches of {{ e.program_name }} are published: {{ e.quality.matched }} matched, "
+        "{{ e.quality.unmatched }} unmatched, {{ e.mentorship_ids | length }} mentorships started.",
+        "<p>The matches of <b>{{ e.program_name }}</b> are published: {{ e.quality.matched }} matched, "
+        "{{ e.quality.unmatched }} unmatched, {{ e.mentorship_ids | length }} mentorships started.</p>",
+        "{{ e.program_name }}: {{ e.quality.matched }} matches published",
+    ),
+}
+
+
+class RenderError(Exception):
+    """A template could not be rendered (the delivery fails, nothing half-filled is sent)."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+    in_app: str
+
+
+class Names(dict[str, str]):
+    """Unknown (or erased) people show as "a member" instead of failing the message."""
+
+    def __missing__(self, key: str) -> str:
+        return "a member"
+
+
+@pass_context
+def _local(context: Context, value: datetime, fmt: str = "%a %d %b %Y %H:%M %Z") -> str:
+    """A UTC time shown in the recipient's zone (the zone travels in the render context)."""
+    return value.astimezone(context["zone"]).strftime(fmt)
+
+
+def _environment(autoescape: bool) -> Environment:
+    env = Environment(loader=DictLoader({}), undefined=StrictUndefined, autoescape=autoescape,
+                      keep_trailing_newline=True)
+    env.filters["local"] = _local
+    return env
+
+
+class Renderer:
+    def __init__(self, templates: dict[str, dict[str, str]] | None = None) -> None:
+        self.templates = templates if templates is not None else TEMPLATES
+        self._text = _environment(False)
+        self._html = _environment(True)
+        self._cache: dict[tuple[str, str], Template] = {}
+
+    def _compiled(self, template: str, part: str) -> Template:
+        key = (template, part)
+        if key not in self._cache:
+            env = self._html if part == "html" else self._text
+            self._cache[key] = env.from_string(self.templates[template][part])
+        return self._cache[key]
+
+    def render(self, template: str, *, me: str, time_zone: str, audience: str, event: Any,
+               names: dict[str, str]) -> Rendered:
+        if template not in self.templates:
+            raise RenderError(f"no template {template!r}")
+        context = {"me": me, "e": event, "audience": audience, "names": Names(names),
+                   "zone": ZoneInfo(time_zone)}
+        out: dict[str, str] = {}
+        part = PARTS[0]
+        try:
+            for part in PARTS:
+                out[part] = self._compiled(template, part).render(context)
+        except (TemplateError, KeyError, AttributeError, TypeError, ValueError) as exc:
+            raise RenderError(f"template {template}.{part} failed: {type(exc).__name__}: {exc}") from exc
+        return Rendered(subject=" ".join(out["subject"].split()), text=out["text"], html=out["html"],
+                        in_app=" ".join(out["in_app"].split()))

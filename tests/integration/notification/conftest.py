@@ -1,0 +1,181 @@
+"""Real collaborators for the notification tests: an SMTP server (aiosmtpd), a webhook receiver
+(starlette on uvicorn), and the service itself running in this process on the real broker and store."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import hashlib
+import hmac
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mentorship_contracts import Envelope, EventData, encode
+from mentorship_contracts.profile import NotificationPreferences, ProfileRegistered, ProfileSnapshot
+from notification_service.entrypoints.app import create
+from notification_service.settings import Settings
+from tests.support.kafka import eventually, produce
+from tests.support.processes import JWT_SECRET, free_port
+
+
+class Mailbox:
+    """aiosmtpd handler: keeps every accepted message; refuses the addresses in `refuse`."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.original_content, policy=email.policy.default))  # type: ignore[arg-type]
+        return "250 Message accepted"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+    def for_event(self, event_id: str) -> list[EmailMessage]:
+        return [m for m in self.messages if str(m["X-Mentorship-Delivery"]).startswith(f"{event_id}:")]
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver that verifies signatures on its own (no service code)."""
+
+    secret: str
+    port: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+    async def endpoint(self, request: Request) -> Response:
+        body = await request.body()
+        header = request.headers.get("mentorship-signature", "")
+        parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+        expected = hmac.new(self.secret.encode(), f"{parts.get('t')}.".encode() + body, hashlib.sha256).hexdigest()
+        fresh = abs(time.time() - int(parts.get("t", "0"))) < 300
+        self.calls.append({"path": request.url.path.strip("/"), "body": body, "headers": dict(request.headers),
+                           "verified": hmac.compare_digest(expected, parts.get("v1", "")) and fresh})
+        return Response(status_code=self.statuses.get(request.url.path.strip("/"), 204))
+
+    def on(self, path: str) -> list[dict[str, Any]]:
+        return [c for c in self.calls if c["path"] == path]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver(secret="whsec_test_secret_0123456789", port=free_port())
+    app = Starlette(routes=[Route("/{path}", rec.endpoint, methods=["POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=rec.port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    try:
+        yield rec
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class Running:
+    app: Any
+    http: httpx.AsyncClient
+    infra: Any
+    prefix: str
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+    @property
+    def notifications(self) -> Any:
+        return self.app.state.notifications
+
+    async def send(self, data: EventData, **kw: Any) -> Envelope[Any]:
+        env = Envelope.wrap(data, source="test", **kw)
+        await self.resend(env)
+        return env
+
+    async def resend(self, env: Envelope[Any]) -> None:
+        await produce(self.infra.kafka_bootstrap, f"{self.prefix}{env.data.topic}", encode(env),
+                      key=env.subject.encode())
+
+    async def delivery(self, delivery_id: str, *, state: str | None = None) -> dict[str, Any]:
+        async def check() -> dict[str, Any] | None:
+            doc = await self.notifications.deliveries.get(delivery_id)
+            return doc if doc and (state is None or doc["state"] == state) else None
+
+        return await eventually(check, timeout=20)
+
+    async def fire_timers(self) -> None:
+        await self.runtime.timer_loop.run_due()
+
+
+def notification_settings(settings_for: Any, smtp_port: int, **overrides: Any) -> Settings:
+    base: dict[str, Any] = dict(
+        smtp_host="127.0.0.1", smtp_port=smtp_port, jwt_secret=JWT_SECRET, webhook_allow_loopback=True,
+        delivery_recovery_interval_seconds=0.3, delivery_retry_base_seconds=10, delivery_max_attempts=5,
+        webhook_disable_after_failures=3, consumer_max_attempts=2,
+    )
+    base.update(overrides)
+    return settings_for(Settings, **base)
+
+
+@pytest.fixture
+async def service(settings_for: Any, smtp: tuple[Mailbox, int], infra: Any, prefix: str) -> AsyncIterator[Running]:
+    app = create(notification_settings(settings_for, smtp[1]))
+    await app.state.runtime.start()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notification") as http:
+        try:
+            yield Running(app, http, infra, prefix)
+        finally:
+            await app.state.runtime.stop()
+
+
+def person(pid: str, name: str, tz: str = "UTC", *, roles: tuple[str, ...] = ("mentee",),
+           prefs: dict[str, Any] | None = None) -> ProfileRegistered:
+    snapshot = ProfileSnapshot(
+        profile_id=pid, display_name=name, email=f"{pid}@example.org", roles=list(roles), time_zone=tz,
+        notification_preferences=NotificationPreferences(**(prefs or {})),
+    )
+    return ProfileRegistered(profile_id=pid, profile=snapshot)
+
+
+async def known(svc: Running, *pids: str) -> None:
+    """Wait until the contact book has these people."""
+    async def check() -> bool:
+        return len(await svc.notifications.contacts.get_many(list(pids))) == len(pids)
+
+    await eventually(check, timeout=30)
