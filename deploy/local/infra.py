@@ -360,6 +360,94 @@ def install_kafka_cds(log: Log = _log_stderr, force: bool = False) -> None:
 # ----------------------------------------------------------------------------
 
 FERRETDB_PATCHES: list[tuple[str, str, str, str]] = [
+    # --- atomic writes -------------------------------------------------------------------
+    # Upstream's SQLite handler reads a document, changes it in Go and writes it back with no
+    # lock around the two steps, so concurrent updates of one document lose writes (4 x 100
+    # concurrent $inc ended at 97) and two conditional updates racing on one version both
+    # succeed. MongoDB guarantees single-document atomicity; the outbox and every conditional
+    # update here rely on it. One process-wide lock around each write command restores it
+    # (SQLite serialises writers anyway, so little throughput is lost).
+    (
+        "atomic-writes-lock",
+        "internal/handler/handler.go",
+        """
+type Handler struct {
+""",
+        """
+// infraWriteMu (infra.py patch) makes each write command atomic; see infra.py.
+var infraWriteMu sync.Mutex
+
+type Handler struct {
+""",
+    ),
+    *[
+        (
+            f"atomic-writes-{cmd.lower()}",
+            f"internal/handler/msg_{file}.go",
+            f"""
+func (h *Handler) Msg{cmd}(connCtx context.Context, msg *wire.OpMsg) (*wire.OpMsg, error) {{
+""",
+            f"""
+func (h *Handler) Msg{cmd}(connCtx context.Context, msg *wire.OpMsg) (*wire.OpMsg, error) {{
+    infraWriteMu.Lock()
+    defer infraWriteMu.Unlock()
+
+""",
+        )
+        for cmd, file in (("Update", "update"), ("FindAndModify", "findandmodify"), ("Delete", "delete"),
+                          ("Insert", "insert"))
+    ],
+    # --- _id lookups use the _id index ------------------------------------------------------
+    # Upstream pushed `_id` down only when it was the filter's sole key, and compared
+    # `_ferretdb_sjson->'$._id'` while the _id index is on `_ferretdb_sjson->"_id"`, so SQLite
+    # never used the index: every find, update and delete by _id scanned the whole table.
+    # The handler re-applies the full filter in Go, so pushing `_id` down is always safe.
+    (
+        "id-index-expression",
+        "internal/backends/sqlite/metadata/metadata.go",
+        """
+    IDColumn = DefaultColumn + "->'$._id'"
+""",
+        """
+    IDColumn = DefaultColumn + `->"_id"` // infra.py patch: same expression as the _id index
+""",
+    ),
+    (
+        "id-pushdown-query",
+        "internal/backends/sqlite/collection.go",
+        """
+    if params.Filter.Len() == 1 {
+        v, _ := params.Filter.Get("_id")
+        switch v.(type) {
+        case string, types.ObjectID:
+            whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
+""",
+        """
+    if params.Filter != nil && params.Filter.Has("_id") { // infra.py patch: not only as sole key
+        v, _ := params.Filter.Get("_id")
+        switch v.(type) {
+        case string, types.ObjectID:
+            whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
+""",
+    ),
+    (
+        "id-pushdown-explain",
+        "internal/backends/sqlite/collection.go",
+        """
+    if params.Filter.Len() == 1 {
+        v, _ := params.Filter.Get("_id")
+        switch v.(type) {
+        case string, types.ObjectID:
+            filterPushdown = true
+""",
+        """
+    if params.Filter != nil && params.Filter.Has("_id") { // infra.py patch: not only as sole key
+        v, _ := params.Filter.Get("_id")
+        switch v.(type) {
+        case string, types.ObjectID:
+            filterPushdown = true
+""",
+    ),
     (
         "group-multi-accumulator",
         "internal/handler/common/aggregations/stages/group.go",

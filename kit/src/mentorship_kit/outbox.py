@@ -127,14 +127,26 @@ class OutboxRelay:
     async def drain(self) -> int:
         total = 0
         for name in self.collections:
-            while (doc := await self._claim(name)) is not None:
-                total += await self._publish(name, doc)
+            while candidates := await self._pending_ids(name):
+                published = 0
+                for doc_id in candidates:
+                    if (doc := await self._claim(name, doc_id)) is not None:
+                        published += await self._publish(name, doc)
+                total += published
+                if not published:
+                    break  # all leased by another replica: its events are on their way
         return total
 
-    async def _claim(self, collection: str) -> dict[str, Any] | None:
+    async def _pending_ids(self, collection: str, batch: int = 200) -> list[Any]:
+        # One query finds a batch; each claim is then a lookup by _id (cheap on any store).
+        cursor = self.db[collection].find({PENDING: True}, {"_id": 1}).limit(batch)
+        return [doc["_id"] async for doc in cursor]
+
+    async def _claim(self, collection: str, doc_id: Any) -> dict[str, Any] | None:
         now = self.clock.now()
         return await self.db[collection].find_one_and_update(
-            {PENDING: True, "$or": [{LEASE: {"$exists": False}}, {LEASE: None}, {LEASE: {"$lt": now}}]},
+            {"_id": doc_id, PENDING: True,
+             "$or": [{LEASE: {"$exists": False}}, {LEASE: None}, {LEASE: {"$lt": now}}]},
             {"$set": {LEASE: now + self.lease}},
             return_document=ReturnDocument.AFTER,
         )

@@ -80,13 +80,23 @@ class Timers:
         )
         return res.modified_count
 
-    async def claim_due(self) -> dict[str, Any] | None:
+    async def due_ids(self, batch: int = 200) -> list[str]:
+        """Ids of due timers, oldest first (one query; each claim is then a lookup by _id)."""
+        cursor = (
+            self.db[TIMERS]
+            .find({"state": "pending", "due_at": {"$lte": self.clock.now()}}, {"_id": 1})
+            .sort("due_at", ASCENDING)
+            .limit(batch)
+        )
+        return [doc["_id"] async for doc in cursor]
+
+    async def claim(self, timer_id: str) -> dict[str, Any] | None:
+        """Take a lease on one due timer, unless another replica holds a live lease on it."""
         now = self.clock.now()
         return await self.db[TIMERS].find_one_and_update(
-            {"state": "pending", "due_at": {"$lte": now},
+            {"_id": timer_id, "state": "pending", "due_at": {"$lte": now},
              "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}]},
             {"$set": {"lease_until": now + self.lease, "owner": self.owner}},
-            sort=[("due_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
 
@@ -137,15 +147,26 @@ class TimerLoop:
 
     async def run_due(self, limit: int = 1000) -> int:
         fired = 0
-        while fired < limit and not self._stopping and (timer := await self.timers.claim_due()):
-            handler = self.handlers.get(timer["kind"])
-            if handler is None:
-                log.error("no handler for timer kind", kind=timer["kind"], timer_id=timer["_id"])
-                await self.timers.cancel(timer["_id"])
-                continue
-            events = await handler(timer, self.timers.clock.now())
-            if await self.timers.fire(timer, events):
-                fired += 1
-                TIMERS_FIRED.labels(self.service, timer["kind"]).inc()
-                self.on_fired()
+        while fired < limit and not self._stopping:
+            candidates = await self.timers.due_ids()
+            claimed_any = False
+            for timer_id in candidates:
+                if self._stopping or fired >= limit:
+                    break
+                timer = await self.timers.claim(timer_id)
+                if timer is None:
+                    continue  # fired or leased by another replica meanwhile
+                claimed_any = True
+                handler = self.handlers.get(timer["kind"])
+                if handler is None:
+                    log.error("no handler for timer kind", kind=timer["kind"], timer_id=timer["_id"])
+                    await self.timers.cancel(timer["_id"])
+                    continue
+                events = await handler(timer, self.timers.clock.now())
+                if await self.timers.fire(timer, events):
+                    fired += 1
+                    TIMERS_FIRED.labels(self.service, timer["kind"]).inc()
+                    self.on_fired()
+            if not claimed_any:
+                break
         return fired

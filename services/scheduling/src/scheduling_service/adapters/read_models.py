@@ -1,0 +1,111 @@
+"""Read models built only from matching and profile events (idempotent, replayable).
+
+Each document remembers the event time it reflects (`as_of`), so a late, older event never
+overwrites newer state. Removal leaves a small tombstone so a replayed older event cannot
+bring the data back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from mentorship_kit.mongo import Indexes
+
+MENTORSHIPS = "mentorships"
+PROFILES = "profiles"
+
+
+def read_model_indexes() -> list[Indexes]:
+    return [
+        Indexes(MENTORSHIPS, (IndexModel([("participants", ASCENDING)], name="participants"),)),
+    ]
+
+
+async def _apply(coll: Any, doc_id: str, event_time: datetime, update: dict[str, Any],
+                 insert: dict[str, Any] | None) -> bool:
+    """Update if not newer already; insert if absent. True when the change was applied."""
+    res = await coll.update_one(
+        {"_id": doc_id, "as_of": {"$lte": event_time}}, {**update, "$set": {**update.get("$set", {}),
+                                                                            "as_of": event_time}}
+    )
+    if res.modified_count or res.matched_count:
+        return True
+    if insert is None or await coll.find_one({"_id": doc_id}, {"_id": 1}):
+        return False
+    with contextlib.suppress(DuplicateKeyError):
+        await coll.insert_one({"_id": doc_id, **insert, "as_of": event_time})
+        return True
+    return False
+
+
+class MentorshipReadModel:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.coll = db[MENTORSHIPS]
+
+    async def started(self, *, mentorship_id: str, mentor_id: str, mentee_id: str, cadence: str,
+                      goals: list[str], goal_ids: list[str], planned_end: str | None,
+                      started_at: datetime, event_time: datetime) -> bool:
+        milestones = {
+            f"m{i + 1}": {"title": title, "goal_id": goal_ids[i] if i < len(goal_ids) else None,
+                          "reached_at": None, "order": i + 1}
+            for i, title in enumerate(goals)
+        }
+        fields = {"status": "active", "mentor_id": mentor_id, "mentee_id": mentee_id,
+                  "participants": [mentor_id, mentee_id], "cadence": cadence, "planned_end": planned_end,
+                  "started_at": started_at}
+        # Milestones are set once, from the agreement; later ones are added over HTTP.
+        return await _apply(self.coll, mentorship_id, event_time,
+                            {"$set": fields},
+                            {**fields, "milestones": milestones, "last_session_at": None,
+                             "outbox": [], "outbox_pending": False})
+
+    async def ended(self, mentorship_id: str, event_time: datetime) -> bool:
+        """Forget participants and goals; keep only the state (events may still be pending)."""
+        return await _apply(self.coll, mentorship_id, event_time,
+                            {"$set": {"status": "ended", "milestones": {}, "participants": []}},
+                            {"status": "ended", "milestones": {}, "participants": [],
+                             "outbox": [], "outbox_pending": False})
+
+    async def get(self, mentorship_id: str) -> dict[str, Any] | None:
+        return await self.coll.find_one({"_id": mentorship_id})
+
+    async def of_person(self, person_id: str) -> list[dict[str, Any]]:
+        return await self.coll.find({"participants": person_id}).to_list(None)
+
+
+class ProfileReadModel:
+    """Only what scheduling needs: time zone and weekly availability."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.coll = db[PROFILES]
+
+    async def upsert(self, profile_id: str, time_zone: str, availability: list[dict[str, Any]],
+                     event_time: datetime) -> bool:
+        fields = {"time_zone": time_zone, "availability": availability}
+        # An erased person stays erased: the tombstone blocks older replays.
+        res = await self.coll.update_one(
+            {"_id": profile_id, "as_of": {"$lte": event_time}, "erased": {"$ne": True}},
+            {"$set": {**fields, "as_of": event_time}},
+        )
+        if res.matched_count:
+            return True
+        if await self.coll.find_one({"_id": profile_id}, {"_id": 1}):
+            return False
+        with contextlib.suppress(DuplicateKeyError):
+            await self.coll.insert_one({"_id": profile_id, **fields, "as_of": event_time})
+            return True
+        return False
+
+    async def erase(self, profile_id: str, event_time: datetime) -> None:
+        await self.coll.replace_one({"_id": profile_id},
+                                    {"_id": profile_id, "erased": True, "as_of": event_time}, upsert=True)
+
+    async def get(self, profile_id: str) -> dict[str, Any] | None:
+        doc = await self.coll.find_one({"_id": profile_id})
+        return None if doc is None or doc.get("erased") else doc

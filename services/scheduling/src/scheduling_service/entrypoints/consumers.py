@@ -1,0 +1,27 @@
+"""Thin handlers: translate matching and profile events into read-model changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mentorship_contracts import Topic
+from mentorship_contracts.matching import MentorshipCompleted, MentorshipEnded, MentorshipStarted
+from mentorship_contracts.profile import ProfileErased, ProfileRegistered, ProfileUpdated
+from mentorship_kit.runtime import ServiceRuntime
+
+from ..application import Scheduling
+
+
+def register_consumers(runtime: ServiceRuntime, scheduling: Scheduling) -> None:
+    mentorships: dict[Any, Any] = {
+        MentorshipStarted: scheduling.mentorship_started,
+        MentorshipCompleted: scheduling.mentorship_closed,
+        MentorshipEnded: scheduling.mentorship_closed,
+    }
+    runtime.consume("mentorships", Topic.MATCHING, mentorships)
+    profiles: dict[Any, Any] = {
+        ProfileRegistered: scheduling.profile_changed,
+        ProfileUpdated: scheduling.profile_changed,
+        ProfileErased: scheduling.profile_erased,
+    }
+    runtime.consume("profiles", Topic.PROFILE, profiles)
