@@ -56,6 +56,13 @@ def new_document(document: dict[str, Any], events: Sequence[Envelope]) -> dict[s
     return {**document, OUTBOX: entries, COUNT: len(entries), PENDING: bool(entries)}
 
 
+def replacing_events(events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
+    """`$set` fields that drop every unpublished event and queue these instead (e.g. on erasure,
+    when pending events carry personal data that must not be published any more)."""
+    entries = outbox_entries(events)
+    return {OUTBOX: entries, COUNT: len(entries), PENDING: bool(entries)}
+
+
 def with_events(update: dict[str, Any], events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
     """Add pending events to an update document (same single-document write as the change)."""
     if not events:

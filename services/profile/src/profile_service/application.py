@@ -2,36 +2,125 @@
 
 from __future__ import annotations
 
-from mentorship_contracts import Envelope
-from mentorship_contracts.profile import ProfileSnapshot
-from mentorship_kit.problems import Conflict, NotFound, Unprocessable
+from collections.abc import Callable
+from typing import Any
+
+from mentorship_contracts import Envelope, EventData
+from mentorship_contracts.profile import ProfileSnapshot, Role
+from mentorship_kit.problems import Conflict, NotFound, Problem, Unprocessable
 
 from . import domain
-from .adapters.repository import EmailTaken, ProfileRepository
+from .adapters.repository import (
+    EmailTaken,
+    ProfileExists,
+    ProfileRepository,
+    SearchFilters,
+    StoredProfile,
+)
 
 SOURCE = "profile"
+# Without If-Match a change is re-applied on a fresh read this many times before giving up.
+WRITE_ATTEMPTS = 5
+
+
+class PreconditionFailed(Problem):
+    def __init__(self, current_version: int) -> None:
+        super().__init__(412, "Precondition failed",
+                         "the profile changed since you read it; read it again and retry",
+                         current_version=current_version)
+
+
+def wrap(events: list[EventData], correlation_id: str | None) -> list[Envelope[Any]]:
+    """Envelopes sharing one correlation id (the first event's id unless the caller gave one)."""
+    envelopes: list[Envelope[Any]] = []
+    for event in events:
+        envelopes.append(Envelope.wrap(event, source=SOURCE,
+                                       correlation_id=correlation_id or (envelopes[0].id if envelopes else None)))
+    return envelopes
+
+
+def unprocessable(exc: domain.ProfileRuleViolation) -> Unprocessable:
+    return Unprocessable(f"{exc.field}: {exc.message}", field=exc.field)
 
 
 class ProfileService:
-    def __init__(self, repo: ProfileRepository, on_events=lambda: None) -> None:  # noqa: ANN001
+    def __init__(self, repo: ProfileRepository, on_events: Callable[[], None] = lambda: None) -> None:
         self.repo = repo
         self.on_events = on_events
 
-    async def register(self, profile: ProfileSnapshot, correlation_id: str | None = None) -> ProfileSnapshot:
+    async def register(self, profile: ProfileSnapshot, correlation_id: str | None = None) -> StoredProfile:
         try:
             event = domain.register(profile)
         except domain.ProfileRuleViolation as exc:
-            raise Unprocessable(exc.message, field=exc.field) from exc
-        envelope = Envelope.wrap(event, source=SOURCE, correlation_id=correlation_id)
+            raise unprocessable(exc) from exc
         try:
-            await self.repo.add(profile, [envelope])
+            await self.repo.add(profile, wrap([event], correlation_id))
         except EmailTaken as exc:
             raise Conflict("a profile with this email already exists", field="email") from exc
+        except ProfileExists as exc:
+            raise Conflict("this profile is already registered", field="profile_id") from exc
         self.on_events()
-        return profile
+        return StoredProfile(profile, 1)
 
-    async def get(self, profile_id: str) -> ProfileSnapshot:
-        profile = await self.repo.get(profile_id)
-        if profile is None:
+    async def get(self, profile_id: str) -> StoredProfile:
+        stored = await self.repo.get(profile_id)
+        if stored is None:
             raise NotFound("profile", profile_id)
-        return profile
+        return stored
+
+    async def update(self, profile_id: str, changes: dict[str, Any], *, expected_version: int | None = None,
+                     correlation_id: str | None = None) -> StoredProfile:
+        return await self._change(profile_id, lambda p: domain.update(p, changes),
+                                  expected_version, correlation_id)
+
+    async def add_role(self, profile_id: str, role: Role, mentor_capacity: int | None = None, *,
+                       expected_version: int | None = None, correlation_id: str | None = None) -> StoredProfile:
+        return await self._change(profile_id, lambda p: domain.add_role(p, role, mentor_capacity),
+                                  expected_version, correlation_id)
+
+    async def remove_role(self, profile_id: str, role: Role, *, expected_version: int | None = None,
+                          correlation_id: str | None = None) -> StoredProfile:
+        return await self._change(profile_id, lambda p: domain.remove_role(p, role),
+                                  expected_version, correlation_id)
+
+    async def deactivate(self, profile_id: str, reason: str | None = None, *,
+                         correlation_id: str | None = None) -> StoredProfile:
+        return await self._change(profile_id, lambda p: domain.deactivate(p, reason), None, correlation_id)
+
+    async def reactivate(self, profile_id: str, *, correlation_id: str | None = None) -> StoredProfile:
+        return await self._change(profile_id, domain.reactivate, None, correlation_id)
+
+    async def erase(self, profile_id: str, *, correlation_id: str | None = None) -> None:
+        """Right to be forgotten; erasing an erased profile again is a no-op."""
+        if await self.repo.erase(profile_id, wrap([domain.erase(profile_id)], correlation_id)):
+            self.on_events()
+            return
+        if not await self.repo.is_erased(profile_id):
+            raise NotFound("profile", profile_id)
+
+    async def search(self, filters: SearchFilters, *, after: str | None, limit: int) -> list[StoredProfile]:
+        return await self.repo.search(filters, after=after, limit=limit)
+
+    async def _change(self, profile_id: str, apply: Callable[[ProfileSnapshot], domain.Change],
+                      expected_version: int | None, correlation_id: str | None) -> StoredProfile:
+        """Optimistic concurrency: read, decide, write only if the version is still the one read."""
+        for _ in range(WRITE_ATTEMPTS):
+            stored = await self.get(profile_id)
+            if expected_version is not None and stored.version != expected_version:
+                raise PreconditionFailed(stored.version)
+            try:
+                change = apply(stored.profile)
+            except domain.ProfileRuleViolation as exc:
+                raise unprocessable(exc) from exc
+            if not change.changed:
+                return stored
+            try:
+                saved = await self.repo.save(change.profile, stored.version, change.changed_fields,
+                                             wrap(change.events, correlation_id))
+            except EmailTaken as exc:
+                raise Conflict("a profile with this email already exists", field="email") from exc
+            if saved:
+                if change.events:
+                    self.on_events()
+                return StoredProfile(change.profile, stored.version + 1)
+        raise Conflict("the profile is being changed concurrently; retry")

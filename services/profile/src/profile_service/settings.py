@@ -1,6 +1,12 @@
+from pydantic import Field
+
 from mentorship_kit.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
     service_name: str = "profile"
     http_port: int = 8001
+    profile_import_max_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="Largest bulk import file accepted (bytes)")
+    profile_import_batch_size: int = Field(
+        default=1000, ge=1, le=5000, description="Rows per batch read/write (and per progress line)")

@@ -1,23 +1,43 @@
-"""Profiles in Mongo: state and pending events written together (outbox)."""
+"""Profiles in Mongo: state and pending events written together (outbox).
+
+One document per person:
+  {_id: profile id, email_key: lower-cased email (unique), version: n,
+   profile: {...ProfileSnapshot...}, search: {roles, skills, department, time_zone, active},
+   outbox: [...], outbox_pending: bool}
+Every change is one conditional single-document write on (_id, version) that also carries
+the events it causes. After erasure only a tombstone remains:
+  {_id, email_key: "erased:<id>", erased: true, version, outbox: [ProfileErased]}
+(the email key is replaced, not removed, because a unique index counts a missing key as a value).
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from mentorship_contracts import Envelope
 from mentorship_contracts.profile import ProfileSnapshot
 from mentorship_kit.mongo import Indexes
-from mentorship_kit.outbox import new_document
+from mentorship_kit.outbox import new_document, replacing_events, with_events
+
+from ..domain import email_key
 
 PROFILES = "profiles"
 
 INDEXES = Indexes(
     PROFILES,
-    (IndexModel([("email_key", ASCENDING)], unique=True, name="email_unique"),),
+    (
+        IndexModel([("email_key", ASCENDING)], unique=True, name="email_unique"),
+        IndexModel([("search.roles", ASCENDING)], name="search_roles"),
+        IndexModel([("search.skills", ASCENDING)], name="search_skills"),
+        IndexModel([("search.department", ASCENDING)], name="search_department"),
+    ),
 )
 
 
@@ -25,22 +45,203 @@ class EmailTaken(Exception):
     pass
 
 
+class ProfileExists(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    profile: ProfileSnapshot
+    version: int
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    role: str | None = None
+    skill: str | None = None
+    department: str | None = None
+    time_zone: str | None = None
+    active: bool | None = None
+
+
+@dataclass(frozen=True)
+class PlannedUpdate:
+    """One conditional update of a bulk write."""
+
+    profile_id: str
+    expected_version: int
+    profile: ProfileSnapshot
+    changed_fields: list[str]
+    events: list[Envelope[Any]]
+
+
+def search_fields(profile: ProfileSnapshot) -> dict[str, Any]:
+    """Flat copies of the filterable fields, so searches need no queries into arrays of objects."""
+    return {
+        "roles": [str(r) for r in profile.roles],
+        "skills": [s.name for s in profile.skills],
+        "department": profile.department.strip().lower() if profile.department else None,
+        "time_zone": profile.time_zone,
+        "active": profile.active,
+    }
+
+
+def profile_document(profile: ProfileSnapshot, events: Sequence[Envelope[Any]]) -> dict[str, Any]:
+    return new_document(
+        {
+            "_id": profile.profile_id,
+            "email_key": email_key(profile.email),
+            "version": 1,
+            "profile": profile.model_dump(mode="json"),
+            "search": search_fields(profile),
+        },
+        events,
+    )
+
+
+def _update_document(profile: ProfileSnapshot, expected_version: int, changed_fields: Sequence[str],
+                     events: Sequence[Envelope[Any]], write_id: str | None = None) -> dict[str, Any]:
+    # $set only what changed: a concurrent reader never sees a half-written profile anyway
+    # (single-document write), and the write stays small.
+    dumped = profile.model_dump(mode="json")
+    changes: dict[str, Any] = {f"profile.{name}": dumped[name] for name in changed_fields}
+    changes["version"] = expected_version + 1
+    changes["search"] = search_fields(profile)
+    changes["email_key"] = email_key(profile.email)
+    if write_id:
+        changes["write_id"] = write_id
+    return with_events({"$set": changes}, events)
+
+
+def _live(profile_id: str, **extra: Any) -> dict[str, Any]:
+    return {"_id": profile_id, "erased": {"$ne": True}, **extra}
+
+
 class ProfileRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.coll = db[PROFILES]
 
     async def add(self, profile: ProfileSnapshot, events: list[Envelope[Any]]) -> None:
-        doc = {
-            "_id": profile.profile_id,
-            "email_key": profile.email.lower(),
-            "version": 1,
-            "profile": profile.model_dump(mode="json"),
-        }
         try:
-            await self.coll.insert_one(new_document(doc, events))
+            await self.coll.insert_one(profile_document(profile, events))
         except DuplicateKeyError as exc:
-            raise EmailTaken(profile.email) from exc
+            if await self.coll.find_one({"_id": profile.profile_id}, {"_id": 1}):
+                raise ProfileExists(profile.profile_id) from exc
+            raise EmailTaken() from exc
 
-    async def get(self, profile_id: str) -> ProfileSnapshot | None:
-        doc = await self.coll.find_one({"_id": profile_id}, {"profile": 1})
-        return ProfileSnapshot.model_validate(doc["profile"]) if doc else None
+    async def get(self, profile_id: str) -> StoredProfile | None:
+        doc = await self.coll.find_one(_live(profile_id), {"profile": 1, "version": 1})
+        return _stored(doc) if doc else None
+
+    async def is_erased(self, profile_id: str) -> bool:
+        return await self.coll.find_one({"_id": profile_id, "erased": True}, {"_id": 1}) is not None
+
+    async def save(self, profile: ProfileSnapshot, expected_version: int, changed_fields: Sequence[str],
+                   events: Sequence[Envelope[Any]]) -> bool:
+        """Conditional write: False when someone else changed the profile since it was read."""
+        try:
+            result = await self.coll.update_one(
+                _live(profile.profile_id, version=expected_version),
+                _update_document(profile, expected_version, changed_fields, events),
+            )
+        except OperationFailure as exc:
+            if _is_duplicate_key(exc):
+                raise EmailTaken() from exc
+            raise
+        return result.modified_count == 1
+
+    async def erase(self, profile_id: str, events: Sequence[Envelope[Any]]) -> bool:
+        """Replace the document by a tombstone; False when there was no live profile.
+
+        Unpublished events are dropped with the rest: they carry the personal data being
+        erased, and ProfileErased tells every reader to forget whatever did get out.
+        """
+        result = await self.coll.update_one(
+            _live(profile_id),
+            {
+                "$set": {"erased": True, "email_key": f"erased:{profile_id}", **replacing_events(events)},
+                "$unset": {"profile": "", "search": "", "write_id": ""},
+                "$inc": {"version": 1},
+            },
+        )
+        return result.modified_count == 1
+
+    async def search(self, filters: SearchFilters, *, after: str | None, limit: int) -> list[StoredProfile]:
+        query: dict[str, Any] = {"erased": {"$ne": True}}
+        if filters.role:
+            query["search.roles"] = filters.role
+        if filters.skill:
+            query["search.skills"] = filters.skill
+        if filters.department:
+            query["search.department"] = filters.department.strip().lower()
+        if filters.time_zone:
+            query["search.time_zone"] = filters.time_zone
+        if filters.active is not None:
+            query["search.active"] = filters.active
+        if after:
+            query["_id"] = {"$gt": after}
+        cursor = self.coll.find(query, {"profile": 1, "version": 1}).sort("_id", ASCENDING).limit(limit)
+        return [_stored(doc) async for doc in cursor]
+
+    # --- bulk (import) ----------------------------------------------------------------------
+    async def by_email_keys(self, keys: Sequence[str]) -> dict[str, StoredProfile]:
+        """One read for a whole batch of rows."""
+        if not keys:
+            return {}
+        found: dict[str, StoredProfile] = {}
+        async for doc in self.coll.find({"email_key": {"$in": list(keys)}, "erased": {"$ne": True}},
+                                        {"profile": 1, "version": 1, "email_key": 1}):
+            found[doc["email_key"]] = _stored(doc)
+        return found
+
+    async def ids_in_use(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return {doc["_id"] async for doc in self.coll.find({"_id": {"$in": list(ids)}}, {"_id": 1})}
+
+    async def add_many(self, docs: Sequence[dict[str, Any]]) -> set[int]:
+        """Insert new profiles in one unordered batch; returns the indices that were refused."""
+        if not docs:
+            return set()
+        try:
+            await self.coll.insert_many(list(docs), ordered=False)
+        except BulkWriteError as exc:
+            return {err["index"] for err in exc.details.get("writeErrors", [])}
+        return set()
+
+    async def save_many(self, updates: Sequence[PlannedUpdate]) -> set[int]:
+        """Conditional updates in one unordered batch; returns the indices that did not apply
+        (changed concurrently, or the new email is taken)."""
+        if not updates:
+            return set()
+        write_ids = [uuid.uuid4().hex for _ in updates]
+        ops = [
+            UpdateOne(_live(u.profile_id, version=u.expected_version),
+                      _update_document(u.profile, u.expected_version, u.changed_fields, u.events, wid))
+            for u, wid in zip(updates, write_ids, strict=True)
+        ]
+        failed: set[int] = set()
+        try:
+            result = await self.coll.bulk_write(ops, ordered=False)
+            all_applied = result.modified_count == len(ops)
+        except BulkWriteError as exc:
+            failed = {err["index"] for err in exc.details.get("writeErrors", [])}
+            all_applied = False
+        if all_applied:
+            return failed
+        # A bulk result counts matches but does not say which missed: our write ids tell.
+        applied = {
+            doc["write_id"]
+            async for doc in self.coll.find({"_id": {"$in": [u.profile_id for u in updates]}}, {"write_id": 1})
+            if doc.get("write_id")
+        }
+        return failed | {i for i, wid in enumerate(write_ids) if wid not in applied}
+
+
+def _is_duplicate_key(exc: OperationFailure) -> bool:
+    # FerretDB reports a unique-index violation on update as InternalError (code 1), MongoDB as 11000.
+    return isinstance(exc, DuplicateKeyError) or exc.code == 11000 or "UNIQUE constraint failed" in str(exc)
+
+
+def _stored(doc: dict[str, Any]) -> StoredProfile:
+    return StoredProfile(ProfileSnapshot.model_validate(doc["profile"]), int(doc.get("version", 1)))

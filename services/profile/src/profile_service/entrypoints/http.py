@@ -1,19 +1,31 @@
-"""HTTP API of the profile service."""
+"""HTTP API of the profile service (thin: parse, authorise, call a use case, shape the answer)."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request, status
-from pydantic import Field
+import structlog
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from mentorship_contracts.profile import ProfileSnapshot
+from mentorship_contracts.profile import ProfileSnapshot, Role, normalise_tag
 from mentorship_kit.auth import CurrentPrincipal
+from mentorship_kit.problems import Problem, Unprocessable
 
+from ..adapters.repository import SearchFilters, StoredProfile
 from ..application import ProfileService
+from ..domain import UPDATABLE_FIELDS
+from ..import_format import BadImportFile, read_csv, read_jsonl
+from ..importing import BulkImport, ImportReport
 
 router = APIRouter(prefix="/profiles", tags=["profiles"])
+
+CorrelationId = Annotated[str | None, Header(alias="x-correlation-id", max_length=128)]
+IfMatch = Annotated[str | None, Header(alias="if-match", description='Version from the ETag, e.g. "3"')]
 
 
 class NewProfile(ProfileSnapshot):
@@ -22,26 +34,226 @@ class NewProfile(ProfileSnapshot):
     profile_id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=64)
 
 
+class ProfileView(ProfileSnapshot):
+    version: int = Field(description="Changes with every write; send it back in If-Match to update safely")
+
+
+def _optional(name: str) -> tuple[Any, Any]:
+    info = ProfileSnapshot.model_fields[name]
+    return (info.annotation | None, Field(default=None, description=info.description))  # type: ignore[operator]
+
+
+ProfilePatch = create_model(  # type: ignore[call-overload]
+    "ProfilePatch",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Fields to change; absent fields stay as they are, null clears an optional field. "
+            "mentoring_preferences and notification_preferences merge one level deep.",
+    **{name: _optional(name) for name in ProfileSnapshot.model_fields if name in UPDATABLE_FIELDS},
+)
+
+
+class RoleToAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+    mentor_capacity: int | None = Field(default=None, ge=0, le=50, description="Maximum active mentees")
+
+
+class Deactivation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=500, description="Shown to readers of the event")
+
+
+class ProfilePage(BaseModel):
+    items: list[ProfileView]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
 def service(request: Request) -> ProfileService:
     return request.app.state.profiles
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProfileSnapshot,
-             summary="Register a profile")
-async def register_profile(
-    body: NewProfile,
-    principal: CurrentPrincipal,
-    profiles: Annotated[ProfileService, Depends(service)],
-    correlation_id: Annotated[str | None, Header(alias="x-correlation-id")] = None,
-) -> ProfileSnapshot:
+Profiles = Annotated[ProfileService, Depends(service)]
+
+
+def _view(stored: StoredProfile, response: Response) -> ProfileView:
+    response.headers["etag"] = f'"{stored.version}"'
+    return ProfileView(**stored.profile.model_dump(), version=stored.version)
+
+
+def _version(if_match: str | None) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    raw = if_match.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise Unprocessable("If-Match must be a profile version such as \"3\"", field="if-match")
+    return int(raw)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProfileView, summary="Register a profile")
+async def register_profile(body: NewProfile, principal: CurrentPrincipal, profiles: Profiles,
+                           response: Response, correlation_id: CorrelationId = None) -> ProfileView:
     if not principal.is_admin:
         # People register themselves: their token's subject is their profile id.
         body = body.model_copy(update={"profile_id": principal.subject})
-    return await profiles.register(ProfileSnapshot.model_validate(body.model_dump()), correlation_id)
+    stored = await profiles.register(ProfileSnapshot.model_validate(body.model_dump()), correlation_id)
+    response.headers["location"] = f"/profiles/{stored.profile.profile_id}"
+    return _view(stored, response)
 
 
-@router.get("/{profile_id}", response_model=ProfileSnapshot, summary="Read a profile")
-async def get_profile(
-    profile_id: str, principal: CurrentPrincipal, profiles: Annotated[ProfileService, Depends(service)]
-) -> ProfileSnapshot:
-    return await profiles.get(profile_id)
+@router.get("", response_model=ProfilePage, summary="Search profiles (admin)")
+async def search_profiles(
+    principal: CurrentPrincipal,
+    profiles: Profiles,
+    role: Role | None = None,
+    skill: Annotated[str | None, Query(max_length=60, description="A skill tag, e.g. 'python'")] = None,
+    department: Annotated[str | None, Query(max_length=200, description="Case-insensitive")] = None,
+    time_zone: Annotated[str | None, Query(max_length=64, description="IANA name")] = None,
+    active: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")] = None,
+) -> ProfilePage:
+    principal.require_admin()
+    skill_tag = None
+    if skill:
+        try:
+            skill_tag = normalise_tag(skill)
+        except ValueError as exc:
+            raise Unprocessable(str(exc), field="skill") from exc
+    filters = SearchFilters(role=role, skill=skill_tag, department=department, time_zone=time_zone, active=active)
+    found = await profiles.search(filters, after=cursor, limit=limit + 1)
+    page = found[:limit]
+    items = [ProfileView(**s.profile.model_dump(), version=s.version) for s in page]
+    return ProfilePage(items=items, next_cursor=page[-1].profile.profile_id if len(found) > limit else None)
+
+
+@router.get("/{profile_id}", response_model=ProfileView, summary="Read a profile (self or admin)")
+async def get_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
+                      response: Response) -> ProfileView:
+    principal.require_self_or_admin(profile_id)
+    return _view(await profiles.get(profile_id), response)
+
+
+@router.patch("/{profile_id}", response_model=ProfileView,
+              summary="Change some fields (self or admin); emits ProfileUpdated with only the changed fields")
+async def update_profile(profile_id: str, body: ProfilePatch, principal: CurrentPrincipal,  # type: ignore[valid-type]
+                         profiles: Profiles, response: Response, if_match: IfMatch = None,
+                         correlation_id: CorrelationId = None) -> ProfileView:
+    principal.require_self_or_admin(profile_id)
+    changes = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
+    stored = await profiles.update(profile_id, changes, expected_version=_version(if_match),
+                                   correlation_id=correlation_id)
+    return _view(stored, response)
+
+
+@router.post("/{profile_id}/roles", response_model=ProfileView, summary="Take on a role (self or admin)")
+async def add_role(profile_id: str, body: RoleToAdd, principal: CurrentPrincipal, profiles: Profiles,
+                   response: Response, if_match: IfMatch = None, correlation_id: CorrelationId = None) -> ProfileView:
+    principal.require_self_or_admin(profile_id)
+    stored = await profiles.add_role(profile_id, body.role, body.mentor_capacity,
+                                     expected_version=_version(if_match), correlation_id=correlation_id)
+    return _view(stored, response)
+
+
+@router.delete("/{profile_id}/roles/{role}", response_model=ProfileView, summary="Give up a role (self or admin)")
+async def remove_role(profile_id: str, role: Role, principal: CurrentPrincipal, profiles: Profiles,
+                      response: Response, if_match: IfMatch = None,
+                      correlation_id: CorrelationId = None) -> ProfileView:
+    principal.require_self_or_admin(profile_id)
+    stored = await profiles.remove_role(profile_id, role, expected_version=_version(if_match),
+                                        correlation_id=correlation_id)
+    return _view(stored, response)
+
+
+@router.post("/{profile_id}/deactivate", response_model=ProfileView, summary="Deactivate (self or admin)")
+async def deactivate_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response,
+                             body: Annotated[Deactivation | None, Body()] = None,
+                             correlation_id: CorrelationId = None) -> ProfileView:
+    principal.require_self_or_admin(profile_id)
+    stored = await profiles.deactivate(profile_id, body.reason if body else None, correlation_id=correlation_id)
+    return _view(stored, response)
+
+
+@router.post("/{profile_id}/reactivate", response_model=ProfileView, summary="Reactivate (self or admin)")
+async def reactivate_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response,
+                             correlation_id: CorrelationId = None) -> ProfileView:
+    principal.require_self_or_admin(profile_id)
+    return _view(await profiles.reactivate(profile_id, correlation_id=correlation_id), response)
+
+
+@router.delete("/{profile_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Erase (right to be forgotten; self or admin); repeating it is harmless")
+async def erase_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
+                        correlation_id: CorrelationId = None) -> Response:
+    principal.require_self_or_admin(profile_id)
+    await profiles.erase(profile_id, correlation_id=correlation_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/json-lines",
+               "application/ndjson")
+
+
+def _import_format(request: Request, given: str | None) -> Literal["csv", "jsonl"]:
+    if given in ("csv", "jsonl"):
+        return given  # type: ignore[return-value]
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("text/csv", "application/csv"):
+        return "csv"
+    if content_type in JSONL_TYPES:
+        return "jsonl"
+    raise Problem(415, "Unsupported media type",
+                  "send text/csv or application/x-ndjson (JSON Lines), or pass ?format=csv|jsonl")
+
+
+async def _read_body(request: Request, limit: int) -> str:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "Content too large", f"an import file is at most {limit} bytes; split it")
+        chunks.append(chunk)
+    try:
+        return b"".join(chunks).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Unprocessable(f"the file is not UTF-8 text (byte {exc.start})", field="file") from exc
+
+
+@router.post(
+    "/import",
+    summary="Bulk create-or-update keyed by email (admin); streams NDJSON progress and the rejected rows",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}},
+                     "description": "One JSON object per line: `rejected` rows as found, `progress` after "
+                                    "each batch, and a final `summary` with every rejection."}},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}}}},
+)
+async def import_profiles(request: Request, principal: CurrentPrincipal,
+                          format: Annotated[Literal["csv", "jsonl"] | None, Query()] = None,
+                          correlation_id: CorrelationId = None) -> StreamingResponse:
+    principal.require_admin()
+    kind = _import_format(request, format)
+    settings = request.app.state.runtime.settings
+    text = await _read_body(request, settings.profile_import_max_bytes)
+    try:
+        rows = read_csv(text)[1] if kind == "csv" else read_jsonl(text)
+    except BadImportFile as exc:
+        raise Unprocessable(str(exc), field="file") from exc
+    bulk: BulkImport = request.app.state.bulk_import
+
+    async def lines() -> AsyncIterator[bytes]:
+        report = ImportReport()
+        try:
+            async for message in bulk.run(rows, report, correlation_id=correlation_id):
+                yield (json.dumps(message) + "\n").encode()
+        except Exception as exc:  # the status line has gone out: say so in the stream
+            structlog.get_logger().exception("bulk import failed")
+            yield (json.dumps({"type": "error", "detail": f"import stopped: {type(exc).__name__}",
+                               **report.counts()}) + "\n").encode()
+            return
+        rejections = sorted(report.rejections, key=lambda r: r.row)
+        yield (json.dumps({"type": "summary", **report.counts(),
+                           "rejections": [r.as_dict() for r in rejections]}) + "\n").encode()
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")

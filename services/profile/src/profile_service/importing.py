@@ -1,0 +1,126 @@
+"""Bulk import use case: create-or-update profiles keyed by email, batch by batch.
+
+Per batch: one read of the existing profiles by email, one unordered insert of the new ones and
+one unordered bulk of conditional updates; each document carries its own outbox events. A row
+that changes nothing writes nothing and emits nothing, so re-running a file is a no-op.
+Progress is yielded after every batch; rejected rows as they are found.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from . import domain
+from .adapters.repository import PlannedUpdate, ProfileRepository, profile_document
+from .application import wrap
+from .import_format import ImportRow, Rejection
+
+DEFAULT_BATCH_SIZE = 1000
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {"rows": self.rows, "created": self.created, "updated": self.updated,
+                "unchanged": self.unchanged, "rejected": len(self.rejections)}
+
+
+def _batches(rows: Iterable[ImportRow], size: int) -> Iterator[list[ImportRow]]:
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+class BulkImport:
+    def __init__(self, repo: ProfileRepository, on_events: Callable[[], None] = lambda: None,
+                 batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self.repo = repo
+        self.on_events = on_events
+        self.batch_size = batch_size
+
+    async def run(self, rows: Iterable[ImportRow], report: ImportReport, *,
+                  correlation_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Yields progress messages: {"type": "rejected", ...} and {"type": "progress", ...}."""
+        correlation_id = correlation_id or str(uuid.uuid4())  # one import = one correlation
+        first_row_of_email: dict[str, int] = {}
+        for batch in _batches(rows, self.batch_size):
+            before = len(report.rejections)
+            await self._batch(batch, report, first_row_of_email, correlation_id)
+            for rejection in sorted(report.rejections[before:], key=lambda r: r.row):
+                yield {"type": "rejected", **rejection.as_dict()}
+            yield {"type": "progress", **report.counts()}
+
+    async def _batch(self, batch: list[ImportRow], report: ImportReport, first_row_of_email: dict[str, int],
+                     correlation_id: str) -> None:
+        report.rows += len(batch)
+        candidates: list[tuple[ImportRow, str, dict[str, Any]]] = []
+        for row in batch:
+            if row.rejection or row.data is None:
+                report.rejections.append(row.rejection or row.reject("row", "empty"))
+                continue
+            email = row.data.get("email")
+            if not isinstance(email, str) or not email.strip():
+                report.rejections.append(row.reject("email", "required"))
+                continue
+            key = domain.email_key(email)
+            if key in first_row_of_email:
+                report.rejections.append(row.reject("email", f"same email as row {first_row_of_email[key]}"))
+                continue
+            first_row_of_email[key] = row.row
+            candidates.append((row, key, row.data))
+
+        existing = await self.repo.by_email_keys([key for _, key, _ in candidates])
+        wanted_ids = [str(data["profile_id"]) for _, key, data in candidates
+                      if key not in existing and data.get("profile_id")]
+        ids_taken = await self.repo.ids_in_use(wanted_ids)
+
+        new_rows: list[ImportRow] = []
+        new_docs: list[dict[str, Any]] = []
+        update_rows: list[ImportRow] = []
+        updates: list[PlannedUpdate] = []
+        for row, key, data in candidates:
+            given_id = data.get("profile_id")
+            try:
+                if key in existing:
+                    stored = existing[key]
+                    if given_id is not None and given_id != stored.profile.profile_id:
+                        raise domain.ProfileRuleViolation("profile_id", "this email belongs to another profile id")
+                    changes = {k: v for k, v in data.items() if k != "profile_id"}
+                    change = domain.update(stored.profile, changes, allowed=domain.IMPORTABLE_FIELDS)
+                    if not change.changed:
+                        report.unchanged += 1
+                        continue
+                    update_rows.append(row)
+                    updates.append(PlannedUpdate(stored.profile.profile_id, stored.version, change.profile,
+                                                 change.changed_fields, wrap(change.events, correlation_id)))
+                else:
+                    if given_id is not None and str(given_id) in ids_taken:
+                        raise domain.ProfileRuleViolation("profile_id", "already used by another profile")
+                    profile = domain.validate({**data, "profile_id": str(given_id or uuid.uuid4())})
+                    event = domain.register(profile)
+                    new_rows.append(row)
+                    new_docs.append(profile_document(profile, wrap([event], correlation_id)))
+            except domain.ProfileRuleViolation as exc:
+                report.rejections.append(row.reject(exc.field, exc.message))
+
+        refused = await self.repo.add_many(new_docs)
+        for i in sorted(refused):
+            report.rejections.append(new_rows[i].reject("email", "registered concurrently by someone else"))
+        report.created += len(new_docs) - len(refused)
+        missed = await self.repo.save_many(updates)
+        for i in sorted(missed):
+            report.rejections.append(update_rows[i].reject(
+                "email", "the profile changed during the import, or the email is taken; run the import again"))
+        report.updated += len(updates) - len(missed)
+        if len(new_docs) > len(refused) or len(updates) > len(missed):
+            self.on_events()
