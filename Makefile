@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 INFRA := $(PYTHON) deploy/local/infra.py
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-unit schemas bench docs infra-up infra-down compose-config clean
+.PHONY: help install run demo test test-unit schemas bench docs compose-config clean
 
 help:
 	@echo "make run      - start Kafka, FerretDB and all four services (Ctrl-C stops everything)"
@@ -15,7 +15,9 @@ help:
 	@echo "make test-unit- unit and contract tests only (no infrastructure)"
 	@echo "make schemas  - refresh the committed JSON Schema snapshots of every event (on purpose)"
 	@echo "make bench    - benchmarks (figures and ratios against a baseline from the same run)"
-	@echo "make compose-config - validate docker-compose.yml (needs the docker CLI)"
+	@echo "make demo     - with the platform up (make run), play the mentoring journey"
+	@echo "make docs     - generate the event catalog (AsyncAPI, JSON Schemas, event pages, OpenAPI)"
+	@echo "make compose-config - validate docker-compose.yml (needs Docker Compose)"
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -33,6 +35,12 @@ test-unit:
 	@$(UV) sync --frozen --quiet
 	@$(UV) run --frozen pytest tests/unit tests/contract $(PYTEST_ARGS)
 
+demo:
+	@$(UV) run --frozen mentorship demo
+
+docs:
+	@$(UV) run --frozen mentorship docs --out docs/catalog
+
 schemas:
 	@$(UV) run --frozen python -m mentorship_contracts.snapshots write
 
@@ -40,7 +48,8 @@ bench: install
 	@bash deploy/local/with_infra.sh $(UV) run --frozen python -m bench
 
 compose-config:
-	docker compose config --quiet && echo "docker-compose.yml is valid"
+	@if docker compose version >/dev/null 2>&1; then docker compose config --quiet; \
+	else docker-compose -f docker-compose.yml config -q; fi && echo "docker-compose.yml is valid"
 
 clean:
 	rm -rf .run

@@ -18,6 +18,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {"profile": 8001, "matching": 8002, "scheduling": 8003, "notification": 8004}
+# A local development platform: the demo moves the services' clocks, mails go to a local sink
+# on SMTP_PORT (`make demo` starts one), webhooks may target this machine. Override any of them.
+LOCAL_DEFAULTS = {"DEV_CLOCK_ENABLED": "true", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "2525",
+                  "WEBHOOK_ALLOW_LOOPBACK": "true"}
 
 
 def _launcher():  # noqa: ANN202
@@ -76,6 +80,7 @@ def main() -> int:
         for name, default_port in SERVICES.items():
             port = int(os.environ.get(f"{name.upper()}_PORT", default_port))
             env = {
+                **LOCAL_DEFAULTS,
                 **os.environ,
                 "SERVICE_NAME": name,
                 "KAFKA_BOOTSTRAP_SERVERS": info["kafka_bootstrap"],
