@@ -1,35 +1,100 @@
-"""Matching's read model of profiles, built only from profile events (idempotent, replayable)."""
+"""Matching's read model of profiles, built only from profile events (idempotent, replayable).
+
+Every change is a conditional single-document write guarded by the event time (`as_of`), so a
+redelivered or older event changes nothing. An erased profile leaves a tombstone without any
+personal data, so replaying older events from offset zero cannot bring the person back.
+A counter in `meta` moves on every change; in-memory mentor indexes rebuild when it moved.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from mentorship_contracts.profile import ProfileSnapshot
+from mentorship_kit.mongo import Indexes
 
 CANDIDATES = "profiles"
+META = "meta"
+PROFILES_VERSION = "profiles_version"
+
+INDEXES = Indexes(CANDIDATES, (IndexModel([("roles", ASCENDING)], name="roles"),))
+
+
+def _newer(event_time: datetime) -> dict[str, Any]:
+    return {"$or": [{"as_of": {"$lte": event_time}}, {"as_of": None}]}
 
 
 class ProfileReadModel:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.coll = db[CANDIDATES]
+        self.meta = db[META]
 
-    async def upsert(self, profile: ProfileSnapshot, event_time: datetime) -> None:
+    async def upsert(self, profile: ProfileSnapshot, event_time: datetime) -> bool:
         """Apply a snapshot unless a newer event was applied already (out-of-order safe)."""
-        await self.coll.update_one(
-            {"_id": profile.profile_id, "$or": [{"as_of": {"$lte": event_time}}, {"as_of": None}]},
-            {"$set": {"profile": profile.model_dump(mode="json"), "as_of": event_time}},
-            upsert=False,
-        )
-        if not await self.coll.find_one({"_id": profile.profile_id}, {"_id": 1}):
+        body = profile.model_dump(mode="json")
+        fields = {"profile": body, "roles": body["roles"], "active": body["active"], "as_of": event_time,
+                  "erased": False}
+        res = await self.coll.update_one({"_id": profile.profile_id, **_newer(event_time)}, {"$set": fields})
+        changed = res.modified_count == 1
+        if res.matched_count == 0 and not await self.coll.find_one({"_id": profile.profile_id}, {"_id": 1}):
             try:
-                await self.coll.insert_one(
-                    {"_id": profile.profile_id, "profile": profile.model_dump(mode="json"), "as_of": event_time}
-                )
-            except Exception:  # a concurrent insert of the same id: the update path handles order
-                pass
+                await self.coll.insert_one({"_id": profile.profile_id, **fields})
+                changed = True
+            except DuplicateKeyError:  # a concurrent insert; the guarded update keeps order
+                return await self.upsert(profile, event_time)
+        if changed:
+            await self._bump()
+        return changed
+
+    async def patch(self, profile_id: str, changes: dict[str, Any], event_time: datetime) -> dict[str, Any] | None:
+        """Set some snapshot fields (roles, active, capacity) on a live profile; returns the result."""
+        update: dict[str, Any] = {f"profile.{k}": v for k, v in changes.items()}
+        for top in ("roles", "active"):
+            if top in changes:
+                update[top] = changes[top]
+        update["as_of"] = event_time
+        res = await self.coll.update_one({"_id": profile_id, "erased": False, **_newer(event_time)},
+                                         {"$set": update})
+        if res.modified_count == 1:
+            await self._bump()
+            return await self.get(profile_id)
+        return None
+
+    async def erase(self, profile_id: str, event_time: datetime) -> None:
+        """Forget the person: keep only a tombstone (id and time) so replays stay forgotten."""
+        await self.coll.replace_one(
+            {"_id": profile_id}, {"_id": profile_id, "erased": True, "as_of": event_time, "roles": [],
+                                  "active": False}, upsert=True)
+        await self._bump()
 
     async def get(self, profile_id: str) -> dict[str, Any] | None:
-        return await self.coll.find_one({"_id": profile_id})
+        doc = await self.coll.find_one({"_id": profile_id})
+        return None if doc is None or doc.get("erased") else doc
+
+    async def profile(self, profile_id: str) -> dict[str, Any] | None:
+        doc = await self.get(profile_id)
+        return doc["profile"] if doc else None
+
+    async def many(self, profile_ids: Iterable[str]) -> list[dict[str, Any]]:
+        ids = list(profile_ids)
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 1000):
+            async for doc in self.coll.find({"_id": {"$in": ids[start:start + 1000]}, "erased": False}):
+                found.append(doc["profile"])
+        return found
+
+    async def all_live(self) -> list[dict[str, Any]]:
+        return [doc["profile"] async for doc in self.coll.find({"erased": False}, {"profile": 1})]
+
+    async def version(self) -> int:
+        doc = await self.meta.find_one({"_id": PROFILES_VERSION})
+        return int(doc["value"]) if doc else 0
+
+    async def _bump(self) -> None:
+        await self.meta.update_one({"_id": PROFILES_VERSION}, {"$inc": {"value": 1}}, upsert=True)

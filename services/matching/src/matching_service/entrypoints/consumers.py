@@ -1,19 +1,65 @@
-"""Thin handlers: translate a message into a read-model change."""
+"""Thin handlers: translate a message into a read-model change or a use case call."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mentorship_contracts import Envelope, Topic
-from mentorship_contracts.profile import ProfileRegistered
+from mentorship_contracts.profile import (
+    ProfileDeactivated,
+    ProfileErased,
+    ProfileReactivated,
+    ProfileRegistered,
+    ProfileRoleAdded,
+    ProfileRoleRemoved,
+    ProfileUpdated,
+)
+from mentorship_contracts.scheduling import SessionFeedbackSubmitted
 from mentorship_kit.runtime import ServiceRuntime
 
 from ..adapters.read_model import ProfileReadModel
+from ..application import MatchingService
 
 
-def register_consumers(runtime: ServiceRuntime, profiles: ProfileReadModel) -> None:
-    async def on_registered(event: Envelope[ProfileRegistered]) -> None:
-        await profiles.upsert(event.data.profile, event.time)
+def register_consumers(runtime: ServiceRuntime, profiles: ProfileReadModel, matching: MatchingService) -> None:
+    async def on_snapshot(event: Envelope[ProfileRegistered] | Envelope[ProfileUpdated]) -> None:
+        if await profiles.upsert(event.data.profile, event.time):
+            await matching.profile_changed(event.data.profile.model_dump(mode="json"))
 
-    handlers: dict[Any, Any] = {ProfileRegistered: on_registered}
+    async def on_role_added(event: Envelope[ProfileRoleAdded]) -> None:
+        changes: dict[str, Any] = {"roles": [str(r) for r in event.data.roles]}
+        if event.data.mentor_capacity is not None:
+            changes["mentor_capacity"] = event.data.mentor_capacity
+        await _patched(event, changes)
+
+    async def on_role_removed(event: Envelope[ProfileRoleRemoved]) -> None:
+        await _patched(event, {"roles": [str(r) for r in event.data.roles]})
+
+    async def on_deactivated(event: Envelope[ProfileDeactivated]) -> None:
+        await _patched(event, {"active": False})
+
+    async def on_reactivated(event: Envelope[ProfileReactivated]) -> None:
+        await _patched(event, {"active": True})
+
+    async def on_erased(event: Envelope[ProfileErased]) -> None:
+        await profiles.erase(event.data.profile_id, event.time)
+
+    async def _patched(event: Envelope[Any], changes: dict[str, Any]) -> None:
+        doc = await profiles.patch(event.data.profile_id, changes, event.time)
+        if doc is not None:
+            await matching.profile_changed(doc["profile"])
+
+    async def on_feedback(event: Envelope[SessionFeedbackSubmitted]) -> None:
+        await matching.feedback_flag(event)
+
+    handlers: dict[Any, Any] = {
+        ProfileRegistered: on_snapshot,
+        ProfileUpdated: on_snapshot,
+        ProfileRoleAdded: on_role_added,
+        ProfileRoleRemoved: on_role_removed,
+        ProfileDeactivated: on_deactivated,
+        ProfileReactivated: on_reactivated,
+        ProfileErased: on_erased,
+    }
     runtime.consume("profile-read-model", Topic.PROFILE, handlers)
+    runtime.consume("session-feedback", Topic.SCHEDULING, {SessionFeedbackSubmitted: on_feedback})

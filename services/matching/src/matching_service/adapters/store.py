@@ -1,0 +1,381 @@
+"""Mongo repositories of matching.
+
+The store (FerretDB 1.24) applies an update as read-modify-write, so two concurrent updates of
+one document can lose one of them (measured: 200 concurrent `$inc` ended at 8), and a
+conditional update is no compare-and-set. An insert with a unique `_id` IS atomic there (and
+on MongoDB). So every change that must happen at most once is an insert:
+
+- `mentorship_versions`: a mentorship is a chain of immutable versions `<id>:<seq>`; a state
+  change inserts version seq+1 carrying its events in its outbox (one single-document write).
+  Two concurrent changes from the same version race for the same `_id`: exactly one wins.
+- `slot_claims`: a mentor's capacity is `capacity` numbered slots; taking a slot inserts
+  `<mentor>#<n>` for a free n, so two accepts of the last slot cannot both win. Freeing a slot
+  deletes the claim. `mentor_loads` only mirrors the profile's capacity (one writer: the consumer).
+- `open_requests`: one lock document per (mentee, mentor) while a request is open.
+- `publications` (outbox): one per published cohort run, carrying CohortMatchPublished.
+- `introductions` + `introduction_answers` (outbox each): made once, answered once.
+- `review_flags`: one per feedback event that said "not a good fit".
+- `programs`, `enrollments`, `runs`, `exposures` (who was shown which mentor, for rotation).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from mentorship_contracts import Envelope
+from mentorship_kit.mongo import Indexes
+from mentorship_kit.outbox import COUNT, LEASE, OUTBOX, PENDING, new_document
+
+from ..domain import State
+
+VERSIONS = "mentorship_versions"
+LOADS = "mentor_loads"
+CLAIMS = "slot_claims"
+OPEN_REQUESTS = "open_requests"
+PROGRAMS = "programs"
+PUBLICATIONS = "publications"
+ENROLLMENTS = "enrollments"
+RUNS = "runs"
+INTRODUCTIONS = "introductions"
+ANSWERS = "introduction_answers"
+REVIEW_FLAGS = "review_flags"
+EXPOSURES = "exposures"
+OUTBOX_COLLECTIONS = (VERSIONS, PUBLICATIONS, INTRODUCTIONS, ANSWERS)
+_INTERNAL = (OUTBOX, PENDING, COUNT, LEASE, "_id", "seq")
+
+INDEXES = (
+    Indexes(VERSIONS, (
+        IndexModel([("mentorship_id", ASCENDING), ("seq", DESCENDING)], name="mentorship_seq"),
+        IndexModel([("mentee_id", ASCENDING)], name="mentee"),
+        IndexModel([("mentor_id", ASCENDING), ("state", ASCENDING)], name="mentor_state"),
+        IndexModel([("program_id", ASCENDING)], name="program"),
+    )),
+    Indexes(CLAIMS, (IndexModel([("mentor_id", ASCENDING)], name="mentor"),
+                     IndexModel([("mentorship_id", ASCENDING)], name="mentorship"))),
+    Indexes(ENROLLMENTS, (IndexModel([("program_id", ASCENDING), ("role", ASCENDING)], name="program_role"),)),
+    Indexes(RUNS, (IndexModel([("program_id", ASCENDING)], name="program"),)),
+    Indexes(REVIEW_FLAGS, (IndexModel([("mentorship_id", ASCENDING)], name="mentorship"),)),
+    Indexes(EXPOSURES, (IndexModel([("mentor_ids", ASCENDING), ("until", ASCENDING)], name="mentor_until"),
+                        IndexModel([("mentee_id", ASCENDING)], name="mentee"))),
+)
+
+Events = Sequence[Envelope[Any]]
+
+
+def version_id(mentorship_id: str, seq: int) -> str:
+    return f"{mentorship_id}:{seq:06d}"
+
+
+def state_of(version: dict[str, Any]) -> dict[str, Any]:
+    """The mentorship as callers see it (no version or outbox bookkeeping)."""
+    return {k: v for k, v in version.items() if k not in _INTERNAL}
+
+
+class Store:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.db = db
+        self.versions = db[VERSIONS]
+        self.loads = db[LOADS]
+        self.claims = db[CLAIMS]
+        self.locks = db[OPEN_REQUESTS]
+        self.programs = db[PROGRAMS]
+        self.publications = db[PUBLICATIONS]
+        self.enrollments = db[ENROLLMENTS]
+        self.runs = db[RUNS]
+        self.introductions = db[INTRODUCTIONS]
+        self.answers = db[ANSWERS]
+        self.flags = db[REVIEW_FLAGS]
+        self.exposures = db[EXPOSURES]
+
+    # --- mentorships: chains of immutable versions ------------------------------------------
+    async def insert_mentorship(self, doc: dict[str, Any], events: Events) -> bool:
+        """The first version (a request, or a cohort mentorship that starts active)."""
+        mid = doc["mentorship_id"]
+        try:
+            await self.versions.insert_one(new_document({**doc, "_id": version_id(mid, 1), "seq": 1}, events))
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def current(self, mentorship_id: str) -> dict[str, Any] | None:
+        """The latest version (with its `seq`, which a transition needs)."""
+        cursor = self.versions.find({"mentorship_id": mentorship_id}, {OUTBOX: 0}).sort("seq", -1).limit(1)
+        found = await cursor.to_list(1)
+        return found[0] if found else None
+
+    async def get_mentorship(self, mentorship_id: str) -> dict[str, Any] | None:
+        doc = await self.current(mentorship_id)
+        return state_of(doc) if doc else None
+
+    async def transition(self, current: dict[str, Any], changes: dict[str, Any], events: Events,
+                         ) -> dict[str, Any] | None:
+        """Insert the next version after `current`; None when someone else moved it first."""
+        seq = int(current["seq"]) + 1
+        doc = {**state_of(current), **changes, "_id": version_id(current["mentorship_id"], seq), "seq": seq}
+        try:
+            await self.versions.insert_one(new_document(doc, events))
+        except DuplicateKeyError:
+            return None
+        return state_of(doc)
+
+    async def _latest_of(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """Current versions of the mentorships that have a version matching `query`."""
+        ids = {d["mentorship_id"] async for d in self.versions.find(query, {"mentorship_id": 1})}
+        latest: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = sorted(ids)[start:start + 500]
+            async for d in self.versions.find({"mentorship_id": {"$in": chunk}}, {OUTBOX: 0}):
+                best = latest.get(d["mentorship_id"])
+                if best is None or d["seq"] > best["seq"]:
+                    latest[d["mentorship_id"]] = d
+        return list(latest.values())
+
+    async def open_requests_of_mentor(self, mentor_id: str) -> list[dict[str, Any]]:
+        found = await self._latest_of({"mentor_id": mentor_id, "state": State.REQUESTED.value})
+        return [d for d in found if d["state"] == State.REQUESTED]
+
+    async def mentorships_of(self, profile_id: str) -> list[dict[str, Any]]:
+        found = await self._latest_of({"$or": [{"mentee_id": profile_id}, {"mentor_id": profile_id}]})
+        found.sort(key=lambda d: d.get("requested_at") or d.get("started_at"), reverse=True)
+        return [state_of(d) for d in found[:500]]
+
+    async def program_mentorships(self, program_id: str) -> list[dict[str, Any]]:
+        return await self._latest_of({"program_id": program_id})
+
+    async def excluded_mentors(self, mentee_ids: Sequence[str], *, forbid_repeats: bool) -> dict[str, set[str]]:
+        """Per mentee, mentors they may not be offered: not a good fit, a previous or current
+        partner (when repeats are forbidden; else only a current one), or an open request."""
+        out: dict[str, set[str]] = {}
+        paired = [s.value for s in (State.AWAITING_APPROVAL, State.ACTIVE, State.COMPLETED, State.ENDED)]
+        for start in range(0, len(mentee_ids), 1000):
+            chunk = list(mentee_ids[start:start + 1000])
+            query = {"mentee_id": {"$in": chunk}, "$or": [{"state": {"$in": paired}}, {"not_a_good_fit": True}]}
+            if forbid_repeats:
+                async for d in self.versions.find(query, {"mentee_id": 1, "mentor_id": 1}):
+                    out.setdefault(d["mentee_id"], set()).add(d["mentor_id"])
+            else:
+                for d in await self._latest_of(query):
+                    if d.get("not_a_good_fit") or d["state"] in (State.AWAITING_APPROVAL, State.ACTIVE):
+                        out.setdefault(d["mentee_id"], set()).add(d["mentor_id"])
+            async for lock in self.locks.find({"mentee_id": {"$in": chunk}}, {"mentee_id": 1, "mentor_id": 1}):
+                out.setdefault(lock["mentee_id"], set()).add(lock["mentor_id"])
+        return out
+
+    async def flag_for_review(self, mentorship_id: str, flag: dict[str, Any]) -> bool:
+        try:
+            await self.flags.insert_one({"_id": flag["event_id"], "mentorship_id": mentorship_id, **flag})
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def flagged(self) -> list[dict[str, Any]]:
+        by_mentorship: dict[str, list[dict[str, Any]]] = {}
+        async for f in self.flags.find({}).limit(2000):
+            by_mentorship.setdefault(f["mentorship_id"], []).append(
+                {k: v for k, v in f.items() if k not in ("_id", "mentorship_id")})
+        out = []
+        for mid, flags in by_mentorship.items():
+            doc = await self.get_mentorship(mid)
+            if doc is not None:
+                out.append({**doc, "review_flags": flags})
+        return out
+
+    async def review_flags(self, mentorship_id: str) -> list[dict[str, Any]]:
+        return [{k: v for k, v in f.items() if k not in ("_id", "mentorship_id")}
+                async for f in self.flags.find({"mentorship_id": mentorship_id})]
+
+    # --- open-request locks ------------------------------------------------------------------
+    async def lock_pair(self, mentee_id: str, mentor_id: str, mentorship_id: str) -> str | None:
+        """Take the (mentee, mentor) open-request lock; returns the holder's id when taken."""
+        key = f"{mentee_id}:{mentor_id}"
+        for _ in range(3):
+            try:
+                await self.locks.insert_one({"_id": key, "mentorship_id": mentorship_id, "mentee_id": mentee_id,
+                                             "mentor_id": mentor_id})
+                return None
+            except DuplicateKeyError:
+                held = await self.locks.find_one({"_id": key})
+                holder = held["mentorship_id"] if held else None
+                current = await self.get_mentorship(holder) if holder else None
+                if current is not None and current["state"] == State.REQUESTED:
+                    return holder
+                # A stale lock (a crash between the lock and the request, or a missed unlock).
+                await self.locks.delete_one({"_id": key, "mentorship_id": holder})
+        return mentorship_id
+
+    async def unlock_pair(self, mentee_id: str, mentor_id: str, mentorship_id: str) -> None:
+        await self.locks.delete_one({"_id": f"{mentee_id}:{mentor_id}", "mentorship_id": mentorship_id})
+
+    # --- mentor capacity -----------------------------------------------------------------------
+    async def set_capacity(self, mentor_id: str, capacity: int) -> None:
+        """Mirror the profile's capacity (only the profile consumer writes this document)."""
+        await self.loads.update_one({"_id": mentor_id}, {"$set": {"capacity": capacity}}, upsert=True)
+
+    async def load(self, mentor_id: str) -> dict[str, Any] | None:
+        """Capacity, slots held (with their mentorships) and free slots of a mentor."""
+        doc = await self.loads.find_one({"_id": mentor_id})
+        if doc is None:
+            return None
+        holders = [c["mentorship_id"] async for c in self.claims.find({"mentor_id": mentor_id})]
+        return {"mentor_id": mentor_id, "capacity": doc["capacity"], "holders": sorted(holders),
+                "free": doc["capacity"] - len(holders)}
+
+    async def take_slot(self, mentor_id: str, mentorship_id: str) -> dict[str, Any] | None:
+        """Take a free slot for this mentorship: insert a claim on a free slot number (atomic).
+        Returns the claim with the mentor's free slots after it, or None when full."""
+        doc = await self.loads.find_one({"_id": mentor_id})
+        capacity = int(doc["capacity"]) if doc else 0
+        held = {c["_id"] async for c in self.claims.find({"mentor_id": mentor_id}, {"_id": 1})}
+        if len(held) >= capacity:
+            return None
+        for n in range(capacity):
+            claim_id = f"{mentor_id}#{n}"
+            if claim_id in held:
+                continue
+            try:
+                await self.claims.insert_one({"_id": claim_id, "mentor_id": mentor_id, "mentorship_id": mentorship_id})
+            except DuplicateKeyError:
+                continue
+            count = await self.claims.count_documents({"mentor_id": mentor_id})
+            return {"claim_id": claim_id, "free": capacity - count}
+        return None
+
+    async def release_claim(self, claim_id: str) -> None:
+        await self.claims.delete_one({"_id": claim_id})
+
+    async def release_slot(self, mentor_id: str, mentorship_id: str) -> None:
+        await self.claims.delete_many({"mentor_id": mentor_id, "mentorship_id": mentorship_id})
+
+    async def slots_held(self, mentor_ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        async for c in self.claims.find({"mentor_id": {"$in": list(mentor_ids)}}, {"mentor_id": 1}):
+            out[c["mentor_id"]] = out.get(c["mentor_id"], 0) + 1
+        return out
+
+    async def free_slots(self, mentor_ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for start in range(0, len(mentor_ids), 1000):
+            chunk = list(mentor_ids[start:start + 1000])
+            async for d in self.loads.find({"_id": {"$in": chunk}}, {"capacity": 1}):
+                out[d["_id"]] = int(d["capacity"])
+            async for c in self.claims.find({"mentor_id": {"$in": chunk}}, {"mentor_id": 1}):
+                if c["mentor_id"] in out:
+                    out[c["mentor_id"]] -= 1
+        return out
+
+    # --- rotation of suggestions ---------------------------------------------------------------
+    async def exposures_by_others(self, mentor_ids: Sequence[str], mentee_id: str, now: datetime) -> dict[str, int]:
+        """Per mentor, how many OTHER mentees are being shown them right now."""
+        seen: dict[str, set[str]] = {}
+        wanted = set(mentor_ids)
+        async for d in self.exposures.find({"mentor_ids": {"$in": list(mentor_ids)}, "until": {"$gt": now},
+                                            "mentee_id": {"$ne": mentee_id}}, {"mentor_ids": 1, "mentee_id": 1}):
+            for m in d["mentor_ids"]:
+                if m in wanted:
+                    seen.setdefault(m, set()).add(d["mentee_id"])
+        return {m: len(v) for m, v in seen.items()}
+
+    async def expose(self, mentee_id: str, mentor_ids: Sequence[str], until: datetime) -> None:
+        """One insert per suggestion call (cheap everywhere); expired ones are purged."""
+        if mentor_ids:
+            await self.exposures.insert_one({"_id": str(uuid.uuid4()), "mentee_id": mentee_id,
+                                             "mentor_ids": list(mentor_ids), "until": until})
+
+    async def forget_exposures(self, mentee_id: str) -> None:
+        await self.exposures.delete_many({"mentee_id": mentee_id})
+
+    async def purge_exposures(self, now: datetime) -> int:
+        return (await self.exposures.delete_many({"until": {"$lte": now}})).deleted_count
+
+    # --- programs, enrollments, runs ---------------------------------------------------------
+    async def insert_program(self, doc: dict[str, Any]) -> None:
+        await self.programs.insert_one(doc)
+
+    async def get_program(self, program_id: str) -> dict[str, Any] | None:
+        return await self.programs.find_one({"_id": program_id})
+
+    async def update_program(self, program_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Change settings and move the version (any move makes older dry runs stale)."""
+        update: dict[str, Any] = {"$inc": {"version": 1}}
+        if changes:
+            update["$set"] = changes
+        return await self.programs.find_one_and_update({"_id": program_id}, update,
+                                                       return_document=ReturnDocument.AFTER)
+
+    async def enroll(self, program_id: str, profile_id: str, role: str, at: datetime) -> bool:
+        try:
+            await self.enrollments.insert_one({"_id": f"{program_id}:{role}:{profile_id}", "program_id": program_id,
+                                               "profile_id": profile_id, "role": role, "enrolled_at": at})
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def unenroll(self, program_id: str, profile_id: str, role: str) -> bool:
+        res = await self.enrollments.delete_one({"_id": f"{program_id}:{role}:{profile_id}"})
+        return res.deleted_count == 1
+
+    async def enrolled(self, program_id: str, role: str) -> list[str]:
+        return [d["profile_id"] async for d in self.enrollments.find({"program_id": program_id, "role": role},
+                                                                      {"profile_id": 1})]
+
+    async def insert_run(self, doc: dict[str, Any]) -> None:
+        await self.runs.insert_one(doc)
+
+    async def get_run(self, run_id: str) -> dict[str, Any] | None:
+        return await self.runs.find_one({"_id": run_id})
+
+    async def update_run(self, run_id: str, changes: dict[str, Any]) -> None:
+        await self.runs.update_one({"_id": run_id}, {"$set": changes})
+
+    async def claim_publication(self, run_id: str, doc: dict[str, Any]) -> bool:
+        """The one right to publish a run (atomic insert); the events follow in `record_publication`."""
+        try:
+            await self.db["publication_claims"].insert_one({"_id": run_id, **doc})
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def drop_publication_claim(self, run_id: str) -> None:
+        await self.db["publication_claims"].delete_one({"_id": run_id})
+
+    async def record_publication(self, run_id: str, doc: dict[str, Any], events: Events) -> None:
+        try:
+            await self.publications.insert_one(new_document({"_id": run_id, **doc}, events))
+        except DuplicateKeyError:
+            pass
+
+    async def publication(self, run_id: str) -> dict[str, Any] | None:
+        return await self.publications.find_one({"_id": run_id}, {OUTBOX: 0})
+
+    # --- introductions ---------------------------------------------------------------------
+    async def insert_introduction(self, doc: dict[str, Any], events: Events) -> None:
+        await self.introductions.insert_one(new_document(doc, events))
+
+    async def get_introduction(self, introduction_id: str) -> dict[str, Any] | None:
+        intro = await self.introductions.find_one({"_id": introduction_id}, {OUTBOX: 0, PENDING: 0})
+        if intro is None:
+            return None
+        answer = await self.answers.find_one({"_id": introduction_id}, {OUTBOX: 0, PENDING: 0})
+        if answer:
+            intro.update(state=answer["state"], answered_at=answer["answered_at"])
+        return intro
+
+    async def answer_introduction(self, introduction_id: str, state: str, at: datetime, events: Events) -> bool:
+        try:
+            await self.answers.insert_one(new_document({"_id": introduction_id, "state": state, "answered_at": at},
+                                                       events))
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def insert_started(self, docs: list[tuple[dict[str, Any], Events]]) -> None:
+        """Insert cohort mentorships; ones already there (a retried publish) are kept as they are."""
+        for doc, events in docs:
+            await self.insert_mentorship(doc, events)
