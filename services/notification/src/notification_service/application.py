@@ -87,13 +87,20 @@ class Notifications:
             await self.sessions.update_one({"_id": data.ical_uid},
                                            {"$set": {"duration_minutes": data.duration_minutes}}, upsert=True)
         planned = await self._plan(envelope, now)
-        created_events = False
-        for doc, events in planned:
-            if await self.deliveries.create(doc, events) and events:
-                created_events = True
-        if created_events:
+        # A delivery due now is inserted already claimed by us, exactly as `claim` would leave it:
+        # the insert doubles as the claim (one store write fewer per message).
+        created = await self.deliveries.create_many(
+            [(self.deliveries.claimed(doc, now) if doc["state"] == "pending" else doc, events)
+             for doc, events in planned])
+        if any(new and events for new, (_, events) in zip(created, planned, strict=True)):
             self.on_events()
-        await self._progress([doc["_id"] for doc, _ in planned])
+        fresh = [doc for new, (doc, _) in zip(created, planned, strict=True) if new]
+        claimed = [doc for doc in fresh if doc["state"] == "pending"]
+        # Only deliveries that existed already (a redelivered event) are read back, to resume
+        # whatever an earlier attempt left open; what we inserted is as we wrote it.
+        ids = {doc["_id"] for doc in fresh}
+        resumed = await self.deliveries.get_many([doc["_id"] for doc, _ in planned if doc["_id"] not in ids])
+        await self._progress([doc for doc in fresh if doc["state"] != "pending"] + resumed, claimed=claimed)
 
     async def _plan(self, envelope: Envelope[Any], now: datetime) -> list[tuple[dict[str, Any], list[Envelope[Any]]]]:
         data = envelope.data
@@ -191,15 +198,17 @@ class Notifications:
         )
         return {"ics": ics, "ics_method": rule.calendar}
 
-    async def _progress(self, delivery_ids: list[str]) -> None:
+    async def _progress(self, deliveries: list[dict[str, Any]], claimed: list[dict[str, Any]]) -> None:
+        """Schedule held deliveries, attempt pending ones, and send those `claimed` at insert
+        (given as they were before the claim)."""
         due: list[str] = []
-        for doc in await self.deliveries.get_many(delivery_ids):
+        for doc in deliveries:
             if doc["state"] == "held":
                 await self._schedule(RELEASE_TIMER, f"release:{doc['_id']}", doc["due_at"], doc)
             elif doc["state"] == "pending":
                 due.append(doc["_id"])
             # `sending` with a live lease belongs to another attempt; a lapsed one to recovery
-        await asyncio.gather(*(self.attempt(d) for d in due))
+        await asyncio.gather(*(self.attempt(d) for d in due), *(self._attempt_claimed(d) for d in claimed))
 
     async def _schedule(self, kind: str, timer_id: str, due_at: datetime, doc: dict[str, Any]) -> None:
         await self.timers.schedule(timer_id, kind, due_at, {"delivery_id": doc["_id"]}, group=doc["recipient_id"])
@@ -211,6 +220,11 @@ class Notifications:
         before = await self.deliveries.claim(delivery_id, now)
         if before is None:
             return None
+        return await self._attempt_claimed(before, now)
+
+    async def _attempt_claimed(self, before: dict[str, Any], now: datetime | None = None) -> str:
+        """Send and record a delivery we hold the claim on; `before` is it as it was before the claim."""
+        now = now or self.clock.now()
         n = int(before.get("attempt_count") or 0) + 1
         attempt_log: list[dict[str, Any]] = []
         if before["state"] == "sending":

@@ -9,19 +9,21 @@ by one more conditional write afterwards, only by the lease holder.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from mentorship_contracts import Envelope
 from mentorship_kit.mongo import Indexes
 from mentorship_kit.outbox import new_document, with_events
 
 DELIVERIES = "deliveries"
+DUPLICATE_KEY = 11000
 
 # pending -> sending -> delivered | failed | retrying (-> pending) ; held (-> pending) ; skipped
 OPEN_STATES = ("pending", "held", "retrying", "sending")
@@ -44,19 +46,34 @@ class DeliveryStore:
         self.lease = lease
         self.owner = uuid.uuid4().hex  # this process: only the lease holder records outcomes
 
-    async def create(self, doc: dict[str, Any], events: list[Envelope[Any]]) -> bool:
-        """Insert a new delivery with its events; False when the key exists (duplicate event)."""
+    async def create_many(self, planned: list[tuple[dict[str, Any], list[Envelope[Any]]]]) -> list[bool]:
+        """Insert the deliveries of one event in one round trip; per delivery, False when its key
+        exists already (duplicate event). Unordered: a duplicate does not stop the others."""
+        if not planned:
+            return []
         try:
-            await self.coll.insert_one(new_document(doc, events))
-        except DuplicateKeyError:
-            return False
-        return True
+            await self.coll.insert_many([new_document(doc, events) for doc, events in planned], ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(err.get("code") != DUPLICATE_KEY for err in errors):
+                raise
+            duplicates = {err["index"] for err in errors}
+            return [i not in duplicates for i in range(len(planned))]
+        return [True] * len(planned)
 
     async def get(self, delivery_id: str) -> dict[str, Any] | None:
         return await self.coll.find_one({"_id": delivery_id})
 
     async def get_many(self, ids: list[str]) -> list[dict[str, Any]]:
-        return [d async for d in self.coll.find({"_id": {"$in": ids}})]
+        # One lookup by `_id` each rather than `_id: {$in}`, which FerretDB answers by scanning
+        # the whole collection; a handful of concurrent point reads is cheap on any store.
+        found = await asyncio.gather(*(self.coll.find_one({"_id": i}) for i in dict.fromkeys(ids)))
+        return [d for d in found if d is not None]
+
+    def claimed(self, doc: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """A new pending delivery as `claim` would leave it, to insert it already claimed by us."""
+        return {**doc, "state": "sending", "lease_until": now + self.lease, "lease_owner": self.owner,
+                "updated_at": now, "attempt_count": int(doc.get("attempt_count") or 0) + 1}
 
     async def claim(self, delivery_id: str, now: datetime) -> dict[str, Any] | None:
         """pending (or sending with a lapsed lease: its sender died) -> sending, leased to us.

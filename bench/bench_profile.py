@@ -1,0 +1,299 @@
+"""Profile benchmark: bulk-import rows/s and profile-update events/s, each beside a baseline
+measured in the same run.
+
+The profile service runs as its own process (`python -m profile_service`, as in production) on a
+fresh topic prefix and database; the benchmark drives its real HTTP API.
+
+1. Bulk import: one `POST /profiles/import` of a synthetic CSV (all rows good, all new), timed until
+   the streamed summary line arrives (every row validated and stored with its outbox event).
+   Baseline: a plain loop of PyMongo `insert_one` of the equivalent documents (same profile
+   document and outbox event the service writes, built before the clock starts) into a fresh
+   database with only the default `_id` index.
+2. Profile updates: `PATCH /profiles/{id}` requests (each changes `job_title`, so each emits one
+   ProfileUpdated), from BENCH_PROFILE_CONCURRENCY workers each owning one profile, timed from the
+   first request until the last ProfileUpdated has been read back from `profile.events`.
+   Baselines: a plain aiokafka producer (acks=all, default settings otherwise) sending the same number of messages
+   of the same size, timed until all are acknowledged, i.e. on the topic; once as a loop of
+   `send_and_wait`, once as `send` everything then `flush`.
+
+Sizes: BENCH_PROFILE_ROWS (default 2000), BENCH_PROFILE_UPDATES (default 300),
+BENCH_PROFILE_CONCURRENCY (default 8). Needs KAFKA_BOOTSTRAP_SERVERS and MONGODB_URI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import MongoClient
+
+from mentorship_contracts import Envelope, encode
+from mentorship_contracts.profile import ProfileUpdated
+from mentorship_kit.auth import issue_token
+from mentorship_kit.messaging import ensure_topics
+from profile_service import domain
+from profile_service.adapters.repository import profile_document
+from profile_service.application import wrap
+from profile_service.import_format import read_csv
+
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+MONGO = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/")
+ROWS = int(os.environ.get("BENCH_PROFILE_ROWS", "2000"))
+UPDATES = int(os.environ.get("BENCH_PROFILE_UPDATES", "300"))
+CONCURRENCY = int(os.environ.get("BENCH_PROFILE_CONCURRENCY", "8"))
+JWT_SECRET = "bench-secret-for-the-profile-benchmark-0123"
+UPDATED_TYPE = ProfileUpdated.event_type
+TIMEOUT = 600.0
+
+ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London", "Australia/Sydney"]
+DEPARTMENTS = ["Engineering", "Sales", "Finance", "People", "Design"]
+SKILLS = ["python", "sql", "leadership", "kafka", "design", "negotiation", "writing"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def admin() -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(JWT_SECRET, 'bench-hr', ['admin'])}"}
+
+
+def synthetic_csv(rows: int, tag: str) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["email", "display_name", "roles", "job_title", "department", "seniority", "years_experience",
+                     "skills", "development_areas", "languages", "time_zone", "availability", "mentor_capacity"])
+    for i in range(rows):
+        mentor = i % 3 == 0
+        writer.writerow([
+            f"person{i}.{tag}@example.org", f"Person {i}", "mentee;mentor" if mentor else "mentee",
+            f"Engineer {i % 17}", DEPARTMENTS[i % len(DEPARTMENTS)], "senior" if mentor else "mid", str(3 + i % 20),
+            f"{SKILLS[i % 7]}:4;{SKILLS[(i + 2) % 7]}:3", f"{SKILLS[(i + 4) % 7]}", "en;de", ZONES[i % len(ZONES)],
+            "0 09:00-12:00;2 14:00-17:00", "3" if mentor else "",
+        ])
+    return out.getvalue()
+
+
+class ProfileProcess:
+    """The profile service as its own process on a fresh prefix and database."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.port = free_port()
+        self.database = f"{prefix.strip('.')}_profile"
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(tempfile.gettempdir()) / f"{prefix.strip('.')}_profile.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MONGODB_", "HTTP_", "PROFILE_"))}
+        env.update(SERVICE_NAME="profile", KAFKA_BOOTSTRAP_SERVERS=KAFKA, KAFKA_TOPIC_PREFIX=prefix,
+                   KAFKA_TOPIC_PARTITIONS="3", MONGODB_URI=MONGO, MONGODB_DATABASE=self.database,
+                   HTTP_HOST="127.0.0.1", HTTP_PORT=str(self.port), JWT_SECRET=JWT_SECRET, LOG_LEVEL="WARNING",
+                   OUTBOX_POLL_INTERVAL_MS="100")
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "profile_service"], env=self.env,
+                                         stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"profile service exited with {self.proc.returncode}; see {self.log}")
+                try:
+                    if (await client.get(f"{self.url}/ready", timeout=2)).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"profile service not ready after 60 s; see {self.log}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        with MongoClient(MONGO) as client:
+            client.drop_database(self.database)
+
+
+# --- 1. bulk import ---------------------------------------------------------------------------
+
+def baseline_inserts(text: str) -> tuple[str, int, float]:
+    """Plain PyMongo loop: insert_one of the documents the import would write."""
+    docs = []
+    for row in read_csv(text)[1]:
+        assert row.data is not None, row.rejection
+        profile = domain.validate({**row.data, "profile_id": str(uuid.uuid4())})
+        docs.append(profile_document(profile, wrap([domain.register(profile)], None)))
+    name = f"bench_profile_base_{uuid.uuid4().hex[:8]}"
+    with MongoClient(MONGO) as client:
+        try:
+            coll = client[name]["profiles"]
+            started = time.perf_counter()
+            for doc in docs:
+                coll.insert_one(doc)
+            elapsed = time.perf_counter() - started
+            assert coll.count_documents({}) == len(docs)
+        finally:
+            client.drop_database(name)
+    return ("baseline: PyMongo insert_one loop, fresh database", len(docs), elapsed)
+
+
+async def service_import(service: ProfileProcess, text: str) -> tuple[str, int, float]:
+    summary: dict[str, Any] = {}
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        started = time.perf_counter()
+        async with client.stream("POST", f"{service.url}/profiles/import", content=text.encode(),
+                                 headers={**admin(), "content-type": "text/csv"}) as response:
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if line.strip():
+                    summary = json.loads(line)
+        elapsed = time.perf_counter() - started
+    if summary.get("type") != "summary" or summary.get("created") != ROWS:
+        raise RuntimeError(f"import did not create every row: {summary}")
+    return ("service: POST /profiles/import (CSV, streamed)", ROWS, elapsed)
+
+
+# --- 2. profile updates ----------------------------------------------------------------------
+
+def update_payload_size(profile: dict[str, Any]) -> int:
+    """Size of one ProfileUpdated envelope as the service publishes it, for the baseline."""
+    snapshot = domain.validate(profile)
+    change = domain.update(snapshot, {"job_title": "Staff engineer 9999"})
+    return len(encode(wrap(change.events, None)[0]))
+
+
+async def baseline_producer(topic: str, payload: bytes, n: int, pipelined: bool) -> tuple[str, int, float]:
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all")  # otherwise aiokafka's defaults
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"warm-up", key=b"w")  # metadata and connection outside the clock
+        started = time.perf_counter()
+        if pipelined:
+            for i in range(n):
+                await producer.send(topic, payload, key=f"p{i % CONCURRENCY}".encode())
+            await producer.flush()
+        else:
+            for i in range(n):
+                await producer.send_and_wait(topic, payload, key=f"p{i % CONCURRENCY}".encode())
+        elapsed = time.perf_counter() - started
+    finally:
+        await producer.stop()
+    label = "send all, then flush" if pipelined else "send_and_wait loop"
+    return (f"baseline: aiokafka acks=all, {label}", n, elapsed)
+
+
+async def service_updates(service: ProfileProcess) -> tuple[tuple[str, int, float], int]:
+    topic = f"{service.prefix}profile.events"
+    ids = [f"bench-p{w}" for w in range(CONCURRENCY)]
+    async with httpx.AsyncClient(base_url=service.url, timeout=60, headers=admin()) as client:
+        first: dict[str, Any] = {}
+        for w, pid in enumerate(ids):
+            body = {"profile_id": pid, "display_name": f"Bench {w}", "email": f"{pid}@example.org",
+                    "roles": ["mentee", "mentor"], "mentor_capacity": 2, "time_zone": ZONES[w % len(ZONES)],
+                    "job_title": "Engineer", "department": "Engineering",
+                    "skills": [{"name": "python", "proficiency": 4}, {"name": "sql", "proficiency": 3}],
+                    "development_areas": ["leadership"], "languages": ["en"]}
+            response = await client.post("/profiles", json=body)
+            response.raise_for_status()
+            first = first or response.json()
+        size = update_payload_size({k: v for k, v in first.items() if k != "version"})
+
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA, group_id=f"{service.prefix}bench-reader",
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        seen: set[str] = set()
+        want = {f"{pid}:{k}" for pid in ids for k in range(UPDATES // CONCURRENCY)}
+        want |= {f"{ids[k]}:{UPDATES // CONCURRENCY}" for k in range(UPDATES % CONCURRENCY)}
+
+        async def worker(w: int) -> None:
+            count = UPDATES // CONCURRENCY + (1 if w < UPDATES % CONCURRENCY else 0)
+            for k in range(count):
+                response = await client.patch(f"/profiles/{ids[w]}", json={"job_title": f"Engineer {k}"})
+                response.raise_for_status()
+
+        async def read_back() -> None:
+            while not want <= seen:
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for record in records:
+                        doc = json.loads(record.value)
+                        if doc.get("type") == UPDATED_TYPE:
+                            title = doc["data"]["changes"]["job_title"]
+                            seen.add(f"{doc['subject']}:{title.removeprefix('Engineer ')}")
+
+        try:
+            reader = asyncio.create_task(read_back())
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(w) for w in range(CONCURRENCY)))
+            requests_done = time.perf_counter() - started
+            await asyncio.wait_for(reader, TIMEOUT)
+            elapsed = time.perf_counter() - started
+        finally:
+            await consumer.stop()
+    print(f"  ({UPDATES} PATCH answered after {requests_done:.2f} s; last ProfileUpdated read back after "
+          f"{elapsed:.2f} s; event size {size} bytes)")
+    return (f"service: PATCH -> ProfileUpdated on topic ({CONCURRENCY} workers)", UPDATES, elapsed), size
+
+
+def table(title: str, rows: list[tuple[str, int, float]]) -> None:
+    base = rows[0][1] / rows[0][2]
+    print(f"\n{title}")
+    print(f"  {'path':60} {'n':>6} {'seconds':>8} {'per second':>11} {'vs baseline':>12}")
+    for name, n, secs in rows:
+        rate = n / secs
+        print(f"  {name:60} {n:6d} {secs:8.2f} {rate:11.0f} {rate / base:11.2f}x")
+
+
+async def main() -> None:
+    print(f"rows: {ROWS}, updates: {UPDATES} ({CONCURRENCY} workers), kafka: {KAFKA}, store: {MONGO}")
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    text = synthetic_csv(ROWS, prefix.strip("."))
+    base = baseline_inserts(text)
+    service = ProfileProcess(prefix)
+    await service.start()
+    try:
+        imported = await service_import(service, text)
+    finally:
+        service.stop()
+    table(f"Bulk import ({ROWS} new rows; relay publishing runs alongside)", [base, imported])
+
+    # A second, fresh service so the update figures do not pay for scanning the imported profiles
+    # or share the relay with thousands of import events.
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    service = ProfileProcess(prefix)
+    await service.start()
+    try:
+        updates, size = await service_updates(service)
+    finally:
+        service.stop()
+    baseline_topic = f"{prefix}baseline"
+    await ensure_topics(KAFKA, [baseline_topic], 3)
+    payload = b"x" * size
+    sequential = await baseline_producer(baseline_topic, payload, UPDATES, pipelined=False)
+    pipelined = await baseline_producer(baseline_topic, payload, UPDATES, pipelined=True)
+    table(f"Profile updates ({UPDATES} events of ~{size} bytes)", [sequential, pipelined, updates])
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
