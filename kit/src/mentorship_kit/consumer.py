@@ -77,6 +77,7 @@ class EventConsumer:
         dlt_producer: Callable[[], AIOKafkaProducer],
         topics: TopicNames,
         retry: RetryPolicy,
+        on_handled: Callable[[], None] = lambda: None,
     ) -> None:
         self.service = service
         self.name = name
@@ -86,6 +87,7 @@ class EventConsumer:
         self.dlt_producer = dlt_producer
         self.topics = topics
         self.retry = retry
+        self.on_handled = on_handled  # a handler may have queued events: wake the outbox relay
 
     @property
     def group_id(self) -> str:
@@ -134,6 +136,7 @@ class EventConsumer:
                 return "duplicate"
             outcome = await self._handle_with_retries(handler, envelope, record)
             if outcome == "handled":
+                self.on_handled()
                 try:
                     await self.db[PROCESSED].insert_one(
                         {"_id": marker, "type": envelope.type, "at": datetime.now(UTC)}

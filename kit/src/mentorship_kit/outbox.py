@@ -109,7 +109,12 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
+        # Looking for pending events is a scan on stores without secondary-index pushdown, so an
+        # idle relay backs off (up to 10 polls); a write in this process wakes it at once, and
+        # the slow poll still finds what a crashed or other replica left behind.
+        idle_wait = self.poll_interval
         while not self._stopping:
+            self._wake.clear()  # before draining, so a wake during the pass is not lost
             try:
                 published = await self.drain()
             except asyncio.CancelledError:
@@ -119,10 +124,13 @@ class OutboxRelay:
                 await asyncio.sleep(min(5.0, self.poll_interval * 4))
                 continue
             if published:
+                idle_wait = self.poll_interval
                 continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            try:
+                await asyncio.wait_for(self._wake.wait(), idle_wait)
+                idle_wait = self.poll_interval
+            except TimeoutError:
+                idle_wait = min(idle_wait * 2, self.poll_interval * 10)
 
     async def stop(self) -> None:
         """Publish what is pending, then stop (graceful shutdown)."""

@@ -85,6 +85,7 @@ class ServiceRuntime:
         consumer = EventConsumer(
             service=self.service, name=name, topic=topic, handlers=handlers, db=self.db,
             dlt_producer=lambda: self.producer, topics=self.topics, retry=self.retry,
+            on_handled=self.wake_relay,
         )
         consumer.subscribe(self.broker)
         self.consumers.append(consumer)
@@ -232,6 +233,8 @@ def create_app(
     async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            runtime.wake_relay()  # a write may have queued events: publish them now
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         HTTP_REQUESTS.labels(runtime.service, request.method, path, str(response.status_code)).inc()

@@ -67,8 +67,13 @@ async def test_webhook_signed_retried_then_disabled_and_4xx_not_retried(service,
     assert endpoint["enabled"] is False and endpoint["consecutive_failures"] == 3
     assert "HTTP 503" in endpoint["disabled_reason"]
 
-    records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.NOTIFICATION}", want=4, timeout=20)
-    disabled = [decode(r.value) for r in records if decode(r.value).type.endswith("webhook_endpoint_disabled")]
+    async def disabled_events():
+        # Other delivery events share the topic; read until the disabled one has been published.
+        records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.NOTIFICATION}", want=1000, timeout=2)
+        found = [decode(r.value) for r in records if decode(r.value).type.endswith("webhook_endpoint_disabled")]
+        return found or None
+
+    disabled = await eventually(disabled_events, timeout=30)
     assert len(disabled) == 1 and disabled[0].data.endpoint_id == failing["endpoint_id"]
     assert disabled[0].data.consecutive_failures == 3
 

@@ -17,7 +17,7 @@ from mentorship_contracts.profile import (
 from mentorship_contracts.scheduling import SessionFeedbackSubmitted
 from mentorship_kit.runtime import ServiceRuntime
 
-from ..adapters.read_model import ProfileReadModel
+from ..adapters.read_model import CANDIDATES, ProfileReadModel
 from ..application import MatchingService
 
 
@@ -61,5 +61,5 @@ def register_consumers(runtime: ServiceRuntime, profiles: ProfileReadModel, matc
         ProfileReactivated: on_reactivated,
         ProfileErased: on_erased,
     }
-    runtime.consume("profile-read-model", Topic.PROFILE, handlers)
+    runtime.consume("profile-read-model", Topic.PROFILE, handlers, read_models=[CANDIDATES])
     runtime.consume("session-feedback", Topic.SCHEDULING, {SessionFeedbackSubmitted: on_feedback})

@@ -14,6 +14,7 @@ from mentorship_contracts.profile import (
 )
 from mentorship_kit.runtime import ServiceRuntime
 
+from ..adapters.contacts import CONTACTS
 from ..application import Notifications
 
 
@@ -39,7 +40,7 @@ def register_consumers(runtime: ServiceRuntime, app: Notifications) -> None:
         ProfileRegistered: on_snapshot, ProfileUpdated: on_snapshot, ProfileDeactivated: on_deactivated,
         ProfileReactivated: on_reactivated, ProfileErased: on_erased,
     }
-    runtime.consume("contacts", Topic.PROFILE, profile_handlers)
+    runtime.consume("contacts", Topic.PROFILE, profile_handlers, read_models=[CONTACTS])
 
     models = source_event_types().values()
     for name, topic in (("matching-events", Topic.MATCHING), ("scheduling-events", Topic.SCHEDULING)):

@@ -9,6 +9,7 @@ from mentorship_contracts.matching import MentorshipCompleted, MentorshipEnded, 
 from mentorship_contracts.profile import ProfileErased, ProfileRegistered, ProfileUpdated
 from mentorship_kit.runtime import ServiceRuntime
 
+from ..adapters.read_models import PROFILES
 from ..application import Scheduling
 
 
@@ -18,10 +19,12 @@ def register_consumers(runtime: ServiceRuntime, scheduling: Scheduling) -> None:
         MentorshipCompleted: scheduling.mentorship_closed,
         MentorshipEnded: scheduling.mentorship_closed,
     }
+    # Not a pure read model: the mentorship documents also hold milestones and session
+    # bookkeeping owned here, so a rebuild must not clear them.
     runtime.consume("mentorships", Topic.MATCHING, mentorships)
     profiles: dict[Any, Any] = {
         ProfileRegistered: scheduling.profile_changed,
         ProfileUpdated: scheduling.profile_changed,
         ProfileErased: scheduling.profile_erased,
     }
-    runtime.consume("profiles", Topic.PROFILE, profiles)
+    runtime.consume("profiles", Topic.PROFILE, profiles, read_models=[PROFILES])
