@@ -7,11 +7,18 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol import admin as _protocol
 from aiokafka.structs import OffsetAndMetadata
 
 from mentorship_contracts import DEAD_LETTER_SUFFIX
 
 REDRIVE_GROUP = "ops.redrive"
+
+# aiokafka 0.14 pairs DescribeGroups request v3 with the v2 response schema, which lacks the trailing
+# `authorized_operations`; brokers that answer v3 (Kafka 4.x) then break the connection ("Buffer
+# underrun decoding string"). Pair it with its own response until aiokafka fixes it.
+if _protocol.DescribeGroupsRequest_v3.RESPONSE_TYPE is _protocol.DescribeGroupsResponse_v2:
+    _protocol.DescribeGroupsRequest_v3.RESPONSE_TYPE = _protocol.DescribeGroupsResponse_v3  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ async def _end_offsets(bootstrap: str, tps: list[TopicPartition]) -> dict[TopicP
         await consumer.stop()
 
 
-async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
     if not topics:
         return []
     admin = await _admin(bootstrap)
@@ -114,7 +121,7 @@ async def _redrive_marks(bootstrap: str, group: str, tps: list[TopicPartition]) 
 
 async def list_dead_letters(bootstrap: str, prefix: str = "", topic: str | None = None) -> list[DeadLetter]:
     topics = [topic] if topic else await dead_letter_topics(bootstrap, prefix)
-    tps = await _partitions(bootstrap, topics)
+    tps = await topic_partitions(bootstrap, topics)
     if not tps:
         return []
     ends = await _end_offsets(bootstrap, tps)

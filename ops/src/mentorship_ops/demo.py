@@ -1,0 +1,147 @@
+"""`mentorship demo`: plays the mentoring journey against the running platform (`make run`) and
+shows, step by step, what happened, which events flowed and which notifications people got."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import httpx
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mentorship_kit.settings import ServiceSettings
+
+from .connection import SERVICES, Platform
+from .journey import Journey, JourneyError, SmtpSink, StepRecord
+
+console = Console()
+
+
+class RichReporter:
+    """Prints a panel per finished step; shows a progress bar while the journey waits for something."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def step_started(self, number: int, title: str) -> None:
+        self.progress.console.print(f"[dim]▶ {number}. {title} …[/]")
+
+    def waiting(self, label: str, done: float, total: float | None) -> None:
+        if label not in self.tasks:
+            self.tasks[label] = self.progress.add_task(label, total=total)
+        self.progress.update(self.tasks[label], completed=done, total=total)
+
+    def step_done(self, record: StepRecord) -> None:
+        for task in self.tasks.values():
+            self.progress.remove_task(task)
+        self.tasks.clear()
+        self.progress.console.print(step_panel(record))
+
+
+def step_panel(record: StepRecord) -> Panel:
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="cyan")
+    facts.add_column()
+    for key, value in record.facts.items():
+        facts.add_row(str(key), str(value))
+    events = Table(title="events on Kafka", title_justify="left", show_edge=False, expand=False)
+    events.add_column("event type")
+    events.add_column("count", justify="right")
+    for name, count in sorted(record.events.items()):
+        events.add_row(name, str(count))
+    if not record.events:
+        events.add_row("[dim]none[/]", "")
+    parts: list[object] = [f"[italic]{record.story}[/]", facts, events]
+    if record.notices:
+        notices = Table(title="notifications delivered", title_justify="left", show_edge=False)
+        for col in ("to", "channel", "subject", "because of"):
+            notices.add_column(col)
+        for n in record.notices:
+            notices.add_row(n.recipient, "📧 email" if n.channel == "email" else "🔔 in-app", n.subject, n.event)
+        parts.append(notices)
+    return Panel(Group(*parts), title=f"{record.number}. {record.title}", subtitle=f"{record.seconds:.1f} s",
+                 border_style="green")
+
+
+def summary_table(summary: dict[str, object]) -> Table:
+    table = Table(title="Program summary", show_header=False, title_justify="left")
+    table.add_column(style="cyan")
+    table.add_column(justify="right")
+    enrolled = summary["enrolled"]
+    assert isinstance(enrolled, dict)
+    rows = [
+        ("people imported", summary["people"]),
+        ("enrolled (mentees / mentors)", f"{enrolled.get('mentee', '?')} / {enrolled.get('mentor', '?')}"),
+        ("mentorships (cohort + direct)", summary["mentorships"]),
+        ("cohort matched / unmatched", f"{summary['matched']} / {summary['unmatched']}"),
+        ("total score vs best bound", f"{summary['bound ratio']:.1%}"),
+        ("mentees with a top-5 mentor", f"{summary['top-5 share']:.0%}"),
+        ("10th-percentile pair score", f"{summary['p10 score']:.3f}"),
+        ("sessions held (direct pair)", summary["sessions held"]),
+        ("average session rating", summary["average rating"]),
+        ("milestones reached", summary["milestones reached"]),
+        ("emails in the SMTP sink", summary["emails"]),
+        ("unread in-app notifications", summary["in-app unread"]),
+        ("events seen on Kafka", summary["events"]),
+        ("NotificationDelivered events", summary["notifications delivered (events)"]),
+        ("platform clock moved", summary["clock moved"]),
+        ("demo took", f"{summary['seconds']:.1f} s"),
+    ]
+    for key, value in rows:
+        table.add_row(key, str(value))
+    return table
+
+
+async def _not_ready(platform: Platform) -> list[str]:
+    missing = []
+    async with httpx.AsyncClient(timeout=3) as http:
+        for name in SERVICES:
+            try:
+                ok = (await http.get(f"{platform.urls[name]}/ready")).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if not ok:
+                missing.append(f"{name} ({platform.urls[name]})")
+    return missing
+
+
+async def run_demo(platform: Platform, fast: bool = False) -> int:
+    missing = await _not_ready(platform)
+    if missing:
+        console.print(f"[red]not ready: {', '.join(missing)}[/]\nstart the platform with `make run` in another "
+                      "terminal and wait for 'All services ready'.")
+        return 1
+    port = int(os.environ.get("SMTP_PORT", "2525"))
+    try:
+        sink = SmtpSink(port).start()
+    except (OSError, RuntimeError) as exc:
+        console.print(f"[red]cannot start the SMTP sink on 127.0.0.1:{port} ({exc}); is another demo running? "
+                      "Set SMTP_PORT to the port the notification service sends to.[/]")
+        return 1
+    mentees, mentors = (8, 4) if fast else (24, 10)
+    started = time.monotonic()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}"
+                  "/{task.total:.0f}"), TimeElapsedColumn(), console=console, transient=True) as progress:
+        journey = Journey(urls=platform.urls, kafka=platform.kafka, prefix=platform.prefix,
+                          jwt_secret=platform.jwt_secret, jwt_issuer=ServiceSettings().jwt_issuer, sink=sink,
+                          mentees=mentees, mentors=mentors, reporter=RichReporter(progress))
+        console.print(Panel(
+            f"run [bold]{journey.run_id}[/]: {mentees + 1} mentees, {mentors} mentors and a program manager; "
+            f"emails go to the SMTP sink on 127.0.0.1:{port}; events are read from "
+            f"'{platform.prefix}*.events' on {platform.kafka}", title="Mentoring journey"))
+        try:
+            await journey.run()
+            summary = await journey.summary()
+        except JourneyError as exc:
+            console.print(f"[red]the journey stopped: {exc}[/]")
+            return 1
+        finally:
+            await journey.close()
+            sink.stop()
+    summary["seconds"] = time.monotonic() - started
+    console.print(summary_table(summary))
+    return 0
