@@ -57,25 +57,34 @@ def main() -> int:
     logs.mkdir(parents=True, exist_ok=True)
     stopping = False
 
+    def say(text: str) -> None:
+        try:
+            print(text, flush=True)
+        except OSError:  # the terminal or pipe is gone (Ctrl-C also hit `| tee`): keep stopping
+            pass
+
     def stop_all(*_: object) -> None:
         nonlocal stopping
         if stopping:
             return
         stopping = True
-        print("\nstopping services ...", flush=True)
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in procs.items():
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        print("stopping Kafka and FerretDB ...", flush=True)
-        launcher.stop(infra_dir)
-        print("stopped.", flush=True)
+        try:
+            say("\nstopping services ...")
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            for proc in procs.values():
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        finally:
+            say("stopping Kafka and FerretDB ...")
+            launcher.stop(infra_dir, log=lambda _msg: None)
+            say("stopped.")
 
     signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started with it ignored
     try:
         for name, default_port in SERVICES.items():
             port = int(os.environ.get(f"{name.upper()}_PORT", default_port))
@@ -89,8 +98,9 @@ def main() -> int:
             }
             env.pop("MONGODB_DATABASE", None)
             log = (logs / f"{name}.log").open("ab")
+            # Own session: Ctrl-C reaches only this launcher, which stops the services in order.
             procs[name] = subprocess.Popen([sys.executable, "-m", f"{name}_service"], env=env,
-                                           stdout=log, stderr=subprocess.STDOUT)
+                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             urls[name] = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
         pending = set(urls)
