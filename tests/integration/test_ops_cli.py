@@ -15,14 +15,14 @@ from tests.support.kafka import eventually, produce
 pytestmark = pytest.mark.integration
 
 
-async def cli(infra, prefix: str, *args: str) -> str:
+async def cli(infra, prefix: str, *args: str, check: bool = True) -> str:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "mentorship_ops", "--kafka", infra.kafka_bootstrap, "--mongo", infra.mongodb_uri,
         "--prefix", prefix, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"},
     )
     out, _ = await proc.communicate()
-    assert proc.returncode == 0, out.decode()
+    assert proc.returncode == 0 or not check, out.decode()
     return out.decode()
 
 
@@ -48,17 +48,9 @@ async def test_dead_letter_is_listed_then_redriven_after_the_fix(settings_for, i
         again = await cli(infra, prefix, "dlt", "redrive", f"{topic}.dlt")
         assert "re-drove 0 record(s)" in again  # each dead letter is re-driven once
         assert "yes" in await cli(infra, prefix, "dlt", "list")
-        status = await cli_status(infra, prefix)
+        # exit code 1: only the consumer groups exist here, no service answers /ready
+        status = await cli(infra, prefix, "status", check=False)
         assert "ops-dlt.counter" in status
     finally:
         await svc.runtime.stop()
 
-
-async def cli_status(infra, prefix: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mentorship_ops", "--kafka", infra.kafka_bootstrap, "--mongo", infra.mongodb_uri,
-        "--prefix", prefix, "status", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"},
-    )
-    out, _ = await proc.communicate()
-    return out.decode()  # exit code 1: the services are not running in this test, only the groups

@@ -98,6 +98,15 @@ class Scheduling:
         p = await self.profiles.get(person_id)
         return (p or {}).get("time_zone") or "UTC"
 
+    async def _targets(self, session: dict[str, Any], scope: str) -> list[dict[str, Any]]:
+        """The session alone, or with the later scheduled occurrences of its series."""
+        if scope != "following":
+            return [session]
+        if not session.get("series_id"):
+            raise Unprocessable("this session is not part of a series", field="scope")
+        return [o for o in await self.store.of_series(session["series_id"])
+                if o["series_index"] >= session["series_index"] and o["status"] == "scheduled"]
+
     def _times(self, start: datetime, duration: int, field: str = "start") -> datetime:
         try:
             return domain.validate_session_times(
@@ -238,12 +247,7 @@ class Scheduling:
             raise Conflict("the session changed meanwhile; reload it", reason="stale_sequence")
         duration = duration or s["duration_minutes"]
         new_start = self._times(start, duration)
-        targets = [s]
-        if scope == "following":
-            if not s.get("series_id"):
-                raise Unprocessable("this session is not part of a series", field="scope")
-            targets = [o for o in await self.store.of_series(s["series_id"])
-                       if o["series_index"] >= s["series_index"] and o["status"] == "scheduled"]
+        targets = await self._targets(s, scope)
         tz_name = s.get("series_tz") or "UTC"
         delta = domain.wall_delta(s["start"], new_start, tz_name)
         plan = []
@@ -292,12 +296,7 @@ class Scheduling:
                 return []
         if s["status"] != "scheduled":
             raise Conflict(f"a {s['status']} session cannot be cancelled", reason="session_not_scheduled")
-        targets = [s]
-        if scope == "following":
-            if not s.get("series_id"):
-                raise Unprocessable("this session is not part of a series", field="scope")
-            targets = [o for o in await self.store.of_series(s["series_id"])
-                       if o["series_index"] >= s["series_index"] and o["status"] == "scheduled"]
+        targets = await self._targets(s, scope)
         done = []
         for o in targets:
             after = {**o, "sequence": o["sequence"] + 1}
