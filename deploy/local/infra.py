@@ -430,6 +430,131 @@ func (h *Handler) Msg{cmd}(connCtx context.Context, msg *wire.OpMsg) (*wire.OpMs
             whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
 """,
     ),
+    # --- string/boolean equality pre-filtered in SQL ---------------------------------------
+    # Upstream filters every other condition in Go after decoding each document of the table,
+    # so `{state: "pending"}` or `{outbox_pending: true}` cost a full decode of the collection.
+    # This pushes top-level equality on strings and booleans into SQL as a pre-filter; a row
+    # whose field is an array is let through (MongoDB equality also matches an array holding the
+    # value) and the handler re-applies the whole filter in Go, so no match can be lost.
+    (
+        "scalar-pushdown-query",
+        "internal/backends/sqlite/collection.go",
+        """
+    q += whereClause
+    q += prepareOrderByClause(params.Sort)
+
+    if params.Limit != 0 {
+        q += ` LIMIT ?`
+        args = append(args, params.Limit)
+    }
+
+    rows, err := db.QueryContext(ctx, q, args...)
+""",
+        """
+    whereClause, args = infraScalarPushdown(params.Filter, whereClause, args)
+
+    q += whereClause
+    q += prepareOrderByClause(params.Sort)
+
+    if params.Limit != 0 {
+        q += ` LIMIT ?`
+        args = append(args, params.Limit)
+    }
+
+    rows, err := db.QueryContext(ctx, q, args...)
+""",
+    ),
+    (
+        "scalar-pushdown-func",
+        "internal/backends/sqlite/collection.go",
+        """
+// InsertAll implements backends.Collection interface.
+""",
+        """
+// infraScalarPushdown (infra.py patch) adds SQL pre-filters for top-level string and boolean
+// equality; see infra.py for why arrays pass through. The expressions are the same as those of
+// FerretDB's indexes (`->"field"`) and of the companion json_type index, so SQLite can use both.
+func infraScalarPushdown(filter *types.Document, where string, args []any) (string, []any) {
+    if filter == nil {
+        return where, args
+    }
+
+    for _, k := range filter.Keys() {
+        if k == "_id" || !infraPlainKey(k) {
+            continue
+        }
+
+        v, _ := filter.Get(k)
+        switch v.(type) {
+        case string, bool:
+        default:
+            continue
+        }
+
+        cond := fmt.Sprintf(
+            `(%[1]s->"%[2]s" = ? OR json_type(%[1]s, '$."%[2]s"') = 'array')`,
+            metadata.DefaultColumn, k,
+        )
+        if where == "" {
+            where = " WHERE " + cond
+        } else {
+            where += " AND " + cond
+        }
+
+        args = append(args, string(must.NotFail(sjson.MarshalSingleValue(v))))
+    }
+
+    return where, args
+}
+
+// infraPlainKey reports whether k is a plain identifier (letters, digits, underscore).
+func infraPlainKey(k string) bool {
+    if k == "" {
+        return false
+    }
+
+    for i, r := range k {
+        if r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9') {
+            continue
+        }
+
+        return false
+    }
+
+    return true
+}
+
+// InsertAll implements backends.Collection interface.
+""",
+    ),
+    (
+        "json-type-companion-index",
+        "internal/backends/sqlite/metadata/registry.go",
+        """
+        created = append(created, index.Name)
+        c.Settings.Indexes = append(c.Settings.Indexes, index)
+""",
+        """
+        created = append(created, index.Name)
+        c.Settings.Indexes = append(c.Settings.Indexes, index)
+
+        // infra.py patch: a companion index on each plain top-level key's JSON type, so that
+        // the pushed-down equality `(f = ? OR json_type(f) = 'array')` can use indexes for both terms.
+        for _, key := range index.Key {
+            if key.Field == "_id" || strings.ContainsAny(key.Field, `."'$\\ `) {
+                continue
+            }
+
+            jt := fmt.Sprintf(
+                `CREATE INDEX IF NOT EXISTS %q ON %q (json_type(%s, '$."%s"'))`,
+                c.TableName+"_jt_"+key.Field, c.TableName, DefaultColumn, key.Field,
+            )
+            if _, err := db.ExecContext(ctx, jt); err != nil {
+                return lazyerrors.Error(err)
+            }
+        }
+""",
+    ),
     (
         "id-pushdown-explain",
         "internal/backends/sqlite/collection.go",
