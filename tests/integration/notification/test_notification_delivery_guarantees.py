@@ -119,6 +119,11 @@ async def test_bad_input_is_recorded_as_failed_and_the_next_message_flows(servic
 
     await eventually(lambda: _at_least(box, 1))
     await service.delivery(f"{fine.id}:{MENTEE}:email", state="delivered")
+    # Never-known people ("nobody", "x") are held for the contact book first; past the grace
+    # period they fail as unknown recipients.
+    await service.delivery(f"{unknown.id}:nobody:none", state="waiting_for_contact")
+    service.runtime.clock.advance(timedelta(seconds=service.runtime.settings.contact_wait_seconds + 1))
+    await service.fire_timers()
     d = await service.delivery(f"{unknown.id}:nobody:none", state="failed")
     assert d["reason"] == "unknown recipient"
     d = await service.delivery(f"{erased.id}:gone:none", state="failed")

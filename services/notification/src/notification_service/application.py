@@ -3,7 +3,9 @@
 From an event to messages: plan the deliveries (rules table x recipients x channels, after
 preferences and quiet hours), create each as a document whose id is the delivery key, then
 attempt the ones that are due. An attempt claims the delivery (pending -> sending, leased),
-sends, and records the outcome with its event in one write.
+sends, and records the outcome with its event in one write. A recipient not yet in the contact
+book is waited for (a held placeholder, re-checked by a timer and released by their profile event)
+before failing as an unknown recipient.
 
 What a crash between "sent" and "recorded" does (email): the delivery stays `sending` until
 its lease lapses; the recovery loop then claims it again and sends it AGAIN, with the same
@@ -25,7 +27,7 @@ from typing import Any
 import httpx
 import structlog
 
-from mentorship_contracts import Envelope, EventData, encode
+from mentorship_contracts import Envelope, EventData, decode, encode
 from mentorship_contracts.notification import NotificationDelivered, NotificationFailed, WebhookEndpointDisabled
 from mentorship_contracts.scheduling import SessionCancelled, SessionRescheduled, SessionScheduled
 from mentorship_kit.clock import Clock
@@ -33,8 +35,8 @@ from mentorship_kit.problems import NotFound, Unprocessable
 from mentorship_kit.timers import Timers
 
 from . import domain
-from .adapters.contacts import ContactBook
-from .adapters.deliveries import DeliveryStore
+from .adapters.contacts import ContactBook, ContactWaits
+from .adapters.deliveries import CHECKING, WAITING, DeliveryStore
 from .adapters.inbox import Inbox
 from .adapters.smtp import SendFailed, SmtpMailer, build_email
 from .adapters.webhooks import EndpointStore, ForbiddenUrl, WebhookSender, check_url
@@ -44,6 +46,8 @@ from .templates import Renderer, RenderError
 SOURCE = "notification"
 RELEASE_TIMER = "notification.release_held"
 RETRY_TIMER = "notification.retry"
+CONTACT_TIMER = "notification.contact_recheck"
+UNKNOWN_RECIPIENT = "unknown recipient"
 SESSIONS = "session_durations"
 
 log = structlog.get_logger()
@@ -58,6 +62,7 @@ class Notifications:
         self, *, settings: Settings, clock: Clock, contacts: ContactBook, deliveries: DeliveryStore,
         inbox: Inbox, endpoints: EndpointStore, mailer: SmtpMailer, webhooks: WebhookSender, timers: Timers,
         db: Any, renderer: Renderer | None = None, on_events: Callable[[], None] = lambda: None,
+        waits: ContactWaits | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -69,6 +74,9 @@ class Notifications:
         self.webhooks = webhooks
         self.timers = timers
         self.sessions = db[SESSIONS]
+        self.waits = waits or ContactWaits(db)
+        self.contact_wait = timedelta(seconds=settings.contact_wait_seconds)
+        self.contact_recheck = timedelta(seconds=settings.contact_recheck_seconds)
         self.renderer = renderer or Renderer()
         self.on_events = on_events
         self.urgent_window = timedelta(minutes=settings.urgent_reminder_minutes)
@@ -76,6 +84,7 @@ class Notifications:
     # --- profile events: the contact book ------------------------------------------------------
     async def forget(self, profile_id: str, as_of: datetime) -> None:
         await self.contacts.erase(profile_id, as_of)
+        await self.contact_arrived(profile_id)  # held messages for them now fail as "recipient erased"
         await self.deliveries.forget_recipient(profile_id, self.clock.now())
         await self.inbox.forget(profile_id)
 
@@ -87,6 +96,18 @@ class Notifications:
             await self.sessions.update_one({"_id": data.ical_uid},
                                            {"$set": {"duration_minutes": data.duration_minutes}}, upsert=True)
         planned = await self._plan(envelope, now)
+        waiting = [doc for doc, _ in planned if doc["state"] == WAITING]
+        for doc in waiting:  # listed BEFORE the delivery exists, so a contact arriving now finds it
+            await self.waits.add(doc["recipient_id"], [doc["_id"]])
+        await self._create_and_progress(planned, now)
+        for doc in waiting:
+            # The contact may have arrived between our read and the listing above (its handler
+            # then found nothing to release): look once more, so nothing waits a full interval.
+            if await self.contacts.get(doc["recipient_id"]) is not None:
+                await self.recheck_contact(doc["_id"])
+
+    async def _create_and_progress(self, planned: list[tuple[dict[str, Any], list[Envelope[Any]]]],
+                                   now: datetime) -> None:
         # A delivery due now is inserted already claimed by us, exactly as `claim` would leave it:
         # the insert doubles as the claim (one store write fewer per message).
         created = await self.deliveries.create_many(
@@ -103,11 +124,23 @@ class Notifications:
         await self._progress([doc for doc in fresh if doc["state"] != "pending"] + resumed, claimed=claimed)
 
     async def _plan(self, envelope: Envelope[Any], now: datetime) -> list[tuple[dict[str, Any], list[Envelope[Any]]]]:
+        planned = await self._plan_people(envelope, now)
+        rule = domain.rule_for(envelope.data)
+        for endpoint in await self.endpoints.subscribed(envelope.type):
+            doc = self._base(envelope, endpoint["_id"], domain.Channel.WEBHOOK,
+                             rule.category.value if rule else "events", now)
+            doc.update(recipient_kind="webhook", state="pending", message={"body": encode(envelope).decode()})
+            planned.append((doc, []))
+        return planned
+
+    async def _plan_people(self, envelope: Envelope[Any], now: datetime, only: str | None = None,
+                           ) -> list[tuple[dict[str, Any], list[Envelope[Any]]]]:
+        """The personal deliveries of an event (of one recipient, `only`)."""
         data = envelope.data
         planned: list[tuple[dict[str, Any], list[Envelope[Any]]]] = []
         rule = domain.rule_for(data)
         if rule is not None:
-            people = domain.recipients(rule, data)
+            people = [(pid, who) for pid, who in domain.recipients(rule, data) if only in (None, pid)]
             mentioned = {v for f in ("mentee_id", "mentor_id", "contact_id", "introduced_by")
                          if isinstance(v := getattr(data, f, None), str)}
             contacts = await self.contacts.get_many(sorted(mentioned | {pid for pid, _ in people}))
@@ -116,11 +149,6 @@ class Notifications:
             for pid, audience in people:
                 planned += await self._personal(envelope, rule, pid, audience, contacts.get(pid), names,
                                                 urgent, now)
-        for endpoint in await self.endpoints.subscribed(envelope.type):
-            doc = self._base(envelope, endpoint["_id"], domain.Channel.WEBHOOK,
-                             rule.category.value if rule else "events", now)
-            doc.update(recipient_kind="webhook", state="pending", message={"body": encode(envelope).decode()})
-            planned.append((doc, []))
         return planned
 
     def _base(self, envelope: Envelope[Any], recipient_id: str, channel: str, category: str,
@@ -139,8 +167,19 @@ class Notifications:
         names: dict[str, str], urgent: bool, now: datetime,
     ) -> list[tuple[dict[str, Any], list[Envelope[Any]]]]:
         category = rule.category.value
+        if contact is None and self.contact_wait:
+            # Profile events come on their own consumer: this person may simply not have reached
+            # the contact book yet. Hold one placeholder (channel "none"); it is planned again
+            # when they arrive, and fails as an unknown recipient only after the grace period.
+            doc = self._base(envelope, pid, "none", category, now)
+            wait_until = now + self.contact_wait
+            doc.update(state=WAITING, reason="recipient not in the contact book yet", wait_until=wait_until,
+                       due_at=min(now + self.contact_recheck, wait_until), contact_checks=0,
+                       source_event=encode(envelope).decode())
+            log.info("notification waits for its recipient's contact", recipient_id=pid)
+            return [(doc, [])]
         if contact is None or contact.get("erased"):
-            reason = "recipient erased" if contact else "unknown recipient"
+            reason = "recipient erased" if contact else UNKNOWN_RECIPIENT
             doc = self._base(envelope, pid, "none", category, now)
             doc.update(state="failed", reason=reason)
             log.warning("notification recipient not found", recipient_id=pid, reason=reason)
@@ -205,6 +244,8 @@ class Notifications:
         for doc in deliveries:
             if doc["state"] == "held":
                 await self._schedule(RELEASE_TIMER, f"release:{doc['_id']}", doc["due_at"], doc)
+            elif doc["state"] == WAITING:
+                await self._schedule_recheck(doc)
             elif doc["state"] == "pending":
                 due.append(doc["_id"])
             # `sending` with a live lease belongs to another attempt; a lapsed one to recovery
@@ -212,6 +253,67 @@ class Notifications:
 
     async def _schedule(self, kind: str, timer_id: str, due_at: datetime, doc: dict[str, Any]) -> None:
         await self.timers.schedule(timer_id, kind, due_at, {"delivery_id": doc["_id"]}, group=doc["recipient_id"])
+
+    async def _schedule_recheck(self, doc: dict[str, Any]) -> None:
+        # One timer per check: a fired timer is never moved, the next check gets its own id.
+        await self._schedule(CONTACT_TIMER, f"contact:{doc['_id']}:{doc.get('contact_checks') or 0}",
+                             doc["due_at"], doc)
+
+    # --- recipients not yet in the contact book -------------------------------------------------
+    async def contact_arrived(self, profile_id: str) -> None:
+        """A profile event reached the contact book: check the deliveries waiting for this person
+        now rather than at their next re-check."""
+        for delivery_id in await self.waits.waiting(profile_id):
+            await self.recheck_contact(delivery_id)
+
+    async def recheck_contact(self, delivery_id: str) -> None:
+        """Under a leased claim (one check at a time): known -> create the person's deliveries and
+        send them; erased -> fail at once; still unknown -> fail after the grace period, else wait."""
+        now = self.clock.now()
+        before = await self.deliveries.claim_check(delivery_id, now)
+        if before is None:  # being checked elsewhere (that check tidies up), or settled already
+            doc = await self.deliveries.get(delivery_id)
+            if doc is not None and doc["state"] not in (WAITING, CHECKING):
+                await self.waits.done(doc["recipient_id"], delivery_id)  # a redelivered event listed it again
+            return
+        pid = before["recipient_id"]
+        contact = await self.contacts.get(pid)
+        checks = int(before.get("contact_checks") or 0) + 1
+        if contact is not None and not contact.get("erased"):
+            planned = await self._plan_people(decode(before["source_event"].encode()), now, only=pid)
+            # Crash after this insert: the lapsed check is redone, the delivery keys absorb the repeat.
+            created = await self.deliveries.create_many(planned)
+            fields = {"state": "released", "reason": None, "due_at": None, "source_event": None,
+                      "contact_checks": checks, "updated_at": now}
+            await self._finish_check(before, fields, [])
+            fresh = {doc["_id"] for new, (doc, _) in zip(created, planned, strict=True) if new}
+            if any(new and events for new, (_, events) in zip(created, planned, strict=True)):
+                self.on_events()
+            await self._progress(await self.deliveries.get_many([doc["_id"] for doc, _ in planned]), claimed=[])
+            log.info("held notification released: recipient arrived", recipient_id=pid, deliveries=len(fresh))
+            return
+        if contact is not None or now >= before["wait_until"]:
+            reason = "recipient erased" if contact is not None else UNKNOWN_RECIPIENT
+            event = self._failed_event(before, reason, permanent=True, attempts=0, now=now)
+            fields = {"state": "failed", "reason": reason, "failed_at": now, "due_at": None, "source_event": None,
+                      "contact_checks": checks, "updated_at": now}
+            await self._finish_check(before, fields, [event])
+            log.warning("notification recipient not found", recipient_id=pid, reason=reason)
+            return
+        due_at = min(now + self.contact_recheck, before["wait_until"])
+        fields = {"state": WAITING, "due_at": due_at, "contact_checks": checks, "updated_at": now}
+        if await self.deliveries.finish(before["_id"], fields, [], [], from_state=CHECKING):
+            await self._schedule_recheck({**before, "due_at": due_at, "contact_checks": checks})
+            # A contact that arrived during our check found it claimed and left it to us.
+            if await self.contacts.get(pid) is not None:
+                await self.recheck_contact(delivery_id)
+
+    async def _finish_check(self, before: dict[str, Any], fields: dict[str, Any],
+                            events: list[Envelope[Any]]) -> None:
+        if await self.deliveries.finish(before["_id"], fields, [], events, from_state=CHECKING):
+            await self.waits.done(before["recipient_id"], before["_id"])
+            if events:
+                self.on_events()
 
     # --- one attempt ----------------------------------------------------------------------------
     async def attempt(self, delivery_id: str) -> str | None:
@@ -371,6 +473,9 @@ class Notifications:
     async def on_timer(self, timer: dict[str, Any], now: datetime) -> list[Envelope[Any]]:
         """Quiet hours ended, or a retry is due: make the delivery pending again and attempt it."""
         delivery_id = timer["payload"]["delivery_id"]
+        if timer["kind"] == CONTACT_TIMER:
+            await self.recheck_contact(delivery_id)
+            return []
         from_state = "held" if timer["kind"] == RELEASE_TIMER else "retrying"
         if await self.deliveries.move(delivery_id, from_state, "pending", now):
             await self.attempt(delivery_id)
@@ -381,6 +486,10 @@ class Notifications:
         now = self.clock.now()
         touched = 0
         for doc in await self.deliveries.abandoned(now):
+            if doc["state"] in (WAITING, CHECKING):
+                await self.recheck_contact(doc["_id"])
+                touched += 1
+                continue
             if doc["state"] in ("held", "retrying"):
                 await self.deliveries.move(doc["_id"], doc["state"], "pending", now)
             if await self.attempt(doc["_id"]):

@@ -31,6 +31,14 @@ class Settings(ServiceSettings):
     delivery_recovery_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often deliveries abandoned by a crashed sender are looked for"
     )
+    contact_wait_seconds: float = Field(
+        default=600.0, ge=0,
+        description="How long a message for a person not yet in the contact book is held before it fails "
+                    "as 'unknown recipient' (0: fail at once)",
+    )
+    contact_recheck_seconds: float = Field(
+        default=60.0, gt=0, description="How often a held message re-checks the contact book meanwhile",
+    )
     urgent_reminder_minutes: int = Field(
         default=120, ge=0, description="A reminder for a session starting within this many minutes is urgent"
     )

@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 from mentorship_contracts.profile import ProfileSnapshot
 
 CONTACTS = "contacts"
+CONTACT_WAITS = "contact_waits"
 
 
 class ContactBook:
@@ -61,3 +62,24 @@ class ContactBook:
 
     async def get(self, profile_id: str) -> dict[str, Any] | None:
         return await self.coll.find_one({"_id": profile_id})
+
+
+class ContactWaits:
+    """Which held deliveries wait for a person to reach the contact book: one small document per
+    person (`_id` = profile id), so a profile event finds them with one point read instead of a
+    scan of the delivery log."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.coll = db[CONTACT_WAITS]
+
+    async def add(self, profile_id: str, delivery_ids: list[str]) -> None:
+        await self.coll.update_one({"_id": profile_id}, {"$addToSet": {"delivery_ids": {"$each": delivery_ids}}},
+                                   upsert=True)
+
+    async def waiting(self, profile_id: str) -> list[str]:
+        doc = await self.coll.find_one({"_id": profile_id})
+        return list(doc.get("delivery_ids") or []) if doc else []
+
+    async def done(self, profile_id: str, delivery_id: str) -> None:
+        await self.coll.update_one({"_id": profile_id}, {"$pull": {"delivery_ids": delivery_id}})
+        await self.coll.delete_one({"_id": profile_id, "delivery_ids": {"$size": 0}})

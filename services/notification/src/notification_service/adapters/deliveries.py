@@ -26,7 +26,12 @@ DELIVERIES = "deliveries"
 DUPLICATE_KEY = 11000
 
 # pending -> sending -> delivered | failed | retrying (-> pending) ; held (-> pending) ; skipped
-OPEN_STATES = ("pending", "held", "retrying", "sending")
+# Recipient not in the contact book yet (one placeholder per event and person, channel "none"):
+# waiting_for_contact -> checking_contact (leased) -> released (its channel deliveries exist) | failed
+#                                                  | waiting_for_contact (still unknown, grace not over)
+WAITING = "waiting_for_contact"
+CHECKING = "checking_contact"
+OPEN_STATES = ("pending", "held", "retrying", "sending", WAITING, CHECKING)
 
 INDEXES = Indexes(
     DELIVERIES,
@@ -92,15 +97,27 @@ class DeliveryStore:
                 return before
         return None
 
+    async def claim_check(self, delivery_id: str, now: datetime) -> dict[str, Any] | None:
+        """waiting_for_contact (or checking_contact with a lapsed lease) -> checking_contact, leased
+        to us: one contact check at a time per held delivery, so it is released or failed once."""
+        update = {"$set": {"state": CHECKING, "lease_until": now + self.lease, "lease_owner": self.owner,
+                           "updated_at": now}}
+        for condition in ({"state": WAITING}, {"state": CHECKING, "lease_until": {"$lt": now}}):
+            before = await self.coll.find_one_and_update({"_id": delivery_id, **condition}, update,
+                                                         return_document=ReturnDocument.BEFORE)
+            if before is not None:
+                return before
+        return None
+
     async def finish(self, delivery_id: str, fields: dict[str, Any], attempt_log: list[dict[str, Any]],
-                     events: list[Envelope[Any]]) -> bool:
-        """Record the outcome of our attempt (state + log + events in one write)."""
+                     events: list[Envelope[Any]], *, from_state: str = "sending") -> bool:
+        """Record the outcome of our attempt or check (state + log + events in one write)."""
         update = with_events(
             {"$set": {**fields, "lease_until": None, "lease_owner": None},
              "$push": {"attempts": {"$each": attempt_log}}},
             events,
         )
-        res = await self.coll.update_one({"_id": delivery_id, "state": "sending", "lease_owner": self.owner},
+        res = await self.coll.update_one({"_id": delivery_id, "state": from_state, "lease_owner": self.owner},
                                          update)
         return res.modified_count == 1
 
@@ -114,8 +131,9 @@ class DeliveryStore:
         grace = now - timedelta(seconds=30)
         cursor = self.coll.find(
             {"$or": [{"state": "sending", "lease_until": {"$lt": now}},
+                     {"state": CHECKING, "lease_until": {"$lt": now}},
                      {"state": "pending", "updated_at": {"$lt": grace}},
-                     {"state": {"$in": ["held", "retrying"]}, "due_at": {"$lt": grace}}]},
+                     {"state": {"$in": ["held", "retrying", WAITING]}, "due_at": {"$lt": grace}}]},
             {"_id": 1, "state": 1},
         ).limit(limit)
         return [d async for d in cursor]
@@ -126,7 +144,7 @@ class DeliveryStore:
             {"recipient_id": recipient_id, "state": {"$in": ["pending", "held", "retrying"]}},
             {"$set": {"state": "cancelled", "reason": "recipient erased", "updated_at": now}},
         )
-        await self.coll.update_many({"recipient_id": recipient_id}, {"$set": {"message": None}})
+        await self.coll.update_many({"recipient_id": recipient_id}, {"$set": {"message": None, "source_event": None}})
 
     async def log(self, *, recipient_id: str | None, state: str | None, source_event_id: str | None,
                   channel: str | None, limit: int, before: datetime | None) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from ..adapters.deliveries import DeliveryStore
 from ..adapters.inbox import Inbox
 from ..adapters.smtp import SmtpMailer
 from ..adapters.webhooks import EndpointStore, WebhookSender
-from ..application import RELEASE_TIMER, RETRY_TIMER, Notifications
+from ..application import CONTACT_TIMER, RELEASE_TIMER, RETRY_TIMER, Notifications
 from ..settings import Settings
 from .consumers import register_consumers
 from .http import routers
@@ -40,6 +40,7 @@ def build(settings: Settings | None = None) -> tuple[ServiceRuntime, Notificatio
     runtime.produces(Topic.NOTIFICATION)
     runtime.timer(RELEASE_TIMER, app.on_timer)
     runtime.timer(RETRY_TIMER, app.on_timer)
+    runtime.timer(CONTACT_TIMER, app.on_timer)
     register_consumers(runtime, app)
 
     async def recovery() -> None:

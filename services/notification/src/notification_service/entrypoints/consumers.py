@@ -26,6 +26,7 @@ def source_event_types() -> dict[str, Any]:
 def register_consumers(runtime: ServiceRuntime, app: Notifications) -> None:
     async def on_snapshot(event: Envelope[ProfileRegistered | ProfileUpdated]) -> None:
         await app.contacts.apply_snapshot(event.data.profile, event.time)
+        await app.contact_arrived(event.data.profile.profile_id)
 
     async def on_deactivated(event: Envelope[ProfileDeactivated]) -> None:
         await app.contacts.set_active(event.data.profile_id, False, event.time)

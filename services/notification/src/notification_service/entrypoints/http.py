@@ -189,7 +189,8 @@ class Delivery(BaseModel):
     recipient_kind: str
     channel: str
     category: str
-    state: str = Field(description="pending, held, sending, retrying, delivered, failed, skipped, cancelled")
+    state: str = Field(description="pending, held, sending, retrying, delivered, failed, skipped, cancelled, "
+                                   "waiting_for_contact, checking_contact, released")
     reason: str | None
     urgent: bool
     subject: str | None = Field(description="email subject or in-app title (no bodies, no addresses)")
