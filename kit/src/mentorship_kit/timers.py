@@ -68,6 +68,14 @@ class Timers:
                      "state": "pending", "lease_until": None, "outbox": [], "outbox_count": 0, "outbox_pending": False}
                 )
 
+    async def all_planned(self, timer_ids: Sequence[str]) -> bool:
+        """Whether each of these timers is pending or has fired (none missing or cancelled)."""
+        for timer_id in timer_ids:
+            doc = await self.db[TIMERS].find_one({"_id": timer_id}, {"state": 1})
+            if doc is None or doc["state"] not in ("pending", "fired"):
+                return False
+        return True
+
     async def cancel(self, timer_id: str) -> bool:
         res = await self.db[TIMERS].update_one(
             {"_id": timer_id, "state": "pending"}, {"$set": {"state": "cancelled"}}

@@ -129,3 +129,24 @@ async def test_check_in_overdue_then_inactive_after_the_cadence_lapses(spawn, in
     assert first.data.due_since == started + timedelta(days=10)
     for kind in ("session_scheduled", "session_completed", "session_feedback_submitted", "milestone_reached"):
         assert kinds.count(kind) == 1, kind
+
+
+async def test_reminders_lost_in_a_crash_are_planned_again(settings_for, infra, prefix):
+    """A crash between writing a session and planning its reminders: the reconciler plans them."""
+    from scheduling_service.entrypoints.app import create
+    from scheduling_service.settings import Settings
+
+    app = create(settings_for(Settings, reminder_reconcile_seconds=3600))
+    runtime, scheduling = app.state.runtime, app.state.scheduling
+    await runtime.start()
+    try:
+        start = future_start(days=3)
+        session = {"_id": "s-lost", "mentorship_id": "m-lost", "status": "scheduled", "start": start,
+                   "sequence": 0, "duration_minutes": 30}
+        await runtime.db["sessions"].insert_one(session)  # as if the process died right after this write
+        assert await scheduling.reconcile_reminders() == 1
+        timers = await runtime.db["timers"].find({"group": "session:s-lost"}).to_list(None)
+        assert sorted(t["payload"]["offset_minutes"] for t in timers if t["state"] == "pending") == [60, 1440]
+        assert await scheduling.reconcile_reminders() == 0  # idempotent
+    finally:
+        await runtime.stop()

@@ -7,6 +7,7 @@ and is undone when anything after it is refused, so a refused request leaves not
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import statistics
@@ -467,6 +468,28 @@ class Scheduling:
                 await self.runtime.timers.schedule(
                     f"reminder:{s['_id']}:{s['sequence']}:{offset}", REMINDER, due,
                     {"session_id": s["_id"], "sequence": s["sequence"], "offset_minutes": offset}, group=group)
+
+    async def reconcile_reminders(self) -> int:
+        """Plan reminders of upcoming sessions that have none pending (a crash between writing a
+        session and planning its reminders); timer ids are deterministic, so this is idempotent."""
+        planned = 0
+        for s in await self.store.upcoming(self.now()):
+            ids = [f"reminder:{s['_id']}:{s['sequence']}:{o}" for o in set(self.settings.reminder_offsets_minutes)
+                   if s["start"] - timedelta(minutes=o) > self.now()]
+            if ids and not await self.runtime.timers.all_planned(ids):
+                await self.plan_reminders(s)
+                planned += 1
+        return planned
+
+    async def keep_reminders_planned(self) -> None:
+        """Background job: reconcile at start, then every `reminder_reconcile_seconds`."""
+        while True:
+            try:
+                if planned := await self.reconcile_reminders():
+                    log.warning("planned missing reminders", sessions=planned)
+            except Exception as exc:  # keep the job alive; the next pass retries
+                log.warning("reminder reconciliation failed", error=repr(exc)[:300])
+            await asyncio.sleep(self.settings.reminder_reconcile_seconds)
 
     async def on_reminder(self, timer: dict[str, Any], now: datetime) -> list[Envelope[Any]]:
         p = timer["payload"]

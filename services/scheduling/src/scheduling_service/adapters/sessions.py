@@ -83,6 +83,9 @@ class SessionStore:
     async def of_mentorship(self, mentorship_id: str) -> list[dict[str, Any]]:
         return await self.sessions.find({"mentorship_id": mentorship_id}).sort("start", ASCENDING).to_list(None)
 
+    async def upcoming(self, now: datetime) -> list[dict[str, Any]]:
+        return await self.sessions.find({"status": "scheduled", "start": {"$gt": now}}).to_list(None)
+
     async def of_series(self, series_id: str) -> list[dict[str, Any]]:
         return await self.sessions.find({"series_id": series_id}).sort("series_index", ASCENDING).to_list(None)
 

@@ -27,6 +27,7 @@ def create(settings: Settings | None = None) -> FastAPI:
     runtime.timer(REMINDER, scheduling.on_reminder)
     runtime.timer(CHECK_IN, scheduling.on_check_in)
     runtime.timer(INACTIVE, scheduling.on_inactive)
+    runtime.background(scheduling.keep_reminders_planned)
     register_consumers(runtime, scheduling)
     app = create_app(runtime, title="Scheduling service",
                      description="Sessions across time zones, recurring check-ins, reminders, feedback, milestones.",
