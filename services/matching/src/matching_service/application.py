@@ -152,11 +152,18 @@ class MatchingService:
 
     # --- suggestions ----------------------------------------------------------------------------
     async def suggestions(self, mentee_id: str, k: int, program_id: str | None = None) -> dict[str, Any]:
-        index, people = await self.cache.get()
+        # independent store reads run concurrently (each is a round trip, and a scan on FerretDB);
+        # a missing mentee is still reported before a bad program
+        cached, config = await asyncio.gather(self.cache.get(), self._config(program_id), return_exceptions=True)
+        if isinstance(cached, BaseException):
+            raise cached
+        index, people = cached
         mentee = people.get(mentee_id) or await self._person(mentee_id)
         if mentee is None:
             raise NotFound("profile", mentee_id)
-        weights, constraints, _ = await self._config(program_id)
+        if isinstance(config, BaseException):
+            raise config
+        weights, constraints, _ = config
         excluded = await self.store.excluded_mentors([mentee_id], forbid_repeats=constraints.forbid_repeat_partners)
         scores = index.score_one(mentee, weights, constraints, excluded=excluded.get(mentee_id, ()))
         now = self.clock.now()
@@ -174,8 +181,8 @@ class MatchingService:
             if not window:
                 break
             ids = [index.ids[j] for j in window]
-            held = await self.store.slots_held(ids)
-            shown = await self.store.exposures_by_others(ids, mentee_id, now)
+            held, shown = await asyncio.gather(self.store.slots_held(ids),
+                                               self.store.exposures_by_others(ids, mentee_id, now))
             for j, pid in zip(window, ids, strict=True):
                 free = int(index.capacity[j]) - held.get(pid, 0)
                 if free > 0 and shown.get(pid, 0) < free:

@@ -20,6 +20,8 @@ on MongoDB). So every change that must happen at most once is an insert:
 
 from __future__ import annotations
 
+import asyncio
+
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -157,14 +159,17 @@ class Store:
         for start in range(0, len(mentee_ids), 1000):
             chunk = list(mentee_ids[start:start + 1000])
             query = {"mentee_id": {"$in": chunk}, "$or": [{"state": {"$in": paired}}, {"not_a_good_fit": True}]}
+            # the two reads are independent: concurrently (a round trip each)
             if forbid_repeats:
-                async for d in self.versions.find(query, {"mentee_id": 1, "mentor_id": 1}):
-                    out.setdefault(d["mentee_id"], set()).add(d["mentor_id"])
+                paired_docs = self.versions.find(query, {"mentee_id": 1, "mentor_id": 1}).to_list()
             else:
-                for d in await self._latest_of(query):
-                    if d.get("not_a_good_fit") or d["state"] in (State.AWAITING_APPROVAL, State.ACTIVE):
-                        out.setdefault(d["mentee_id"], set()).add(d["mentor_id"])
-            async for lock in self.locks.find({"mentee_id": {"$in": chunk}}, {"mentee_id": 1, "mentor_id": 1}):
+                paired_docs = self._latest_of(query)
+            found, locks = await asyncio.gather(
+                paired_docs, self.locks.find({"mentee_id": {"$in": chunk}}, {"mentee_id": 1, "mentor_id": 1}).to_list())
+            for d in found:
+                if forbid_repeats or d.get("not_a_good_fit") or d["state"] in (State.AWAITING_APPROVAL, State.ACTIVE):
+                    out.setdefault(d["mentee_id"], set()).add(d["mentor_id"])
+            for lock in locks:
                 out.setdefault(lock["mentee_id"], set()).add(lock["mentor_id"])
         return out
 
