@@ -165,3 +165,29 @@ async def test_event_appended_while_relay_publishes_is_kept_and_published_next(s
         assert [decode(r.value).id for r in records] == [first.id, late.id]
     finally:
         await rt.stop()
+
+
+async def test_events_swapped_in_while_relay_publishes_are_not_lost(settings_for, infra, prefix):
+    """Erasure replaces unpublished events (same count as before); the relay must not wipe them."""
+    rt = ServiceRuntime(settings_for(ServiceSettings, service_name="kit-relay-swap"))
+    rt.outbox_collection("things")
+    rt.produces(Topic.PROFILE)
+    await rt.start()
+    await rt.relay.stop()
+    try:
+        from mentorship_kit.outbox import with_replaced_events
+
+        first, erased = registered("p-s1"), registered("p-s2")
+        await rt.db["things"].insert_one(new_document({"_id": "agg"}, [first]))
+
+        class SwapDuringPublish(OutboxRelay):
+            async def _mark_published(self, collection, doc_id, event_ids):  # noqa: ANN001
+                await rt.db["things"].update_one({"_id": "agg"}, with_replaced_events({"$set": {"x": 1}}, [erased]))
+                await super()._mark_published(collection, doc_id, event_ids)
+
+        racing = SwapDuringPublish(rt.db, ["things"], rt.producer, rt.topics, rt.clock, service="t")
+        await racing._publish("things", await rt.db["things"].find_one({"_id": "agg"}))
+        doc = await rt.db["things"].find_one({"_id": "agg"})
+        assert [e["id"] for e in doc["outbox"]] == [erased.id] and doc["outbox_pending"] is True
+    finally:
+        await rt.stop()

@@ -84,7 +84,7 @@ def decode(raw: bytes | str | dict[str, Any]) -> Envelope[Any]:
     _load_all()
     try:
         doc = raw if isinstance(raw, dict) else json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (TypeError, ValueError) as exc:  # also an empty (tombstone) record value
         raise InvalidEvent(f"not JSON: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
         raise InvalidEvent("not an event envelope: no string 'type'")
@@ -93,12 +93,16 @@ def decode(raw: bytes | str | dict[str, Any]) -> Envelope[Any]:
         seen.add(doc["type"])
         new_type, upcast = _UPCASTERS[doc["type"]]
         new_model = model_for(new_type)
+        try:
+            data = upcast(dict(doc.get("data") or {}))
+        except Exception as exc:  # an old event the upcaster cannot read is invalid, not a crash
+            raise InvalidEvent(f"{doc['type']}: cannot upcast to {new_type}: {exc!r}") from exc
         doc = {
             **doc,
             "type": new_type,
             "dataversion": new_model.event_version,
             "dataschema": new_model.dataschema(),
-            "data": upcast(dict(doc.get("data") or {})),
+            "data": data,
         }
     model = model_for(doc["type"])
     try:

@@ -19,11 +19,12 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from mentorship_contracts import (
     Envelope,
@@ -45,6 +46,11 @@ log = structlog.get_logger()
 
 class PermanentError(Exception):
     """A handler failure that retrying cannot fix: dead-letter at once."""
+
+
+# The store or the broker being away is not the message's fault: retry without limit (the
+# partition waits, keeping per-aggregate order) instead of dead-lettering good messages.
+TRANSIENT = (ConnectionFailure, KafkaError)
 
 
 @dataclass(frozen=True)
@@ -130,25 +136,40 @@ class EventConsumer:
                 EVENTS_SKIPPED.labels(self.service, self.name, "not_subscribed").inc()
                 return "skipped"
             marker = f"{self.name}:{envelope.id}"
-            if await self.db[PROCESSED].find_one({"_id": marker}, {"_id": 1}):
+            if await self._until_done(lambda: self.db[PROCESSED].find_one({"_id": marker}, {"_id": 1})):
                 EVENTS_SKIPPED.labels(self.service, self.name, "duplicate").inc()
                 log.info("duplicate event ignored")
                 return "duplicate"
             outcome = await self._handle_with_retries(handler, envelope, record)
             if outcome == "handled":
                 self.on_handled()
-                try:
-                    await self.db[PROCESSED].insert_one(
-                        {"_id": marker, "type": envelope.type, "at": datetime.now(UTC)}
-                    )
-                except DuplicateKeyError:
-                    pass
+                await self._until_done(lambda: self._mark(marker, envelope.type))
             return outcome
         finally:
             structlog.contextvars.unbind_contextvars("event_id", "correlation_id", "event_type", "consumer")
 
+    async def _mark(self, marker: str, type_: str) -> None:
+        try:
+            await self.db[PROCESSED].insert_one({"_id": marker, "type": type_, "at": datetime.now(UTC)})
+        except DuplicateKeyError:
+            pass
+
+    async def _until_done(self, step: Callable[[], Awaitable[Any]]) -> Any:
+        """Run an infrastructure step until it succeeds: an error here must not ack the record."""
+        attempt = 0
+        while True:
+            try:
+                return await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                log.warning("infrastructure step failed; retrying", attempt=attempt, error=repr(exc)[:300])
+                await asyncio.sleep(self.retry.delay(min(attempt, 6)))
+
     async def _handle_with_retries(self, handler: Handler, envelope: Envelope[Any], record: Any) -> str:
         attempt = 0
+        outages = 0
         while True:
             attempt += 1
             started = time.perf_counter()
@@ -156,6 +177,13 @@ class EventConsumer:
                 await handler(envelope)
             except asyncio.CancelledError:
                 raise
+            except TRANSIENT as exc:
+                EVENTS_FAILED.labels(self.service, self.name, envelope.type).inc()
+                outages += 1
+                log.warning("store or broker unavailable; retrying", outages=outages, error=repr(exc)[:300])
+                await asyncio.sleep(self.retry.delay(min(outages, 6)))
+                attempt -= 1  # an outage does not count toward the bounded attempts
+                continue
             except Exception as exc:
                 EVENTS_FAILED.labels(self.service, self.name, envelope.type).inc()
                 permanent = isinstance(exc, PermanentError)
@@ -184,7 +212,9 @@ class EventConsumer:
             ("dlt-attempts", str(attempts).encode()),
             ("dlt-failed-at", datetime.now(UTC).isoformat().encode()),
         ]
-        await self.dlt_producer().send_and_wait(dlt, record.value, key=record.key, headers=headers)
+        await self._until_done(
+            lambda: self.dlt_producer().send_and_wait(dlt, record.value, key=record.key, headers=headers)
+        )
         EVENTS_DEAD_LETTERED.labels(self.service, self.name, record.topic).inc()
         log.error("record dead-lettered", dead_letter_topic=dlt, reason=reason[:300],
                   partition=record.partition, offset=record.offset)

@@ -29,7 +29,7 @@ from .mongo import Indexes
 
 OUTBOX = "outbox"
 PENDING = "outbox_pending"
-COUNT = "outbox_count"  # == len(outbox); guards the removal of published entries
+SEQ = "outbox_seq"  # rises with every append or replacement, never falls: guards removals
 LEASE = "outbox_lease_until"
 
 log = structlog.get_logger()
@@ -53,14 +53,17 @@ def outbox_entries(events: Sequence[Envelope]) -> list[dict[str, Any]]:  # type:
 def new_document(document: dict[str, Any], events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
     """A document to insert, carrying its first events."""
     entries = outbox_entries(events)
-    return {**document, OUTBOX: entries, COUNT: len(entries), PENDING: bool(entries)}
+    return {**document, OUTBOX: entries, SEQ: len(entries), PENDING: bool(entries)}
 
 
-def replacing_events(events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
-    """`$set` fields that drop every unpublished event and queue these instead (e.g. on erasure,
-    when pending events carry personal data that must not be published any more)."""
+def with_replaced_events(update: dict[str, Any], events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
+    """Like `with_events`, but drops every unpublished event first (e.g. on erasure, when pending
+    events carry personal data that must not be published any more)."""
     entries = outbox_entries(events)
-    return {OUTBOX: entries, COUNT: len(entries), PENDING: bool(entries)}
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in update.items()}
+    out.setdefault("$set", {}).update({OUTBOX: entries, PENDING: bool(entries)})
+    out.setdefault("$inc", {})[SEQ] = len(entries) + 1  # a relay mid-publish must notice the swap
+    return out
 
 
 def with_events(update: dict[str, Any], events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
@@ -70,7 +73,7 @@ def with_events(update: dict[str, Any], events: Sequence[Envelope]) -> dict[str,
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in update.items()}
     entries = outbox_entries(events)
     out.setdefault("$push", {})[OUTBOX] = {"$each": entries}
-    out.setdefault("$inc", {})[COUNT] = len(entries)
+    out.setdefault("$inc", {})[SEQ] = len(entries)
     out.setdefault("$set", {})[PENDING] = True
     return out
 
@@ -186,10 +189,10 @@ class OutboxRelay:
         return len(entries)
 
     async def _mark_published(self, collection: str, doc_id: Any, event_ids: list[str]) -> None:
-        """Remove the published entries, keeping any appended meanwhile.
+        """Remove the published entries, keeping any appended or swapped in meanwhile.
 
-        A compare-and-set on the entry count instead of `$pull` with a condition, which
-        FerretDB 1.24 lacks: a concurrent append changes the count and we simply re-read.
+        A compare-and-set on the outbox sequence (which only rises) instead of `$pull` with a
+        condition, which stock FerretDB 1.24 lacks: any concurrent change makes us re-read.
         """
         coll = self.db[collection]
         published = set(event_ids)
@@ -200,8 +203,8 @@ class OutboxRelay:
             entries = doc.get(OUTBOX) or []
             remaining = [e for e in entries if e["id"] not in published]
             result = await coll.update_one(
-                {"_id": doc_id, COUNT: doc[COUNT] if COUNT in doc else {"$exists": False}},
-                {"$set": {OUTBOX: remaining, COUNT: len(remaining), PENDING: bool(remaining)},
+                {"_id": doc_id, SEQ: doc[SEQ] if SEQ in doc else {"$exists": False}},
+                {"$set": {OUTBOX: remaining, PENDING: bool(remaining)},
                  "$unset": {LEASE: ""}},
             )
             if result.matched_count == 1:

@@ -65,7 +65,7 @@ class Timers:
             with contextlib.suppress(Exception):  # a concurrent schedule of the same id wins
                 await self.db[TIMERS].insert_one(
                     {"_id": timer_id, "kind": kind, "due_at": due_at, "payload": payload, "group": group,
-                     "state": "pending", "lease_until": None, "outbox": [], "outbox_count": 0, "outbox_pending": False}
+                     "state": "pending", "lease_until": None, "outbox": [], "outbox_seq": 0, "outbox_pending": False}
                 )
 
     async def all_planned(self, timer_ids: Sequence[str]) -> bool:

@@ -33,7 +33,7 @@ from pymongo.errors import DuplicateKeyError
 
 from mentorship_contracts import Envelope
 from mentorship_kit.mongo import Indexes
-from mentorship_kit.outbox import COUNT, LEASE, OUTBOX, PENDING, new_document
+from mentorship_kit.outbox import LEASE, OUTBOX, PENDING, SEQ, new_document
 
 from ..domain import State
 
@@ -50,7 +50,7 @@ ANSWERS = "introduction_answers"
 REVIEW_FLAGS = "review_flags"
 EXPOSURES = "exposures"
 OUTBOX_COLLECTIONS = (VERSIONS, PUBLICATIONS, INTRODUCTIONS, ANSWERS)
-_INTERNAL = (OUTBOX, PENDING, COUNT, LEASE, "_id", "seq")
+_INTERNAL = (OUTBOX, PENDING, SEQ, LEASE, "_id", "seq")
 
 INDEXES = (
     Indexes(VERSIONS, (

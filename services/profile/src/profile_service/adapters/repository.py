@@ -24,7 +24,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 from mentorship_contracts import Envelope
 from mentorship_contracts.profile import ProfileSnapshot
 from mentorship_kit.mongo import Indexes
-from mentorship_kit.outbox import new_document, replacing_events, with_events
+from mentorship_kit.outbox import new_document, with_events, with_replaced_events
 
 from ..domain import email_key
 
@@ -158,11 +158,11 @@ class ProfileRepository:
         """
         result = await self.coll.update_one(
             _live(profile_id),
-            {
-                "$set": {"erased": True, "email_key": f"erased:{profile_id}", **replacing_events(events)},
+            with_replaced_events({
+                "$set": {"erased": True, "email_key": f"erased:{profile_id}"},
                 "$unset": {"profile": "", "search": "", "write_id": ""},
                 "$inc": {"version": 1},
-            },
+            }, events),
         )
         return result.modified_count == 1
 
