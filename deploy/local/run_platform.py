@@ -45,6 +45,8 @@ def main() -> int:
     run_dir = Path(os.environ.get("MENTORSHIP_RUN_DIR", ROOT / ".run")).resolve()
     infra_dir = run_dir / "infra"
     launcher = _launcher()
+    # Reusing a Kafka + FerretDB that someone else started: leave them running when we stop.
+    started_here = not launcher.status(infra_dir).get("healthy")
     info = launcher.start(
         infra_dir,
         kafka_port=int(os.environ["KAFKA_PORT"]) if os.environ.get("KAFKA_PORT") else None,
@@ -68,6 +70,7 @@ def main() -> int:
         if stopping:
             return
         stopping = True
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not strand services
         try:
             say("\nstopping services ...")
             for proc in procs.values():
@@ -79,8 +82,9 @@ def main() -> int:
                 except subprocess.TimeoutExpired:
                     proc.kill()
         finally:
-            say("stopping Kafka and FerretDB ...")
-            launcher.stop(infra_dir, log=lambda _msg: None)
+            if started_here:
+                say("stopping Kafka and FerretDB ...")
+                launcher.stop(infra_dir, log=lambda _msg: None)
             say("stopped.")
 
     signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))

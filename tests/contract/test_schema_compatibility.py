@@ -53,3 +53,15 @@ def test_checker_accepts_a_new_optional_field():
     new = copy.deepcopy(BASE)
     new["properties"]["extra"] = {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
     assert _check(BASE, new) == []
+
+
+def test_checker_flags_a_field_that_is_no_longer_required():
+    new = copy.deepcopy(BASE)
+    new["required"] = [r for r in new["required"] if r != "profile_id"]
+    assert any("profile_id is no longer required" in p for p in _check(BASE, new))
+
+
+def test_checker_flags_a_widened_type():
+    new = copy.deepcopy(BASE)
+    new["properties"]["profile_id"] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    assert any("changed type" in p for p in _check(BASE, new))

@@ -96,15 +96,18 @@ def _compare(type_, old, new, old_root, new_root, where, problems) -> None:  # n
     for name in old_props:
         if name not in new_props:
             problems.append(f"{type_}: field {where}{name} removed")
-    new_required = set(new.get("required", [])) - set(old.get("required", []))
-    for name in sorted(new_required):
+    old_required, new_required = set(old.get("required", [])), set(new.get("required", []))
+    for name in sorted(new_required - old_required):
         problems.append(f"{type_}: field {where}{name} is newly required")
+    for name in sorted((old_required - new_required) & set(new_props)):
+        problems.append(f"{type_}: field {where}{name} is no longer required (readers rely on it)")
     for name, old_field in old_props.items():
         if name not in new_props:
             continue
         new_field = new_props[name]
         old_t, new_t = _types(old_field, old_root), _types(new_field, new_root)
-        if "any" not in new_t and not old_t <= new_t:
+        # Narrowing breaks the reading of old events, widening breaks existing readers: equal only.
+        if old_t != new_t and "any" not in old_t | new_t:
             problems.append(
                 f"{type_}: field {where}{name} changed type {sorted(old_t)} -> {sorted(new_t)}"
             )

@@ -54,7 +54,10 @@ async def publish_envelope(producer: AIOKafkaProducer, topic: str, envelope: Env
     )
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> None:
+TOPIC_ALREADY_EXISTS = 36
+
+
+async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, replication_factor: int = 1) -> None:
     """Create topics that do not exist yet (production clusters often disable auto-creation)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -63,10 +66,15 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) 
         missing: Sequence[str] = sorted(set(topics) - existing)
         if missing:
             try:
-                await admin.create_topics(
-                    [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
+                response = await admin.create_topics(
+                    [NewTopic(name=t, num_partitions=partitions, replication_factor=replication_factor)
+                     for t in missing]
                 )
             except TopicAlreadyExistsError:
-                pass  # another replica won the race
+                return  # another replica won the race
+            # Per-topic failures come back in the response, not as exceptions.
+            failed = [(err[0], err[1]) for err in response.topic_errors if err[1] not in (0, TOPIC_ALREADY_EXISTS)]
+            if failed:
+                raise RuntimeError(f"cannot create topics (topic, Kafka error code): {failed}")
     finally:
         await admin.close()

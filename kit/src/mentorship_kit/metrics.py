@@ -27,6 +27,10 @@ OUTBOX_PUBLISHED = Counter(
     registry=REGISTRY,
 )
 TIMERS_FIRED = Counter("timers_fired_total", "Timers fired", ["service", "kind"], registry=REGISTRY)
+TIMERS_FAILED = Counter(
+    "timer_handler_failures_total", "Timer handler failures (retried after the lease, then given up)",
+    ["service", "kind"], registry=REGISTRY,
+)
 HTTP_REQUESTS = Counter(
     "http_requests_total", "HTTP requests", ["service", "method", "route", "status"], registry=REGISTRY
 )

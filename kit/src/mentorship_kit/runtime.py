@@ -130,6 +130,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         s = self.settings
+        s.check_secrets()
         await ensure_indexes(self.db, self._indexes)
         for c in self.consumers:  # what the operator CLI needs to replay or rebuild this service
             await self.db[OPS_CONSUMERS].replace_one(
@@ -141,7 +142,8 @@ class ServiceRuntime:
         topics = {self.topics(t) for t in self._produces}
         topics |= {self.topics(c.topic) for c in self.consumers}
         topics |= {dead_letter_topic(self.topics(c.topic)) for c in self.consumers}
-        await ensure_topics(s.kafka_bootstrap_servers, topics, s.kafka_topic_partitions)
+        await ensure_topics(s.kafka_bootstrap_servers, topics, s.kafka_topic_partitions,
+                            s.kafka_replication_factor)
         self._producer = new_producer(s.kafka_bootstrap_servers, f"{self.service}-producer")
         await self._producer.start()
         self.relay = OutboxRelay(

@@ -6,6 +6,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+# Published in this repository: fine on loopback, refused on any other interface unless allowed.
+DEV_JWT_SECRET = "dev-secret-change-me-please-32-bytes!"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 class ServiceSettings(BaseSettings):
     """Variables every service reads (documented in the README)."""
 
@@ -15,11 +20,14 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_topic_prefix: str = Field(default="", description="Prefix for every topic and consumer group")
     kafka_topic_partitions: int = Field(default=3, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1, description="Replicas of the topics a service creates")
     mongodb_uri: str = "mongodb://127.0.0.1:27017/"
     mongodb_database: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
-    jwt_secret: str = Field(default="dev-secret-change-me-please-32-bytes!", min_length=16)
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, min_length=16)
+    allow_dev_jwt_secret: bool = Field(
+        default=False, description="Accept the published development JWT secret on a non-loopback interface")
     jwt_issuer: str = "mentorship-platform"
     log_level: str = "INFO"
     consumer_max_attempts: int = Field(default=4, ge=1, le=50)
@@ -32,6 +40,13 @@ class ServiceSettings(BaseSettings):
     dev_clock_enabled: bool = Field(
         default=False, description="Expose POST /_dev/clock to move this process's clock (tests, demo)"
     )
+
+    def check_secrets(self) -> None:
+        if self.jwt_secret == DEV_JWT_SECRET and self.http_host not in LOOPBACK_HOSTS and not self.allow_dev_jwt_secret:
+            raise RuntimeError(
+                f"JWT_SECRET is the published development secret while listening on {self.http_host}: "
+                "set JWT_SECRET (or ALLOW_DEV_JWT_SECRET=true for a throwaway local setup)"
+            )
 
     @property
     def database_name(self) -> str:

@@ -18,11 +18,12 @@ from typing import Any
 import structlog
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from mentorship_contracts import Envelope
 
 from .clock import Clock
-from .metrics import TIMERS_FIRED
+from .metrics import TIMERS_FAILED, TIMERS_FIRED
 from .mongo import Indexes
 from .outbox import with_events
 
@@ -62,7 +63,7 @@ class Timers:
             upsert=False,
         )
         if not await self.db[TIMERS].find_one({"_id": timer_id}, {"_id": 1}):
-            with contextlib.suppress(Exception):  # a concurrent schedule of the same id wins
+            with contextlib.suppress(DuplicateKeyError):  # a concurrent schedule of the same id won
                 await self.db[TIMERS].insert_one(
                     {"_id": timer_id, "kind": kind, "due_at": due_at, "payload": payload, "group": group,
                      "state": "pending", "lease_until": None, "outbox": [], "outbox_seq": 0, "outbox_pending": False}
@@ -108,6 +109,20 @@ class Timers:
             return_document=ReturnDocument.AFTER,
         )
 
+    async def failed_attempt(self, timer: dict[str, Any], error: str, *, max_attempts: int) -> bool:
+        """Record a handler failure; retried after the lease runs out, given up after max_attempts.
+        Returns True when the timer was given up (state `failed`, kept with its last error)."""
+        attempts = int(timer.get("attempts", 0)) + 1
+        give_up = attempts >= max_attempts
+        update: dict[str, Any] = {"$set": {"attempts": attempts, "last_error": error[:1000]}}
+        if give_up:
+            update["$set"]["state"] = "failed"
+        await self.db[TIMERS].update_one(
+            {"_id": timer["_id"], "state": "pending", "owner": self.owner, "lease_until": timer["lease_until"]},
+            update,
+        )
+        return give_up
+
     async def fire(self, timer: dict[str, Any], events: Sequence[Envelope[Any]]) -> bool:
         """Mark fired with its events, only if this replica still holds the lease."""
         res = await self.db[TIMERS].update_one(
@@ -130,12 +145,14 @@ class TimerLoop:
         service: str,
         poll_interval: float = 0.5,
         on_fired: Callable[[], None] = lambda: None,
+        max_attempts: int = 5,
     ) -> None:
         self.timers = timers
         self.handlers = dict(handlers)
         self.service = service
         self.poll_interval = poll_interval
         self.on_fired = on_fired
+        self.max_attempts = max_attempts  # a failing handler is retried after each lease, then given up
         self._stopping = False
 
     async def run(self) -> None:
@@ -170,7 +187,16 @@ class TimerLoop:
                     log.error("no handler for timer kind", kind=timer["kind"], timer_id=timer["_id"])
                     await self.timers.cancel(timer["_id"])
                     continue
-                events = await handler(timer, self.timers.clock.now())
+                try:
+                    events = await handler(timer, self.timers.clock.now())
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # one bad timer must not stall the others
+                    gave_up = await self.timers.failed_attempt(timer, repr(exc), max_attempts=self.max_attempts)
+                    log.error("timer handler failed", kind=timer["kind"], timer_id=timer["_id"],
+                              error=repr(exc)[:300], gave_up=gave_up)
+                    TIMERS_FAILED.labels(self.service, timer["kind"]).inc()
+                    continue
                 if await self.timers.fire(timer, events):
                     fired += 1
                     TIMERS_FIRED.labels(self.service, timer["kind"]).inc()

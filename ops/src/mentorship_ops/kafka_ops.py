@@ -150,10 +150,14 @@ async def list_dead_letters(bootstrap: str, prefix: str = "", topic: str | None 
 
 async def redrive(bootstrap: str, prefix: str, topic: str, offsets: set[int] | None = None,
                   progress: Any = None) -> int:
-    """Re-publish not-yet-redriven dead letters of `topic` to their original topic, then mark them."""
-    letters = [d for d in await list_dead_letters(bootstrap, prefix, topic) if not d.redriven]
-    if offsets is not None:
-        letters = [d for d in letters if d.offset in offsets]
+    """Re-publish not-yet-redriven dead letters of `topic` to their original topic, then mark them.
+
+    The mark is a per-partition offset, so it only moves over a contiguous run of re-driven letters:
+    re-driving only offset 5 leaves 0-4 waiting (and 5 may be re-driven again later, which the
+    idempotent consumers absorb) instead of hiding 0-4 as done.
+    """
+    waiting = [d for d in await list_dead_letters(bootstrap, prefix, topic) if not d.redriven]
+    letters = waiting if offsets is None else [d for d in waiting if d.offset in offsets]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     sent = 0
@@ -167,12 +171,19 @@ async def redrive(bootstrap: str, prefix: str, topic: str, offsets: set[int] | N
                 progress(sent, len(letters))
     finally:
         await producer.stop()
-    if letters:
-        high: dict[TopicPartition, int] = {}
-        for d in letters:
-            tp = TopicPartition(d.topic, d.partition)
-            high[tp] = max(high.get(tp, 0), d.offset + 1)
-        await commit_offsets(bootstrap, prefix + REDRIVE_GROUP, high, only_forward=True)
+    done = {(d.partition, d.offset) for d in letters}
+    marks: dict[TopicPartition, int] = {}
+    blocked: set[TopicPartition] = set()
+    for d in waiting:  # in offset order: stop at the first letter still waiting on each partition
+        tp = TopicPartition(d.topic, d.partition)
+        if tp in blocked:
+            continue
+        if (d.partition, d.offset) in done:
+            marks[tp] = d.offset + 1
+        else:
+            blocked.add(tp)
+    if marks:
+        await commit_offsets(bootstrap, prefix + REDRIVE_GROUP, marks, only_forward=True)
     return sent
 
 
