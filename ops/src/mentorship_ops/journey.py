@@ -332,10 +332,17 @@ class Journey:
     async def call(self, service: str, method: str, path: str, *, as_: str, expect: Sequence[int] = (200, 201),
                    **kwargs: Any) -> httpx.Response:
         headers = {"authorization": f"Bearer {as_}", **kwargs.pop("headers", {})}
-        try:
-            r = await self.http.request(method, f"{self.urls[service]}{path}", headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise JourneyError(f"{service} {method} {path}: {type(exc).__name__} {exc}") from exc
+        # A read may be retried once if the server closed a kept-alive connection as we reused it.
+        tries = 2 if method.upper() == "GET" else 1
+        for attempt in range(1, tries + 1):
+            try:
+                r = await self.http.request(method, f"{self.urls[service]}{path}", headers=headers, **kwargs)
+                break
+            except (httpx.RemoteProtocolError, httpx.ConnectError) as exc:
+                if attempt == tries:
+                    raise JourneyError(f"{service} {method} {path}: {type(exc).__name__} {exc}") from exc
+            except httpx.HTTPError as exc:
+                raise JourneyError(f"{service} {method} {path}: {type(exc).__name__} {exc}") from exc
         if r.status_code not in expect:
             raise JourneyError(f"{service} {method} {path} -> {r.status_code}: {r.text[:500]}")
         return r

@@ -14,6 +14,7 @@ def main() -> None:
         port=settings.http_port,
         log_level="warning",
         timeout_graceful_shutdown=20,
+        timeout_keep_alive=30,  # longer than clients' idle expiry (httpx: 5 s): no close-vs-reuse race
     )
 
 
