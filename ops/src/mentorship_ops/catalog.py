@@ -86,8 +86,10 @@ def build_catalog(out: str | Path) -> list[Path]:
         runtime = app.state.runtime
         spec = AsyncAPI(runtime.broker, title=f"Mentorship {name} service", version=app.version,
                         description=f"Events the {name} service publishes and consumes.")
-        write(out / "asyncapi" / f"{name}.json", spec.to_specification().to_json())
-        write(out / "openapi" / f"{name}.json", json.dumps(app.openapi(), indent=2))
+        # Sorted keys: FastStream's channel order varies between runs, the committed catalog must not.
+        write(out / "asyncapi" / f"{name}.json",
+              json.dumps(json.loads(spec.to_specification().to_json()), indent=2, sort_keys=True) + "\n")
+        write(out / "openapi" / f"{name}.json", json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n")
         for c in runtime.consumers:
             for type_ in c.handlers:
                 consumers.setdefault(type_, []).append(f"{name} ({c.name})")
