@@ -36,6 +36,7 @@ from .outbox import OutboxRelay, outbox_indexes
 from .problems import Problem, install_problem_handlers
 from .settings import ServiceSettings
 from .timers import TimerHandler, TimerLoop, Timers, timer_indexes
+from .usecase import EventFactory, UseCaseContext
 
 log = structlog.get_logger()
 OPS_CONSUMERS = "ops_consumers"
@@ -57,6 +58,7 @@ class ServiceRuntime:
             settings.consumer_retry_backoff_max_ms / 1000,
         )
         self.timers = Timers(self.db, self.clock, lease_seconds=settings.timer_lease_seconds)
+        self.events = EventFactory(self.service, self.clock)
         self.consumers: list[EventConsumer] = []
         self._indexes: list[Indexes] = [Indexes(PROCESSED), timer_indexes(), outbox_indexes("timers")]
         self._outbox_collections: list[str] = ["timers"]
@@ -64,6 +66,7 @@ class ServiceRuntime:
         self._produces: set[str] = set()
         self._read_models: dict[str, list[str]] = {}
         self._background: list[Callable[[], Awaitable[None]]] = []
+        self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
@@ -116,6 +119,15 @@ class ServiceRuntime:
 
     def background(self, job: Callable[[], Awaitable[None]]) -> None:
         self._background.append(job)
+
+    def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run at shutdown after consumers, timers and the relay stopped (e.g. close an SMTP pool)."""
+        self._stop_hooks.append(hook)
+
+    def context(self) -> UseCaseContext:
+        """What a service's application object is built from (see `mentorship_kit.usecase`)."""
+        return UseCaseContext(clock=self.clock, timers=self.timers, events=self.events,
+                              events_written=self.wake_relay)
 
     # --- lifecycle ---------------------------------------------------------------------------
     @property
@@ -182,6 +194,11 @@ class ServiceRuntime:
                 await task
         if self._producer:
             await self._producer.stop()  # flushes
+        for hook in self._stop_hooks:
+            try:
+                await hook()
+            except Exception:
+                log.exception("stop hook failed", hook=getattr(hook, "__name__", repr(hook)))
         await self.client.close()
         log.info("service stopped")
 
