@@ -1,0 +1,1 @@
+"""Program insights: reports for program managers, built only from the platform's event stream."""

@@ -1,0 +1,98 @@
+"""Thin handlers: each event becomes one use case call. Types not listed here are skipped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mentorship_contracts import Envelope, Topic
+from mentorship_contracts.matching import (
+    CohortMatchPublished,
+    MentorshipCompleted,
+    MentorshipEnded,
+    MentorshipRequestAccepted,
+    MentorshipRequestDeclined,
+    MentorshipRequested,
+    MentorshipRequestExpired,
+    MentorshipRequestWithdrawn,
+    MentorshipStarted,
+)
+from mentorship_contracts.notification import NotificationFailed
+from mentorship_contracts.profile import (
+    ProfileDeactivated,
+    ProfileErased,
+    ProfileReactivated,
+    ProfileRegistered,
+    ProfileRoleAdded,
+    ProfileRoleRemoved,
+    ProfileUpdated,
+)
+from mentorship_contracts.scheduling import (
+    CheckInOverdue,
+    MentorshipInactive,
+    MilestoneReached,
+    SessionCancelled,
+    SessionCompleted,
+    SessionFeedbackSubmitted,
+    SessionNoShow,
+    SessionReminderDue,
+    SessionRescheduled,
+    SessionScheduled,
+)
+from mentorship_kit.runtime import ServiceRuntime
+
+from ..adapters.read_models import EVENT_REFS, FAILURES, PAIRS, PEOPLE, PROGRAMS
+from ..application import InsightsUseCases
+
+
+def register_consumers(runtime: ServiceRuntime, insights: InsightsUseCases) -> None:
+    async def on_snapshot(event: Envelope[ProfileRegistered] | Envelope[ProfileUpdated]) -> None:
+        await insights.profile_snapshot(event.data.profile, event.time)
+
+    async def on_role_added(event: Envelope[ProfileRoleAdded]) -> None:
+        changes: dict[str, Any] = {"roles": [str(r) for r in event.data.roles]}
+        if event.data.mentor_capacity is not None:
+            changes["mentor_capacity"] = event.data.mentor_capacity
+        await insights.profile_changed(event.data.profile_id, event.time, changes)
+
+    async def on_role_removed(event: Envelope[ProfileRoleRemoved]) -> None:
+        changes: dict[str, Any] = {"roles": [str(r) for r in event.data.roles]}
+        if "mentor" not in changes["roles"]:
+            changes["mentor_capacity"] = None
+        await insights.profile_changed(event.data.profile_id, event.time, changes)
+
+    async def on_deactivated(event: Envelope[ProfileDeactivated]) -> None:
+        await insights.profile_changed(event.data.profile_id, event.time, {"active": False})
+
+    async def on_reactivated(event: Envelope[ProfileReactivated]) -> None:
+        await insights.profile_changed(event.data.profile_id, event.time, {"active": True})
+
+    async def on_erased(event: Envelope[ProfileErased]) -> None:
+        await insights.profile_erased(event.data.profile_id, event.time)
+
+    profile: dict[Any, Any] = {
+        ProfileRegistered: on_snapshot, ProfileUpdated: on_snapshot, ProfileRoleAdded: on_role_added,
+        ProfileRoleRemoved: on_role_removed, ProfileDeactivated: on_deactivated,
+        ProfileReactivated: on_reactivated, ProfileErased: on_erased,
+    }
+    matching: dict[Any, Any] = {
+        MentorshipRequested: insights.requested, MentorshipRequestAccepted: insights.accepted,
+        MentorshipRequestDeclined: insights.declined, MentorshipRequestExpired: insights.expired,
+        MentorshipRequestWithdrawn: insights.withdrawn, MentorshipStarted: insights.started,
+        MentorshipCompleted: insights.completed, MentorshipEnded: insights.ended,
+        CohortMatchPublished: insights.cohort_published,
+    }  # introductions: not reported (yet), skipped
+    scheduling: dict[Any, Any] = {
+        SessionScheduled: insights.session_scheduled, SessionRescheduled: insights.session_scheduled,
+        SessionCancelled: insights.session_cancelled, SessionCompleted: insights.session_completed,
+        SessionNoShow: insights.session_no_show, SessionFeedbackSubmitted: insights.feedback,
+        MilestoneReached: insights.milestone, CheckInOverdue: insights.check_in_overdue,
+        MentorshipInactive: insights.inactive, SessionReminderDue: insights.scheduling_ref,
+    }
+    notification: dict[Any, Any] = {NotificationFailed: insights.notification_failed}
+
+    # Each consumer names what it builds; `pairs` and `event_refs` are built by two of them, so
+    # both name them (a rebuild clears them once and replays every topic).
+    runtime.consume("profiles", Topic.PROFILE, profile, read_models=[PEOPLE])
+    runtime.consume("mentorships", Topic.MATCHING, matching, read_models=[PAIRS, PROGRAMS, EVENT_REFS])
+    runtime.consume("sessions", Topic.SCHEDULING, scheduling, read_models=[PAIRS, EVENT_REFS])
+    runtime.consume("deliveries", Topic.NOTIFICATION, notification, read_models=[FAILURES])
