@@ -1,0 +1,60 @@
+"""Insights under test: the real app (runtime, consumers) in this process, on the real broker and
+store; everything it knows arrives as envelopes published to the (prefixed) topics."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from insights_service.entrypoints.app import create
+from insights_service.settings import Settings
+from mentorship_contracts import Envelope, encode
+from tests.support.processes import JWT_SECRET
+
+
+@dataclass
+class Running:
+    app: Any
+    http: httpx.AsyncClient
+
+    @property
+    def insights(self) -> Any:
+        return self.app.state.insights
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+
+@pytest.fixture
+async def start_insights(settings_for) -> AsyncIterator[Callable[..., Any]]:
+    stack = contextlib.AsyncExitStack()
+
+    async def start(**overrides: Any) -> Running:
+        settings = settings_for(Settings, jwt_secret=JWT_SECRET, **overrides)
+        app = create(settings)
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://insights", timeout=30))
+        return Running(app, http)
+
+    yield start
+    await stack.aclose()
+
+
+async def publish(infra: Any, prefix: str, envelopes: list[Envelope[Any]]) -> None:
+    """Publish envelopes as the producing services do: their topic, keyed by subject, in order."""
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for env in envelopes:
+            await producer.send(f"{prefix}{env.data.topic}", encode(env), key=env.subject.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
