@@ -115,7 +115,8 @@ class Journey:
         ]
 
         def held(mid: str, mentee: str, mentor: str, sid: str, days: float) -> list[Envelope[Any]]:
-            base = dict(mentorship_id=mid, session_id=sid, mentor_id=mentor, mentee_id=mentee, ical_uid=f"{sid}@x")
+            base = {"mentorship_id": mid, "session_id": sid, "mentor_id": mentor, "mentee_id": mentee,
+                    "ical_uid": f"{sid}@x"}
             return [env(SessionScheduled(**base, start=ago(days), duration_minutes=60, scheduled_by=mentee,
                                          agenda="private agenda"), ago(days + 2)),
                     env(SessionCompleted(**base, sequence=1, start=ago(days), completed_at=ago(days) + timedelta(hours=1),

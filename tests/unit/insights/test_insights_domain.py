@@ -33,7 +33,7 @@ def held(sid: str, days_ago: float) -> Session:
 
 
 def pair(mid: str, **kw) -> Pair:
-    base = dict(mentorship_id=mid, program_id="p1", mentee_id=f"{mid}-mentee", mentor_id="mentor-a")
+    base = {"mentorship_id": mid, "program_id": "p1", "mentee_id": f"{mid}-mentee", "mentor_id": "mentor-a"}
     base.update(kw)
     return Pair(**base)
 

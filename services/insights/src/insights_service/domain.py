@@ -329,13 +329,13 @@ class Health:
         ends = [min(e, now) for _, e in windows]
         everything = (BEGINNING, now + timedelta(microseconds=1))
 
-        def stock(fn: Callable[[datetime], float | int | None], digits: int = 3) -> Figure:
-            def r(v: float | int | None) -> float | int | None:
+        def stock(fn: Callable[[datetime], float | None], digits: int = 3) -> Figure:
+            def r(v: float | None) -> float | None:
                 return _round(v, digits) if isinstance(v, float) else v
             return Figure(r(fn(now)), [r(fn(t)) for t in ends])
 
-        def flow(fn: Callable[[datetime, datetime], float | int | None]) -> Figure:
-            def r(v: float | int | None) -> float | int | None:
+        def flow(fn: Callable[[datetime, datetime], float | None]) -> Figure:
+            def r(v: float | None) -> float | None:
                 return _round(v) if isinstance(v, float) else v
             return Figure(r(fn(*everything)), [r(fn(s, e)) for s, e in windows])
 
@@ -420,15 +420,11 @@ def attention_reasons(p: Pair, now: datetime, rules: Rules) -> list[dict[str, An
 
 def attention_list(pairs: Iterable[Pair], now: datetime, rules: Rules,
                    show: Callable[[str | None], str | None]) -> list[dict[str, Any]]:
-    items = []
-    for p in pairs:
-        reasons = attention_reasons(p, now, rules)
-        if reasons:
-            items.append({"mentorship_id": p.mentorship_id, "program_id": p.program_id,
-                          "mentee_id": show(p.mentee_id), "mentor_id": show(p.mentor_id),
-                          "state": p.state_at(now), "reasons": reasons})
-    items.sort(key=lambda i: (-len(i["reasons"]), i["mentorship_id"]))
-    return items
+    found = [(p, attention_reasons(p, now, rules)) for p in pairs]
+    found.sort(key=lambda pr: (-len(pr[1]), pr[0].mentorship_id))
+    return [{"mentorship_id": p.mentorship_id, "program_id": p.program_id, "mentee_id": show(p.mentee_id),
+             "mentor_id": show(p.mentor_id), "state": p.state_at(now), "reasons": reasons}
+            for p, reasons in found if reasons]
 
 
 # --- mentor load -----------------------------------------------------------------------------
@@ -440,18 +436,23 @@ def mentor_load(program_pairs: Sequence[Pair], all_pairs: Sequence[Pair], people
     active_all = Counter(p.mentor_id for p in all_pairs if p.state_at(now) == "active")
     pending_all = Counter(p.mentor_id for p in all_pairs if p.state_at(now) == "requested")
     active_here = Counter(p.mentor_id for p in program_pairs if p.state_at(now) == "active")
-    rows = []
+    loads: list[tuple[float, int, str]] = []
     for mentor in mentors:
         person = people.get(mentor)
         capacity = person.mentor_capacity if person else None
         used = active_all[mentor]
+        loads.append((used / capacity if capacity else -1.0, used, mentor))
+    loads.sort(key=lambda x: (-x[0], -x[1], x[2]))  # fullest first; unknown capacity last
+    rows = []
+    for _, used, mentor in loads:
+        person = people.get(mentor)
+        capacity = person.mentor_capacity if person else None
         rows.append({
             "mentor_id": show(mentor), "active_in_program": active_here[mentor], "active_total": used,
             "pending_requests": pending_all[mentor], "capacity": capacity,
             "load": round(used / capacity, 3) if capacity else None,
             "at_capacity": bool(capacity is not None and used >= capacity),
         })
-    rows.sort(key=lambda r: (-(r["load"] if r["load"] is not None else -1), -r["active_total"], str(r["mentor_id"])))
     return rows
 
 
