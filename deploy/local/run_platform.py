@@ -1,7 +1,7 @@
-"""`make run`: local Kafka + FerretDB + the four services as separate processes; Ctrl-C stops all.
+"""`make run`: local Kafka + FerretDB + the five services as separate processes; Ctrl-C stops all.
 
-Service ports: profile 8001, matching 8002, scheduling 8003, notification 8004 (override with
-PROFILE_PORT ... NOTIFICATION_PORT). Infrastructure state lives in $MENTORSHIP_RUN_DIR (.run).
+Service ports: profile 8001, matching 8002, scheduling 8003, notification 8004, insights 8005
+(override with PROFILE_PORT ... INSIGHTS_PORT). Infrastructure state lives in $MENTORSHIP_RUN_DIR (.run).
 Every other variable in the environment (see README) is passed to the services.
 """
 
@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {"profile": 8001, "matching": 8002, "scheduling": 8003, "notification": 8004}
+SERVICES = {"profile": 8001, "matching": 8002, "scheduling": 8003, "notification": 8004, "insights": 8005}
 # A local development platform: the demo moves the services' clocks, mails go to a local sink
 # on SMTP_PORT (`make demo` starts one), webhooks may target this machine. Override any of them.
 LOCAL_DEFAULTS = {"DEV_CLOCK_ENABLED": "true", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "2525",
