@@ -180,3 +180,15 @@ def test_health_report_shape_and_pair_row() -> None:
     row = pair_row(p, NOW, RULES, lambda x: "erased" if x == "a-mentee" else x)
     assert row["mentee_id"] == "erased" and row["state"] == "active" and row["sessions_held"] == 1
     assert row["average_rating"] == 4.0 and row["attention"] == ""
+
+
+def test_event_ids_become_safe_field_names_and_the_latest_reschedule_wins() -> None:
+    from insights_service.adapters.read_models import field_key, to_session
+
+    assert field_key("s-1_A") == "s-1_A"
+    assert all(c not in field_key(raw) for raw in ("a.b", "$where", "x" * 500) for c in ".$")
+    assert field_key("a.b") == field_key("a.b") != field_key("a.c")
+    moved = to_session("s", {"starts": {"s0": ago(3), "s2": ago(1), "s1": ago(2)}})
+    assert moved.start == ago(1) and not moved.held
+    done = to_session("s", {"starts": {"s0": ago(3)}, "held_start": ago(4), "completed_at": ago(4)})
+    assert done.held and done.held_at == ago(4)
