@@ -302,7 +302,8 @@ async def test_program_reports_from_the_event_stream_and_a_replay_gives_the_same
     before = values(await figures(svc, j.program))
     for e in events:
         if isinstance(e.data, SessionCompleted | MentorshipStarted | SessionFeedbackSubmitted):
-            handler = svc.runtime.consumers[2 if e.data.topic.startswith("scheduling") else 1].handlers[e.type]
+            consumer = next(c for c in svc.runtime.consumers if c.topic == e.data.topic)
+            handler = consumer.handlers[e.type]
             await handler(e)
     assert values(await figures(svc, j.program)) == before
 
