@@ -5,6 +5,7 @@ plain unified diff against the FerretDB module source (`a/` and `b/` prefixes, s
 `git apply` take it too). A later patch may touch a file an earlier one changed: its line numbers
 count on the earlier patches. A hunk applies only at its recorded line with its exact context
 (no offset, no fuzz): a patch that does not fit the pinned upstream source aborts the install.
+Patches change existing files only (no `/dev/null` sides).
 """
 
 from __future__ import annotations
