@@ -15,7 +15,8 @@ from rich.table import Table
 from mentorship_kit.settings import ServiceSettings
 
 from .connection import SERVICES, Platform
-from .journey import Journey, JourneyError, SmtpSink, StepRecord
+from .journey import Journey, JourneyError, StepRecord
+from .support import SmtpSink
 
 console = Console()
 
