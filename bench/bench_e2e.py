@@ -22,8 +22,8 @@ from pathlib import Path
 
 import aiosmtplib
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from mentorship_kit.messaging import ensure_topics
 from mentorship_ops.journey import SERVICES, Journey
 from mentorship_ops.support import ServiceProcess, SmtpSink, TopicReader, free_port, print_table, service_env
 
@@ -103,12 +103,7 @@ async def smtp_baseline(port: int, n: int) -> list[float]:
 
 async def kafka_baseline(n: int) -> list[float]:
     topic = f"bench-e2e-rt-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        await admin.close()
+    await ensure_topics(KAFKA, [topic], 1)
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True)
     reader = TopicReader(KAFKA, [topic])
     await producer.start()

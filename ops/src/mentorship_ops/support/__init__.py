@@ -5,7 +5,8 @@ and plain-text tables. Here (not under tests/) because the CLI's demo needs them
 from .ports import free_port
 from .processes import ServiceProcess, service_env
 from .smtp import SmtpSink
-from .tables import print_table
+from .tables import print_table, rich_table
 from .topics import TopicReader, read_topic
 
-__all__ = ["ServiceProcess", "SmtpSink", "TopicReader", "free_port", "print_table", "read_topic", "service_env"]
+__all__ = ["ServiceProcess", "SmtpSink", "TopicReader", "free_port", "print_table", "read_topic", "rich_table",
+           "service_env"]

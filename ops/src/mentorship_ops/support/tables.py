@@ -1,8 +1,12 @@
-"""Plain-text tables for terminal output that is also read from log files (benchmarks)."""
+"""Tables: plain text for output that is read from log files (benchmarks), rich for the CLI."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[object]], *, title: str | None = None,
@@ -23,3 +27,14 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[object]], *, titl
     print(indent + "-" * (len(head) - len(indent)))
     for row in cells[1:]:
         print(line(row), flush=True)
+
+
+def rich_table(title: str, columns: Sequence[str], *, right: Collection[str] = (), **options: Any) -> Table:
+    """A rich table with these column headers (those in `right` right-aligned); `options` go to
+    rich's Table (title_justify, show_edge, ...)."""
+    from rich.table import Table
+
+    table = Table(title=title, **options)
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left")
+    return table
