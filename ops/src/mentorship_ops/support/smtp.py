@@ -76,7 +76,7 @@ class SmtpSink:
             for raw, at in self._received[len(self._parsed):]:
                 message = email.message_from_bytes(raw, policy=email.policy.default)
                 message["X-Sink-Received-At"] = repr(at)
-                self._parsed.append(message)  # type: ignore[arg-type]
+                self._parsed.append(message)
             return list(self._parsed)
 
     def to(self, address: str) -> list[EmailMessage]:

@@ -7,12 +7,12 @@ import time
 import uuid
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-Record = ConsumerRecord[Any, Any]
+Record: TypeAlias = ConsumerRecord[Any, Any]
 
 
 async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
