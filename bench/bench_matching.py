@@ -35,6 +35,7 @@ import numpy as np
 from matching_service.cohort import greedy, match_cohort
 from matching_service.domain import Constraints, Weights
 from matching_service.scoring import MentorIndex, Person, top_k
+from mentorship_ops.support import print_table
 
 SEED = 20260301
 N_SKILLS = 300
@@ -151,7 +152,7 @@ def cohort_section(n_mentees: int, n_mentors: int, *, exact: str) -> list[tuple[
         ("greedy (same candidates)", f"+{greedy_time:.2f}", "-", f"{greedy_total:,.1f}", f"{100 * greedy_total / optimum:.4f}"),
         (label, f"{exact_time:.2f}", "-", f"{optimum:,.1f}", "100"),
     ]
-    _table(("method", "time s", "peak MiB", "total score", "% of optimum"), rows)
+    print_table(("method", "time s", "peak MiB", "total score", "% of optimum"), rows)
     print(f"quality report: matched {q.matched}, unmatched {q.unmatched}, bound ratio {q.bound_ratio:.4f}, "
           f"p10 {q.p10_score:.3f}, top-5 share {q.top5_share:.3f}, mentees in a blocking pair "
           f"{q.blocking_pair_mentees}; slots {int(free.sum())}", flush=True)
@@ -238,15 +239,6 @@ def _profile_doc(p: Person) -> dict[str, Any]:
             "mentoring_preferences": {"meeting_format": ["any", "video", "in_person", "chat"][p.meeting]}}
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
-    print(line)
-    print("-" * len(line))
-    for r in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)), flush=True)
-
-
 async def main() -> None:
     import logging
 
@@ -266,7 +258,7 @@ async def main() -> None:
     http = await suggestion_http()
     if http:
         rows.append(("HTTP GET /suggestions/{mentee}?k=5 (in-process, real store)", f"{http[0]:.2f}", f"{http[1]:.2f}"))
-    _table(("what", "p50 ms", "p99 ms"), rows)
+    print_table(("what", "p50 ms", "p99 ms"), rows)
     if http:
         print(f"(first call, which builds the 15k-mentor index from the read model: {http[2]:.2f} s)")
 

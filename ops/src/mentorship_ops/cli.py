@@ -22,12 +22,12 @@ from datetime import timedelta
 import httpx
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from mentorship_kit.auth import ROLES, issue_token
 
 from . import kafka_ops
 from .connection import SERVICES, Platform, locate
+from .support import rich_table
 
 console = Console()
 
@@ -38,9 +38,7 @@ def _platform(args: argparse.Namespace) -> Platform:
 
 async def cmd_status(args: argparse.Namespace) -> int:
     p = _platform(args)
-    table = Table(title="Services")
-    for col in ("service", "url", "ready", "checks"):
-        table.add_column(col)
+    table = rich_table("Services", ("service", "url", "ready", "checks"))
     all_ready = True
     async with httpx.AsyncClient(timeout=3) as http:
         for name in SERVICES:
@@ -56,9 +54,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
             table.add_row(name, url, "[green]yes[/]" if ready else "[red]no[/]", checks)
     console.print(table)
     lags = await kafka_ops.group_lags(p.kafka, p.prefix)
-    lag_table = Table(title="Consumer groups")
-    for col in ("group", "topic", "partition", "committed", "end", "lag"):
-        lag_table.add_column(col, justify="right" if col in ("partition", "committed", "end", "lag") else "left")
+    lag_table = rich_table("Consumer groups", ("group", "topic", "partition", "committed", "end", "lag"),
+                           right=("partition", "committed", "end", "lag"))
     for g in lags:
         lag_table.add_row(g.group, g.topic, str(g.partition), str(g.committed), str(g.end),
                           f"[yellow]{g.lag}[/]" if g.lag else "0")
@@ -72,9 +69,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
 async def cmd_dlt_list(args: argparse.Namespace) -> int:
     p = _platform(args)
     letters = await kafka_ops.list_dead_letters(p.kafka, p.prefix, args.topic)
-    table = Table(title="Dead letters")
-    for col in ("topic", "partition", "offset", "key", "consumer group", "attempts", "error", "redriven"):
-        table.add_column(col)
+    table = rich_table("Dead letters",
+                       ("topic", "partition", "offset", "key", "consumer group", "attempts", "error", "redriven"))
     for d in letters:
         table.add_row(d.topic, str(d.partition), str(d.offset), (d.key or b"").decode(errors="replace"),
                       d.headers.get("dlt-consumer-group", b"").decode(), d.headers.get("dlt-attempts", b"").decode(),

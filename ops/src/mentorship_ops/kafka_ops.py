@@ -12,6 +12,8 @@ from aiokafka.structs import OffsetAndMetadata
 
 from mentorship_contracts import DEAD_LETTER_SUFFIX
 
+from .support import TopicReader
+
 REDRIVE_GROUP = "ops.redrive"
 
 # aiokafka 0.14 pairs DescribeGroups request v3 with the v2 response schema, which lacks the trailing
@@ -70,19 +72,6 @@ async def _end_offsets(bootstrap: str, tps: list[TopicPartition]) -> dict[TopicP
         await consumer.stop()
 
 
-async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    if not topics:
-        return []
-    admin = await _admin(bootstrap)
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    return sorted(
-        TopicPartition(t["topic"], p["partition"]) for t in described if not t["error_code"] for p in t["partitions"]
-    )
-
-
 async def group_lags(bootstrap: str, prefix: str = "") -> list[GroupLag]:
     admin = await _admin(bootstrap)
     try:
@@ -121,30 +110,15 @@ async def _redrive_marks(bootstrap: str, group: str, tps: list[TopicPartition]) 
 
 async def list_dead_letters(bootstrap: str, prefix: str = "", topic: str | None = None) -> list[DeadLetter]:
     topics = [topic] if topic else await dead_letter_topics(bootstrap, prefix)
-    tps = await topic_partitions(bootstrap, topics)
-    if not tps:
+    if not topics:
         return []
-    ends = await _end_offsets(bootstrap, tps)
-    marks = await _redrive_marks(bootstrap, prefix + REDRIVE_GROUP, tps)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    out: list[DeadLetter] = []
-    try:
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        remaining = {tp for tp in tps if ends.get(tp, 0) > 0}
-        while remaining:
-            batch = await consumer.getmany(timeout_ms=1000)
-            if not batch:
-                break
-            for tp, records in batch.items():
-                for r in records:
-                    out.append(DeadLetter(r.topic, r.partition, r.offset, r.key, r.value,
-                                          {k: v for k, v in r.headers}, r.offset < marks.get(tp, 0)))
-                    if r.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
-    finally:
-        await consumer.stop()
+    async with TopicReader(bootstrap, topics) as reader:
+        if not reader.partitions:
+            return []
+        marks = await _redrive_marks(bootstrap, prefix + REDRIVE_GROUP, reader.partitions)
+        records = await reader.read_to_end()
+    out = [DeadLetter(r.topic, r.partition, r.offset, r.key, r.value, {k: v for k, v in r.headers},
+                      r.offset < marks.get(TopicPartition(r.topic, r.partition), 0)) for r in records]
     return sorted(out, key=lambda d: (d.topic, d.partition, d.offset))
 
 
