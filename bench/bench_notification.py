@@ -36,7 +36,8 @@ EVENTS = int(os.environ.get("BENCH_NOTIFICATION_EVENTS", "100"))
 
 def message(i: int) -> Any:
     return build_email(sender="Bench <bench@x.local>", to_name="Ada", to_address="ada@example.org",
-                       subject=f"Milestone {i}", text="Hello Ada,\n\nCongratulations!\n", html="<p>Congratulations!</p>",
+                       subject=f"Milestone {i}", text="Hello Ada,\n\nCongratulations!\n",
+                       html="<p>Congratulations!</p>",
                        message_id=f"<{i}.{uuid.uuid4().hex}@bench>", date=datetime.now(UTC), delivery_id=f"d-{i}")
 
 
@@ -114,7 +115,7 @@ async def raw_round_trip(prefix: str, payloads: list[bytes]) -> tuple[str, int, 
 
 
 async def end_to_end(settings: Settings, prefix: str) -> tuple[str, int, float]:
-    runtime, app = build(settings)
+    runtime, _ = build(settings)
     await runtime.start()
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True, linger_ms=5)
     await producer.start()

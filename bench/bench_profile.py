@@ -37,7 +37,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from pymongo import MongoClient
 
-from mentorship_contracts import Envelope, encode
+from mentorship_contracts import encode
 from mentorship_contracts.profile import ProfileUpdated
 from mentorship_kit.auth import issue_token
 from mentorship_kit.messaging import ensure_topics

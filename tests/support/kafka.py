@@ -23,7 +23,7 @@ async def produce(bootstrap: str, topic: str, value: bytes, *, key: bytes | None
         await producer.stop()
 
 
-async def eventually(check, *, timeout: float = 30.0, interval: float = 0.2):  # noqa: ANN001, ANN201
+async def eventually(check, *, timeout: float = 30.0, interval: float = 0.2):
     """Poll an async check until it returns something truthy."""
     deadline = time.monotonic() + timeout
     last = None
