@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -95,7 +97,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     from pymongo import AsyncMongoClient
 
     p = _platform(args)
-    client: AsyncMongoClient = AsyncMongoClient(p.mongo, tz_aware=True)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(p.mongo, tz_aware=True)
     try:
         db = client[args.database or p.database(args.service)]
         consumers = [c async for c in db["ops_consumers"].find({})]
@@ -178,18 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {
+    handlers: dict[str, Callable[[argparse.Namespace], Any]] = {
         "status": cmd_status,
         "replay": cmd_replay,
         "token": cmd_token,
         "docs": cmd_docs,
         "demo": cmd_demo,
     }
+    fn: Callable[[argparse.Namespace], Any]
     if args.command == "dlt":
         fn = cmd_dlt_list if args.dlt_command == "list" else cmd_dlt_redrive
     else:
         fn = handlers[args.command]
-    result = fn(args)
+    result: Any = fn(args)
     if asyncio.iscoroutine(result):
         result = asyncio.run(result)
     return int(result)

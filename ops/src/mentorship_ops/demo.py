@@ -7,7 +7,7 @@ import os
 import time
 
 import httpx
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -55,7 +55,7 @@ def step_panel(record: StepRecord) -> Panel:
         events.add_row(name, str(count))
     if not record.events:
         events.add_row("[dim]none[/]", "")
-    parts: list[object] = [f"[italic]{record.story}[/]", facts, events]
+    parts: list[RenderableType] = [f"[italic]{record.story}[/]", facts, events]
     if record.notices:
         notices = rich_table("notifications delivered", ("to", "channel", "subject", "because of"),
                              title_justify="left", show_edge=False)

@@ -145,8 +145,7 @@ def _windows(rng: random.Random, days: int, start_hours: Sequence[int], length: 
 def build_people(run: str, mentees: int, mentors: int, seed: int = 7) -> dict[str, Any]:
     """A deterministic cohort (same seed, same people) with this run's ids and addresses."""
     rng = random.Random(seed)
-    names = iter(f"{f} {last}" for f in FIRST for last in LAST)
-    shuffled = list(names)
+    shuffled = [f"{f} {last}" for f in FIRST for last in LAST]
     rng.shuffle(shuffled)
     names = iter(shuffled)
 

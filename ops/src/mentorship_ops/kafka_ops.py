@@ -20,7 +20,7 @@ REDRIVE_GROUP = "ops.redrive"
 # `authorized_operations`; brokers that answer v3 (Kafka 4.x) then break the connection ("Buffer
 # underrun decoding string"). Pair it with its own response until aiokafka fixes it.
 if _protocol.DescribeGroupsRequest_v3.RESPONSE_TYPE is _protocol.DescribeGroupsResponse_v2:
-    _protocol.DescribeGroupsRequest_v3.RESPONSE_TYPE = _protocol.DescribeGroupsResponse_v3  # type: ignore[assignment]
+    _protocol.DescribeGroupsRequest_v3.RESPONSE_TYPE = _protocol.DescribeGroupsResponse_v3
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ async def _end_offsets(bootstrap: str, tps: list[TopicPartition]) -> dict[TopicP
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        return await consumer.end_offsets(tps)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+        return ends
     finally:
         await consumer.stop()
 
