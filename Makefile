@@ -7,12 +7,14 @@ UV := $(PYTHON) -m uv
 INFRA := $(PYTHON) deploy/local/infra.py
 PYTEST_ARGS ?=
 
-.PHONY: help install run demo test test-unit schemas bench docs compose-config clean
+.PHONY: sync help install run demo test test-unit lint typecheck format schemas bench docs compose-config clean
 
 help:
 	@echo "make run      - start Kafka, FerretDB and all four services (Ctrl-C stops everything)"
 	@echo "make test     - install, start Kafka and FerretDB once, run the whole suite, stop them"
 	@echo "make test-unit- unit and contract tests only (no infrastructure)"
+	@echo "make lint     - ruff: lint rules and formatting (make format rewrites)"
+	@echo "make typecheck- mypy: strict on kit/ and contracts/, default on services, ops, tests"
 	@echo "make schemas  - refresh the committed JSON Schema snapshots of every event (on purpose)"
 	@echo "make bench    - benchmarks (figures and ratios against a baseline from the same run)"
 	@echo "make demo     - with the platform up (make run), play the mentoring journey"
@@ -34,6 +36,22 @@ test-unit:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --frozen --quiet
 	@$(UV) run --frozen pytest tests/unit tests/contract $(PYTEST_ARGS)
+
+lint: sync
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check --quiet . || { echo "ruff format would change files: run make format"; exit 1; }
+
+format: sync
+	@$(UV) run --frozen ruff check --fix --quiet . || true
+	@$(UV) run --frozen ruff format --quiet .
+
+typecheck: sync
+	@$(UV) run --frozen mypy contracts/src kit/src
+	@$(UV) run --frozen mypy services/profile/src services/matching/src services/scheduling/src services/notification/src ops/src
+
+sync:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	@$(UV) sync --frozen --quiet
 
 demo:
 	@$(UV) run --frozen mentorship demo

@@ -15,19 +15,17 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
-import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaProducer
 
-from mentorship_ops.journey import SERVICES, Journey, SmtpSink
+from mentorship_kit.messaging import ensure_topics
+from mentorship_ops.journey import SERVICES, Journey
+from mentorship_ops.support import ServiceProcess, SmtpSink, TopicReader, free_port, print_table, service_env
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 MONGO = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/")
@@ -35,39 +33,18 @@ REQUESTS = int(os.environ.get("BENCH_E2E_REQUESTS", "20"))
 SECRET = "bench-e2e-secret-0123456789abcdef0123456789"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_services(prefix: str, smtp_port: int, logs: Path) -> tuple[dict[str, str], list[subprocess.Popen[bytes]]]:
-    urls, procs = {}, []
+def start_services(prefix: str, smtp_port: int, logs: Path) -> list[ServiceProcess]:
+    """The four services side by side, each ready."""
+    procs = []
     for name in SERVICES:
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MONGODB_", "HTTP_", "JWT_"))}
-        env.update(SERVICE_NAME=name, KAFKA_BOOTSTRAP_SERVERS=KAFKA, KAFKA_TOPIC_PREFIX=prefix, MONGODB_URI=MONGO,
-                   MONGODB_DATABASE=f"{prefix.strip('.')}_{name}", HTTP_HOST="127.0.0.1", HTTP_PORT=str(port),
-                   JWT_SECRET=SECRET, DEV_CLOCK_ENABLED="true", SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port),
-                   LOG_LEVEL="WARNING")
-        log = (logs / f"{name}.log").open("ab")
-        procs.append(subprocess.Popen([sys.executable, "-m", f"{name}_service"], env=env, stdout=log,
-                                      stderr=subprocess.STDOUT))
-        urls[name] = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    for name, url in urls.items():
-        while True:
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} not ready; see {logs}")
-            time.sleep(0.3)
-    return urls, procs
+        env = service_env(name, kafka=KAFKA, mongo=MONGO, prefix=prefix, port=port, jwt_secret=SECRET,
+                          dev_clock_enabled="true", smtp_host="127.0.0.1", smtp_port=str(smtp_port),
+                          log_level="WARNING")
+        procs.append(ServiceProcess(name, port, env, logs / f"{name}.log").launch())
+    for proc in procs:
+        proc.wait_ready(timeout=120)
+    return procs
 
 
 def pct(values: list[float], p: float) -> float:
@@ -126,41 +103,33 @@ async def smtp_baseline(port: int, n: int) -> list[float]:
 
 async def kafka_baseline(n: int) -> list[float]:
     topic = f"bench-e2e-rt-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        await admin.close()
+    await ensure_topics(KAFKA, [topic], 1)
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True)
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
+    reader = TopicReader(KAFKA, [topic])
     await producer.start()
-    await consumer.start()
+    await reader.start()
     out = []
     try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        consumer.seek(tp, 0)
         for i in range(n):
             started = time.time()
             await producer.send_and_wait(topic, f"{i}".encode())
-            while not (await consumer.getmany(timeout_ms=1000)):
+            while not (await reader.batch(timeout_ms=1000)):
                 pass
             out.append(time.time() - started)
     finally:
         await producer.stop()
-        await consumer.stop()
+        await reader.stop()
     return out
 
 
-def row(name: str, values: list[float]) -> str:
-    return (f"{name:<46} {len(values):>4} {statistics.median(values) * 1000:>9.1f} {pct(values, 99) * 1000:>9.1f}"
-            f" {max(values) * 1000:>9.1f}")
+def row(name: str, values: list[float]) -> tuple[str, int, str, str, str]:
+    return (name, len(values), f"{statistics.median(values) * 1000:.1f}", f"{pct(values, 99) * 1000:.1f}",
+            f"{max(values) * 1000:.1f}")
 
 
 async def main() -> None:
     running = os.environ.get("BENCH_E2E_RUNNING") == "1"
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[ServiceProcess] = []
     if running:
         from mentorship_ops.connection import locate
 
@@ -174,7 +143,8 @@ async def main() -> None:
         if not running:
             logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-e2e-{prefix.strip('.')}"
             logs.mkdir(parents=True, exist_ok=True)
-            urls, procs = await asyncio.to_thread(start_services, prefix, smtp_port, logs)
+            procs = await asyncio.to_thread(start_services, prefix, smtp_port, logs)
+            urls = {p.name: p.url for p in procs}
         j = Journey(urls=urls, kafka=KAFKA, prefix=prefix, jwt_secret=secret, sink=sink, mentees=0, mentors=0,
                     wait_timeout=180)
         await j.watcher.start()
@@ -189,15 +159,13 @@ async def main() -> None:
         kafka = await kafka_baseline(REQUESTS)
     finally:
         for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(30)
+            p.stop()
         sink.stop()
-    print(f"{'acceptance -> email in the SMTP sink (ms)':<46} {'n':>4} {'p50':>9} {'p99':>9} {'max':>9}")
-    print(row("end to end, one at a time", one_by_one))
-    print(row(f"end to end, burst of {REQUESTS} accepts", list(burst)))
-    print(row("baseline: raw SMTP send to the sink", smtp))
-    print(row("baseline: raw Kafka produce -> consume", kafka))
+    print_table(("acceptance -> email in the SMTP sink (ms)", "n", "p50", "p99", "max"), [
+        row("end to end, one at a time", one_by_one),
+        row(f"end to end, burst of {REQUESTS} accepts", list(burst)),
+        row("baseline: raw SMTP send to the sink", smtp),
+        row("baseline: raw Kafka produce -> consume", kafka)])
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import numpy as np
 from matching_service.cohort import greedy, match_cohort
 from matching_service.domain import Constraints, Weights
 from matching_service.scoring import MentorIndex, Person, top_k
+from mentorship_ops.support import print_table
 
 SEED = 20260301
 N_SKILLS = 300
@@ -147,11 +148,13 @@ def cohort_section(n_mentees: int, n_mentors: int, *, exact: str) -> list[tuple[
         optimum, exact_time = reference.quality.total_score, time.perf_counter() - started
         label = f"reference: flow with K={big_k} (dense does not fit)"
     rows = [
-        ("top-K + min-cost flow", f"{elapsed:.2f}", f"{peak:,.0f}", f"{flow_total:,.1f}", f"{100 * flow_total / optimum:.4f}"),
-        ("greedy (same candidates)", f"+{greedy_time:.2f}", "-", f"{greedy_total:,.1f}", f"{100 * greedy_total / optimum:.4f}"),
+        ("top-K + min-cost flow", f"{elapsed:.2f}", f"{peak:,.0f}", f"{flow_total:,.1f}",
+         f"{100 * flow_total / optimum:.4f}"),
+        ("greedy (same candidates)", f"+{greedy_time:.2f}", "-", f"{greedy_total:,.1f}",
+         f"{100 * greedy_total / optimum:.4f}"),
         (label, f"{exact_time:.2f}", "-", f"{optimum:,.1f}", "100"),
     ]
-    _table(("method", "time s", "peak MiB", "total score", "% of optimum"), rows)
+    print_table(("method", "time s", "peak MiB", "total score", "% of optimum"), rows)
     print(f"quality report: matched {q.matched}, unmatched {q.unmatched}, bound ratio {q.bound_ratio:.4f}, "
           f"p10 {q.p10_score:.3f}, top-5 share {q.top5_share:.3f}, mentees in a blocking pair "
           f"{q.blocking_pair_mentees}; slots {int(free.sum())}", flush=True)
@@ -165,7 +168,7 @@ def suggestion_compute(n_mentors: int = 15_000, calls: int = 2000) -> tuple[floa
     for mentee in mentees:
         started = time.perf_counter()
         scores = index.score_one(mentee, WEIGHTS, CONSTRAINTS)
-        cols, _ = top_k(scores[None, :], 5)
+        top_k(scores[None, :], 5)
         times.append(time.perf_counter() - started)
     return float(np.percentile(times, 50) * 1000), float(np.percentile(times, 99) * 1000)
 
@@ -238,15 +241,6 @@ def _profile_doc(p: Person) -> dict[str, Any]:
             "mentoring_preferences": {"meeting_format": ["any", "video", "in_person", "chat"][p.meeting]}}
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
-    print(line)
-    print("-" * len(line))
-    for r in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)), flush=True)
-
-
 async def main() -> None:
     import logging
 
@@ -266,7 +260,7 @@ async def main() -> None:
     http = await suggestion_http()
     if http:
         rows.append(("HTTP GET /suggestions/{mentee}?k=5 (in-process, real store)", f"{http[0]:.2f}", f"{http[1]:.2f}"))
-    _table(("what", "p50 ms", "p99 ms"), rows)
+    print_table(("what", "p50 ms", "p99 ms"), rows)
     if http:
         print(f"(first call, which builds the 15k-mentor index from the read model: {http[2]:.2f} s)")
 

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import aiosmtplib
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiosmtpd.controller import Controller
+from aiokafka import AIOKafkaProducer
 
 from mentorship_contracts import Envelope, encode
 from mentorship_contracts.profile import NotificationPreferences, ProfileRegistered, ProfileSnapshot
 from mentorship_contracts.scheduling import MilestoneReached
 from mentorship_kit.messaging import ensure_topics
+from mentorship_ops.support import SmtpSink, TopicReader, print_table
 from notification_service.adapters.smtp import SmtpMailer, build_email
 from notification_service.entrypoints.app import build
 from notification_service.settings import Settings
@@ -35,28 +34,14 @@ DELIVERIES = int(os.environ.get("BENCH_NOTIFICATION_DELIVERIES", "100"))
 EVENTS = int(os.environ.get("BENCH_NOTIFICATION_EVENTS", "100"))
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.count += 1
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def message(i: int) -> Any:
     return build_email(sender="Bench <bench@x.local>", to_name="Ada", to_address="ada@example.org",
-                       subject=f"Milestone {i}", text="Hello Ada,\n\nCongratulations!\n", html="<p>Congratulations!</p>",
+                       subject=f"Milestone {i}", text="Hello Ada,\n\nCongratulations!\n",
+                       html="<p>Congratulations!</p>",
                        message_id=f"<{i}.{uuid.uuid4().hex}@bench>", date=datetime.now(UTC), delivery_id=f"d-{i}")
 
 
-async def emails(port: int, sink: Sink, settings: Settings) -> list[tuple[str, int, float]]:
+async def emails(port: int, settings: Settings) -> list[tuple[str, int, float]]:
     rows = []
     msgs = [message(i) for i in range(EMAILS)]
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
@@ -112,8 +97,7 @@ async def delivery_path(settings: Settings) -> tuple[str, int, float]:
 async def raw_round_trip(prefix: str, payloads: list[bytes]) -> tuple[str, int, float]:
     topic = f"{prefix}baseline"
     await ensure_topics(KAFKA, [topic], 1)
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA, group_id=f"{prefix}raw", auto_offset_reset="earliest")
-    await consumer.start()
+    reader = await TopicReader(KAFKA, [topic], group_id=f"{prefix}raw").start()
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:
@@ -123,16 +107,15 @@ async def raw_round_trip(prefix: str, payloads: list[bytes]) -> tuple[str, int, 
         await producer.flush()
         got = 0
         while got < len(payloads):
-            batch = await consumer.getmany(timeout_ms=500)
-            got += sum(len(v) for v in batch.values())
+            got += len(await reader.batch(timeout_ms=500))
         return ("baseline: raw produce + consume round trip", len(payloads), time.perf_counter() - started)
     finally:
         await producer.stop()
-        await consumer.stop()
+        await reader.stop()
 
 
 async def end_to_end(settings: Settings, prefix: str) -> tuple[str, int, float]:
-    runtime, app = build(settings)
+    runtime, _ = build(settings)
     await runtime.start()
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True, linger_ms=5)
     await producer.start()
@@ -173,21 +156,17 @@ def bench_settings(prefix: str, port: int) -> Settings:
 
 
 def table(title: str, rows: list[tuple[str, int, float]]) -> None:
-    print(f"\n{title}")
-    print(f"  {'path':58} {'n':>6} {'seconds':>8} {'per second':>11}")
-    for name, n, secs in rows:
-        print(f"  {name:58} {n:6d} {secs:8.2f} {n / secs:11.0f}")
+    print_table(("path", "n", "seconds", "per second"),
+                [(name, n, f"{secs:.2f}", f"{n / secs:.0f}") for name, n, secs in rows], title=title, indent="  ")
 
 
 async def main() -> None:
-    sink = Sink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
+    sink = SmtpSink().start()
+    port = sink.port
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     settings = bench_settings(prefix, port)
     try:
-        rows = await emails(port, sink, settings)
+        rows = await emails(port, settings)
         rows.append(await delivery_path(settings))
         table("Emails to a local aiosmtpd server", rows)
 
@@ -196,4 +175,4 @@ async def main() -> None:
         e2e = await end_to_end(bench_settings(e2e_prefix, port), e2e_prefix)
         table(f"End to end through Kafka ({EVENTS} events)", [raw, e2e])
     finally:
-        controller.stop()
+        sink.stop()

@@ -27,9 +27,6 @@ import csv
 import io
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,13 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from pymongo import MongoClient
 
-from mentorship_contracts import Envelope, encode
+from mentorship_contracts import encode
 from mentorship_contracts.profile import ProfileUpdated
 from mentorship_kit.auth import issue_token
 from mentorship_kit.messaging import ensure_topics
+from mentorship_ops.support import ServiceProcess, TopicReader, free_port, print_table, service_env
 from profile_service import domain
 from profile_service.adapters.repository import profile_document
 from profile_service.application import wrap
@@ -61,12 +59,6 @@ TIMEOUT = 600.0
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London", "Australia/Sydney"]
 DEPARTMENTS = ["Engineering", "Sales", "Finance", "People", "Design"]
 SKILLS = ["python", "sql", "leadership", "kafka", "design", "negotiation", "writing"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def admin() -> dict[str, str]:
@@ -89,50 +81,18 @@ def synthetic_csv(rows: int, tag: str) -> str:
     return out.getvalue()
 
 
-class ProfileProcess:
+def profile_service(prefix: str) -> ServiceProcess:
     """The profile service as its own process on a fresh prefix and database."""
+    port = free_port()
+    env = service_env("profile", kafka=KAFKA, mongo=MONGO, prefix=prefix, port=port, jwt_secret=JWT_SECRET,
+                      kafka_topic_partitions="3", log_level="WARNING", outbox_poll_interval_ms="100")
+    return ServiceProcess("profile", port, env, Path(tempfile.gettempdir()) / f"{prefix.strip('.')}_profile.log")
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.port = free_port()
-        self.database = f"{prefix.strip('.')}_profile"
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = Path(tempfile.gettempdir()) / f"{prefix.strip('.')}_profile.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MONGODB_", "HTTP_", "PROFILE_"))}
-        env.update(SERVICE_NAME="profile", KAFKA_BOOTSTRAP_SERVERS=KAFKA, KAFKA_TOPIC_PREFIX=prefix,
-                   KAFKA_TOPIC_PARTITIONS="3", MONGODB_URI=MONGO, MONGODB_DATABASE=self.database,
-                   HTTP_HOST="127.0.0.1", HTTP_PORT=str(self.port), JWT_SECRET=JWT_SECRET, LOG_LEVEL="WARNING",
-                   OUTBOX_POLL_INTERVAL_MS="100")
-        self.env = env
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    async def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "profile_service"], env=self.env,
-                                         stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"profile service exited with {self.proc.returncode}; see {self.log}")
-                try:
-                    if (await client.get(f"{self.url}/ready", timeout=2)).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise RuntimeError(f"profile service not ready after 60 s; see {self.log}")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        with MongoClient(MONGO) as client:
-            client.drop_database(self.database)
+def stop_and_drop(service: ServiceProcess) -> None:
+    service.stop()
+    with MongoClient(MONGO) as client:
+        client.drop_database(service.env["MONGODB_DATABASE"])
 
 
 # --- 1. bulk import ---------------------------------------------------------------------------
@@ -158,7 +118,7 @@ def baseline_inserts(text: str) -> tuple[str, int, float]:
     return ("baseline: PyMongo insert_one loop, fresh database", len(docs), elapsed)
 
 
-async def service_import(service: ProfileProcess, text: str) -> tuple[str, int, float]:
+async def service_import(service: ServiceProcess, text: str) -> tuple[str, int, float]:
     summary: dict[str, Any] = {}
     async with httpx.AsyncClient(timeout=TIMEOUT) as client:
         started = time.perf_counter()
@@ -203,8 +163,8 @@ async def baseline_producer(topic: str, payload: bytes, n: int, pipelined: bool)
     return (f"baseline: aiokafka acks=all, {label}", n, elapsed)
 
 
-async def service_updates(service: ProfileProcess) -> tuple[tuple[str, int, float], int]:
-    topic = f"{service.prefix}profile.events"
+async def service_updates(service: ServiceProcess, prefix: str) -> tuple[tuple[str, int, float], int]:
+    topic = f"{prefix}profile.events"
     ids = [f"bench-p{w}" for w in range(CONCURRENCY)]
     async with httpx.AsyncClient(base_url=service.url, timeout=60, headers=admin()) as client:
         first: dict[str, Any] = {}
@@ -219,9 +179,7 @@ async def service_updates(service: ProfileProcess) -> tuple[tuple[str, int, floa
             first = first or response.json()
         size = update_payload_size({k: v for k, v in first.items() if k != "version"})
 
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA, group_id=f"{service.prefix}bench-reader",
-                                    auto_offset_reset="earliest")
-        await consumer.start()
+        reader = await TopicReader(KAFKA, [topic], group_id=f"{prefix}bench-reader").start()
         seen: set[str] = set()
         want = {f"{pid}:{k}" for pid in ids for k in range(UPDATES // CONCURRENCY)}
         want |= {f"{ids[k]}:{UPDATES // CONCURRENCY}" for k in range(UPDATES % CONCURRENCY)}
@@ -234,23 +192,21 @@ async def service_updates(service: ProfileProcess) -> tuple[tuple[str, int, floa
 
         async def read_back() -> None:
             while not want <= seen:
-                batches = await consumer.getmany(timeout_ms=500)
-                for records in batches.values():
-                    for record in records:
-                        doc = json.loads(record.value)
-                        if doc.get("type") == UPDATED_TYPE:
-                            title = doc["data"]["changes"]["job_title"]
-                            seen.add(f"{doc['subject']}:{title.removeprefix('Engineer ')}")
+                for record in await reader.batch(timeout_ms=500):
+                    doc = json.loads(record.value)
+                    if doc.get("type") == UPDATED_TYPE:
+                        title = doc["data"]["changes"]["job_title"]
+                        seen.add(f"{doc['subject']}:{title.removeprefix('Engineer ')}")
 
         try:
-            reader = asyncio.create_task(read_back())
+            reading = asyncio.create_task(read_back())
             started = time.perf_counter()
             await asyncio.gather(*(worker(w) for w in range(CONCURRENCY)))
             requests_done = time.perf_counter() - started
-            await asyncio.wait_for(reader, TIMEOUT)
+            await asyncio.wait_for(reading, TIMEOUT)
             elapsed = time.perf_counter() - started
         finally:
-            await consumer.stop()
+            await reader.stop()
     print(f"  ({UPDATES} PATCH answered after {requests_done:.2f} s; last ProfileUpdated read back after "
           f"{elapsed:.2f} s; event size {size} bytes)")
     return (f"service: PATCH -> ProfileUpdated on topic ({CONCURRENCY} workers)", UPDATES, elapsed), size
@@ -258,11 +214,9 @@ async def service_updates(service: ProfileProcess) -> tuple[tuple[str, int, floa
 
 def table(title: str, rows: list[tuple[str, int, float]]) -> None:
     base = rows[0][1] / rows[0][2]
-    print(f"\n{title}")
-    print(f"  {'path':60} {'n':>6} {'seconds':>8} {'per second':>11} {'vs baseline':>12}")
-    for name, n, secs in rows:
-        rate = n / secs
-        print(f"  {name:60} {n:6d} {secs:8.2f} {rate:11.0f} {rate / base:11.2f}x")
+    print_table(("path", "n", "seconds", "per second", "vs baseline"),
+                [(name, n, f"{secs:.2f}", f"{n / secs:.0f}", f"{n / secs / base:.2f}x") for name, n, secs in rows],
+                title=title, indent="  ")
 
 
 async def main() -> None:
@@ -270,23 +224,23 @@ async def main() -> None:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     text = synthetic_csv(ROWS, prefix.strip("."))
     base = baseline_inserts(text)
-    service = ProfileProcess(prefix)
-    await service.start()
+    service = profile_service(prefix)
     try:
+        await asyncio.to_thread(service.start)
         imported = await service_import(service, text)
     finally:
-        service.stop()
+        await asyncio.to_thread(stop_and_drop, service)
     table(f"Bulk import ({ROWS} new rows; relay publishing runs alongside)", [base, imported])
 
     # A second, fresh service so the update figures do not pay for scanning the imported profiles
     # or share the relay with thousands of import events.
     prefix = f"bench{uuid.uuid4().hex[:8]}."
-    service = ProfileProcess(prefix)
-    await service.start()
+    service = profile_service(prefix)
     try:
-        updates, size = await service_updates(service)
+        await asyncio.to_thread(service.start)
+        updates, size = await service_updates(service, prefix)
     finally:
-        service.stop()
+        await asyncio.to_thread(stop_and_drop, service)
     baseline_topic = f"{prefix}baseline"
     await ensure_topics(KAFKA, [baseline_topic], 3)
     payload = b"x" * size

@@ -23,6 +23,7 @@ from mentorship_contracts.scheduling import SessionReminderDue
 from mentorship_kit.clock import Clock
 from mentorship_kit.mongo import ensure_indexes
 from mentorship_kit.timers import TIMERS, TimerLoop, Timers, timer_indexes
+from mentorship_ops.support import print_table
 
 URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/")
 N = int(os.environ.get("BENCH_SCHEDULING_TIMERS", "200"))
@@ -68,10 +69,9 @@ async def run_replicas(replicas: int, n: int) -> tuple[float, int, int, int]:
         loops = [TimerLoop(CountingTimers(c[name], Clock(), fires=fires), {"bench": handler}, service="bench")
                  for c in clients]
         started = time.perf_counter()
-        fired = await asyncio.gather(*[loop.run_due(limit=n + 1) for loop in loops])
+        await asyncio.gather(*[loop.run_due(limit=n + 1) for loop in loops])
         elapsed = time.perf_counter() - started
         docs = await clients[0][name][TIMERS].find({}, {"state": 1, "outbox": 1}).to_list(None)
-        events = Counter(e["body"] for d in docs for e in d.get("outbox") or [])
         not_fired = sum(1 for d in docs if d["state"] != "fired")
         # Duplicate firings: a timer whose handler ran and whose fire write succeeded in two replicas.
         duplicates = sum(1 for c in fires.values() if c > 1)
@@ -102,11 +102,11 @@ async def main() -> None:
     base = await baseline(N)
     one = await run_replicas(1, N)
     two = await run_replicas(2, N)
-    print(f"{'run':<44}{'seconds':>9}{'timers/s':>10}{'dup fires':>11}{'unfired':>9}{'extra events':>14}")
-    print(f"{'baseline: plain conditional update per doc':<44}{base:>9.2f}{N / base:>10.1f}{'-':>11}{'-':>9}{'-':>14}")
+    rows = [("baseline: plain conditional update per doc", f"{base:.2f}", f"{N / base:.1f}", "-", "-", "-")]
     for label, (secs, dup, left, extra) in (("1 replica (claim + handler + fire)", one),
                                             ("2 replicas, separate clients", two)):
-        print(f"{label:<44}{secs:>9.2f}{N / secs:>10.1f}{dup:>11}{left:>9}{extra:>14}")
+        rows.append((label, f"{secs:.2f}", f"{N / secs:.1f}", dup, left, extra))
+    print_table(("run", "seconds", "timers/s", "dup fires", "unfired", "extra events"), rows)
     print(f"second replica adds: x{one[0] / two[0]:.2f} throughput")
     if one[1] or two[1] or one[2] or two[2] or one[3] or two[3]:
         print("WARNING: duplicate firings, unfired timers or extra events found (must be 0); on FerretDB 1.24 "

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from mentorship_ops.support import ServiceProcess, free_port
 from tests.support.infra import Infra, provide_infra
-from tests.support.processes import ServiceProcess, free_port, service_env
+from tests.support.processes import service_env
 
 
 @pytest.fixture(scope="session")

@@ -22,10 +22,11 @@ import pytest
 
 from mentorship_ops import kafka_ops
 from mentorship_ops.cli import cmd_replay
-from mentorship_ops.journey import SERVICES, Journey, SmtpSink, StepRecord
+from mentorship_ops.journey import SERVICES, Journey, StepRecord
+from mentorship_ops.support import ServiceProcess, SmtpSink, free_port
 from tests.support.infra import Infra
 from tests.support.kafka import eventually
-from tests.support.processes import JWT_SECRET, ServiceProcess, free_port, service_env
+from tests.support.processes import JWT_SECRET, service_env
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +73,7 @@ class Played:
 @pytest.fixture(scope="module")
 async def played(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Played]:
     prefix = f"e{uuid.uuid4().hex[:10]}."
-    sink = SmtpSink(free_port()).start()
+    sink = SmtpSink().start()
     platform = Platform(prefix, infra, sink, {}, tmp_path_factory.mktemp("e2e-logs"))
     try:
         for name in SERVICES:
@@ -197,7 +198,7 @@ async def _settled(played: Played) -> None:
     previous: list[Any] = []
 
     async def quiet() -> bool:
-        now = [len(played.platform.sink.snapshot()), await _observable_state(played.journey)]
+        now = [played.platform.sink.count, await _observable_state(played.journey)]
         same = now == previous
         previous[:] = now
         return same
@@ -206,7 +207,7 @@ async def _settled(played: Played) -> None:
 
 
 def _email_keys(sink: SmtpSink) -> Counter[str]:
-    return Counter(str(m["X-Mentorship-Delivery"]).strip() for m in sink.snapshot())
+    return Counter(str(m["X-Mentorship-Delivery"]).strip() for m in sink.messages)
 
 
 async def test_replaying_every_input_topic_changes_nothing_and_sends_nothing_twice(played: Played) -> None:

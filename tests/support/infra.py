@@ -36,7 +36,7 @@ def _docker_answers() -> bool:
         return False
 
 
-def _launcher():  # noqa: ANN202
+def _launcher():
     spec = importlib.util.spec_from_file_location("mentorship_infra", ROOT / "deploy/local/infra.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -1,32 +1,16 @@
-"""A plain Kafka reader for assertions: knows topics and the published contracts, nothing else."""
+"""Kafka for assertions: `read_topic` is the shared plain reader (mentorship_ops.support, also used
+by the CLI and the benchmarks); `produce` sends one record as any producer would."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer
 
+from mentorship_ops.support import read_topic
 
-async def read_topic(bootstrap: str, topic: str, *, want: int, timeout: float = 30.0) -> list[ConsumerRecord[Any, Any]]:
-    """Records of `topic` from offset zero, once `want` arrived or the timeout ran out."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"reader-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest", enable_auto_commit=False,
-    )
-    await consumer.start()
-    records: list[ConsumerRecord[Any, Any]] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while len(records) < want and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=300)
-            for part in batch.values():
-                records.extend(part)
-    finally:
-        await consumer.stop()
-    return records
+__all__ = ["eventually", "produce", "read_topic"]
 
 
 async def produce(bootstrap: str, topic: str, value: bytes, *, key: bytes | None = None,
@@ -39,7 +23,7 @@ async def produce(bootstrap: str, topic: str, value: bytes, *, key: bytes | None
         await producer.stop()
 
 
-async def eventually(check, *, timeout: float = 30.0, interval: float = 0.2):  # noqa: ANN001, ANN201
+async def eventually(check, *, timeout: float = 30.0, interval: float = 0.2):
     """Poll an async check until it returns something truthy."""
     deadline = time.monotonic() + timeout
     last = None

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-SPEC_VERSION = "1.0"
+SPEC_VERSION: Literal["1.0"] = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
 
 
@@ -80,7 +80,8 @@ class Envelope(BaseModel, Generic[DataT]):
     ) -> Envelope[Any]:
         """Put a payload into an envelope; a new event starts its own correlation unless told."""
         eid = event_id or str(uuid.uuid4())
-        return Envelope[type(data)](  # type: ignore[misc]
+        model: Any = Envelope[type(data)]  # type: ignore[misc]  # parametrised at run time
+        return model(  # type: ignore[no-any-return]
             id=eid,
             type=data.event_type,
             source=source,

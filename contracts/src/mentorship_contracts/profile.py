@@ -127,7 +127,7 @@ class QuietHours(ValueModel):
 
 class NotificationPreferences(ValueModel):
     channels: dict[Literal["email", "in_app", "webhook"], bool] = Field(
-        default_factory=lambda: {"email": True, "in_app": True}
+        default_factory=lambda: {"email": True, "in_app": True}  # type: ignore[arg-type]
     )
     # category name -> enabled; a missing category is enabled
     categories: dict[str, bool] = Field(default_factory=dict, max_length=20)

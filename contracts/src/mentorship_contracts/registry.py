@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import json
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +40,7 @@ def event(
     lists fields that carry personal data, so the catalog can say which events carry it.
     """
 
-    def register(cls: type[EventData]) -> type[EventData]:
+    def register(cls: builtins.type[EventData]) -> builtins.type[EventData]:  # `type` is a parameter here
         if type in _MODELS and _MODELS[type] is not cls:
             raise ValueError(f"event type {type!r} registered twice")
         if subject not in cls.model_fields:

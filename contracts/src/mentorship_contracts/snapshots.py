@@ -88,7 +88,8 @@ def _types(node: dict[str, Any], root: dict[str, Any]) -> set[str]:
     return {"any"}
 
 
-def _compare(type_, old, new, old_root, new_root, where, problems) -> None:  # noqa: ANN001
+def _compare(type_: str, old: Any, new: Any, old_root: dict[str, Any], new_root: dict[str, Any], where: str,
+             problems: list[str]) -> None:
     old = _resolve(old, old_root)
     new = _resolve(new, new_root)
     old_props = old.get("properties", {})

@@ -60,7 +60,7 @@ class RetryPolicy:
     backoff_max: float = 5.0
 
     def delay(self, attempt: int) -> float:
-        return min(self.backoff * (2 ** (attempt - 1)), self.backoff_max)
+        return float(min(self.backoff * (2 ** (attempt - 1)), self.backoff_max))
 
 
 class EventConsumer:
@@ -101,7 +101,8 @@ class EventConsumer:
 
     def subscribe(self, broker: KafkaBroker) -> None:
         async def raw_bytes(msg: Any) -> bytes:  # never let FastStream parse: we own decoding
-            return msg.body
+            body: bytes = msg.body
+            return body
 
         @broker.subscriber(
             self.topics(self.topic),

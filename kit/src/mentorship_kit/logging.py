@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -14,7 +15,7 @@ PERSONAL_KEYS = frozenset(
 )
 
 
-def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in PERSONAL_KEYS & event_dict.keys():
         event_dict[key] = "[redacted]"
     return event_dict
@@ -41,5 +42,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.contextvars.bind_contextvars(service=service)
 
 
-def get_logger(**bound: Any) -> structlog.stdlib.BoundLogger:
+def get_logger(**bound: Any) -> Any:
     return structlog.get_logger().bind(**bound)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -65,7 +65,7 @@ class ServiceRuntime:
         self._timer_handlers: dict[str, TimerHandler] = {}
         self._produces: set[str] = set()
         self._read_models: dict[str, list[str]] = {}
-        self._background: list[Callable[[], Awaitable[None]]] = []
+        self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._producer: AIOKafkaProducer | None = None
@@ -117,7 +117,7 @@ class ServiceRuntime:
     def timer(self, kind: str, handler: TimerHandler) -> None:
         self._timer_handlers[kind] = handler
 
-    def background(self, job: Callable[[], Awaitable[None]]) -> None:
+    def background(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._background.append(job)
 
     def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:

@@ -17,17 +17,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from mentorship_kit.auth import ROLES, issue_token
 
 from . import kafka_ops
 from .connection import SERVICES, Platform, locate
+from .support import rich_table
 
 console = Console()
 
@@ -38,9 +40,7 @@ def _platform(args: argparse.Namespace) -> Platform:
 
 async def cmd_status(args: argparse.Namespace) -> int:
     p = _platform(args)
-    table = Table(title="Services")
-    for col in ("service", "url", "ready", "checks"):
-        table.add_column(col)
+    table = rich_table("Services", ("service", "url", "ready", "checks"))
     all_ready = True
     async with httpx.AsyncClient(timeout=3) as http:
         for name in SERVICES:
@@ -56,9 +56,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
             table.add_row(name, url, "[green]yes[/]" if ready else "[red]no[/]", checks)
     console.print(table)
     lags = await kafka_ops.group_lags(p.kafka, p.prefix)
-    lag_table = Table(title="Consumer groups")
-    for col in ("group", "topic", "partition", "committed", "end", "lag"):
-        lag_table.add_column(col, justify="right" if col in ("partition", "committed", "end", "lag") else "left")
+    lag_table = rich_table("Consumer groups", ("group", "topic", "partition", "committed", "end", "lag"),
+                           right=("partition", "committed", "end", "lag"))
     for g in lags:
         lag_table.add_row(g.group, g.topic, str(g.partition), str(g.committed), str(g.end),
                           f"[yellow]{g.lag}[/]" if g.lag else "0")
@@ -72,9 +71,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
 async def cmd_dlt_list(args: argparse.Namespace) -> int:
     p = _platform(args)
     letters = await kafka_ops.list_dead_letters(p.kafka, p.prefix, args.topic)
-    table = Table(title="Dead letters")
-    for col in ("topic", "partition", "offset", "key", "consumer group", "attempts", "error", "redriven"):
-        table.add_column(col)
+    table = rich_table("Dead letters",
+                       ("topic", "partition", "offset", "key", "consumer group", "attempts", "error", "redriven"))
     for d in letters:
         table.add_row(d.topic, str(d.partition), str(d.offset), (d.key or b"").decode(errors="replace"),
                       d.headers.get("dlt-consumer-group", b"").decode(), d.headers.get("dlt-attempts", b"").decode(),
@@ -99,7 +97,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     from pymongo import AsyncMongoClient
 
     p = _platform(args)
-    client: AsyncMongoClient = AsyncMongoClient(p.mongo, tz_aware=True)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(p.mongo, tz_aware=True)
     try:
         db = client[args.database or p.database(args.service)]
         consumers = [c async for c in db["ops_consumers"].find({})]
@@ -182,18 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {
+    handlers: dict[str, Callable[[argparse.Namespace], Any]] = {
         "status": cmd_status,
         "replay": cmd_replay,
         "token": cmd_token,
         "docs": cmd_docs,
         "demo": cmd_demo,
     }
+    fn: Callable[[argparse.Namespace], Any]
     if args.command == "dlt":
         fn = cmd_dlt_list if args.dlt_command == "list" else cmd_dlt_redrive
     else:
         fn = handlers[args.command]
-    result = fn(args)
+    result: Any = fn(args)
     if asyncio.iscoroutine(result):
         result = asyncio.run(result)
     return int(result)

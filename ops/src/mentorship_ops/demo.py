@@ -7,7 +7,7 @@ import os
 import time
 
 import httpx
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -15,7 +15,8 @@ from rich.table import Table
 from mentorship_kit.settings import ServiceSettings
 
 from .connection import SERVICES, Platform
-from .journey import Journey, JourneyError, SmtpSink, StepRecord
+from .journey import Journey, JourneyError, StepRecord
+from .support import SmtpSink, rich_table
 
 console = Console()
 
@@ -48,18 +49,16 @@ def step_panel(record: StepRecord) -> Panel:
     facts.add_column()
     for key, value in record.facts.items():
         facts.add_row(str(key), str(value))
-    events = Table(title="events on Kafka", title_justify="left", show_edge=False, expand=False)
-    events.add_column("event type")
-    events.add_column("count", justify="right")
+    events = rich_table("events on Kafka", ("event type", "count"), right=("count",), title_justify="left",
+                        show_edge=False, expand=False)
     for name, count in sorted(record.events.items()):
         events.add_row(name, str(count))
     if not record.events:
         events.add_row("[dim]none[/]", "")
-    parts: list[object] = [f"[italic]{record.story}[/]", facts, events]
+    parts: list[RenderableType] = [f"[italic]{record.story}[/]", facts, events]
     if record.notices:
-        notices = Table(title="notifications delivered", title_justify="left", show_edge=False)
-        for col in ("to", "channel", "subject", "because of"):
-            notices.add_column(col)
+        notices = rich_table("notifications delivered", ("to", "channel", "subject", "because of"),
+                             title_justify="left", show_edge=False)
         for n in record.notices:
             notices.add_row(n.recipient, "📧 email" if n.channel == "email" else "🔔 in-app", n.subject, n.event)
         parts.append(notices)

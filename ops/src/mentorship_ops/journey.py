@@ -13,29 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email
-import email.policy
 import json
 import random
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import Any, Protocol
 
 import httpx
-from aiokafka import AIOKafkaConsumer
 
 from mentorship_contracts import Envelope, InvalidEvent, Topic, UnknownEventType, decode
 from mentorship_kit.auth import issue_token
 
-from . import kafka_ops
+from .connection import SERVICES
+from .support import SmtpSink, TopicReader
 
-SERVICES = ("profile", "matching", "scheduling", "notification")
 ZONES = ("America/New_York", "America/Sao_Paulo", "Europe/London", "Europe/Berlin", "Asia/Kolkata")
 TOPICS = ("python", "sql", "kubernetes", "leadership", "public-speaking", "product-management",
           "data-analysis", "negotiation", "machine-learning", "system-design")
@@ -46,44 +41,6 @@ LAST = ("Okafor", "Silva", "Meyer", "Iyer", "Novak", "Haddad", "Kowalski", "Lind
 
 class JourneyError(RuntimeError):
     """A step could not be completed; the message says which call or wait failed and why."""
-
-
-# --- what people receive -----------------------------------------------------------------------
-
-class SmtpSink:
-    """A local SMTP server (aiosmtpd) that keeps every message it accepts."""
-
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
-        self.host, self.port = host, port
-        self.messages: list[EmailMessage] = []
-        self._lock = threading.Lock()  # aiosmtpd runs its own loop in a thread
-        self._controller: Any = None
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook)
-        msg = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        msg["X-Sink-Received-At"] = repr(time.time())
-        with self._lock:
-            self.messages.append(msg)  # type: ignore[arg-type]
-        return "250 Message accepted"
-
-    def start(self) -> SmtpSink:
-        from aiosmtpd.controller import Controller
-
-        self._controller = Controller(self, hostname=self.host, port=self.port)
-        self._controller.start()
-        return self
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    def snapshot(self) -> list[EmailMessage]:
-        with self._lock:
-            return list(self.messages)
-
-    def by_delivery(self, delivery_id: str) -> list[EmailMessage]:
-        return [m for m in self.snapshot() if str(m.get("X-Mentorship-Delivery", "")).strip() == delivery_id]
 
 
 @dataclass(frozen=True)
@@ -107,41 +64,28 @@ class EventWatcher:
         self.bootstrap, self.prefix, self.from_beginning = bootstrap, prefix, from_beginning
         self.seen: list[Seen] = []
         self.undecodable = 0
-        self._consumer: AIOKafkaConsumer | None = None
+        self._reader: TopicReader | None = None
         self._task: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
 
     async def start(self) -> EventWatcher:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        self._consumer = consumer
         topics = [self.prefix + t.value for t in Topic]
-        deadline = time.monotonic() + 30
-        while True:  # the services create their topics as they start
-            tps = await kafka_ops.topic_partitions(self.bootstrap, topics)
-            if len({tp.topic for tp in tps}) == len(topics) or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.5)
-        if not tps:
+        self._reader = reader = TopicReader(self.bootstrap, topics, from_end=not self.from_beginning)
+        await reader.start(wait_for_topics=30)  # the services create their topics as they start
+        if not reader.partitions:
             raise JourneyError(f"no event topics with prefix {self.prefix!r} on {self.bootstrap}")
-        consumer.assign(tps)
-        # An explicit start offset: a lazy seek_to_end could resolve after the first events arrived.
-        start = await (consumer.beginning_offsets(tps) if self.from_beginning else consumer.end_offsets(tps))
-        for tp, offset in start.items():
-            consumer.seek(tp, offset)
         self._task = asyncio.create_task(self._read())
         return self
 
     async def _read(self) -> None:
-        assert self._consumer is not None
+        assert self._reader is not None
         while True:
-            batch = await self._consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for r in records:
-                    try:
-                        self.seen.append(Seen(r.topic, decode(r.value), time.monotonic()))
-                    except (InvalidEvent, UnknownEventType):
-                        self.undecodable += 1
+            batch = await self._reader.batch(timeout_ms=200)
+            for r in batch:
+                try:
+                    self.seen.append(Seen(r.topic, decode(r.value), time.monotonic()))
+                except (InvalidEvent, UnknownEventType):
+                    self.undecodable += 1
             if batch:
                 self._arrived.set()
 
@@ -150,8 +94,8 @@ class EventWatcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self._consumer:
-            await self._consumer.stop()
+        if self._reader:
+            await self._reader.stop()
 
     def mark(self) -> int:
         return len(self.seen)
@@ -201,8 +145,7 @@ def _windows(rng: random.Random, days: int, start_hours: Sequence[int], length: 
 def build_people(run: str, mentees: int, mentors: int, seed: int = 7) -> dict[str, Any]:
     """A deterministic cohort (same seed, same people) with this run's ids and addresses."""
     rng = random.Random(seed)
-    names = iter(f"{f} {last}" for f in FIRST for last in LAST)
-    shuffled = list(names)
+    shuffled = [f"{f} {last}" for f in FIRST for last in LAST]
     rng.shuffle(shuffled)
     names = iter(shuffled)
 
@@ -750,7 +693,7 @@ class Journey:
         program = (await self.call("matching", "GET", f"/programs/{pid}", as_=self.admin())).json()
         q = self.ids["run"]["quality"]
         addresses = {p.email for p in self.everyone}
-        emails = [m for m in self.sink.snapshot() if any(a in str(m["To"]) for a in addresses)]
+        emails = [m for m in self.sink.messages if any(a in str(m["To"]) for a in addresses)]
         unread = 0
         for chunk in range(0, len(self.everyone), 16):
             counts = await asyncio.gather(*(

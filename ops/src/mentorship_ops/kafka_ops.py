@@ -12,13 +12,15 @@ from aiokafka.structs import OffsetAndMetadata
 
 from mentorship_contracts import DEAD_LETTER_SUFFIX
 
+from .support import TopicReader
+
 REDRIVE_GROUP = "ops.redrive"
 
 # aiokafka 0.14 pairs DescribeGroups request v3 with the v2 response schema, which lacks the trailing
 # `authorized_operations`; brokers that answer v3 (Kafka 4.x) then break the connection ("Buffer
 # underrun decoding string"). Pair it with its own response until aiokafka fixes it.
 if _protocol.DescribeGroupsRequest_v3.RESPONSE_TYPE is _protocol.DescribeGroupsResponse_v2:
-    _protocol.DescribeGroupsRequest_v3.RESPONSE_TYPE = _protocol.DescribeGroupsResponse_v3  # type: ignore[assignment]
+    _protocol.DescribeGroupsRequest_v3.RESPONSE_TYPE = _protocol.DescribeGroupsResponse_v3
 
 
 @dataclass(frozen=True)
@@ -65,22 +67,10 @@ async def _end_offsets(bootstrap: str, tps: list[TopicPartition]) -> dict[TopicP
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        return await consumer.end_offsets(tps)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+        return ends
     finally:
         await consumer.stop()
-
-
-async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    if not topics:
-        return []
-    admin = await _admin(bootstrap)
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    return sorted(
-        TopicPartition(t["topic"], p["partition"]) for t in described if not t["error_code"] for p in t["partitions"]
-    )
 
 
 async def group_lags(bootstrap: str, prefix: str = "") -> list[GroupLag]:
@@ -121,30 +111,15 @@ async def _redrive_marks(bootstrap: str, group: str, tps: list[TopicPartition]) 
 
 async def list_dead_letters(bootstrap: str, prefix: str = "", topic: str | None = None) -> list[DeadLetter]:
     topics = [topic] if topic else await dead_letter_topics(bootstrap, prefix)
-    tps = await topic_partitions(bootstrap, topics)
-    if not tps:
+    if not topics:
         return []
-    ends = await _end_offsets(bootstrap, tps)
-    marks = await _redrive_marks(bootstrap, prefix + REDRIVE_GROUP, tps)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    out: list[DeadLetter] = []
-    try:
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        remaining = {tp for tp in tps if ends.get(tp, 0) > 0}
-        while remaining:
-            batch = await consumer.getmany(timeout_ms=1000)
-            if not batch:
-                break
-            for tp, records in batch.items():
-                for r in records:
-                    out.append(DeadLetter(r.topic, r.partition, r.offset, r.key, r.value,
-                                          {k: v for k, v in r.headers}, r.offset < marks.get(tp, 0)))
-                    if r.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
-    finally:
-        await consumer.stop()
+    async with TopicReader(bootstrap, topics) as reader:
+        if not reader.partitions:
+            return []
+        marks = await _redrive_marks(bootstrap, prefix + REDRIVE_GROUP, reader.partitions)
+        records = await reader.read_to_end()
+    out = [DeadLetter(r.topic, r.partition, r.offset, r.key, r.value, {k: v for k, v in r.headers},
+                      r.offset < marks.get(TopicPartition(r.topic, r.partition), 0)) for r in records]
     return sorted(out, key=lambda d: (d.topic, d.partition, d.offset))
 
 

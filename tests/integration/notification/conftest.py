@@ -1,23 +1,19 @@
-"""Real collaborators for the notification tests: an SMTP server (aiosmtpd), a webhook receiver
+"""Real collaborators for the notification tests: an SMTP server (the shared sink), a webhook receiver
 (starlette on uvicorn), and the service itself running in this process on the real broker and store."""
 
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import hashlib
 import hmac
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,46 +21,17 @@ from starlette.routing import Route
 
 from mentorship_contracts import Envelope, EventData, encode
 from mentorship_contracts.profile import NotificationPreferences, ProfileRegistered, ProfileSnapshot
+from mentorship_ops.support import SmtpSink, free_port
 from notification_service.entrypoints.app import create
 from notification_service.settings import Settings
 from tests.support.kafka import eventually, produce
-from tests.support.processes import JWT_SECRET, free_port
-
-
-class Mailbox:
-    """aiosmtpd handler: keeps every accepted message; refuses the addresses in `refuse`."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.refuse: set[str] = set()
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.original_content, policy=email.policy.default))  # type: ignore[arg-type]
-        return "250 Message accepted"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.messages if address in str(m["To"])]
-
-    def for_event(self, event_id: str) -> list[EmailMessage]:
-        return [m for m in self.messages if str(m["X-Mentorship-Delivery"]).startswith(f"{event_id}:")]
+from tests.support.processes import JWT_SECRET
 
 
 @pytest.fixture
-def smtp() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
+def smtp() -> Iterator[tuple[SmtpSink, int]]:
+    with SmtpSink() as box:
+        yield box, box.port
 
 
 @dataclass
@@ -154,7 +121,7 @@ def notification_settings(settings_for: Any, smtp_port: int, **overrides: Any) -
 
 
 @pytest.fixture
-async def service(settings_for: Any, smtp: tuple[Mailbox, int], infra: Any, prefix: str) -> AsyncIterator[Running]:
+async def service(settings_for: Any, smtp: tuple[SmtpSink, int], infra: Any, prefix: str) -> AsyncIterator[Running]:
     app = create(notification_settings(settings_for, smtp[1]))
     await app.state.runtime.start()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notification") as http:
