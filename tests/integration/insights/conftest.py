@@ -41,7 +41,8 @@ async def start_insights(settings_for) -> AsyncIterator[Callable[..., Any]]:
         app = create(settings)
         await stack.enter_async_context(app.router.lifespan_context(app))
         http = await stack.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://insights", timeout=30))
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://insights", timeout=30)
+        )
         return Running(app, http)
 
     yield start

@@ -56,11 +56,23 @@ def env(data: EventData, at: datetime) -> Envelope[Any]:
     return Envelope.wrap(data, source="test", time=at)
 
 
-def snapshot(pid: str, roles: list[str], *, skills: tuple[str, ...] = (), seeks: tuple[str, ...] = (),
-             capacity: int | None = None) -> ProfileSnapshot:
-    return ProfileSnapshot(profile_id=pid, display_name=f"Person {pid}", email=f"{pid}@example.org", roles=roles,
-                           skills=[{"name": s} for s in skills], development_areas=list(seeks),
-                           mentor_capacity=capacity)
+def snapshot(
+    pid: str,
+    roles: list[str],
+    *,
+    skills: tuple[str, ...] = (),
+    seeks: tuple[str, ...] = (),
+    capacity: int | None = None,
+) -> ProfileSnapshot:
+    return ProfileSnapshot(
+        profile_id=pid,
+        display_name=f"Person {pid}",
+        email=f"{pid}@example.org",
+        roles=roles,
+        skills=[{"name": s} for s in skills],
+        development_areas=list(seeks),
+        mentor_capacity=capacity,
+    )
 
 
 class Journey:
@@ -70,7 +82,8 @@ class Journey:
         u = uuid.uuid4().hex[:6]
         self.program = f"prog-{u}"
         self.m1, self.m2, self.e1, self.e2, self.e3, self.e4, self.e5 = (
-            f"{n}-{u}" for n in ("m1", "m2", "e1", "e2", "e3", "e4", "e5"))
+            f"{n}-{u}" for n in ("m1", "m2", "e1", "e2", "e3", "e4", "e5")
+        )
         self.ids = {k: f"{k}-{u}" for k in ("ms1", "ms2", "ms3", "ms4", "ms5", "ms6")}
         P, m = self.program, self.ids
         people = [
@@ -85,106 +98,258 @@ class Journey:
         self.profile = [env(ProfileRegistered(profile_id=p.profile_id, profile=p), ago(40)) for p in people]
 
         def req(mid: str, mentee: str, mentor: str, at: datetime, program: str | None = P) -> Envelope[Any]:
-            return env(MentorshipRequested(mentorship_id=mid, mentee_id=mentee, mentor_id=mentor, program_id=program,
-                                           expires_at=at + timedelta(days=14)), at)
+            return env(
+                MentorshipRequested(
+                    mentorship_id=mid,
+                    mentee_id=mentee,
+                    mentor_id=mentor,
+                    program_id=program,
+                    expires_at=at + timedelta(days=14),
+                ),
+                at,
+            )
 
         def start(mid: str, mentee: str, mentor: str, at: datetime, cadence: str, origin: str = "request"):
-            return env(MentorshipStarted(mentorship_id=mid, mentee_id=mentee, mentor_id=mentor, program_id=P,
-                                         agreement=Agreement(goals=["Secret goal"], expectations="private",
-                                                             cadence=cadence),  # type: ignore[arg-type]
-                                         started_at=at, origin=origin), at)  # type: ignore[arg-type]
+            return env(
+                MentorshipStarted(
+                    mentorship_id=mid,
+                    mentee_id=mentee,
+                    mentor_id=mentor,
+                    program_id=P,
+                    agreement=Agreement(goals=["Secret goal"], expectations="private", cadence=cadence),  # type: ignore[arg-type]
+                    started_at=at,
+                    origin=origin,
+                ),
+                at,
+            )  # type: ignore[arg-type]
 
         self.started_ms1 = start(m["ms1"], self.e1, self.m1, ago(19), "weekly")
         self.matching = [
-            env(CohortMatchPublished(program_id=P, program_name="Spring cohort", run_id="run-1",
-                                     mentorship_ids=[m["ms5"]],
-                                     quality=MatchQuality(total_score=1, bound_ratio=1, p10_score=1, matched=1,
-                                                          unmatched=0, top5_share=1, blocking_pair_mentees=0)),
-                ago(30)),
+            env(
+                CohortMatchPublished(
+                    program_id=P,
+                    program_name="Spring cohort",
+                    run_id="run-1",
+                    mentorship_ids=[m["ms5"]],
+                    quality=MatchQuality(
+                        total_score=1,
+                        bound_ratio=1,
+                        p10_score=1,
+                        matched=1,
+                        unmatched=0,
+                        top5_share=1,
+                        blocking_pair_mentees=0,
+                    ),
+                ),
+                ago(30),
+            ),
             start(m["ms5"], self.e5, self.m2, ago(30), "monthly", "cohort"),
-            env(MentorshipEnded(mentorship_id=m["ms5"], mentee_id=self.e5, mentor_id=self.m2, program_id=P,
-                                reason="private reason", not_a_good_fit=True, ended_at=ago(3)), ago(3)),
+            env(
+                MentorshipEnded(
+                    mentorship_id=m["ms5"],
+                    mentee_id=self.e5,
+                    mentor_id=self.m2,
+                    program_id=P,
+                    reason="private reason",
+                    not_a_good_fit=True,
+                    ended_at=ago(3),
+                ),
+                ago(3),
+            ),
             req(m["ms1"], self.e1, self.m1, ago(20)),
-            env(MentorshipRequestAccepted(mentorship_id=m["ms1"], mentee_id=self.e1, mentor_id=self.m1,
-                                          program_id=P), ago(19)),
+            env(
+                MentorshipRequestAccepted(mentorship_id=m["ms1"], mentee_id=self.e1, mentor_id=self.m1, program_id=P),
+                ago(19),
+            ),
             self.started_ms1,
             req(m["ms2"], self.e2, self.m1, ago(10)),
             start(m["ms2"], self.e2, self.m1, ago(9), "biweekly"),  # accepted and started at once
             req(m["ms3"], self.e3, self.m2, ago(9)),  # never answered
             req(m["ms4"], self.e4, self.m2, ago(5)),
-            env(MentorshipRequestDeclined(mentorship_id=m["ms4"], mentee_id=self.e4, mentor_id=self.m2,
-                                          program_id=P, reason="busy"), ago(4)),
+            env(
+                MentorshipRequestDeclined(
+                    mentorship_id=m["ms4"], mentee_id=self.e4, mentor_id=self.m2, program_id=P, reason="busy"
+                ),
+                ago(4),
+            ),
             req(m["ms6"], self.e1, self.m2, ago(2), program=None),  # a direct request
             # not used by insights: skipped
-            env(IntroductionMade(introduction_id=f"i-{u}", mentorship_id=m["ms1"], introduced_by=self.m1,
-                                 mentee_id=self.e1, contact_id=self.m2, message="hi"), ago(5)),
+            env(
+                IntroductionMade(
+                    introduction_id=f"i-{u}",
+                    mentorship_id=m["ms1"],
+                    introduced_by=self.m1,
+                    mentee_id=self.e1,
+                    contact_id=self.m2,
+                    message="hi",
+                ),
+                ago(5),
+            ),
         ]
 
         def ids(mid: str, mentee: str, mentor: str, sid: str) -> dict[str, Any]:
-            return {"mentorship_id": mid, "session_id": sid, "mentor_id": mentor, "mentee_id": mentee,
-                    "ical_uid": f"{sid}@x"}
+            return {
+                "mentorship_id": mid,
+                "session_id": sid,
+                "mentor_id": mentor,
+                "mentee_id": mentee,
+                "ical_uid": f"{sid}@x",
+            }
 
         def scheduled(mid: str, mentee: str, mentor: str, sid: str, days: float) -> list[Envelope[Any]]:
-            return [env(SessionScheduled(**ids(mid, mentee, mentor, sid), start=ago(days), duration_minutes=60,
-                                         scheduled_by=mentee, agenda="private agenda"), ago(days + 2))]
+            return [
+                env(
+                    SessionScheduled(
+                        **ids(mid, mentee, mentor, sid),
+                        start=ago(days),
+                        duration_minutes=60,
+                        scheduled_by=mentee,
+                        agenda="private agenda",
+                    ),
+                    ago(days + 2),
+                )
+            ]
 
         def held(mid: str, mentee: str, mentor: str, sid: str, days: float) -> list[Envelope[Any]]:
             base = ids(mid, mentee, mentor, sid)
-            return [*scheduled(mid, mentee, mentor, sid, days),
-                    env(SessionCompleted(**base, sequence=1, start=ago(days), completed_at=ago(days) + timedelta(hours=1),
-                                         notes="private notes"), ago(days) + timedelta(hours=1))]
+            return [
+                *scheduled(mid, mentee, mentor, sid, days),
+                env(
+                    SessionCompleted(
+                        **base,
+                        sequence=1,
+                        start=ago(days),
+                        completed_at=ago(days) + timedelta(hours=1),
+                        notes="private notes",
+                    ),
+                    ago(days) + timedelta(hours=1),
+                ),
+            ]
 
         def rate(mid: str, sid: str, author: str, role: str, rating: int, days: float) -> Envelope[Any]:
-            return env(SessionFeedbackSubmitted(mentorship_id=mid, session_id=sid, author_id=author,
-                                                author_role=role, rating=rating, comment="private"),  # type: ignore[arg-type]
-                       ago(days))
+            return env(
+                SessionFeedbackSubmitted(
+                    mentorship_id=mid,
+                    session_id=sid,
+                    author_id=author,
+                    author_role=role,
+                    rating=rating,
+                    comment="private",
+                ),  # type: ignore[arg-type]
+                ago(days),
+            )
 
-        self.reminder = env(SessionReminderDue(**ids(m["ms1"], self.e1, self.m1, f"s6-{u}"), start=ago(5),
-                                               duration_minutes=60, offset_minutes=60), ago(5) - timedelta(hours=1))
+        self.reminder = env(
+            SessionReminderDue(
+                **ids(m["ms1"], self.e1, self.m1, f"s6-{u}"), start=ago(5), duration_minutes=60, offset_minutes=60
+            ),
+            ago(5) - timedelta(hours=1),
+        )
         self.scheduling = [
             *held(m["ms1"], self.e1, self.m1, f"s1-{u}", 18),
             *held(m["ms1"], self.e1, self.m1, f"s2-{u}", 11),
             *held(m["ms1"], self.e1, self.m1, f"s3-{u}", 8),
             rate(m["ms1"], f"s1-{u}", self.e1, "mentee", 5, 17),
             rate(m["ms1"], f"s1-{u}", self.m1, "mentor", 4, 17),
-            env(MilestoneReached(mentorship_id=m["ms1"], milestone_id=f"ml-{u}", title="private title",
-                                 mentor_id=self.m1, mentee_id=self.e1, reached_at=ago(10)), ago(10)),
+            env(
+                MilestoneReached(
+                    mentorship_id=m["ms1"],
+                    milestone_id=f"ml-{u}",
+                    title="private title",
+                    mentor_id=self.m1,
+                    mentee_id=self.e1,
+                    reached_at=ago(10),
+                ),
+                ago(10),
+            ),
             *held(m["ms2"], self.e2, self.m1, f"s4-{u}", 7),
             rate(m["ms2"], f"s4-{u}", self.e2, "mentee", 2, 6),
             rate(m["ms2"], f"s4-{u}", self.m1, "mentor", 1, 6),
             # A check-in signal answered by the session after it: no effect. A standing inactivity signal.
-            env(CheckInOverdue(mentorship_id=m["ms2"], mentor_id=self.m1, mentee_id=self.e2, cadence="biweekly",
-                               due_since=ago(8.5)), ago(8.5)),
-            env(MentorshipInactive(mentorship_id=m["ms1"], mentor_id=self.m1, mentee_id=self.e1,
-                                   inactive_since=ago(1)), ago(1)),
+            env(
+                CheckInOverdue(
+                    mentorship_id=m["ms2"], mentor_id=self.m1, mentee_id=self.e2, cadence="biweekly", due_since=ago(8.5)
+                ),
+                ago(8.5),
+            ),
+            env(
+                MentorshipInactive(mentorship_id=m["ms1"], mentor_id=self.m1, mentee_id=self.e1, inactive_since=ago(1)),
+                ago(1),
+            ),
             # Sessions that were not held: moved then cancelled, and a no-show.
             *scheduled(m["ms2"], self.e2, self.m1, f"s5-{u}", -3)[:1],
-            env(SessionRescheduled(**ids(m["ms2"], self.e2, self.m1, f"s5-{u}"), sequence=1, previous_start=ago(-3),
-                                   start=ago(-4), duration_minutes=60, rescheduled_by=self.e2), ago(1)),
-            env(SessionCancelled(**ids(m["ms2"], self.e2, self.m1, f"s5-{u}"), sequence=2, start=ago(-4),
-                                 reason="private", cancelled_by=self.m1), ago(0.5)),
+            env(
+                SessionRescheduled(
+                    **ids(m["ms2"], self.e2, self.m1, f"s5-{u}"),
+                    sequence=1,
+                    previous_start=ago(-3),
+                    start=ago(-4),
+                    duration_minutes=60,
+                    rescheduled_by=self.e2,
+                ),
+                ago(1),
+            ),
+            env(
+                SessionCancelled(
+                    **ids(m["ms2"], self.e2, self.m1, f"s5-{u}"),
+                    sequence=2,
+                    start=ago(-4),
+                    reason="private",
+                    cancelled_by=self.m1,
+                ),
+                ago(0.5),
+            ),
             *scheduled(m["ms1"], self.e1, self.m1, f"s6-{u}", 5)[:1],
-            env(SessionNoShow(**ids(m["ms1"], self.e1, self.m1, f"s6-{u}"), start=ago(5), absent_ids=[self.m1],
-                              reported_by=self.e1), ago(5)),
+            env(
+                SessionNoShow(
+                    **ids(m["ms1"], self.e1, self.m1, f"s6-{u}"),
+                    start=ago(5),
+                    absent_ids=[self.m1],
+                    reported_by=self.e1,
+                ),
+                ago(5),
+            ),
             self.reminder,
         ]
 
         def failed(delivery: str, source: Envelope[Any], at: datetime) -> Envelope[Any]:
-            return env(NotificationFailed(delivery_id=delivery, recipient_id=self.e1, channel="email",
-                                          category="mentorship", source_event_id=source.id,
-                                          source_event_type=source.type, reason="550 e1@example.org unknown",
-                                          failed_at=at), at)
+            return env(
+                NotificationFailed(
+                    delivery_id=delivery,
+                    recipient_id=self.e1,
+                    channel="email",
+                    category="mentorship",
+                    source_event_id=source.id,
+                    source_event_type=source.type,
+                    reason="550 e1@example.org unknown",
+                    failed_at=at,
+                ),
+                at,
+            )
 
         unrelated = env(ProfileRegistered(profile_id=self.e1, profile=people[2]), ago(40))
         self.notification = [
             failed(f"d1-{u}", self.started_ms1, ago(19)),  # counts against the program
             failed(f"d4-{u}", self.reminder, ago(5)),  # so does a reminder of one of its sessions
             failed(f"d2-{u}", unrelated, ago(1)),  # a welcome mail: no program
-            env(NotificationDelivered(delivery_id=f"d3-{u}", recipient_id=self.e2, channel="email",
-                                      category="mentorship", source_event_id="x", source_event_type="y",
-                                      delivered_at=ago(1)), ago(1)),
-            env(WebhookEndpointDisabled(endpoint_id=f"w-{u}", reason="down", consecutive_failures=5,
-                                        disabled_at=ago(1)), ago(1)),
+            env(
+                NotificationDelivered(
+                    delivery_id=f"d3-{u}",
+                    recipient_id=self.e2,
+                    channel="email",
+                    category="mentorship",
+                    source_event_id="x",
+                    source_event_type="y",
+                    delivered_at=ago(1),
+                ),
+                ago(1),
+            ),
+            env(
+                WebhookEndpointDisabled(
+                    endpoint_id=f"w-{u}", reason="down", consecutive_failures=5, disabled_at=ago(1)
+                ),
+                ago(1),
+            ),
         ]
 
     def all(self) -> list[Envelope[Any]]:
@@ -192,10 +357,21 @@ class Journey:
 
 
 EXPECTED = {
-    "enrolled_mentees": 5, "enrolled_mentors": 2, "matched_mentees": 3, "unmatched_mentees": 2,
-    "requests_pending": 1, "acceptance_rate": 0.667, "median_hours_to_accept": 24.0,
-    "active_pairs": 2, "completed_pairs": 0, "ended_pairs": 1, "sessions_held": 4,
-    "pairs_overdue": 1, "pairs_inactive": 1, "average_session_rating": 3.0, "milestones_reached": 1,
+    "enrolled_mentees": 5,
+    "enrolled_mentors": 2,
+    "matched_mentees": 3,
+    "unmatched_mentees": 2,
+    "requests_pending": 1,
+    "acceptance_rate": 0.667,
+    "median_hours_to_accept": 24.0,
+    "active_pairs": 2,
+    "completed_pairs": 0,
+    "ended_pairs": 1,
+    "sessions_held": 4,
+    "pairs_overdue": 1,
+    "pairs_inactive": 1,
+    "average_session_rating": 3.0,
+    "milestones_reached": 1,
     "notification_failures": 2,
 }
 
@@ -213,6 +389,7 @@ async def settled(svc: Running, program: str) -> dict[str, Any]:
             return None
         f = r.json()["figures"]
         return f if {k: f[k]["value"] for k in EXPECTED} == EXPECTED else None
+
     return await eventually(check, timeout=60)
 
 
@@ -226,6 +403,7 @@ async def consumed(svc: Running, mongo: Any, events: list[Envelope[Any]]) -> Non
 
     async def check() -> bool:
         return await db["processed_events"].count_documents({}) >= wanted
+
     await eventually(check, timeout=60)
 
 
@@ -234,7 +412,8 @@ def values(f: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_program_reports_from_the_event_stream_and_a_replay_gives_the_same(
-        start_insights, infra, prefix, mongo) -> None:
+    start_insights, infra, prefix, mongo
+) -> None:
     svc = await start_insights()
     j = Journey()
     events = j.all()
@@ -252,8 +431,11 @@ async def test_program_reports_from_the_event_stream_and_a_replay_gives_the_same
     # Attention: each pair with its reasons.
     r = await svc.http.get(f"/programs/{j.program}/attention", headers=ADMIN)
     reasons = {p["mentorship_id"]: [x["code"] for x in p["reasons"]] for p in r.json()["pairs"]}
-    assert reasons == {j.ids["ms1"]: ["no_session_within_cadence", "inactive"], j.ids["ms2"]: ["low_rating"],
-                       j.ids["ms3"]: ["request_unanswered"]}
+    assert reasons == {
+        j.ids["ms1"]: ["no_session_within_cadence", "inactive"],
+        j.ids["ms2"]: ["low_rating"],
+        j.ids["ms3"]: ["request_unanswered"],
+    }
 
     # Mentor load: m1 at capacity with two active pairs; m2 has two requests waiting (one direct).
     r = await svc.http.get(f"/programs/{j.program}/mentor-load", headers=ADMIN)
@@ -311,8 +493,9 @@ async def test_program_reports_from_the_event_stream_and_a_replay_gives_the_same
     replay = await start_insights(service_name="insights-replay")
     await consumed(replay, mongo, events)
     assert values(await figures(replay, j.program)) == before
-    assert (await replay.http.get(f"/programs/{j.program}/attention", headers=ADMIN)).json()["pairs"] == \
-        (await svc.http.get(f"/programs/{j.program}/attention", headers=ADMIN)).json()["pairs"]
+    assert (await replay.http.get(f"/programs/{j.program}/attention", headers=ADMIN)).json()["pairs"] == (
+        await svc.http.get(f"/programs/{j.program}/attention", headers=ADMIN)
+    ).json()["pairs"]
 
     # Erasure: the person's skills are forgotten, the counts stay, the id no longer shows.
     await publish(infra, prefix, [env(ProfileErased(profile_id=j.e5), datetime.now(UTC))])

@@ -66,7 +66,7 @@ def test_week_windows_are_the_last_iso_weeks_current_one_last() -> None:
 
 def test_request_figures_pending_ages_acceptance_rate_and_time_to_accept() -> None:
     pairs = [
-        pair("a", requested_at=ago(10), accepted_at=ago(8), started_at=ago(8)),   # 48 h to accept
+        pair("a", requested_at=ago(10), accepted_at=ago(8), started_at=ago(8)),  # 48 h to accept
         pair("b", requested_at=ago(6), accepted_at=ago(5.5), started_at=ago(5.5)),  # 12 h
         pair("c", requested_at=ago(6), declined_at=ago(5)),
         pair("d", requested_at=ago(20), expired_at=ago(6)),
@@ -90,12 +90,29 @@ def test_request_figures_pending_ages_acceptance_rate_and_time_to_accept() -> No
 
 
 def test_pair_counts_sessions_against_cadence_ratings_milestones_failures() -> None:
-    weekly = pair("a", origin="cohort", cadence="weekly", started_at=ago(30),
-                  sessions=(held("s1", 28), held("s2", 21), held("s3", 14), held("s4", 7),
-                            Session("s5", start=ago(3), cancelled_at=ago(4))),
-                  ratings=(Rating(5, ago(27)), Rating(4, ago(20))), milestones=(ago(10),))
-    silent = pair("b", origin="cohort", cadence="biweekly", started_at=ago(30), mentee_id="b-mentee",
-                  ratings=(Rating(2, ago(25), not_a_good_fit=True),))
+    weekly = pair(
+        "a",
+        origin="cohort",
+        cadence="weekly",
+        started_at=ago(30),
+        sessions=(
+            held("s1", 28),
+            held("s2", 21),
+            held("s3", 14),
+            held("s4", 7),
+            Session("s5", start=ago(3), cancelled_at=ago(4)),
+        ),
+        ratings=(Rating(5, ago(27)), Rating(4, ago(20))),
+        milestones=(ago(10),),
+    )
+    silent = pair(
+        "b",
+        origin="cohort",
+        cadence="biweekly",
+        started_at=ago(30),
+        mentee_id="b-mentee",
+        ratings=(Rating(2, ago(25), not_a_good_fit=True),),
+    )
     done = pair("c", origin="cohort", cadence="monthly", started_at=ago(60), completed_at=ago(2))
     gone = pair("d", origin="cohort", started_at=ago(60), ended_at=ago(40), ended_not_a_good_fit=True)
     failures = [Failure("f1", ago(1)), Failure("f2", ago(100))]
@@ -110,50 +127,82 @@ def test_pair_counts_sessions_against_cadence_ratings_milestones_failures() -> N
     assert f["pairs_overdue"]["value"] == 1 and f["pairs_inactive"]["value"] == 0
     # Pair-days in programs: a 30, b 30, c 58, d 20 -> 138; held 4; planned 30/7 + 30/14 + 58/30 + 20/14
     per_month, planned, attainment = Health([weekly, silent, done, gone], [], NOW, RULES).session_rates(
-        datetime.min.replace(tzinfo=UTC), NOW)
+        datetime.min.replace(tzinfo=UTC), NOW
+    )
     assert round(per_month, 3) == round(4 / 138 * 30, 3)
     assert round(planned, 3) == round((30 / 7 + 30 / 14 + 58 / 30 + 20 / 14) / 138 * 30, 3)
     assert round(attainment, 3) == round(4 / (30 / 7 + 30 / 14 + 58 / 30 + 20 / 14), 3)
 
 
 def test_a_signal_from_scheduling_counts_until_a_session_answers_it() -> None:
-    p = pair("a", origin="cohort", cadence="monthly", started_at=ago(20), inactive_since=ago(2),
-             overdue_since=ago(5), sessions=(held("s1", 10),))
+    p = pair(
+        "a",
+        origin="cohort",
+        cadence="monthly",
+        started_at=ago(20),
+        inactive_since=ago(2),
+        overdue_since=ago(5),
+        sessions=(held("s1", 10),),
+    )
     # Silence 10 days < monthly: not overdue by the clock; the overdue signal (5 days ago) came after the
     # last session's completion (10 days ago): it stands. Inactive likewise.
     assert p.overdue_at(NOW) and p.inactive_at(NOW, RULES)
-    answered = pair("b", origin="cohort", cadence="monthly", started_at=ago(20), overdue_since=ago(15),
-                    sessions=(held("s1", 10),))
+    answered = pair(
+        "b", origin="cohort", cadence="monthly", started_at=ago(20), overdue_since=ago(15), sessions=(held("s1", 10),)
+    )
     assert not answered.overdue_at(NOW)
 
 
 def test_attention_lists_each_reason() -> None:
-    p = pair("a", origin="cohort", cadence="weekly", started_at=ago(40), sessions=(held("s1", 30),),
-             ratings=(Rating(2, ago(30)), Rating(3, ago(30))))
+    p = pair(
+        "a",
+        origin="cohort",
+        cadence="weekly",
+        started_at=ago(40),
+        sessions=(held("s1", 30),),
+        ratings=(Rating(2, ago(30)), Rating(3, ago(30))),
+    )
     codes = [r["code"] for r in attention_reasons(p, NOW, RULES)]
     assert codes == ["no_session_within_cadence", "inactive", "low_rating"]
-    flagged = pair("b", origin="cohort", cadence="monthly", started_at=ago(5),
-                   ratings=(Rating(4, ago(1), not_a_good_fit=True),))
+    flagged = pair(
+        "b", origin="cohort", cadence="monthly", started_at=ago(5), ratings=(Rating(4, ago(1), not_a_good_fit=True),)
+    )
     assert [r["code"] for r in attention_reasons(flagged, NOW, RULES)] == ["not_a_good_fit"]
     waiting = pair("c", requested_at=ago(8))
     assert [r["code"] for r in attention_reasons(waiting, NOW, RULES)] == ["request_unanswered"]
     assert attention_reasons(pair("d", requested_at=ago(6)), NOW, RULES) == []
-    fine = pair("e", origin="cohort", cadence="weekly", started_at=ago(20), sessions=(held("s1", 3),),
-                ratings=(Rating(4, ago(3)),))
+    fine = pair(
+        "e",
+        origin="cohort",
+        cadence="weekly",
+        started_at=ago(20),
+        sessions=(held("s1", 3),),
+        ratings=(Rating(4, ago(3)),),
+    )
     assert attention_reasons(fine, NOW, RULES) == []
     # A finished pair needs no attention, whatever happened in it.
-    assert attention_reasons(pair("f", started_at=ago(90), ended_at=ago(1), ended_not_a_good_fit=True), NOW,
-                             RULES) == []
+    assert (
+        attention_reasons(pair("f", started_at=ago(90), ended_at=ago(1), ended_not_a_good_fit=True), NOW, RULES) == []
+    )
 
 
 def test_mentor_load_counts_active_pairs_everywhere_against_capacity() -> None:
     here = [pair("a", started_at=ago(5), mentor_id="m1"), pair("b", requested_at=ago(1), mentor_id="m2")]
-    elsewhere = [pair("c", program_id="p2", started_at=ago(5), mentor_id="m1"),
-                 pair("d", program_id="p2", started_at=ago(5), ended_at=ago(1), mentor_id="m1")]
+    elsewhere = [
+        pair("c", program_id="p2", started_at=ago(5), mentor_id="m1"),
+        pair("d", program_id="p2", started_at=ago(5), ended_at=ago(1), mentor_id="m1"),
+    ]
     people = {"m1": Person("m1", ("mentor",), mentor_capacity=2), "m2": Person("m2", ("mentor",), mentor_capacity=None)}
     rows = mentor_load(here, here + elsewhere, people, NOW, show)
-    assert rows[0] == {"mentor_id": "m1", "active_in_program": 1, "active_total": 2, "pending_requests": 0,
-                       "capacity": 2, "load": 1.0, "at_capacity": True}
+    assert rows[0] == {
+        "mentor_id": "m1",
+        "active_in_program": 1,
+        "active_total": 2,
+        "pending_requests": 0,
+        "capacity": 2,
+        "load": 1.0,
+        "at_capacity": True,
+    }
     assert rows[1]["mentor_id"] == "m2" and rows[1]["pending_requests"] == 1 and rows[1]["load"] is None
 
 
@@ -166,14 +215,23 @@ def test_supply_gap_lists_skills_sought_that_no_mentor_offers() -> None:
         Person("m2", ("mentor",), active=False, skills_offered=("rust",)),  # inactive mentors offer nothing
     ]
     gap = supply_gap(people, 10)
-    assert gap["skills"] == [{"skill": "rust", "mentees_seeking": 2, "mentors_offering": 0},
-                             {"skill": "public-speaking", "mentees_seeking": 1, "mentors_offering": 0}]
+    assert gap["skills"] == [
+        {"skill": "rust", "mentees_seeking": 2, "mentors_offering": 0},
+        {"skill": "public-speaking", "mentees_seeking": 1, "mentors_offering": 0},
+    ]
     assert supply_gap(people, 1)["skills"][0]["skill"] == "rust"
 
 
 def test_health_report_shape_and_pair_row() -> None:
-    p = pair("a", requested_at=ago(3), accepted_at=ago(2), started_at=ago(2), cadence="weekly",
-             sessions=(held("s1", 1),), ratings=(Rating(4, ago(1)),))
+    p = pair(
+        "a",
+        requested_at=ago(3),
+        accepted_at=ago(2),
+        started_at=ago(2),
+        cadence="weekly",
+        sessions=(held("s1", 1),),
+        ratings=(Rating(4, ago(1)),),
+    )
     report = health_report({"program_id": "p1", "name": "Spring"}, [p], [], NOW, RULES)
     assert report["program_id"] == "p1" and len(report["weeks"]) == 8
     assert all(set(v) == {"value", "weekly"} and len(v["weekly"]) == 8 for v in report["figures"].values())

@@ -83,14 +83,18 @@ class InsightsUseCases:
     async def _mentorship(self, event: Envelope[Any], facts: dict[str, Any], **extra: Any) -> None:
         d = event.data
         program_id = d.program_id or DIRECT
-        await self.store.pair_facts(d.mentorship_id, {"program_id": program_id, "mentee_id": d.mentee_id,
-                                                      "mentor_id": d.mentor_id, **facts}, **extra)
+        await self.store.pair_facts(
+            d.mentorship_id,
+            {"program_id": program_id, "mentee_id": d.mentee_id, "mentor_id": d.mentor_id, **facts},
+            **extra,
+        )
         await self.store.program_seen(program_id, event.time)
         await self.store.event_ref(event.id, mentorship_id=d.mentorship_id)
 
     async def requested(self, event: Envelope[MentorshipRequested]) -> None:
-        await self._mentorship(event, {"origin": "request", "requested_at": event.time,
-                                       "expires_at": event.data.expires_at})
+        await self._mentorship(
+            event, {"origin": "request", "requested_at": event.time, "expires_at": event.data.expires_at}
+        )
 
     async def accepted(self, event: Envelope[MentorshipRequestAccepted]) -> None:
         await self._mentorship(event, {"accepted_at": event.time})
@@ -107,16 +111,23 @@ class InsightsUseCases:
     async def started(self, event: Envelope[MentorshipStarted]) -> None:
         # Only the cadence and the planned end of the agreement: goals and expectations are personal text.
         a = event.data.agreement
-        await self._mentorship(event, {"started_at": event.data.started_at, "cadence": a.cadence,
-                                       "planned_end": a.planned_end.isoformat() if a.planned_end else None,
-                                       "origin": event.data.origin})
+        await self._mentorship(
+            event,
+            {
+                "started_at": event.data.started_at,
+                "cadence": a.cadence,
+                "planned_end": a.planned_end.isoformat() if a.planned_end else None,
+                "origin": event.data.origin,
+            },
+        )
 
     async def completed(self, event: Envelope[MentorshipCompleted]) -> None:
         await self._mentorship(event, {"completed_at": event.data.completed_at})
 
     async def ended(self, event: Envelope[MentorshipEnded]) -> None:
-        await self._mentorship(event, {"ended_at": event.data.ended_at,
-                                       "ended_not_a_good_fit": event.data.not_a_good_fit})
+        await self._mentorship(
+            event, {"ended_at": event.data.ended_at, "ended_not_a_good_fit": event.data.not_a_good_fit}
+        )
 
     async def cohort_published(self, event: Envelope[CohortMatchPublished]) -> None:
         d = event.data
@@ -126,8 +137,9 @@ class InsightsUseCases:
     # --- scheduling events ---------------------------------------------------------------------
     async def _scheduling(self, event: Envelope[Any], facts: dict[str, Any], **extra: Any) -> None:
         d = event.data
-        await self.store.pair_facts(d.mentorship_id, {"mentee_id": d.mentee_id, "mentor_id": d.mentor_id, **facts},
-                                    **extra)
+        await self.store.pair_facts(
+            d.mentorship_id, {"mentee_id": d.mentee_id, "mentor_id": d.mentor_id, **facts}, **extra
+        )
         await self.store.event_ref(event.id, mentorship_id=d.mentorship_id)
 
     @staticmethod
@@ -143,8 +155,9 @@ class InsightsUseCases:
 
     async def session_completed(self, event: Envelope[SessionCompleted]) -> None:
         key = self._session(event)
-        await self._scheduling(event, {f"{key}.completed_at": event.data.completed_at,
-                                       f"{key}.held_start": event.data.start})
+        await self._scheduling(
+            event, {f"{key}.completed_at": event.data.completed_at, f"{key}.held_start": event.data.start}
+        )
 
     async def session_no_show(self, event: Envelope[SessionNoShow]) -> None:
         await self._scheduling(event, {f"{self._session(event)}.no_show_at": event.time})
@@ -152,8 +165,9 @@ class InsightsUseCases:
     async def feedback(self, event: Envelope[SessionFeedbackSubmitted]) -> None:
         d = event.data
         key = f"ratings.{field_key(d.session_id)}_{d.author_role}"
-        await self.store.pair_facts(d.mentorship_id, {key: {"rating": d.rating, "at": event.time,
-                                                            "not_a_good_fit": d.not_a_good_fit}})
+        await self.store.pair_facts(
+            d.mentorship_id, {key: {"rating": d.rating, "at": event.time, "not_a_good_fit": d.not_a_good_fit}}
+        )
         await self.store.event_ref(event.id, mentorship_id=d.mentorship_id)
 
     async def milestone(self, event: Envelope[MilestoneReached]) -> None:
@@ -172,9 +186,16 @@ class InsightsUseCases:
     # --- notification events -------------------------------------------------------------------
     async def notification_failed(self, event: Envelope[NotificationFailed]) -> None:
         d = event.data  # not the reason: it may quote an address
-        await self.store.failure(d.delivery_id, {"failed_at": d.failed_at, "channel": d.channel,
-                                                 "category": d.category, "source_event_id": d.source_event_id,
-                                                 "source_event_type": d.source_event_type})
+        await self.store.failure(
+            d.delivery_id,
+            {
+                "failed_at": d.failed_at,
+                "channel": d.channel,
+                "category": d.category,
+                "source_event_id": d.source_event_id,
+                "source_event_type": d.source_event_type,
+            },
+        )
 
     # --- reports -------------------------------------------------------------------------------
     async def _program(self, program_id: str) -> dict[str, Any]:

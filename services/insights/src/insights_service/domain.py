@@ -100,6 +100,7 @@ class Pair:
 
     def state_at(self, t: datetime) -> str | None:
         """The lifecycle state at `t` (None: the pair did not exist yet)."""
+
         def by(x: datetime | None) -> bool:
             return x is not None and x <= t
 
@@ -109,8 +110,11 @@ class Pair:
             return "completed"
         if by(self.started_at):
             return "active"
-        for name, when in (("declined", self.declined_at), ("expired", self.expired_at),
-                           ("withdrawn", self.withdrawn_at)):
+        for name, when in (
+            ("declined", self.declined_at),
+            ("expired", self.expired_at),
+            ("withdrawn", self.withdrawn_at),
+        ):
             if by(when):
                 return name
         if by(self.accepted_at):
@@ -169,8 +173,9 @@ class Pair:
         silence = self.silence_at(t)
         if silence is None:
             return False
-        return (silence > timedelta(days=self.cadence_days * rules.inactive_after_cadences)
-                or self._signal_standing(self.inactive_since, t))
+        return silence > timedelta(days=self.cadence_days * rules.inactive_after_cadences) or self._signal_standing(
+            self.inactive_since, t
+        )
 
     def active_days_in(self, start: datetime, end: datetime) -> float:
         """Days the pair was active inside [start, end)."""
@@ -212,6 +217,7 @@ class Failure:
 
 # --- helpers ---------------------------------------------------------------------------------
 
+
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -233,6 +239,7 @@ def week_windows(now: datetime, weeks: int) -> list[tuple[datetime, datetime]]:
 
 
 # --- program health --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -264,29 +271,39 @@ class Health:
         return self.enrolled("mentee", t) - self.matched_mentees(t)
 
     def pending_ages(self, t: datetime) -> list[float]:
-        return [_hours(t - p.requested_at) for p in self.pairs
-                if p.requested_at is not None and p.state_at(t) == "requested"]
+        return [
+            _hours(t - p.requested_at)
+            for p in self.pairs
+            if p.requested_at is not None and p.state_at(t) == "requested"
+        ]
 
     def count_state(self, state: str, t: datetime) -> int:
         return sum(1 for p in self.pairs if p.state_at(t) == state)
 
     def acceptance_rate(self, start: datetime, end: datetime) -> float | None:
-        answered = [p for p in self.pairs if p.is_request and p.answered_at is not None
-                    and start <= p.answered_at < end and p.answered_at <= self.now]
+        answered = [
+            p
+            for p in self.pairs
+            if p.is_request and p.answered_at is not None and start <= p.answered_at < end and p.answered_at <= self.now
+        ]
         if not answered:
             return None
         accepted = [p for p in answered if p.accepted_time is not None and p.accepted_time == p.answered_at]
         return len(accepted) / len(answered)
 
     def median_hours_to_accept(self, start: datetime, end: datetime) -> float | None:
-        waits = [_hours(p.accepted_time - p.requested_at) for p in self.pairs
-                 if p.requested_at is not None and p.accepted_time is not None
-                 and start <= p.accepted_time < end and p.accepted_time <= self.now]
+        waits = [
+            _hours(p.accepted_time - p.requested_at)
+            for p in self.pairs
+            if p.requested_at is not None
+            and p.accepted_time is not None
+            and start <= p.accepted_time < end
+            and p.accepted_time <= self.now
+        ]
         return _median(waits)
 
     def sessions_held(self, start: datetime, end: datetime) -> int:
-        return sum(len(p.held_sessions(start, min(end, self.now + timedelta(microseconds=1))))
-                   for p in self.pairs)
+        return sum(len(p.held_sessions(start, min(end, self.now + timedelta(microseconds=1)))) for p in self.pairs)
 
     def session_rates(self, start: datetime, end: datetime) -> tuple[float | None, float | None, float | None]:
         """(held per pair per month, planned per pair per month by cadence, held / planned) in a window."""
@@ -332,11 +349,13 @@ class Health:
         def stock(fn: Callable[[datetime], float | None], digits: int = 3) -> Figure:
             def r(v: float | None) -> float | None:
                 return _round(v, digits) if isinstance(v, float) else v
+
             return Figure(r(fn(now)), [r(fn(t)) for t in ends])
 
         def flow(fn: Callable[[datetime, datetime], float | None]) -> Figure:
             def r(v: float | None) -> float | None:
                 return _round(v) if isinstance(v, float) else v
+
             return Figure(r(fn(*everything)), [r(fn(s, e)) for s, e in windows])
 
         def oldest(t: datetime) -> float | None:
@@ -373,8 +392,9 @@ class Health:
         }
 
 
-def health_report(program: dict[str, Any], pairs: Sequence[Pair], failures: Sequence[Failure],
-                  now: datetime, rules: Rules) -> dict[str, Any]:
+def health_report(
+    program: dict[str, Any], pairs: Sequence[Pair], failures: Sequence[Failure], now: datetime, rules: Rules
+) -> dict[str, Any]:
     health = Health(pairs, failures, now, rules)
     windows = week_windows(now, rules.series_weeks)
     return {
@@ -388,6 +408,7 @@ def health_report(program: dict[str, Any], pairs: Sequence[Pair], failures: Sequ
 
 # --- attention -------------------------------------------------------------------------------
 
+
 def attention_reasons(p: Pair, now: datetime, rules: Rules) -> list[dict[str, Any]]:
     """Why a pair needs a program manager's attention (empty: it does not)."""
     reasons: list[dict[str, Any]] = []
@@ -395,42 +416,73 @@ def attention_reasons(p: Pair, now: datetime, rules: Rules) -> list[dict[str, An
     if state == "requested" and p.requested_at is not None:
         waited = now - p.requested_at
         if waited > timedelta(days=rules.unanswered_request_days):
-            reasons.append({"code": "request_unanswered", "days": round(waited.total_seconds() / 86400, 1),
-                            "detail": f"request unanswered for more than {rules.unanswered_request_days:g} days"})
+            reasons.append(
+                {
+                    "code": "request_unanswered",
+                    "days": round(waited.total_seconds() / 86400, 1),
+                    "detail": f"request unanswered for more than {rules.unanswered_request_days:g} days",
+                }
+            )
     if state != "active":
         return reasons
     silence = p.silence_at(now)
     if p.overdue_at(now) and silence is not None:
         last = p.last_session_before(now)
-        reasons.append({
-            "code": "no_session_within_cadence", "cadence": p.cadence,
-            "days_without_session": round(silence.total_seconds() / 86400, 1),
-            "last_session_at": last.isoformat() if last else None,
-            "detail": f"no session for {silence.days} days with a {p.cadence} cadence"})
+        reasons.append(
+            {
+                "code": "no_session_within_cadence",
+                "cadence": p.cadence,
+                "days_without_session": round(silence.total_seconds() / 86400, 1),
+                "last_session_at": last.isoformat() if last else None,
+                "detail": f"no session for {silence.days} days with a {p.cadence} cadence",
+            }
+        )
     if p.inactive_at(now, rules):
         reasons.append({"code": "inactive", "detail": "a long silence: the mentorship looks inactive"})
     avg = p.average_rating()
     if avg is not None and avg < rules.low_rating_below:
-        reasons.append({"code": "low_rating", "average_rating": round(avg, 2), "ratings": len(p.ratings),
-                        "detail": f"average session rating {avg:.1f} is below {rules.low_rating_below:g}"})
+        reasons.append(
+            {
+                "code": "low_rating",
+                "average_rating": round(avg, 2),
+                "ratings": len(p.ratings),
+                "detail": f"average session rating {avg:.1f} is below {rules.low_rating_below:g}",
+            }
+        )
     if p.not_a_good_fit:
         reasons.append({"code": "not_a_good_fit", "detail": "a participant flagged the pairing as not a good fit"})
     return reasons
 
 
-def attention_list(pairs: Iterable[Pair], now: datetime, rules: Rules,
-                   show: Callable[[str | None], str | None]) -> list[dict[str, Any]]:
+def attention_list(
+    pairs: Iterable[Pair], now: datetime, rules: Rules, show: Callable[[str | None], str | None]
+) -> list[dict[str, Any]]:
     found = [(p, attention_reasons(p, now, rules)) for p in pairs]
     found.sort(key=lambda pr: (-len(pr[1]), pr[0].mentorship_id))
-    return [{"mentorship_id": p.mentorship_id, "program_id": p.program_id, "mentee_id": show(p.mentee_id),
-             "mentor_id": show(p.mentor_id), "state": p.state_at(now), "reasons": reasons}
-            for p, reasons in found if reasons]
+    return [
+        {
+            "mentorship_id": p.mentorship_id,
+            "program_id": p.program_id,
+            "mentee_id": show(p.mentee_id),
+            "mentor_id": show(p.mentor_id),
+            "state": p.state_at(now),
+            "reasons": reasons,
+        }
+        for p, reasons in found
+        if reasons
+    ]
 
 
 # --- mentor load -----------------------------------------------------------------------------
 
-def mentor_load(program_pairs: Sequence[Pair], all_pairs: Sequence[Pair], people: dict[str, Person],
-                now: datetime, show: Callable[[str | None], str | None]) -> list[dict[str, Any]]:
+
+def mentor_load(
+    program_pairs: Sequence[Pair],
+    all_pairs: Sequence[Pair],
+    people: dict[str, Person],
+    now: datetime,
+    show: Callable[[str | None], str | None],
+) -> list[dict[str, Any]]:
     """Capacity used by each mentor of the program (capacity is platform-wide, so is the load)."""
     mentors = sorted({p.mentor_id for p in program_pairs if p.mentor_id})
     active_all = Counter(p.mentor_id for p in all_pairs if p.state_at(now) == "active")
@@ -447,16 +499,22 @@ def mentor_load(program_pairs: Sequence[Pair], all_pairs: Sequence[Pair], people
     for _, used, mentor in loads:
         person = people.get(mentor)
         capacity = person.mentor_capacity if person else None
-        rows.append({
-            "mentor_id": show(mentor), "active_in_program": active_here[mentor], "active_total": used,
-            "pending_requests": pending_all[mentor], "capacity": capacity,
-            "load": round(used / capacity, 3) if capacity else None,
-            "at_capacity": bool(capacity is not None and used >= capacity),
-        })
+        rows.append(
+            {
+                "mentor_id": show(mentor),
+                "active_in_program": active_here[mentor],
+                "active_total": used,
+                "pending_requests": pending_all[mentor],
+                "capacity": capacity,
+                "load": round(used / capacity, 3) if capacity else None,
+                "at_capacity": bool(capacity is not None and used >= capacity),
+            }
+        )
     return rows
 
 
 # --- supply gap ------------------------------------------------------------------------------
+
 
 def supply_gap(people: Iterable[Person], limit: int) -> dict[str, Any]:
     """Skills active mentees seek that no active mentor offers, most sought first."""
@@ -467,17 +525,34 @@ def supply_gap(people: Iterable[Person], limit: int) -> dict[str, Any]:
     sought = Counter(s for m in mentees for s in set(m.skills_sought))
     gap = sorted(((skill, n) for skill, n in sought.items() if skill not in offered), key=lambda x: (-x[1], x[0]))
     return {
-        "mentees_considered": len(mentees), "mentors_considered": len(mentors),
+        "mentees_considered": len(mentees),
+        "mentors_considered": len(mentors),
         "skills": [{"skill": skill, "mentees_seeking": n, "mentors_offering": 0} for skill, n in gap[:limit]],
     }
 
 
 # --- CSV rows --------------------------------------------------------------------------------
 
-PAIR_COLUMNS = ["mentorship_id", "program_id", "mentee_id", "mentor_id", "state", "origin", "cadence",
-                "requested_at", "accepted_at", "started_at", "finished_at", "sessions_held",
-                "last_session_at", "average_rating", "ratings", "milestones_reached", "not_a_good_fit",
-                "attention"]
+PAIR_COLUMNS = [
+    "mentorship_id",
+    "program_id",
+    "mentee_id",
+    "mentor_id",
+    "state",
+    "origin",
+    "cadence",
+    "requested_at",
+    "accepted_at",
+    "started_at",
+    "finished_at",
+    "sessions_held",
+    "last_session_at",
+    "average_rating",
+    "ratings",
+    "milestones_reached",
+    "not_a_good_fit",
+    "attention",
+]
 
 
 def _iso(t: datetime | None) -> str:
@@ -487,24 +562,49 @@ def _iso(t: datetime | None) -> str:
 def pair_row(p: Pair, now: datetime, rules: Rules, show: Callable[[str | None], str | None]) -> dict[str, Any]:
     avg = p.average_rating()
     return {
-        "mentorship_id": p.mentorship_id, "program_id": p.program_id or "", "mentee_id": show(p.mentee_id) or "",
-        "mentor_id": show(p.mentor_id) or "", "state": p.state_at(now) or "", "origin": p.origin,
-        "cadence": p.cadence if p.started_at else "", "requested_at": _iso(p.requested_at),
-        "accepted_at": _iso(p.accepted_time), "started_at": _iso(p.started_at),
-        "finished_at": _iso(p.finished_at()), "sessions_held": len(p.held_sessions()),
+        "mentorship_id": p.mentorship_id,
+        "program_id": p.program_id or "",
+        "mentee_id": show(p.mentee_id) or "",
+        "mentor_id": show(p.mentor_id) or "",
+        "state": p.state_at(now) or "",
+        "origin": p.origin,
+        "cadence": p.cadence if p.started_at else "",
+        "requested_at": _iso(p.requested_at),
+        "accepted_at": _iso(p.accepted_time),
+        "started_at": _iso(p.started_at),
+        "finished_at": _iso(p.finished_at()),
+        "sessions_held": len(p.held_sessions()),
         "last_session_at": _iso(p.last_session_before(now)),
-        "average_rating": "" if avg is None else round(avg, 2), "ratings": len(p.ratings),
-        "milestones_reached": len(p.milestones), "not_a_good_fit": str(p.not_a_good_fit).lower(),
+        "average_rating": "" if avg is None else round(avg, 2),
+        "ratings": len(p.ratings),
+        "milestones_reached": len(p.milestones),
+        "not_a_good_fit": str(p.not_a_good_fit).lower(),
         "attention": ";".join(r["code"] for r in attention_reasons(p, now, rules)),
     }
 
 
-PROGRAM_FIGURES = ["enrolled_mentees", "enrolled_mentors", "matched_mentees", "unmatched_mentees",
-                   "requests_pending", "pending_oldest_hours", "acceptance_rate", "median_hours_to_accept",
-                   "active_pairs", "completed_pairs", "ended_pairs", "sessions_held",
-                   "sessions_per_pair_per_month", "planned_sessions_per_pair_per_month", "cadence_attainment",
-                   "pairs_overdue", "pairs_inactive", "average_session_rating", "milestones_reached",
-                   "notification_failures"]
+PROGRAM_FIGURES = [
+    "enrolled_mentees",
+    "enrolled_mentors",
+    "matched_mentees",
+    "unmatched_mentees",
+    "requests_pending",
+    "pending_oldest_hours",
+    "acceptance_rate",
+    "median_hours_to_accept",
+    "active_pairs",
+    "completed_pairs",
+    "ended_pairs",
+    "sessions_held",
+    "sessions_per_pair_per_month",
+    "planned_sessions_per_pair_per_month",
+    "cadence_attainment",
+    "pairs_overdue",
+    "pairs_inactive",
+    "average_session_rating",
+    "milestones_reached",
+    "notification_failures",
+]
 PROGRAM_COLUMNS = ["program_id", "name", *PROGRAM_FIGURES]
 
 

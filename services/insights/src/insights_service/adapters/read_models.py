@@ -39,10 +39,20 @@ FAILURES = "failures"
 EVENT_REFS = "event_refs"
 
 INDEXES = (
-    Indexes(PAIRS, (IndexModel([("program_id", ASCENDING)], name="program"),
-                    IndexModel([("mentor_id", ASCENDING)], name="mentor"))),
-    Indexes(EVENT_REFS, (IndexModel([("mentorship_id", ASCENDING)], name="mentorship"),
-                         IndexModel([("program_id", ASCENDING)], name="program"))),
+    Indexes(
+        PAIRS,
+        (
+            IndexModel([("program_id", ASCENDING)], name="program"),
+            IndexModel([("mentor_id", ASCENDING)], name="mentor"),
+        ),
+    ),
+    Indexes(
+        EVENT_REFS,
+        (
+            IndexModel([("mentorship_id", ASCENDING)], name="mentorship"),
+            IndexModel([("program_id", ASCENDING)], name="program"),
+        ),
+    ),
     Indexes(FAILURES, (IndexModel([("source_event_id", ASCENDING)], name="source_event"),)),
 )
 
@@ -73,8 +83,9 @@ class InsightsStore:
         except DuplicateKeyError:  # two first writes raced: the document exists now
             await coll.update_one({"_id": _id}, update, upsert=True)
 
-    async def pair_facts(self, mentorship_id: str, facts: Doc, *, earliest: Doc | None = None,
-                         latest: Doc | None = None) -> None:
+    async def pair_facts(
+        self, mentorship_id: str, facts: Doc, *, earliest: Doc | None = None, latest: Doc | None = None
+    ) -> None:
         update: Doc = {"$set": facts}
         if earliest:
             update["$min"] = earliest
@@ -82,8 +93,9 @@ class InsightsStore:
             update["$max"] = latest
         await self._upsert(self.pairs, mentorship_id, update)
 
-    async def program_seen(self, program_id: str, at: datetime, *, name: str | None = None,
-                           run_id: str | None = None) -> None:
+    async def program_seen(
+        self, program_id: str, at: datetime, *, name: str | None = None, run_id: str | None = None
+    ) -> None:
         update: Doc = {"$min": {"seen_at": at}}
         facts: Doc = {}
         if name is not None:
@@ -94,8 +106,9 @@ class InsightsStore:
             update["$set"] = facts
         await self._upsert(self.programs, program_id, update)
 
-    async def event_ref(self, event_id: str, *, mentorship_id: str | None = None,
-                        program_id: str | None = None) -> None:
+    async def event_ref(
+        self, event_id: str, *, mentorship_id: str | None = None, program_id: str | None = None
+    ) -> None:
         ref: Doc = {}
         if mentorship_id:
             ref["mentorship_id"] = mentorship_id
@@ -110,10 +123,15 @@ class InsightsStore:
         """Apply a whole profile unless a newer event (or the erasure) was applied already."""
         sought = list(snapshot.development_areas)
         sought += [skill for goal in snapshot.goals for skill in goal.skills]
-        fields = {"roles": [str(r) for r in snapshot.roles], "active": snapshot.active,
-                  "mentor_capacity": snapshot.mentor_capacity,
-                  "skills_offered": sorted({s.name for s in snapshot.skills}),
-                  "skills_sought": sorted(set(sought)), "as_of": at, "erased": False}
+        fields = {
+            "roles": [str(r) for r in snapshot.roles],
+            "active": snapshot.active,
+            "mentor_capacity": snapshot.mentor_capacity,
+            "skills_offered": sorted({s.name for s in snapshot.skills}),
+            "skills_sought": sorted(set(sought)),
+            "as_of": at,
+            "erased": False,
+        }
         await self._guarded(snapshot.profile_id, at, fields, insert=True)
 
     async def person_patch(self, profile_id: str, at: datetime, changes: Doc) -> None:
@@ -131,8 +149,9 @@ class InsightsStore:
     async def erase_person(self, profile_id: str, at: datetime) -> None:
         """Forget the person's skills, goals and roles; keep a tombstone so a replay stays forgotten.
         Counts built from pairs stay (they hold ids only, shown as `erased` in reports)."""
-        await self.people.replace_one({"_id": profile_id}, {"_id": profile_id, "erased": True, "as_of": at},
-                                      upsert=True)
+        await self.people.replace_one(
+            {"_id": profile_id}, {"_id": profile_id, "erased": True, "as_of": at}, upsert=True
+        )
 
     # --- reads ---------------------------------------------------------------------------------
     async def program(self, program_id: str) -> Doc | None:
@@ -151,8 +170,9 @@ class InsightsStore:
         ids = list(mentor_ids)
         found: list[Pair] = []
         for start in range(0, len(ids), _CHUNK):
-            async for d in self.pairs.find({"mentor_id": {"$in": ids[start:start + _CHUNK]},
-                                            "program_id": {"$exists": True}}):
+            async for d in self.pairs.find(
+                {"mentor_id": {"$in": ids[start : start + _CHUNK]}, "program_id": {"$exists": True}}
+            ):
                 found.append(to_pair(d))
         return found
 
@@ -160,7 +180,7 @@ class InsightsStore:
         wanted = list(set(ids))
         out: dict[str, Person] = {}
         for start in range(0, len(wanted), _CHUNK):
-            async for d in self.people.find({"_id": {"$in": wanted[start:start + _CHUNK]}, "erased": {"$ne": True}}):
+            async for d in self.people.find({"_id": {"$in": wanted[start : start + _CHUNK]}, "erased": {"$ne": True}}):
                 out[d["_id"]] = to_person(d)
         return out
 
@@ -171,7 +191,9 @@ class InsightsStore:
         wanted = list(set(ids))
         out: set[str] = set()
         for start in range(0, len(wanted), _CHUNK):
-            async for d in self.people.find({"_id": {"$in": wanted[start:start + _CHUNK]}, "erased": True}, {"_id": 1}):
+            async for d in self.people.find(
+                {"_id": {"$in": wanted[start : start + _CHUNK]}, "erased": True}, {"_id": 1}
+            ):
                 out.add(d["_id"])
         return out
 
@@ -180,11 +202,11 @@ class InsightsStore:
         event_ids = [d["_id"] async for d in self.refs.find({"program_id": program_id}, {"_id": 1})]
         ids = list(mentorship_ids)
         for start in range(0, len(ids), _CHUNK):
-            async for d in self.refs.find({"mentorship_id": {"$in": ids[start:start + _CHUNK]}}, {"_id": 1}):
+            async for d in self.refs.find({"mentorship_id": {"$in": ids[start : start + _CHUNK]}}, {"_id": 1}):
                 event_ids.append(d["_id"])
         found: list[Failure] = []
         for start in range(0, len(event_ids), _CHUNK):
-            async for d in self.failures.find({"source_event_id": {"$in": event_ids[start:start + _CHUNK]}}):
+            async for d in self.failures.find({"source_event_id": {"$in": event_ids[start : start + _CHUNK]}}):
                 found.append(to_failure(d))
         return found
 
@@ -194,38 +216,62 @@ class InsightsStore:
 
 # --- documents to domain values ------------------------------------------------------------------
 
+
 def to_session(session_id: str, d: Doc) -> Session:
     starts = d.get("starts") or {}
     start = d.get("held_start")
     if start is None and starts:
         start = starts[max(starts, key=lambda k: int(k.lstrip("s") or 0))]
-    return Session(session_id, start=start, completed_at=d.get("completed_at"),
-                   cancelled_at=d.get("cancelled_at"), no_show_at=d.get("no_show_at"))
+    return Session(
+        session_id,
+        start=start,
+        completed_at=d.get("completed_at"),
+        cancelled_at=d.get("cancelled_at"),
+        no_show_at=d.get("no_show_at"),
+    )
 
 
 def to_pair(d: Doc) -> Pair:
     return Pair(
-        mentorship_id=d["_id"], program_id=d.get("program_id"), mentee_id=d.get("mentee_id"),
-        mentor_id=d.get("mentor_id"), origin=d.get("origin") or ("request" if d.get("requested_at") else "cohort"),
+        mentorship_id=d["_id"],
+        program_id=d.get("program_id"),
+        mentee_id=d.get("mentee_id"),
+        mentor_id=d.get("mentor_id"),
+        origin=d.get("origin") or ("request" if d.get("requested_at") else "cohort"),
         cadence=d.get("cadence") or "biweekly",
-        requested_at=d.get("requested_at"), expires_at=d.get("expires_at"), accepted_at=d.get("accepted_at"),
-        declined_at=d.get("declined_at"), expired_at=d.get("expired_at"), withdrawn_at=d.get("withdrawn_at"),
-        started_at=d.get("started_at"), completed_at=d.get("completed_at"), ended_at=d.get("ended_at"),
+        requested_at=d.get("requested_at"),
+        expires_at=d.get("expires_at"),
+        accepted_at=d.get("accepted_at"),
+        declined_at=d.get("declined_at"),
+        expired_at=d.get("expired_at"),
+        withdrawn_at=d.get("withdrawn_at"),
+        started_at=d.get("started_at"),
+        completed_at=d.get("completed_at"),
+        ended_at=d.get("ended_at"),
         ended_not_a_good_fit=bool(d.get("ended_not_a_good_fit")),
-        overdue_since=d.get("overdue_since"), inactive_since=d.get("inactive_since"),
+        overdue_since=d.get("overdue_since"),
+        inactive_since=d.get("inactive_since"),
         sessions=tuple(to_session(k, v) for k, v in sorted((d.get("sessions") or {}).items())),
-        ratings=tuple(Rating(int(v["rating"]), v["at"], bool(v.get("not_a_good_fit")))
-                      for _, v in sorted((d.get("ratings") or {}).items())),
+        ratings=tuple(
+            Rating(int(v["rating"]), v["at"], bool(v.get("not_a_good_fit")))
+            for _, v in sorted((d.get("ratings") or {}).items())
+        ),
         milestones=tuple(v for _, v in sorted((d.get("milestones") or {}).items())),
     )
 
 
 def to_person(d: Doc) -> Person:
-    return Person(profile_id=d["_id"], roles=tuple(d.get("roles") or ()), active=bool(d.get("active", True)),
-                  mentor_capacity=d.get("mentor_capacity"), skills_offered=tuple(d.get("skills_offered") or ()),
-                  skills_sought=tuple(d.get("skills_sought") or ()))
+    return Person(
+        profile_id=d["_id"],
+        roles=tuple(d.get("roles") or ()),
+        active=bool(d.get("active", True)),
+        mentor_capacity=d.get("mentor_capacity"),
+        skills_offered=tuple(d.get("skills_offered") or ()),
+        skills_sought=tuple(d.get("skills_sought") or ()),
+    )
 
 
 def to_failure(d: Doc) -> Failure:
-    return Failure(delivery_id=d["_id"], failed_at=d["failed_at"], channel=d.get("channel", ""),
-                   category=d.get("category", ""))
+    return Failure(
+        delivery_id=d["_id"], failed_at=d["failed_at"], channel=d.get("channel", ""), category=d.get("category", "")
+    )

@@ -13,9 +13,12 @@ from .http import routers
 
 def create(settings: Settings | None = None) -> FastAPI:
     runtime, insights = bootstrap(settings)
-    app = create_app(runtime, title="Insights service",
-                     description="Program health, pairs that need attention, mentor load, supply gap and "
-                                 "CSV exports for program managers, built only from the event stream.",
-                     routers=routers)
+    app = create_app(
+        runtime,
+        title="Insights service",
+        description="Program health, pairs that need attention, mentor load, supply gap and "
+        "CSV exports for program managers, built only from the event stream.",
+        routers=routers,
+    )
     app.state.insights = insights
     return app

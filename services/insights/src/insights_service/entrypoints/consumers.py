@@ -70,23 +70,36 @@ def register_consumers(runtime: ServiceRuntime, insights: InsightsUseCases) -> N
         await insights.profile_erased(event.data.profile_id, event.time)
 
     profile: dict[Any, Any] = {
-        ProfileRegistered: on_snapshot, ProfileUpdated: on_snapshot, ProfileRoleAdded: on_role_added,
-        ProfileRoleRemoved: on_role_removed, ProfileDeactivated: on_deactivated,
-        ProfileReactivated: on_reactivated, ProfileErased: on_erased,
+        ProfileRegistered: on_snapshot,
+        ProfileUpdated: on_snapshot,
+        ProfileRoleAdded: on_role_added,
+        ProfileRoleRemoved: on_role_removed,
+        ProfileDeactivated: on_deactivated,
+        ProfileReactivated: on_reactivated,
+        ProfileErased: on_erased,
     }
     matching: dict[Any, Any] = {
-        MentorshipRequested: insights.requested, MentorshipRequestAccepted: insights.accepted,
-        MentorshipRequestDeclined: insights.declined, MentorshipRequestExpired: insights.expired,
-        MentorshipRequestWithdrawn: insights.withdrawn, MentorshipStarted: insights.started,
-        MentorshipCompleted: insights.completed, MentorshipEnded: insights.ended,
+        MentorshipRequested: insights.requested,
+        MentorshipRequestAccepted: insights.accepted,
+        MentorshipRequestDeclined: insights.declined,
+        MentorshipRequestExpired: insights.expired,
+        MentorshipRequestWithdrawn: insights.withdrawn,
+        MentorshipStarted: insights.started,
+        MentorshipCompleted: insights.completed,
+        MentorshipEnded: insights.ended,
         CohortMatchPublished: insights.cohort_published,
     }  # introductions: not reported (yet), skipped
     scheduling: dict[Any, Any] = {
-        SessionScheduled: insights.session_scheduled, SessionRescheduled: insights.session_scheduled,
-        SessionCancelled: insights.session_cancelled, SessionCompleted: insights.session_completed,
-        SessionNoShow: insights.session_no_show, SessionFeedbackSubmitted: insights.feedback,
-        MilestoneReached: insights.milestone, CheckInOverdue: insights.check_in_overdue,
-        MentorshipInactive: insights.inactive, SessionReminderDue: insights.scheduling_ref,
+        SessionScheduled: insights.session_scheduled,
+        SessionRescheduled: insights.session_scheduled,
+        SessionCancelled: insights.session_cancelled,
+        SessionCompleted: insights.session_completed,
+        SessionNoShow: insights.session_no_show,
+        SessionFeedbackSubmitted: insights.feedback,
+        MilestoneReached: insights.milestone,
+        CheckInOverdue: insights.check_in_overdue,
+        MentorshipInactive: insights.inactive,
+        SessionReminderDue: insights.scheduling_ref,
     }
     notification: dict[Any, Any] = {NotificationFailed: insights.notification_failed}
 
