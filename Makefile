@@ -47,7 +47,7 @@ format: sync
 
 typecheck: sync
 	@$(UV) run --frozen mypy contracts/src kit/src
-	@$(UV) run --frozen mypy services/profile/src services/matching/src services/scheduling/src services/notification/src ops/src
+	@$(UV) run --frozen mypy services/profile/src services/matching/src services/scheduling/src services/notification/src services/insights/src ops/src
 
 sync:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv

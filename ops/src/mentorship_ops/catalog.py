@@ -17,7 +17,7 @@ from mentorship_contracts.snapshots import SNAPSHOT_DIR
 from .connection import SERVICES
 
 # Insights only reads the topics; it is catalogued as a consumer of the events and for its OpenAPI.
-CATALOG_SERVICES = tuple(dict.fromkeys((*SERVICES, "insights")))
+CATALOG_SERVICES = SERVICES
 
 
 def _apps() -> dict[str, Any]:

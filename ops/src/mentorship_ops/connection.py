@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-SERVICES = ("profile", "matching", "scheduling", "notification")
-DEFAULT_PORTS = {"profile": 8001, "matching": 8002, "scheduling": 8003, "notification": 8004}
+SERVICES = ("profile", "matching", "scheduling", "notification", "insights")
+DEFAULT_PORTS = {"profile": 8001, "matching": 8002, "scheduling": 8003, "notification": 8004, "insights": 8005}
 
 
 @dataclass(frozen=True)
