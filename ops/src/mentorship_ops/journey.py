@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer
 
 from mentorship_contracts import Envelope, InvalidEvent, Topic, UnknownEventType, decode
 from mentorship_kit.auth import issue_token
+from mentorship_kit.messaging import kafka_client_options
 
 from . import kafka_ops
 
@@ -112,7 +113,8 @@ class EventWatcher:
         self._arrived = asyncio.Event()
 
     async def start(self) -> EventWatcher:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                    **kafka_client_options())
         await consumer.start()
         self._consumer = consumer
         topics = [self.prefix + t.value for t in Topic]
