@@ -110,7 +110,10 @@ async def kafka_failure_reason(exc: BaseException, bootstrap: str, options: Mapp
             continue
         conn.close()
         return _describe(exc)  # the broker answers: the first error was about something else
-    return f"unreachable ({options.get('security_protocol', 'PLAINTEXT')}): " + "; ".join(reasons)
+    protocol = options.get("security_protocol", "PLAINTEXT")
+    hint = ("; the broker closed the connection: does KAFKA_SECURITY_PROTOCOL match its listener?"
+            if any("closed" in r for r in reasons) else "")
+    return f"unreachable ({protocol}): " + "; ".join(reasons) + hint
 
 
 def envelope_headers(envelope: Envelope) -> Headers:  # type: ignore[type-arg]

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +22,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from mentorship_kit.messaging import DEAD_LETTER_RETENTION_MS, EVENTS_RETENTION_MS
-from tests.support.processes import ServiceProcess, free_port, service_env
+from mentorship_ops.journey import SERVICES, Journey, SmtpSink
+from tests.support.kafka import eventually
+from tests.support.processes import JWT_SECRET, ServiceProcess, free_port, service_env, token
 
 pytestmark = pytest.mark.integration
 
@@ -41,9 +46,9 @@ async def ready_body(proc: ServiceProcess) -> tuple[int, dict[str, Any]]:
         return r.status_code, r.json()
 
 
-async def wait_ready_state(proc: ServiceProcess, want: int, contains: str = "", timeout: float = 60) -> dict[str, Any]:
+async def wait_ready_state(proc: ServiceProcess, want: int, contains: str = "", within: float = 60) -> dict[str, Any]:
     """Poll /ready until it answers `want` (and its checks mention `contains`); the process must live."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     last: Any = None
     while time.monotonic() < deadline:
         assert proc.proc is not None and proc.proc.poll() is None, f"{proc.name} exited:\n{proc.tail()}"
@@ -128,7 +133,144 @@ async def test_without_topic_creation_a_service_is_not_ready_and_names_the_missi
         assert "missing topics" in proc.tail(200)  # the log says it too
 
         await cli(infra.kafka_bootstrap, prefix, "topics", "apply", "--partitions", "2")
-        body = await wait_ready_state(proc, 200, timeout=90)  # it kept checking and starts on its own
+        body = await wait_ready_state(proc, 200, within=90)  # it kept checking and starts on its own
         assert body["checks"]["kafka"] == "ok"
     finally:
         proc.stop()
+
+
+# --- every client over SASL_SSL (a second, own broker) --------------------------------------------
+
+@dataclass(frozen=True)
+class SecureKafka:
+    bootstrap: str
+    plaintext_bootstrap: str
+    mongodb_uri: str
+    env: dict[str, str]  # KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_CA_FILE
+
+
+@pytest.fixture(scope="module")
+def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKafka]:
+    from tests.support.infra import _launcher
+
+    launcher = _launcher()
+    state_dir = tmp_path_factory.mktemp("sasl-infra")
+    info = launcher.start(state_dir, sasl=True)  # free ports: it runs beside the suite's broker
+    try:
+        env = dict(info["kafka_sasl_env"])
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and Path(env["KAFKA_SSL_CA_FILE"]).is_file()
+        yield SecureKafka(info["kafka_sasl_bootstrap"], info["kafka_bootstrap"], info["mongodb_uri"], env)
+    finally:
+        launcher.stop(state_dir)
+
+
+def secure_env(kafka: SecureKafka, name: str, prefix: str, **extra: str) -> dict[str, str]:
+    """A service's environment on the SASL_SSL listener only (the plaintext one is never given)."""
+    sasl = {k: v for k, v in kafka.env.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    return service_env(name, kafka=kafka.bootstrap, mongo=kafka.mongodb_uri, prefix=prefix, port=free_port(),
+                       **{**sasl, **extra})
+
+
+def start_secure(kafka: SecureKafka, name: str, prefix: str, log_dir: Path, **extra: str) -> ServiceProcess:
+    env = secure_env(kafka, name, prefix, **extra)
+    return ServiceProcess(name, int(env["HTTP_PORT"]), env, log_dir / f"{name}.log").start(timeout=90)
+
+
+async def test_a_registered_profile_reaches_matching_over_sasl_ssl(secure_kafka, prefix, tmp_path):
+    started: list[ServiceProcess] = []
+    try:
+        profile_svc = start_secure(secure_kafka, "profile", prefix, tmp_path)
+        started.append(profile_svc)
+        matching_svc = start_secure(secure_kafka, "matching", prefix, tmp_path)
+        started.append(matching_svc)
+        admin = token("admin-1", "admin")
+        body = {"display_name": "Grace Hopper", "email": "grace@example.org", "roles": ["mentor"],
+                "time_zone": "America/New_York", "skills": [{"name": "COBOL", "proficiency": 5}],
+                "mentor_capacity": 2}
+        async with httpx.AsyncClient(timeout=10) as http:
+            created = await http.post(f"{profile_svc.url}/profiles", json=body, headers=admin)
+            assert created.status_code == 201, created.text
+            pid = created.json()["profile_id"]
+
+            async def in_read_model() -> Any:
+                r = await http.get(f"{matching_svc.url}/read-models/profiles/{pid}", headers=admin)
+                return r.json() if r.status_code == 200 else None
+
+            seen = await eventually(in_read_model)
+        assert seen["profile"]["mentor_capacity"] == 2
+        for svc in started:
+            status, ready = await ready_body(svc)
+            assert status == 200 and ready["checks"]["kafka"] == "ok"
+    finally:
+        for svc in started:
+            svc.stop()
+
+
+async def test_wrong_credentials_leave_the_service_up_not_ready_and_saying_why(secure_kafka, prefix, tmp_path):
+    env = secure_env(secure_kafka, "profile", prefix, KAFKA_SASL_PASSWORD="not-the-password")
+    proc = launch("profile", env, tmp_path)
+    try:
+        body = await wait_ready_state(proc, 503, "authentication failed")
+        reason = body["checks"]["kafka"]
+        assert "SCRAM-SHA-512" in reason and "mentorship" in reason and "not-the-password" not in reason
+        await asyncio.sleep(2)  # it keeps trying, and keeps saying why, without exiting
+        status, again = await ready_body(proc)
+        assert status == 503 and "authentication failed" in again["checks"]["kafka"]
+        assert "authentication failed" in proc.tail(200)
+    finally:
+        assert proc.stop() is not None
+
+
+async def test_plaintext_client_on_the_sasl_listener_is_told_the_protocol_may_not_match(secure_kafka, prefix,
+                                                                                        tmp_path):
+    env = secure_env(secure_kafka, "profile", prefix, KAFKA_SECURITY_PROTOCOL="PLAINTEXT")
+    proc = launch("profile", env, tmp_path)
+    try:
+        body = await wait_ready_state(proc, 503, "KAFKA_SECURITY_PROTOCOL")
+        assert "closed the connection" in body["checks"]["kafka"]
+    finally:
+        proc.stop()
+
+
+async def test_the_journey_runs_over_sasl_ssl_on_topics_an_operator_provisioned(secure_kafka, tmp_path,
+                                                                                monkeypatch):
+    """The operator CLI provisions the topics over SASL_SSL; the four services, not allowed to create
+    topics, play the whole journey; the journey's own watcher reads the topics over SASL_SSL too."""
+    prefix = f"s{uuid.uuid4().hex[:8]}."
+    applied = await cli(secure_kafka.bootstrap, prefix, "topics", "apply", "--partitions", "2",
+                        env=secure_kafka.env)
+    assert "8 topic(s) created" in applied
+
+    for key, value in secure_kafka.env.items():  # the journey's watcher is a client of this process
+        monkeypatch.setenv(key, value)
+    sink = SmtpSink(free_port()).start()
+    processes: dict[str, ServiceProcess] = {}
+    try:
+        for name in SERVICES:
+            extra = {"DEV_CLOCK_ENABLED": "true", "KAFKA_CREATE_TOPICS": "false"}
+            if name == "notification":
+                extra.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port), WEBHOOK_ALLOW_LOOPBACK="true",
+                             DELIVERY_RECOVERY_INTERVAL_SECONDS="2")
+            processes[name] = await asyncio.to_thread(start_secure, secure_kafka, name, prefix, tmp_path, **extra)
+        journey = Journey(urls={n: p.url for n, p in processes.items()}, kafka=secure_kafka.bootstrap,
+                          prefix=prefix, jwt_secret=JWT_SECRET, sink=sink, mentees=6, mentors=3,
+                          wait_timeout=120)
+        try:
+            steps = await journey.run()
+            summary = await journey.summary()
+        finally:
+            await journey.close()
+        assert steps[-1].title == "Pay it forward: a mentee becomes a mentor"
+        imported = next(s for s in steps if s.title.startswith("HR bulk-imports"))
+        assert imported.events["ProfileRegistered"] == len(journey.everyone)
+        assert summary, summary
+        assert len(sink.snapshot()) > 0  # notification consumed over SASL_SSL and mailed people
+
+        dead = await cli(secure_kafka.bootstrap, prefix, "dlt", "list",
+                         env={**secure_kafka.env, "MONGODB_URI": secure_kafka.mongodb_uri})
+        assert "Dead letters" in dead  # the CLI's consumers and admin client work over SASL_SSL
+    finally:
+        for proc in processes.values():
+            proc.stop()
+            print(f"--- {proc.name} log (tail) ---\n{proc.tail(30)}")
+        sink.stop()
