@@ -217,8 +217,8 @@ def _properties(data: Path, port: int, ctrl_port: int, partitions: int, sasl: Sa
     listeners = f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{ctrl_port}"
     protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
     if sasl is not None:  # clients use it; inter-broker and controller traffic stay PLAINTEXT
-        listeners += f",SASL_SSL://127.0.0.1:{sasl.port}"
-        protocols += ",SASL_SSL:SASL_SSL"
+        listeners += f",SASL_SSL://127.0.0.1:{sasl.port},SSL://127.0.0.1:{sasl.mtls_port}"
+        protocols += ",SASL_SSL:SASL_SSL,SSL:SSL"
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",

@@ -65,8 +65,10 @@ def start(state_dir: str | os.PathLike[str], kafka_port: int | None = None, mong
           timeout: float = KAFKA_READY_TIMEOUT, log: Log = log_stderr, sasl: bool = False) -> dict[str, Any]:
     """Start Kafka + FerretDB detached with data under state_dir; returns the infra.json dict.
 
-    sasl=True: Kafka also gets a SASL_SSL listener (throwaway CA, SCRAM-SHA-512 user); infra.json
-    then holds its address, CA file, user and password, and `kafka_sasl_env` (client variables)."""
+    sasl=True: Kafka also gets a SASL_SSL listener (throwaway CA, SCRAM-SHA-512 user) and an SSL
+    listener that requires a client certificate; infra.json then holds their addresses, the CA file,
+    user and password, client certificate and key, and the client variables of each
+    (`kafka_sasl_env`, `kafka_mtls_env`)."""
     t0 = time.monotonic()
     sd = Path(state_dir).expanduser().resolve()
     sd.mkdir(parents=True, exist_ok=True)
@@ -118,11 +120,11 @@ def _start_fresh(sd: Path, kafka_port: int | None, mongo_port: int | None, parti
         raise InfraError(f"Kafka port {kafka_port} is not free")
     if mongo_port is not None and not port_free(mongo_port):
         raise InfraError(f"MongoDB port {mongo_port} is not free")
-    free = iter(p for p in free_ports(6) if p not in (kafka_port, mongo_port))
+    free = iter(p for p in free_ports(7) if p not in (kafka_port, mongo_port))
     kport = kafka_port or next(free)
     cport = next(free)
     mport = mongo_port or next(free)
-    sasl_setup = make_sasl_setup(sd / "kafka" / "tls", next(free)) if sasl else None
+    sasl_setup = make_sasl_setup(sd / "kafka" / "tls", next(free), next(free)) if sasl else None
 
     procs: dict[str, dict[str, Any]] = {}
     pids: dict[str, int] = {}

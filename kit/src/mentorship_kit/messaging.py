@@ -111,7 +111,8 @@ async def kafka_failure_reason(exc: BaseException, bootstrap: str, options: Mapp
         conn.close()
         return _describe(exc)  # the broker answers: the first error was about something else
     protocol = options.get("security_protocol", "PLAINTEXT")
-    hint = ("; the broker closed the connection: does KAFKA_SECURITY_PROTOCOL match its listener?"
+    hint = ("; the broker closed the connection: does KAFKA_SECURITY_PROTOCOL match its listener "
+            "(and, with TLS, does it require a client certificate, KAFKA_SSL_CERT_FILE)?"
             if any("closed" in r for r in reasons) else "")
     return f"unreachable ({protocol}): " + "; ".join(reasons) + hint
 

@@ -300,8 +300,9 @@ class ServiceRuntime:
             else:
                 await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 3)
                 checks["kafka"] = "ok"
-        except Exception as exc:
-            checks["kafka"] = f"unreachable: {type(exc).__name__}"
+        except Exception as exc:  # e.g. credentials rotated under a running service: say which it is
+            checks["kafka"] = await kafka_failure_reason(exc, self.settings.kafka_bootstrap_servers,
+                                                         self.kafka_options, wait_seconds=2)
         checks["consumers"] = "ok" if self.started else "not started"
         return checks
 

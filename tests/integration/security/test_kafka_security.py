@@ -19,9 +19,17 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from mentorship_kit.messaging import DEAD_LETTER_RETENTION_MS, EVENTS_RETENTION_MS
+from mentorship_kit.messaging import (
+    DEAD_LETTER_RETENTION_MS,
+    EVENTS_RETENTION_MS,
+    faststream_security,
+    kafka_client_options,
+)
+from mentorship_kit.settings import KafkaClientSettings
 from mentorship_ops.journey import SERVICES, Journey, SmtpSink
 from tests.support.kafka import eventually
 from tests.support.processes import JWT_SECRET, ServiceProcess, free_port, service_env, token
@@ -139,6 +147,39 @@ async def test_without_topic_creation_a_service_is_not_ready_and_names_the_missi
         proc.stop()
 
 
+# --- one mapping from KAFKA_* settings to every client ----------------------------------------------
+
+def test_settings_map_to_aiokafka_options_and_to_faststream_security(tmp_path):
+    plain = KafkaClientSettings()
+    assert kafka_client_options(plain) == {"security_protocol": "PLAINTEXT"} and faststream_security(plain) is None
+
+    tls = KafkaClientSettings(kafka_security_protocol="SSL")
+    options = kafka_client_options(tls)
+    assert options["security_protocol"] == "SSL" and options["ssl_context"].check_hostname
+    security = faststream_security(tls)
+    assert type(security) is BaseSecurity and security.use_ssl
+
+    for mechanism, cls in (("SCRAM-SHA-256", SASLScram256), ("SCRAM-SHA-512", SASLScram512),
+                           ("PLAIN", SASLPlaintext)):
+        sasl = KafkaClientSettings(kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_mechanism=mechanism,
+                                   kafka_sasl_username="svc", kafka_sasl_password="pw")
+        assert kafka_client_options(sasl) == {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": mechanism,
+                                              "sasl_plain_username": "svc", "sasl_plain_password": "pw"}
+        security = faststream_security(sasl)
+        assert type(security) is cls and not security.use_ssl and security.username == "svc"
+        assert "pw" not in repr(sasl)  # the password is a secret in the settings
+
+
+def test_incomplete_or_unreadable_security_settings_are_refused_with_the_variable_names(tmp_path):
+    with pytest.raises(ValueError, match="KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"):
+        KafkaClientSettings(kafka_security_protocol="SASL_SSL")
+    with pytest.raises(ValueError, match="KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE"):
+        KafkaClientSettings(kafka_security_protocol="SSL", kafka_ssl_cert_file="/x.pem")
+    with pytest.raises(ValueError, match="KAFKA_SSL_CA_FILE"):
+        kafka_client_options(KafkaClientSettings(kafka_security_protocol="SSL",
+                                                 kafka_ssl_ca_file=str(tmp_path / "absent.pem")))
+
+
 # --- every client over SASL_SSL (a second, own broker) --------------------------------------------
 
 @dataclass(frozen=True)
@@ -147,6 +188,7 @@ class SecureKafka:
     plaintext_bootstrap: str
     mongodb_uri: str
     env: dict[str, str]  # KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_CA_FILE
+    mtls_env: dict[str, str]  # the SSL listener that requires a client certificate
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +201,8 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
     try:
         env = dict(info["kafka_sasl_env"])
         assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and Path(env["KAFKA_SSL_CA_FILE"]).is_file()
-        yield SecureKafka(info["kafka_sasl_bootstrap"], info["kafka_bootstrap"], info["mongodb_uri"], env)
+        yield SecureKafka(info["kafka_sasl_bootstrap"], info["kafka_bootstrap"], info["mongodb_uri"], env,
+                          dict(info["kafka_mtls_env"]))
     finally:
         launcher.stop(state_dir)
 
@@ -169,6 +212,27 @@ def secure_env(kafka: SecureKafka, name: str, prefix: str, **extra: str) -> dict
     sasl = {k: v for k, v in kafka.env.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     return service_env(name, kafka=kafka.bootstrap, mongo=kafka.mongodb_uri, prefix=prefix, port=free_port(),
                        **{**sasl, **extra})
+
+
+def client_settings(kafka: SecureKafka, **overrides: str) -> KafkaClientSettings:
+    values = {k.lower(): v for k, v in kafka.env.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    return KafkaClientSettings(**{**values, **overrides})
+
+
+async def read_all(kafka: SecureKafka, topic: str, *, want: int, within: float = 30) -> list[Any]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka.bootstrap, group_id=f"reader-{uuid.uuid4().hex}",
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                **kafka_client_options(client_settings(kafka)))
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + within
+        while len(records) < want and time.monotonic() < deadline:
+            for part in (await consumer.getmany(timeout_ms=300)).values():
+                records.extend(part)
+    finally:
+        await consumer.stop()
+    return records
 
 
 def start_secure(kafka: SecureKafka, name: str, prefix: str, log_dir: Path, **extra: str) -> ServiceProcess:
@@ -198,6 +262,18 @@ async def test_a_registered_profile_reaches_matching_over_sasl_ssl(secure_kafka,
 
             seen = await eventually(in_read_model)
         assert seen["profile"]["mentor_capacity"] == 2
+
+        # A poison record: matching's dead-letter producer writes it to the .dlt topic over SASL_SSL.
+        options = kafka_client_options(client_settings(secure_kafka))
+        producer = AIOKafkaProducer(bootstrap_servers=secure_kafka.bootstrap, acks="all", **options)
+        await producer.start()
+        try:
+            await producer.send_and_wait(f"{prefix}profile.events", b"\x00not an event", key=b"poison")
+        finally:
+            await producer.stop()
+        dead = await read_all(secure_kafka, f"{prefix}profile.events.dlt", want=1)
+        assert [(r.key, r.value) for r in dead] == [(b"poison", b"\x00not an event")]
+        assert dict(dead[0].headers)["dlt-service"] == b"matching"
         for svc in started:
             status, ready = await ready_body(svc)
             assert status == 200 and ready["checks"]["kafka"] == "ok"
@@ -227,6 +303,41 @@ async def test_plaintext_client_on_the_sasl_listener_is_told_the_protocol_may_no
     proc = launch("profile", env, tmp_path)
     try:
         body = await wait_ready_state(proc, 503, "KAFKA_SECURITY_PROTOCOL")
+        assert "closed the connection" in body["checks"]["kafka"]
+    finally:
+        proc.stop()
+
+
+async def test_mutual_tls_with_a_client_certificate_and_without_one(secure_kafka, prefix, tmp_path):
+    mtls = dict(secure_kafka.mtls_env)
+    bootstrap = mtls.pop("KAFKA_BOOTSTRAP_SERVERS")
+    env = service_env("profile", kafka=bootstrap, mongo=secure_kafka.mongodb_uri, prefix=prefix,
+                      port=free_port(), **mtls)
+    with_cert = ServiceProcess("profile", int(env["HTTP_PORT"]), env, tmp_path / "profile-mtls.log").start(timeout=90)
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            created = await http.post(f"{with_cert.url}/profiles", headers=token("admin-1", "admin"), json={
+                "display_name": "Ada", "email": "ada@example.org", "roles": ["mentee"]})
+            assert created.status_code == 201, created.text
+        settings = KafkaClientSettings(**{k.lower(): v for k, v in mtls.items()})
+        consumer = AIOKafkaConsumer(f"{prefix}profile.events", bootstrap_servers=bootstrap,
+                                    group_id=f"reader-{uuid.uuid4().hex}", auto_offset_reset="earliest",
+                                    **kafka_client_options(settings))
+        await consumer.start()
+        try:
+            record = await asyncio.wait_for(consumer.getone(), 30)
+        finally:
+            await consumer.stop()
+        assert record.key == created.json()["profile_id"].encode()
+    finally:
+        with_cert.stop()
+
+    no_cert = {k: v for k, v in mtls.items() if k not in ("KAFKA_SSL_CERT_FILE", "KAFKA_SSL_KEY_FILE")}
+    env = service_env("profile", kafka=bootstrap, mongo=secure_kafka.mongodb_uri, prefix=prefix,
+                      port=free_port(), **no_cert)
+    proc = launch("profile", env, tmp_path)
+    try:
+        body = await wait_ready_state(proc, 503, "KAFKA_SSL_CERT_FILE")
         assert "closed the connection" in body["checks"]["kafka"]
     finally:
         proc.stop()
