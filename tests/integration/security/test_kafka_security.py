@@ -1,8 +1,9 @@
 """Company Kafka: topics owned by the platform team, and every client over SASL_SSL.
 
-The topic tests use the suite's broker. The SASL_SSL tests start their own second broker through
-the local launcher (`start(..., sasl=True)`: a throwaway CA, a broker certificate for 127.0.0.1,
-SCRAM-SHA-512 users) once for the module, and run the services as processes over it.
+The topic tests use the suite's broker. The secured tests start their own second broker through
+the local launcher (`start(..., sasl=True)`: a throwaway CA, a broker certificate for 127.0.0.1, a
+SCRAM-SHA-512 user on a SASL_SSL listener, a mutual-TLS listener) once for the module, on free
+ports, and run the services as processes over it, given only the secured listener's address.
 """
 
 from __future__ import annotations
