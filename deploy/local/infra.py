@@ -4,7 +4,8 @@
 Stdlib only (Python 3.11+), runs with plain ``python3`` before any venv exists.
 
     python3 deploy/local/infra.py install
-    python3 deploy/local/infra.py up     --state-dir DIR [--kafka-port N] [--mongo-port N] [--partitions N] [--reuse]
+    python3 deploy/local/infra.py up     --state-dir DIR [--kafka-port N] [--mongo-port N] [--partitions N]
+                                         [--reuse] [--sasl]
     python3 deploy/local/infra.py status --state-dir DIR [--json]
     python3 deploy/local/infra.py down   --state-dir DIR [--purge]
 

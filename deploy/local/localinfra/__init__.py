@@ -6,6 +6,7 @@ Modules, in dependency order:
     common      InfraError, logging, subprocess runs, atomic files, cache markers, free ports
     probes      Kafka and MongoDB wire-protocol readiness probes (hand-written, no client libraries)
     processes   detached processes: spawn, liveness, SIGTERM/SIGKILL, wait until ready
+    tls         `up --sasl`: throwaway CA and certificates, SASL_SSL and mutual-TLS listener settings
     kafka       Kafka jars from Maven Central, JVM class-data-sharing archives, broker launch
     patches     applies the FerretDB source patches in ../patches/
     ferretdb    FerretDB build from the Go module proxy, server launch

@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     p_up.add_argument("--kafka-heap", default=KAFKA_HEAP, help="JVM -Xmx for Kafka (default %(default)s)")
     p_up.add_argument("--timeout", type=float, default=KAFKA_READY_TIMEOUT, help="seconds to wait for Kafka")
     p_up.add_argument("--reuse", action="store_true", help="reuse already running infra in this state dir")
+    p_up.add_argument("--sasl", action="store_true",
+                      help="also SASL_SSL (SCRAM-SHA-512 user) and mutual-TLS listeners, throwaway CA; "
+                           "addresses and credentials in infra.json")
     p_down = sub.add_parser("down", help="stop Kafka + FerretDB (SIGTERM, then SIGKILL)")
     p_down.add_argument("--state-dir", required=True)
     p_down.add_argument("--timeout", type=float, default=STOP_TIMEOUT)
@@ -45,8 +48,13 @@ def main(argv: list[str] | None = None) -> int:
             install(force=args.force)
         elif args.cmd == "up":
             info = start(args.state_dir, args.kafka_port, args.mongo_port, args.partitions, reuse=args.reuse,
-                         kafka_heap=args.kafka_heap, timeout=args.timeout)
+                         kafka_heap=args.kafka_heap, timeout=args.timeout, sasl=args.sasl)
             print(f"Kafka {info['kafka_version']} (KRaft) ready at {info['kafka_bootstrap']}")
+            if info.get("kafka_sasl_bootstrap"):
+                print(f"Kafka SASL_SSL ({info['kafka_sasl_mechanism']}, user {info['kafka_sasl_username']}) at "
+                      f"{info['kafka_sasl_bootstrap']}, CA {info['kafka_ssl_ca_file']}")
+                print(f"Kafka SSL with client certificates (mutual TLS) at {info['kafka_mtls_bootstrap']}, "
+                      f"client certificate {info['kafka_ssl_cert_file']}")
             print(f"FerretDB {info['ferretdb_version']} (SQLite) ready at {info['mongodb_uri']}")
             print(f"state: {Path(info['state_dir']) / INFO_FILE} (up took {time.monotonic() - t0:.1f}s)")
         elif args.cmd == "down":

@@ -23,6 +23,7 @@ from typing import Any
 from .common import InfraError, Log, free_ports, log_stderr, marker_ok, rmtree, run
 from .probes import kafka_probe
 from .processes import spawn, terminate, wait_ready
+from .tls import SaslSetup, broker_properties, scram_format_args
 from .versions import (
     KAFKA_CDS,
     KAFKA_HEAP,
@@ -212,16 +213,21 @@ def _jvm(exe: str, heap: str, logs_dir: Path, cds: str, dump_dir: Path | None = 
     return cmd + ["-cp", str(kafka_home() / "libs" / "*")]
 
 
-def _properties(data: Path, port: int, ctrl_port: int, partitions: int) -> str:
+def _properties(data: Path, port: int, ctrl_port: int, partitions: int, sasl: SaslSetup | None = None) -> str:
+    listeners = f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{ctrl_port}"
+    protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    if sasl is not None:  # clients use it; inter-broker and controller traffic stay PLAINTEXT
+        listeners += f",SASL_SSL://127.0.0.1:{sasl.port},SSL://127.0.0.1:{sasl.mtls_port}"
+        protocols += ",SASL_SSL:SASL_SSL,SSL:SSL"
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.bootstrap.servers": f"127.0.0.1:{ctrl_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{ctrl_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{ctrl_port}",
+        "listeners": listeners,
+        "advertised.listeners": listeners,
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": protocols,
         "log.dirs": str(data),
         "num.partitions": str(partitions),
         "default.replication.factor": "1",
@@ -239,23 +245,28 @@ def _properties(data: Path, port: int, ctrl_port: int, partitions: int) -> str:
         "num.io.threads": "2",
         "num.recovery.threads.per.data.dir": "1",
         "log.retention.hours": "24",
+        **(broker_properties(sasl) if sasl is not None else {}),
     }
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
 def start_kafka(kdir: Path, port: int, ctrl_port: int, partitions: int, heap: str,
-                dump_dir: Path | None = None) -> dict[str, Any]:
-    """Format fresh KRaft storage in kdir, then start the broker detached; returns its process record."""
+                dump_dir: Path | None = None, sasl: SaslSetup | None = None) -> dict[str, Any]:
+    """Format fresh KRaft storage in kdir, then start the broker detached; returns its process record.
+
+    With `sasl`, the broker also listens with SASL_SSL on sasl.port, and its SCRAM user is
+    written into the storage by the format step."""
     exe = java()
     data, logs = kdir / "data", kdir / "logs"
     data.mkdir(parents=True)
     logs.mkdir(parents=True)
     props = kdir / "server.properties"
-    props.write_text(_properties(data, port, ctrl_port, partitions))
+    props.write_text(_properties(data, port, ctrl_port, partitions, sasl))
     cluster_id = _cluster_id()
     try:
         run(_jvm(exe, heap, logs, "format", dump_dir)
-            + ["kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(props)],
+            + ["kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(props)]
+            + (scram_format_args(sasl) if sasl is not None else []),
             cwd=kdir, timeout=120)
     except InfraError as e:
         raise InfraError(f"Kafka storage format failed: {e}") from e

@@ -19,6 +19,7 @@ from .ferretdb import ferretdb_installed, install_ferretdb, start_ferretdb
 from .kafka import install_kafka, install_kafka_cds, kafka_cds_settled, kafka_installed, start_kafka, wait_kafka_ready
 from .probes import kafka_probe, mongo_probe
 from .processes import alive, terminate, wait_ready
+from .tls import make_sasl_setup
 from .versions import (
     FERRETDB_READY_TIMEOUT,
     FERRETDB_VERSION,
@@ -61,8 +62,13 @@ def read_info(state_dir: Path) -> dict[str, Any] | None:
 
 def start(state_dir: str | os.PathLike[str], kafka_port: int | None = None, mongo_port: int | None = None,
           partitions: int = 1, reuse: bool = False, kafka_heap: str = KAFKA_HEAP,
-          timeout: float = KAFKA_READY_TIMEOUT, log: Log = log_stderr) -> dict[str, Any]:
-    """Start Kafka + FerretDB detached with data under state_dir; returns the infra.json dict."""
+          timeout: float = KAFKA_READY_TIMEOUT, log: Log = log_stderr, sasl: bool = False) -> dict[str, Any]:
+    """Start Kafka + FerretDB detached with data under state_dir; returns the infra.json dict.
+
+    sasl=True: Kafka also gets a SASL_SSL listener (throwaway CA, SCRAM-SHA-512 user) and an SSL
+    listener that requires a client certificate; infra.json then holds their addresses, the CA file,
+    user and password, client certificate and key, and the client variables of each
+    (`kafka_sasl_env`, `kafka_mtls_env`)."""
     t0 = time.monotonic()
     sd = Path(state_dir).expanduser().resolve()
     sd.mkdir(parents=True, exist_ok=True)
@@ -71,7 +77,8 @@ def start(state_dir: str | os.PathLike[str], kafka_port: int | None = None, mong
         if old is not None:
             procs = list(old.get("processes", {}).values())
             running = [p for p in procs if alive(p)]
-            if running and reuse and len(running) == len(procs) == 2 and old.get("status") == "ready":
+            same_shape = bool(old.get("kafka_sasl_bootstrap")) == sasl
+            if running and reuse and len(running) == len(procs) == 2 and old.get("status") == "ready" and same_shape:
                 try:
                     kafka_probe("127.0.0.1", old["processes"]["kafka"]["port"])
                     mongo_probe("127.0.0.1", old["processes"]["ferretdb"]["port"])
@@ -95,7 +102,7 @@ def start(state_dir: str | os.PathLike[str], kafka_port: int | None = None, mong
 
         for attempt in (1, 2):
             try:
-                return _start_fresh(sd, kafka_port, mongo_port, partitions, kafka_heap, timeout, log, t0)
+                return _start_fresh(sd, kafka_port, mongo_port, partitions, kafka_heap, timeout, log, t0, sasl)
             except InfraError as e:
                 # a port picked from the OS can be taken by someone else before our server binds it
                 if attempt == 1 and "already in use" in str(e).lower():
@@ -106,17 +113,18 @@ def start(state_dir: str | os.PathLike[str], kafka_port: int | None = None, mong
 
 
 def _start_fresh(sd: Path, kafka_port: int | None, mongo_port: int | None, partitions: int, kafka_heap: str,
-                 timeout: float, log: Log, t0: float) -> dict[str, Any]:
+                 timeout: float, log: Log, t0: float, sasl: bool = False) -> dict[str, Any]:
     for sub in ("kafka", "ferretdb"):  # always start from empty data
         rmtree(sd / sub)
     if kafka_port is not None and not port_free(kafka_port):
         raise InfraError(f"Kafka port {kafka_port} is not free")
     if mongo_port is not None and not port_free(mongo_port):
         raise InfraError(f"MongoDB port {mongo_port} is not free")
-    free = iter(p for p in free_ports(5) if p not in (kafka_port, mongo_port))
+    free = iter(p for p in free_ports(7) if p not in (kafka_port, mongo_port))
     kport = kafka_port or next(free)
     cport = next(free)
     mport = mongo_port or next(free)
+    sasl_setup = make_sasl_setup(sd / "kafka" / "tls", next(free), next(free)) if sasl else None
 
     procs: dict[str, dict[str, Any]] = {}
     pids: dict[str, int] = {}
@@ -125,13 +133,14 @@ def _start_fresh(sd: Path, kafka_port: int | None, mongo_port: int | None, parti
         "kafka_bootstrap": f"127.0.0.1:{kport}", "mongodb_uri": f"mongodb://127.0.0.1:{mport}/",
         "kafka_version": KAFKA_VERSION, "ferretdb_version": FERRETDB_VERSION,
         "kafka_partitions": partitions, "processes": procs, "pids": pids,
+        **(sasl_setup.client_info() if sasl_setup is not None else {}),
     }
     try:
         # FerretDB first: it starts in parallel with Kafka's storage format
         procs["ferretdb"] = start_ferretdb(sd, mport)
         pids["ferretdb"] = procs["ferretdb"]["pid"]
         write_json_atomic(sd / INFO_FILE, info)
-        procs["kafka"] = start_kafka(sd / "kafka", kport, cport, partitions, kafka_heap)
+        procs["kafka"] = start_kafka(sd / "kafka", kport, cport, partitions, kafka_heap, sasl=sasl_setup)
         pids["kafka"] = procs["kafka"]["pid"]
         write_json_atomic(sd / INFO_FILE, info)
         log(f"[up] Kafka storage formatted, broker starting (pid {procs['kafka']['pid']}) "

@@ -29,7 +29,16 @@ from mentorship_contracts import Envelope, EventData, Topic, all_models, dead_le
 from .clock import Clock
 from .consumer import PROCESSED, EventConsumer, Handler, RetryPolicy
 from .logging import configure_logging
-from .messaging import TopicNames, ensure_topics, new_producer
+from .messaging import (
+    TopicNames,
+    ensure_topics,
+    faststream_security,
+    kafka_client_options,
+    kafka_failure_reason,
+    missing_topics,
+    new_producer,
+    topic_spec,
+)
 from .metrics import HTTP_REQUESTS, READY, REGISTRY
 from .mongo import Indexes, connect, ensure_indexes, ping
 from .outbox import OutboxRelay, outbox_indexes
@@ -50,8 +59,9 @@ class ServiceRuntime:
         self.topics = TopicNames(settings.kafka_topic_prefix)
         self.client = connect(settings.mongodb_uri, app_name=self.service)
         self.db: AsyncDatabase[dict[str, Any]] = self.client[settings.database_name]
+        self.kafka_options = kafka_client_options(settings)
         self.broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id=self.service,
-                                  graceful_timeout=15.0, logger=None)
+                                  graceful_timeout=15.0, logger=None, security=faststream_security(settings))
         self.retry = RetryPolicy(
             settings.consumer_max_attempts,
             settings.consumer_retry_backoff_ms / 1000,
@@ -69,6 +79,9 @@ class ServiceRuntime:
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._producer: AIOKafkaProducer | None = None
+        self._broker_started = False
+        self._kafka_task: asyncio.Task[None] | None = None
+        self.kafka_problem: str | None = None  # why the Kafka side is not up yet (readiness says it)
         self.relay: OutboxRelay | None = None
         self.timer_loop: TimerLoop | None = None
         self.started = False
@@ -141,6 +154,12 @@ class ServiceRuntime:
             self.relay.wake()
 
     async def start(self) -> None:
+        """Mongo first; then the Kafka side (topics, producer, relay, timers, jobs, consumers).
+
+        When Kafka refuses us (credentials, TLS, missing topics, unreachable) the process stays up,
+        not ready, says why on /ready and in the log, and keeps trying in the background: an
+        orchestrator sees a not-ready pod with a reason instead of a silent crash loop.
+        """
         s = self.settings
         s.check_secrets()
         await ensure_indexes(self.db, self._indexes)
@@ -151,13 +170,53 @@ class ServiceRuntime:
                  "read_models": self._read_models.get(c.name, [])},
                 upsert=True,
             )
+        if not await self._try_start_kafka_side():
+            self._kafka_task = asyncio.create_task(self._start_kafka_side_until_done(), name="kafka-connect")
+
+    def required_topics(self) -> list[str]:
+        """The topics this service produces to and consumes, and its dead-letter topics."""
         topics = {self.topics(t) for t in self._produces}
         topics |= {self.topics(c.topic) for c in self.consumers}
         topics |= {dead_letter_topic(self.topics(c.topic)) for c in self.consumers}
-        await ensure_topics(s.kafka_bootstrap_servers, topics, s.kafka_topic_partitions,
-                            s.kafka_replication_factor)
-        self._producer = new_producer(s.kafka_bootstrap_servers, f"{self.service}-producer")
-        await self._producer.start()
+        return sorted(topics)
+
+    async def _try_start_kafka_side(self) -> bool:
+        try:
+            await self._start_kafka_side()
+        except asyncio.CancelledError:
+            raise
+        except MissingTopics as exc:
+            self.kafka_problem = str(exc)
+        except Exception as exc:
+            await self._stop_kafka_clients()
+            self.kafka_problem = await kafka_failure_reason(exc, self.settings.kafka_bootstrap_servers,
+                                                            self.kafka_options)
+        else:
+            self.kafka_problem = None
+            return True
+        log.error("kafka not usable: service not ready", reason=self.kafka_problem)
+        return False
+
+    async def _start_kafka_side_until_done(self) -> None:
+        delay = 1.0
+        while not await self._try_start_kafka_side():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        log.info("kafka usable again: service ready")
+
+    async def _start_kafka_side(self) -> None:
+        s = self.settings
+        topics = self.required_topics()
+        if s.kafka_create_topics:
+            await ensure_topics(
+                s.kafka_bootstrap_servers,
+                [topic_spec(t, s.kafka_topic_partitions, s.kafka_replication_factor) for t in topics],
+                options=self.kafka_options)
+        elif missing := await missing_topics(s.kafka_bootstrap_servers, topics, self.kafka_options):
+            raise MissingTopics(missing)
+        if self._producer is None:
+            self._producer = new_producer(s.kafka_bootstrap_servers, f"{self.service}-producer", self.kafka_options)
+            await self._producer.start()
         self.relay = OutboxRelay(
             self.db, self._outbox_collections, self._producer, self.topics, self.clock,
             service=self.service, poll_interval=s.outbox_poll_interval_ms / 1000,
@@ -171,15 +230,39 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(self.timer_loop.run(), name="timers"))
         for job in self._background:
             self._tasks.append(asyncio.create_task(job(), name=getattr(job, "__name__", "job")))
+        self._broker_started = True  # stop() must stop it even when start fails halfway
         await self.broker.start()
         self.started = True
-        log.info("service started", topics=sorted(topics), database=s.database_name,
+        log.info("service started", topics=topics, database=s.database_name,
                  consumers=[c.group_id for c in self.consumers])
+
+    async def _stop_kafka_clients(self) -> None:
+        """Undo a half-done Kafka start before the next attempt."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self.relay, self.timer_loop = None, None
+        if self._broker_started:
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+            self._broker_started = False
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            self._producer = None
 
     async def stop(self) -> None:
         log.info("service stopping")
         self.started = False
-        await self.broker.stop()  # stop consuming; in-flight handlers finish (graceful_timeout)
+        if self._kafka_task is not None:
+            self._kafka_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._kafka_task
+        if self._broker_started:
+            await self.broker.stop()  # stop consuming; in-flight handlers finish (graceful_timeout)
         if self.timer_loop:
             self.timer_loop.stop()
         for task in self._tasks:
@@ -210,14 +293,27 @@ class ServiceRuntime:
         except Exception as exc:
             checks["mongo"] = f"unreachable: {type(exc).__name__}"
         try:
-            if self._producer is None:
-                raise RuntimeError("not started")
-            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 3)
-            checks["kafka"] = "ok"
-        except Exception as exc:
-            checks["kafka"] = f"unreachable: {type(exc).__name__}"
+            if self.kafka_problem is not None:
+                checks["kafka"] = self.kafka_problem
+            elif self._producer is None:
+                checks["kafka"] = "connecting"
+            else:
+                await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 3)
+                checks["kafka"] = "ok"
+        except Exception as exc:  # e.g. credentials rotated under a running service: say which it is
+            checks["kafka"] = await kafka_failure_reason(exc, self.settings.kafka_bootstrap_servers,
+                                                         self.kafka_options, wait_seconds=2)
         checks["consumers"] = "ok" if self.started else "not started"
         return checks
+
+
+class MissingTopics(RuntimeError):
+    """KAFKA_CREATE_TOPICS=false and some of the service's topics do not exist."""
+
+    def __init__(self, topics: Sequence[str]) -> None:
+        self.topics = list(topics)
+        super().__init__(f"missing topics (KAFKA_CREATE_TOPICS=false; an operator creates them, e.g. "
+                         f"`mentorship topics apply`): {', '.join(self.topics)}")
 
 
 class ClockChange(BaseModel):

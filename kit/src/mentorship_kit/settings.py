@@ -2,16 +2,54 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Literal
 
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Published in this repository: fine on loopback, refused on any other interface unless allowed.
 DEV_JWT_SECRET = "dev-secret-change-me-please-32-bytes!"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-class ServiceSettings(BaseSettings):
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"]
+KafkaSaslMechanism = Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"]
+
+
+class KafkaClientSettings(BaseSettings):
+    """How every Kafka client connects (services, dead-letter producer, admin client, operator CLI).
+
+    Read on its own by the operator CLI (`KafkaClientSettings()` from the environment), and part of
+    every service's settings. `mentorship_kit.messaging.kafka_client_options` turns it into client
+    arguments, `faststream_security` into the FastStream broker's security object.
+    """
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: KafkaSaslMechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_ca_file: str = Field(default="", description="CA bundle (PEM) to verify the brokers; system CAs if empty")
+    kafka_ssl_cert_file: str = Field(default="", description="client certificate chain (PEM), for mutual TLS")
+    kafka_ssl_key_file: str = Field(default="", description="private key (PEM) of the client certificate")
+
+    @model_validator(mode="after")
+    def _consistent_kafka_security(self) -> KafkaClientSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+        if bool(self.kafka_ssl_cert_file) != bool(self.kafka_ssl_key_file):
+            raise ValueError("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (mutual TLS)")
+        return self
+
+    @property
+    def kafka_uses_tls(self) -> bool:
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+
+class ServiceSettings(KafkaClientSettings):
     """Variables every service reads (documented in the README)."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
@@ -21,6 +59,8 @@ class ServiceSettings(BaseSettings):
     kafka_topic_prefix: str = Field(default="", description="Prefix for every topic and consumer group")
     kafka_topic_partitions: int = Field(default=3, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1, description="Replicas of the topics a service creates")
+    kafka_create_topics: bool = Field(
+        default=True, description="Create missing topics at start; false: only check they exist (not ready if not)")
     mongodb_uri: str = "mongodb://127.0.0.1:27017/"
     mongodb_database: str = ""
     http_host: str = "127.0.0.1"

@@ -7,6 +7,7 @@
   mentorship token SUBJECT ROLE [ROLE ...]  a local development token
   mentorship docs [--out DIR]             event catalog: AsyncAPI, JSON Schemas, a page per event, OpenAPI
   mentorship demo                         plays the mentoring journey against a running platform
+  mentorship topics plan|apply            every topic with its settings; create the missing ones
 
 Connection: KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, KAFKA_TOPIC_PREFIX, <SERVICE>_URL (or the state
 file that `make run` writes in .run/infra/infra.json).
@@ -27,7 +28,7 @@ from rich.progress import Progress
 
 from mentorship_kit.auth import ROLES, issue_token
 
-from . import kafka_ops
+from . import kafka_ops, topics
 from .connection import SERVICES, Platform, locate
 from .support import rich_table
 
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--out", default="docs/catalog")
     demo = sub.add_parser("demo", help="play the mentoring journey against the running platform")
     demo.add_argument("--fast", action="store_true", help="fewer people")
+    topics.register(sub)
     return parser
 
 
@@ -188,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         "demo": cmd_demo,
     }
     fn: Callable[[argparse.Namespace], Any]
-    if args.command == "dlt":
+    if hasattr(args, "func"):
+        fn = args.func
+    elif args.command == "dlt":
         fn = cmd_dlt_list if args.dlt_command == "list" else cmd_dlt_redrive
     else:
         fn = handlers[args.command]

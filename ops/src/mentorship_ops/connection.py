@@ -28,6 +28,18 @@ def _infra_file() -> Path:
     return run_dir / "infra" / "infra.json"
 
 
+def locate_kafka(kafka: str | None = None) -> str:
+    """Kafka bootstrap servers only (for commands that need no store). The security settings
+    (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*) come from the environment, as for the
+    services: see `mentorship_kit.messaging.kafka_client_options`."""
+    path = _infra_file()
+    info = json.loads(path.read_text()) if path.exists() else {}
+    found = kafka or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or info.get("kafka_bootstrap")
+    if not found:
+        raise SystemExit("cannot find Kafka: start the platform with `make run`, or set KAFKA_BOOTSTRAP_SERVERS")
+    return str(found)
+
+
 def locate(kafka: str | None = None, mongo: str | None = None, prefix: str | None = None) -> Platform:
     info: dict[str, str] = {}
     path = _infra_file()

@@ -11,6 +11,7 @@ from aiokafka.protocol import admin as _protocol
 from aiokafka.structs import OffsetAndMetadata
 
 from mentorship_contracts import DEAD_LETTER_SUFFIX
+from mentorship_kit.messaging import kafka_client_options
 
 from .support import TopicReader
 
@@ -56,7 +57,7 @@ class DeadLetter:
 
 
 async def _admin(bootstrap: str) -> AIOKafkaAdminClient:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_client_options())
     await admin.start()
     return admin
 
@@ -64,7 +65,7 @@ async def _admin(bootstrap: str) -> AIOKafkaAdminClient:
 async def _end_offsets(bootstrap: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
     if not tps:
         return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **kafka_client_options())
     await consumer.start()
     try:
         ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
@@ -133,7 +134,8 @@ async def redrive(bootstrap: str, prefix: str, topic: str, offsets: set[int] | N
     """
     waiting = [d for d in await list_dead_letters(bootstrap, prefix, topic) if not d.redriven]
     letters = waiting if offsets is None else [d for d in waiting if d.offset in offsets]
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                **kafka_client_options())
     await producer.start()
     sent = 0
     try:
@@ -168,7 +170,8 @@ async def commit_offsets(bootstrap: str, group: str, offsets: dict[TopicPartitio
     if only_forward:
         current = await _redrive_marks(bootstrap, group, list(offsets))
         offsets = {tp: max(o, current.get(tp, 0)) for tp, o in offsets.items()}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                                **kafka_client_options())
     await consumer.start()
     try:
         consumer.assign(list(offsets))

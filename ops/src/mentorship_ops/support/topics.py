@@ -12,6 +12,8 @@ from typing import Any, TypeAlias
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from mentorship_kit.messaging import kafka_client_options
+
 Record: TypeAlias = ConsumerRecord[Any, Any]
 
 
@@ -19,7 +21,7 @@ async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicP
     """The partitions of those `topics` that exist."""
     if not topics:
         return []
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_client_options())
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
@@ -51,7 +53,8 @@ class TopicReader:
         create theirs as they start); reads the partitions found by then."""
         if self.group_id is not None:
             consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, group_id=self.group_id,
-                                        auto_offset_reset="earliest", enable_auto_commit=False)
+                                        auto_offset_reset="earliest", enable_auto_commit=False,
+                                        **kafka_client_options())
             await consumer.start()
             self._consumer = consumer
             return self
@@ -61,7 +64,8 @@ class TopicReader:
             if len({tp.topic for tp in self.partitions}) == len(set(self.topics)) or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.5)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                    **kafka_client_options())
         await consumer.start()
         self._consumer = consumer
         if self.partitions:
