@@ -35,7 +35,7 @@ from mentorship_contracts import Envelope
 from mentorship_kit.mongo import Indexes
 from mentorship_kit.outbox import LEASE, OUTBOX, PENDING, SEQ, new_document
 
-from ..domain import State
+from ..domain import Mentorship, State
 
 VERSIONS = "mentorship_versions"
 LOADS = "mentor_loads"
@@ -80,6 +80,11 @@ def state_of(version: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in version.items() if k not in _INTERNAL}
 
 
+def mentorship_of(version: dict[str, Any]) -> Mentorship:
+    """The aggregate of a stored version (its `seq` is the aggregate's version)."""
+    return Mentorship.model_validate({**state_of(version), "version": version["seq"]})
+
+
 class Store:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.db = db
@@ -97,17 +102,23 @@ class Store:
         self.exposures = db[EXPOSURES]
 
     # --- mentorships: chains of immutable versions ------------------------------------------
-    async def insert_mentorship(self, doc: dict[str, Any], events: Events) -> bool:
-        """The first version (a request, or a cohort mentorship that starts active)."""
-        mid = doc["mentorship_id"]
+    async def save(self, mentorship: Mentorship, events: Events) -> bool:
+        """Store this version of the mentorship with its events (one single-document insert).
+        False when that version exists already: someone else changed the mentorship first."""
+        seq = mentorship.version
+        doc = {**mentorship.as_dict(), "_id": version_id(mentorship.mentorship_id, seq), "seq": seq}
         try:
-            await self.versions.insert_one(new_document({**doc, "_id": version_id(mid, 1), "seq": 1}, events))
+            await self.versions.insert_one(new_document(doc, events))
             return True
         except DuplicateKeyError:
             return False
 
+    async def mentorship(self, mentorship_id: str) -> Mentorship | None:
+        doc = await self.current(mentorship_id)
+        return mentorship_of(doc) if doc else None
+
     async def current(self, mentorship_id: str) -> dict[str, Any] | None:
-        """The latest version (with its `seq`, which a transition needs)."""
+        """The latest version as stored (with its `seq`)."""
         cursor = self.versions.find({"mentorship_id": mentorship_id}, {OUTBOX: 0}).sort("seq", -1).limit(1)
         found = await cursor.to_list(1)
         return found[0] if found else None
@@ -115,17 +126,6 @@ class Store:
     async def get_mentorship(self, mentorship_id: str) -> dict[str, Any] | None:
         doc = await self.current(mentorship_id)
         return state_of(doc) if doc else None
-
-    async def transition(self, current: dict[str, Any], changes: dict[str, Any], events: Events,
-                         ) -> dict[str, Any] | None:
-        """Insert the next version after `current`; None when someone else moved it first."""
-        seq = int(current["seq"]) + 1
-        doc = {**state_of(current), **changes, "_id": version_id(current["mentorship_id"], seq), "seq": seq}
-        try:
-            await self.versions.insert_one(new_document(doc, events))
-        except DuplicateKeyError:
-            return None
-        return state_of(doc)
 
     async def _latest_of(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         """Current versions of the mentorships that have a version matching `query`."""
@@ -139,17 +139,17 @@ class Store:
                     latest[d["mentorship_id"]] = d
         return list(latest.values())
 
-    async def open_requests_of_mentor(self, mentor_id: str) -> list[dict[str, Any]]:
+    async def open_requests_of_mentor(self, mentor_id: str) -> list[Mentorship]:
         found = await self._latest_of({"mentor_id": mentor_id, "state": State.REQUESTED.value})
-        return [d for d in found if d["state"] == State.REQUESTED]
+        return [mentorship_of(d) for d in found if d["state"] == State.REQUESTED]
 
-    async def mentorships_of(self, profile_id: str) -> list[dict[str, Any]]:
+    async def mentorships_of(self, profile_id: str) -> list[Mentorship]:
         found = await self._latest_of({"$or": [{"mentee_id": profile_id}, {"mentor_id": profile_id}]})
         found.sort(key=lambda d: d.get("requested_at") or d.get("started_at"), reverse=True)
-        return [state_of(d) for d in found[:500]]
+        return [mentorship_of(d) for d in found[:500]]
 
-    async def program_mentorships(self, program_id: str) -> list[dict[str, Any]]:
-        return await self._latest_of({"program_id": program_id})
+    async def program_mentorships(self, program_id: str) -> list[Mentorship]:
+        return [mentorship_of(d) for d in await self._latest_of({"program_id": program_id})]
 
     async def excluded_mentors(self, mentee_ids: Sequence[str], *, forbid_repeats: bool) -> dict[str, set[str]]:
         """Per mentee, mentors they may not be offered: not a good fit, a previous or current
@@ -380,7 +380,7 @@ class Store:
         except DuplicateKeyError:
             return False
 
-    async def insert_started(self, docs: list[tuple[dict[str, Any], Events]]) -> None:
+    async def insert_started(self, started: Sequence[tuple[Mentorship, Events]]) -> None:
         """Insert cohort mentorships; ones already there (a retried publish) are kept as they are."""
-        for doc, events in docs:
-            await self.insert_mentorship(doc, events)
+        for mentorship, events in started:
+            await self.save(mentorship, events)

@@ -9,17 +9,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mentorship_contracts.matching import Agreement
 from mentorship_kit.auth import CurrentPrincipal
+from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import NotFound
 
-from ..application import MatchingService
+from ..bootstrap import Matching as MatchingUseCases
 from ..domain import ProgramSpec
 
 
-def service(request: Request) -> MatchingService:
-    return request.app.state.matching
+def service(request: Request) -> MatchingUseCases:
+    return request.app.state.matching  # type: ignore[no-any-return]
 
 
-Matching = Annotated[MatchingService, Depends(service)]
+Matching = Annotated[MatchingUseCases, Depends(service)]
+ADMIN = policy(Policy.ADMIN)
+PERSON = policy(Policy.PERSON)
 CorrelationId = Annotated[str | None, Header(alias="x-correlation-id")]
 
 
@@ -77,7 +80,7 @@ class NewIntroduction(Strict):
 read_models = APIRouter(tags=["read models"])
 
 
-@read_models.get("/read-models/profiles/{profile_id}", summary="Matching's copy of a profile")
+@read_models.get("/read-models/profiles/{profile_id}", summary="Matching's copy of a profile", openapi_extra=PERSON)
 async def read_profile(profile_id: str, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     principal.require_self_or_admin(profile_id)
     doc = await request.app.state.profiles.get(profile_id)
@@ -89,161 +92,161 @@ async def read_profile(profile_id: str, principal: CurrentPrincipal, request: Re
 suggestions = APIRouter(tags=["suggestions"])
 
 
-@suggestions.get("/suggestions/{mentee_id}", summary="Top-K mentors for a mentee, with scores and reasons")
+@suggestions.get("/suggestions/{mentee_id}", summary="Top-K mentors for a mentee, with scores and reasons", openapi_extra=PERSON)
 async def suggest(mentee_id: str, principal: CurrentPrincipal, matching: Matching,
                   k: Annotated[int, Query(ge=1, le=100)] = 5,
                   program_id: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
     principal.require_self_or_admin(mentee_id)
-    return await matching.suggestions(mentee_id, min(k, matching.settings.suggestion_max_k), program_id)
+    return await matching.suggestions.suggestions(mentee_id, min(k, matching.settings.suggestion_max_k), program_id)
 
 
-@suggestions.get("/scores/{mentee_id}/{mentor_id}", summary="Score, breakdown and hard-constraint check of a pair")
+@suggestions.get("/scores/{mentee_id}/{mentor_id}", summary="Score, breakdown and hard-constraint check of a pair", openapi_extra=policy(Policy.PERSON, note="the mentee the path names"))
 async def score_pair(mentee_id: str, mentor_id: str, principal: CurrentPrincipal, matching: Matching,
                      program_id: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
     principal.require_self_or_admin(mentee_id)
-    return await matching.explain_pair(mentee_id, mentor_id, program_id)
+    return await matching.suggestions.explain_pair(mentee_id, mentor_id, program_id)
 
 
 mentorships = APIRouter(prefix="/mentorships", tags=["mentorships"])
 
 
-@mentorships.post("", status_code=status.HTTP_201_CREATED, summary="Request a mentor")
+@mentorships.post("", status_code=status.HTTP_201_CREATED, summary="Request a mentor", openapi_extra=policy(Policy.AUTHENTICATED, note="a mentee asks for themselves; an admin may name the mentee"))
 async def request_mentor(body: NewRequest, principal: CurrentPrincipal, matching: Matching,
                          correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.request(principal, body.mentor_id, body.message, body.program_id, body.mentee_id,
-                                  correlation_id)
+    return (await matching.lifecycle.request(principal, body.mentor_id, body.message, body.program_id, body.mentee_id,
+                                  correlation_id)).as_dict()
 
 
-@mentorships.get("", summary="Mentorships and requests of a person")
+@mentorships.get("", summary="Mentorships and requests of a person", openapi_extra=policy(Policy.PERSON, note="the person named by profile_id"))
 async def list_mentorships(principal: CurrentPrincipal, matching: Matching,
                            profile_id: Annotated[str, Query(min_length=1, max_length=64)]) -> list[dict[str, Any]]:
-    return await matching.list_for(principal, profile_id)
+    return [m.as_dict() for m in await matching.lifecycle.list_for(principal, profile_id)]
 
 
-@mentorships.get("/review", summary="Mentorships flagged as not a good fit by session feedback (admin)")
+@mentorships.get("/review", summary="Mentorships flagged as not a good fit by session feedback (admin)", openapi_extra=ADMIN)
 async def review_queue(principal: CurrentPrincipal, matching: Matching) -> list[dict[str, Any]]:
-    return await matching.review_queue(principal)
+    return await matching.reviews.review_queue(principal)
 
 
-@mentorships.get("/{mentorship_id}", summary="A request or mentorship")
+@mentorships.get("/{mentorship_id}", summary="A request or mentorship", openapi_extra=policy(Policy.PARTICIPANT, note="review flags: admins only"))
 async def get_mentorship(mentorship_id: str, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
-    return await matching.get(principal, mentorship_id)
+    return (await matching.lifecycle.get(principal, mentorship_id)).as_dict()
 
 
-@mentorships.post("/{mentorship_id}/accept", summary="The mentor accepts (with the agreement)")
+@mentorships.post("/{mentorship_id}/accept", summary="The mentor accepts (with the agreement)", openapi_extra=policy(Policy.PARTICIPANT, note="the mentor"))
 async def accept(mentorship_id: str, principal: CurrentPrincipal, matching: Matching,
                  body: Acceptance | None = None, correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.accept(principal, mentorship_id, body.agreement if body else None, correlation_id)
+    return (await matching.lifecycle.accept(principal, mentorship_id, body.agreement if body else None, correlation_id)).as_dict()
 
 
-@mentorships.post("/{mentorship_id}/decline", summary="The mentor (or an admin) declines with a reason")
+@mentorships.post("/{mentorship_id}/decline", summary="The mentor (or an admin) declines with a reason", openapi_extra=policy(Policy.PARTICIPANT, note="the mentor"))
 async def decline(mentorship_id: str, body: Reason, principal: CurrentPrincipal, matching: Matching,
                   correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.decline(principal, mentorship_id, body.reason, correlation_id)
+    return (await matching.lifecycle.decline(principal, mentorship_id, body.reason, correlation_id)).as_dict()
 
 
-@mentorships.post("/{mentorship_id}/withdraw", summary="The mentee withdraws the request")
+@mentorships.post("/{mentorship_id}/withdraw", summary="The mentee withdraws the request", openapi_extra=policy(Policy.PARTICIPANT, note="the mentee"))
 async def withdraw(mentorship_id: str, principal: CurrentPrincipal, matching: Matching,
                    correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.withdraw(principal, mentorship_id, correlation_id)
+    return (await matching.lifecycle.withdraw(principal, mentorship_id, correlation_id)).as_dict()
 
 
-@mentorships.post("/{mentorship_id}/approve", summary="An admin approves an accepted request (two-sided mode)")
+@mentorships.post("/{mentorship_id}/approve", summary="An admin approves an accepted request (two-sided mode)", openapi_extra=ADMIN)
 async def approve(mentorship_id: str, principal: CurrentPrincipal, matching: Matching,
                   correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.approve(principal, mentorship_id, correlation_id)
+    return (await matching.lifecycle.approve(principal, mentorship_id, correlation_id)).as_dict()
 
 
-@mentorships.post("/{mentorship_id}/complete", summary="Complete a mentorship as planned")
+@mentorships.post("/{mentorship_id}/complete", summary="Complete a mentorship as planned", openapi_extra=policy(Policy.PARTICIPANT))
 async def complete(mentorship_id: str, principal: CurrentPrincipal, matching: Matching,
                    correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.complete(principal, mentorship_id, correlation_id)
+    return (await matching.lifecycle.complete(principal, mentorship_id, correlation_id)).as_dict()
 
 
-@mentorships.post("/{mentorship_id}/end", summary="End early with a reason (or as not a good fit)")
+@mentorships.post("/{mentorship_id}/end", summary="End early with a reason (or as not a good fit)", openapi_extra=policy(Policy.PARTICIPANT))
 async def end(mentorship_id: str, body: Ending, principal: CurrentPrincipal, matching: Matching,
               correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.end(principal, mentorship_id, body.reason, body.not_a_good_fit, correlation_id)
+    return (await matching.lifecycle.end(principal, mentorship_id, body.reason, body.not_a_good_fit, correlation_id)).as_dict()
 
 
 @mentorships.post("/{mentorship_id}/introductions", status_code=status.HTTP_201_CREATED,
-                  summary="The mentor introduces their mentee to another member")
+                  summary="The mentor introduces their mentee to another member", openapi_extra=policy(Policy.PARTICIPANT, note="the mentor"))
 async def introduce(mentorship_id: str, body: NewIntroduction, principal: CurrentPrincipal, matching: Matching,
                     correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.introduce(principal, mentorship_id, body.contact_id, body.message, correlation_id)
+    return await matching.introductions.introduce(principal, mentorship_id, body.contact_id, body.message, correlation_id)
 
 
 introductions = APIRouter(prefix="/introductions", tags=["introductions"])
 
 
-@introductions.get("/{introduction_id}", summary="An introduction")
+@introductions.get("/{introduction_id}", summary="An introduction", openapi_extra=policy(Policy.PARTICIPANT, note="the mentee, the mentor or the contact"))
 async def get_introduction(introduction_id: str, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
-    return await matching.get_introduction(principal, introduction_id)
+    return await matching.introductions.get_introduction(principal, introduction_id)
 
 
-@introductions.post("/{introduction_id}/accept", summary="The introduced person accepts")
+@introductions.post("/{introduction_id}/accept", summary="The introduced person accepts", openapi_extra=policy(Policy.PARTICIPANT, note="the introduced contact"))
 async def accept_introduction(introduction_id: str, principal: CurrentPrincipal, matching: Matching,
                               correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.answer_introduction(principal, introduction_id, True, correlation_id)
+    return await matching.introductions.answer_introduction(principal, introduction_id, True, correlation_id)
 
 
-@introductions.post("/{introduction_id}/decline", summary="The introduced person declines")
+@introductions.post("/{introduction_id}/decline", summary="The introduced person declines", openapi_extra=policy(Policy.PARTICIPANT, note="the introduced contact"))
 async def decline_introduction(introduction_id: str, principal: CurrentPrincipal, matching: Matching,
                                correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.answer_introduction(principal, introduction_id, False, correlation_id)
+    return await matching.introductions.answer_introduction(principal, introduction_id, False, correlation_id)
 
 
 programs = APIRouter(prefix="/programs", tags=["programs"])
 
 
-@programs.post("", status_code=status.HTTP_201_CREATED, summary="Create a program (admin)")
+@programs.post("", status_code=status.HTTP_201_CREATED, summary="Create a program (admin)", openapi_extra=ADMIN)
 async def create_program(body: ProgramSpec, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
-    return await matching.create_program(principal, body)
+    return await matching.programs.create_program(principal, body)
 
 
-@programs.get("/{program_id}", summary="A program")
+@programs.get("/{program_id}", summary="A program", openapi_extra=ADMIN)
 async def get_program(program_id: str, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
-    return await matching.get_program(principal, program_id)
+    return await matching.programs.get_program(principal, program_id)
 
 
-@programs.put("/{program_id}", summary="Replace a program's settings (admin)")
+@programs.put("/{program_id}", summary="Replace a program's settings (admin)", openapi_extra=ADMIN)
 async def update_program(program_id: str, body: ProgramSpec, principal: CurrentPrincipal,
                          matching: Matching) -> dict[str, Any]:
-    return await matching.update_program(principal, program_id, body)
+    return await matching.programs.update_program(principal, program_id, body)
 
 
-@programs.post("/{program_id}/enrollments", status_code=status.HTTP_201_CREATED, summary="Enroll a person")
+@programs.post("/{program_id}/enrollments", status_code=status.HTTP_201_CREATED, summary="Enroll a person", openapi_extra=policy(Policy.PERSON, note="the person named in the body"))
 async def enroll(program_id: str, body: Enrollment, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
-    return await matching.enroll(principal, program_id, body.profile_id, body.role)
+    return await matching.programs.enroll(principal, program_id, body.profile_id, body.role)
 
 
 @programs.delete("/{program_id}/enrollments/{role}/{profile_id}", status_code=status.HTTP_204_NO_CONTENT,
-                 summary="Withdraw an enrollment")
+                 summary="Withdraw an enrollment", openapi_extra=PERSON)
 async def unenroll(program_id: str, role: Literal["mentee", "mentor"], profile_id: str,
                    principal: CurrentPrincipal, matching: Matching) -> Response:
-    await matching.unenroll(principal, program_id, profile_id, role)
+    await matching.programs.unenroll(principal, program_id, profile_id, role)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @programs.post("/{program_id}/runs", status_code=status.HTTP_202_ACCEPTED,
-               summary="Start a cohort dry run (admin); poll it for progress and the quality report")
+               summary="Start a cohort dry run (admin); poll it for progress and the quality report", openapi_extra=ADMIN)
 async def start_run(program_id: str, principal: CurrentPrincipal, matching: Matching,
                     body: RunRequest | None = None) -> dict[str, Any]:
     body = body or RunRequest()
-    return await matching.start_run(principal, program_id, k=body.k,
+    return await matching.cohorts.start_run(principal, program_id, k=body.k,
                                     pins=[(p.mentee_id, p.mentor_id) for p in body.pins],
                                     forbids=[(p.mentee_id, p.mentor_id) for p in body.forbids])
 
 
-@programs.get("/{program_id}/runs/{run_id}", summary="A cohort run: status, progress, proposal, quality")
+@programs.get("/{program_id}/runs/{run_id}", summary="A cohort run: status, progress, proposal, quality", openapi_extra=ADMIN)
 async def get_run(program_id: str, run_id: str, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
-    return await matching.get_run(principal, program_id, run_id)
+    return await matching.cohorts.get_run(principal, program_id, run_id)
 
 
-@programs.post("/{program_id}/runs/{run_id}/publish", summary="Publish a dry run: all its mentorships start")
+@programs.post("/{program_id}/runs/{run_id}/publish", summary="Publish a dry run: all its mentorships start", openapi_extra=ADMIN)
 async def publish(program_id: str, run_id: str, principal: CurrentPrincipal, matching: Matching,
                   correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.publish(principal, program_id, run_id, correlation_id)
+    return await matching.cohorts.publish(principal, program_id, run_id, correlation_id)
 
 
 routers = [read_models, suggestions, mentorships, introductions, programs]
