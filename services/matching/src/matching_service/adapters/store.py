@@ -12,6 +12,8 @@ on MongoDB). So every change that must happen at most once is an insert:
   `<mentor>#<n>` for a free n, so two accepts of the last slot cannot both win. Freeing a slot
   deletes the claim. `mentor_loads` only mirrors the profile's capacity (one writer: the consumer).
 - `open_requests`: one lock document per (mentee, mentor) while a request is open.
+- `publication_claims`: one per published program version (`<program>@<version>`), so two dry runs
+  of one version cannot both be published, not even at the same moment.
 - `publications` (outbox): one per published cohort run, carrying CohortMatchPublished.
 - `introductions` + `introduction_answers` (outbox each): made once, answered once.
 - `review_flags`: one per feedback event that said "not a good fit".
@@ -49,6 +51,7 @@ INTRODUCTIONS = "introductions"
 ANSWERS = "introduction_answers"
 REVIEW_FLAGS = "review_flags"
 EXPOSURES = "exposures"
+PUBLICATION_CLAIMS = "publication_claims"
 OUTBOX_COLLECTIONS = (VERSIONS, PUBLICATIONS, INTRODUCTIONS, ANSWERS)
 _INTERNAL = (OUTBOX, PENDING, SEQ, LEASE, "_id", "seq")
 
@@ -339,16 +342,17 @@ class Store:
     async def update_run(self, run_id: str, changes: dict[str, Any]) -> None:
         await self.runs.update_one({"_id": run_id}, {"$set": changes})
 
-    async def claim_publication(self, run_id: str, doc: dict[str, Any]) -> bool:
-        """The one right to publish a run (atomic insert); the events follow in `record_publication`."""
+    async def claim_publication(self, key: str, doc: dict[str, Any]) -> bool:
+        """The one right to publish (atomic insert of a unique id, e.g. one per program version);
+        the events follow in `record_publication`."""
         try:
-            await self.db["publication_claims"].insert_one({"_id": run_id, **doc})
+            await self.db[PUBLICATION_CLAIMS].insert_one({"_id": key, **doc})
             return True
         except DuplicateKeyError:
             return False
 
-    async def drop_publication_claim(self, run_id: str) -> None:
-        await self.db["publication_claims"].delete_one({"_id": run_id})
+    async def drop_publication_claim(self, key: str) -> None:
+        await self.db[PUBLICATION_CLAIMS].delete_one({"_id": key})
 
     async def record_publication(self, run_id: str, doc: dict[str, Any], events: Events) -> None:
         try:

@@ -29,6 +29,10 @@ log = structlog.get_logger()
 Pair = tuple[str, str]
 
 
+def publication_key(program_id: str, program_version: int) -> str:
+    return f"{program_id}@{program_version}"
+
+
 class CohortUseCases:
     def __init__(self, ctx: UseCaseContext, *, settings: Settings, programs: ProgramStore, profiles: ProfileReader,
                  mentorships: MentorshipStore, capacity: CapacityStore) -> None:
@@ -87,9 +91,14 @@ class CohortUseCases:
         if program["version"] != run["program_version"]:
             raise Conflict("the dry run is stale: the program or its enrollment changed since; run it again",
                            program_version=program["version"], run_program_version=run["program_version"])
-        claim = run_id
-        if not await self.programs.claim_publication(claim, {"by": principal.subject, "at": self.ctx.clock.now()}):
-            raise Conflict("this run is being published already")
+        # One publication per program version, whichever dry run of it comes first: the claim is
+        # one insert with a unique id (atomic on every store), so concurrent publishes cannot both win.
+        claim = publication_key(program_id, run["program_version"])
+        if not await self.programs.claim_publication(claim, {"run_id": run_id, "by": principal.subject,
+                                                             "at": self.ctx.clock.now()}):
+            raise Conflict("this version of the program is published already (by this or another dry run); "
+                           "a new enrollment makes a new version to run and publish",
+                           program_version=run["program_version"])
         now = self.ctx.clock.now()
         pairs = [(str(uuid.uuid5(uuid.NAMESPACE_URL, f"{run_id}:{a['mentee_id']}")), a) for a in run["assignments"]]
         taken: list[str] = []
@@ -119,6 +128,8 @@ class CohortUseCases:
         await self.programs.record_publication(run_id, {"program_id": program_id, "published_at": now,
                                                         "mentorship_ids": [mid for mid, _ in pairs]}, [published])
         await self.programs.update_run(run_id, {"status": "published", "published_at": now})
+        # its mentees are busy now: every other dry run of this version is stale
+        await self.programs.update_program(program_id, {})
         self.ctx.events_written()
         return present_run(await self.programs.get_run(run_id) or run)
 

@@ -27,13 +27,13 @@ class ProgramUseCases:
         return await self.get_program(principal, program_id)
 
     async def get_program(self, principal: Principal, program_id: str) -> dict[str, Any]:
+        """Admins only: a program's settings and enrollment counts are the program manager's."""
+        principal.require_admin()
         program = await self.programs.get_program(program_id)
         if program is None:
             raise NotFound("program", program_id)
         out = present_program(program)
-        if principal.is_admin:
-            out["enrolled"] = {role: len(await self.programs.enrolled(program_id, role))
-                               for role in ("mentee", "mentor")}
+        out["enrolled"] = {role: len(await self.programs.enrolled(program_id, role)) for role in ("mentee", "mentor")}
         return out
 
     async def update_program(self, principal: Principal, program_id: str, spec: ProgramSpec) -> dict[str, Any]:

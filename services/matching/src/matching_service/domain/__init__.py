@@ -19,10 +19,11 @@ from .mentorship import (
     start_from_cohort,
 )
 from .programs import Constraints, MatchingMode, ProgramSpec, Weights, planned_end
+from .text import free_text, single_line
 
 __all__ = [
     "AUTO_DECLINE_REASON", "HOLDS_SLOT", "OPEN_STATES", "PARTNER_STATES", "PENDING_STATES", "AgreementDefaults",
     "Change", "Constraints", "LifecycleError", "MatchingMode", "Mentorship", "ProgramSpec", "RequestExpired",
     "RuleViolation", "State", "TransitionRefused", "Weights", "planned_end", "request_mentorship",
-    "settle_agreement", "start_from_cohort",
+    "settle_agreement", "start_from_cohort", "free_text", "single_line",
 ]

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mentorship_contracts.matching import Cadence
 
+from .text import single_line
+
 
 class Weights(BaseModel):
     """Relative importance of each criterion; normalised to sum to 1 when scoring."""
@@ -67,7 +69,7 @@ class ProgramSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _strip(cls, value: str) -> str:
-        value = value.strip()
+        value = single_line(value).strip()
         if not value:
             raise ValueError("name must not be blank")
         return value
