@@ -83,6 +83,12 @@ def state_of(version: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in version.items() if k not in _INTERNAL}
 
 
+def _opened_at(version: dict[str, Any]) -> datetime:
+    """When a mentorship began: its request, or its start for one that began active (a cohort's)."""
+    opened: datetime = version.get("requested_at") or version["started_at"]
+    return opened
+
+
 def mentorship_of(version: dict[str, Any]) -> Mentorship:
     """The aggregate of a stored version (its `seq` is the aggregate's version)."""
     return Mentorship.model_validate({**state_of(version), "version": version["seq"]})
@@ -148,7 +154,7 @@ class Store:
 
     async def mentorships_of(self, profile_id: str) -> list[Mentorship]:
         found = await self._latest_of({"$or": [{"mentee_id": profile_id}, {"mentor_id": profile_id}]})
-        found.sort(key=lambda d: d.get("requested_at") or d.get("started_at"), reverse=True)
+        found.sort(key=_opened_at, reverse=True)
         return [mentorship_of(d) for d in found[:500]]
 
     async def program_mentorships(self, program_id: str) -> list[Mentorship]:
