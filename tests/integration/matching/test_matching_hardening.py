@@ -164,3 +164,7 @@ async def test_strings_and_lists_have_limits_and_single_lines_refuse_control_cha
     assert r.status_code == 422
     r = await svc.http.post(f"/mentorships/{mid}/decline", headers=as_mentor, json={"reason": "x" * 2001})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
+    r = await svc.http.get(f"/mentorships/{'x' * 65}", headers=as_mentor)
+    assert r.status_code == 422
+    r = await svc.http.post(f"/mentorships/{mid}/withdraw", headers={**me, "x-correlation-id": "c" * 129})
+    assert r.status_code == 422 and (await svc.matching.store.get_mentorship(mid))["state"] == "requested"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from mentorship_kit.auth import CurrentPrincipal
 from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import NotFound
@@ -21,14 +21,15 @@ def service(request: Request) -> MatchingUseCases:
 Matching = Annotated[MatchingUseCases, Depends(service)]
 ADMIN = policy(Policy.ADMIN)
 PERSON = policy(Policy.PERSON)
-CorrelationId = Annotated[str | None, Header(alias="x-correlation-id")]
+CorrelationId = Annotated[str | None, Header(alias="x-correlation-id", max_length=128)]
+PathId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 read_models = APIRouter(tags=["read models"])
 
 
 @read_models.get("/read-models/profiles/{profile_id}", summary="Matching's copy of a profile", openapi_extra=PERSON)
-async def read_profile(profile_id: str, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+async def read_profile(profile_id: PathId, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     principal.require_self_or_admin(profile_id)
     doc = await request.app.state.profiles.get(profile_id)
     if doc is None:
@@ -43,7 +44,7 @@ suggestions = APIRouter(tags=["suggestions"])
     "/suggestions/{mentee_id}", summary="Top-K mentors for a mentee, with scores and reasons", openapi_extra=PERSON
 )
 async def suggest(
-    mentee_id: str,
+    mentee_id: PathId,
     principal: CurrentPrincipal,
     matching: Matching,
     k: Annotated[int, Query(ge=1, le=100)] = 5,
@@ -59,8 +60,8 @@ async def suggest(
     openapi_extra=policy(Policy.PERSON, note="the mentee the path names"),
 )
 async def score_pair(
-    mentee_id: str,
-    mentor_id: str,
+    mentee_id: PathId,
+    mentor_id: PathId,
     principal: CurrentPrincipal,
     matching: Matching,
     program_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -111,7 +112,7 @@ async def review_queue(principal: CurrentPrincipal, matching: Matching) -> list[
     summary="A request or mentorship",
     openapi_extra=policy(Policy.PARTICIPANT, note="review flags: admins only"),
 )
-async def get_mentorship(mentorship_id: str, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
+async def get_mentorship(mentorship_id: PathId, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
     return (await matching.lifecycle.get(principal, mentorship_id)).as_dict()
 
 
@@ -121,7 +122,7 @@ async def get_mentorship(mentorship_id: str, principal: CurrentPrincipal, matchi
     openapi_extra=policy(Policy.PARTICIPANT, note="the mentor"),
 )
 async def accept(
-    mentorship_id: str,
+    mentorship_id: PathId,
     principal: CurrentPrincipal,
     matching: Matching,
     body: Acceptance | None = None,
@@ -140,7 +141,7 @@ async def accept(
     openapi_extra=policy(Policy.PARTICIPANT, note="the mentor"),
 )
 async def decline(
-    mentorship_id: str,
+    mentorship_id: PathId,
     body: Reason,
     principal: CurrentPrincipal,
     matching: Matching,
@@ -155,7 +156,7 @@ async def decline(
     openapi_extra=policy(Policy.PARTICIPANT, note="the mentee"),
 )
 async def withdraw(
-    mentorship_id: str, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+    mentorship_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
 ) -> dict[str, Any]:
     return (await matching.lifecycle.withdraw(principal, mentorship_id, correlation_id)).as_dict()
 
@@ -164,7 +165,7 @@ async def withdraw(
     "/{mentorship_id}/approve", summary="An admin approves an accepted request (two-sided mode)", openapi_extra=ADMIN
 )
 async def approve(
-    mentorship_id: str, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+    mentorship_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
 ) -> dict[str, Any]:
     return (await matching.lifecycle.approve(principal, mentorship_id, correlation_id)).as_dict()
 
@@ -173,7 +174,7 @@ async def approve(
     "/{mentorship_id}/complete", summary="Complete a mentorship as planned", openapi_extra=policy(Policy.PARTICIPANT)
 )
 async def complete(
-    mentorship_id: str, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+    mentorship_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
 ) -> dict[str, Any]:
     return (await matching.lifecycle.complete(principal, mentorship_id, correlation_id)).as_dict()
 
@@ -184,7 +185,7 @@ async def complete(
     openapi_extra=policy(Policy.PARTICIPANT),
 )
 async def end(
-    mentorship_id: str,
+    mentorship_id: PathId,
     body: Ending,
     principal: CurrentPrincipal,
     matching: Matching,
@@ -202,7 +203,7 @@ async def end(
     openapi_extra=policy(Policy.PARTICIPANT, note="the mentor"),
 )
 async def introduce(
-    mentorship_id: str,
+    mentorship_id: PathId,
     body: NewIntroduction,
     principal: CurrentPrincipal,
     matching: Matching,
@@ -221,7 +222,7 @@ introductions = APIRouter(prefix="/introductions", tags=["introductions"])
     summary="An introduction",
     openapi_extra=policy(Policy.PARTICIPANT, note="the mentee, the mentor or the contact"),
 )
-async def get_introduction(introduction_id: str, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
+async def get_introduction(introduction_id: PathId, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
     return await matching.introductions.get_introduction(principal, introduction_id)
 
 
@@ -231,7 +232,7 @@ async def get_introduction(introduction_id: str, principal: CurrentPrincipal, ma
     openapi_extra=policy(Policy.PARTICIPANT, note="the introduced contact"),
 )
 async def accept_introduction(
-    introduction_id: str, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+    introduction_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
 ) -> dict[str, Any]:
     return await matching.introductions.answer_introduction(principal, introduction_id, True, correlation_id)
 
@@ -242,7 +243,7 @@ async def accept_introduction(
     openapi_extra=policy(Policy.PARTICIPANT, note="the introduced contact"),
 )
 async def decline_introduction(
-    introduction_id: str, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+    introduction_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
 ) -> dict[str, Any]:
     return await matching.introductions.answer_introduction(principal, introduction_id, False, correlation_id)
 
@@ -256,13 +257,13 @@ async def create_program(body: ProgramSpec, principal: CurrentPrincipal, matchin
 
 
 @programs.get("/{program_id}", summary="A program", openapi_extra=ADMIN)
-async def get_program(program_id: str, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
+async def get_program(program_id: PathId, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
     return await matching.programs.get_program(principal, program_id)
 
 
 @programs.put("/{program_id}", summary="Replace a program's settings (admin)", openapi_extra=ADMIN)
 async def update_program(
-    program_id: str, body: ProgramSpec, principal: CurrentPrincipal, matching: Matching
+    program_id: PathId, body: ProgramSpec, principal: CurrentPrincipal, matching: Matching
 ) -> dict[str, Any]:
     return await matching.programs.update_program(principal, program_id, body)
 
@@ -273,7 +274,9 @@ async def update_program(
     summary="Enroll a person",
     openapi_extra=policy(Policy.PERSON, note="the person named in the body"),
 )
-async def enroll(program_id: str, body: Enrollment, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
+async def enroll(
+    program_id: PathId, body: Enrollment, principal: CurrentPrincipal, matching: Matching
+) -> dict[str, Any]:
     return await matching.programs.enroll(principal, program_id, body.profile_id, body.role)
 
 
@@ -284,7 +287,11 @@ async def enroll(program_id: str, body: Enrollment, principal: CurrentPrincipal,
     openapi_extra=PERSON,
 )
 async def unenroll(
-    program_id: str, role: Literal["mentee", "mentor"], profile_id: str, principal: CurrentPrincipal, matching: Matching
+    program_id: PathId,
+    role: Literal["mentee", "mentor"],
+    profile_id: PathId,
+    principal: CurrentPrincipal,
+    matching: Matching,
 ) -> Response:
     await matching.programs.unenroll(principal, program_id, profile_id, role)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -297,7 +304,7 @@ async def unenroll(
     openapi_extra=ADMIN,
 )
 async def start_run(
-    program_id: str, principal: CurrentPrincipal, matching: Matching, body: RunRequest | None = None
+    program_id: PathId, principal: CurrentPrincipal, matching: Matching, body: RunRequest | None = None
 ) -> dict[str, Any]:
     body = body or RunRequest()
     return await matching.cohorts.start_run(
@@ -312,7 +319,9 @@ async def start_run(
 @programs.get(
     "/{program_id}/runs/{run_id}", summary="A cohort run: status, progress, proposal, quality", openapi_extra=ADMIN
 )
-async def get_run(program_id: str, run_id: str, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
+async def get_run(
+    program_id: PathId, run_id: PathId, principal: CurrentPrincipal, matching: Matching
+) -> dict[str, Any]:
     return await matching.cohorts.get_run(principal, program_id, run_id)
 
 
@@ -320,7 +329,11 @@ async def get_run(program_id: str, run_id: str, principal: CurrentPrincipal, mat
     "/{program_id}/runs/{run_id}/publish", summary="Publish a dry run: all its mentorships start", openapi_extra=ADMIN
 )
 async def publish(
-    program_id: str, run_id: str, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+    program_id: PathId,
+    run_id: PathId,
+    principal: CurrentPrincipal,
+    matching: Matching,
+    correlation_id: CorrelationId = None,
 ) -> dict[str, Any]:
     return await matching.cohorts.publish(principal, program_id, run_id, correlation_id)
 
