@@ -82,7 +82,7 @@ def register(infra, prefix) -> Callable[..., Any]:
                     return False
             return True
 
-        await eventually(all_there)
+        await eventually(all_there, timeout=90)  # 60 profiles on a loaded shared store can take > 30 s
         return [p.profile_id for p in profiles]
 
     return go

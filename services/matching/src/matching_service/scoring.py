@@ -282,7 +282,8 @@ class MentorIndex:
     def mentee_matrices(self, mentees: Sequence[Person]) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
         """Sparse need weights (normalised per mentee) and sparse availability slots."""
         rows, cols, vals = [], [], []
-        srows, scols = [], []
+        srows: list[int] = []
+        scols: list[int] = []
         for i, p in enumerate(mentees):
             total = sum(p.needs.values())
             for s, w in p.needs.items():

@@ -12,6 +12,8 @@ on MongoDB). So every change that must happen at most once is an insert:
   `<mentor>#<n>` for a free n, so two accepts of the last slot cannot both win. Freeing a slot
   deletes the claim. `mentor_loads` only mirrors the profile's capacity (one writer: the consumer).
 - `open_requests`: one lock document per (mentee, mentor) while a request is open.
+- `publication_claims`: one per published program version (`<program>@<version>`), so two dry runs
+  of one version cannot both be published, not even at the same moment.
 - `publications` (outbox): one per published cohort run, carrying CohortMatchPublished.
 - `introductions` + `introduction_answers` (outbox each): made once, answered once.
 - `review_flags`: one per feedback event that said "not a good fit".
@@ -35,7 +37,7 @@ from mentorship_contracts import Envelope
 from mentorship_kit.mongo import Indexes
 from mentorship_kit.outbox import LEASE, OUTBOX, PENDING, SEQ, new_document
 
-from ..domain import State
+from ..domain import Mentorship, State
 
 VERSIONS = "mentorship_versions"
 LOADS = "mentor_loads"
@@ -49,6 +51,7 @@ INTRODUCTIONS = "introductions"
 ANSWERS = "introduction_answers"
 REVIEW_FLAGS = "review_flags"
 EXPOSURES = "exposures"
+PUBLICATION_CLAIMS = "publication_claims"
 OUTBOX_COLLECTIONS = (VERSIONS, PUBLICATIONS, INTRODUCTIONS, ANSWERS)
 _INTERNAL = (OUTBOX, PENDING, SEQ, LEASE, "_id", "seq")
 
@@ -80,6 +83,17 @@ def state_of(version: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in version.items() if k not in _INTERNAL}
 
 
+def _opened_at(version: dict[str, Any]) -> datetime:
+    """When a mentorship began: its request, or its start for one that began active (a cohort's)."""
+    opened: datetime = version.get("requested_at") or version["started_at"]
+    return opened
+
+
+def mentorship_of(version: dict[str, Any]) -> Mentorship:
+    """The aggregate of a stored version (its `seq` is the aggregate's version)."""
+    return Mentorship.model_validate({**state_of(version), "version": version["seq"]})
+
+
 class Store:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.db = db
@@ -97,17 +111,23 @@ class Store:
         self.exposures = db[EXPOSURES]
 
     # --- mentorships: chains of immutable versions ------------------------------------------
-    async def insert_mentorship(self, doc: dict[str, Any], events: Events) -> bool:
-        """The first version (a request, or a cohort mentorship that starts active)."""
-        mid = doc["mentorship_id"]
+    async def save(self, mentorship: Mentorship, events: Events) -> bool:
+        """Store this version of the mentorship with its events (one single-document insert).
+        False when that version exists already: someone else changed the mentorship first."""
+        seq = mentorship.version
+        doc = {**mentorship.as_dict(), "_id": version_id(mentorship.mentorship_id, seq), "seq": seq}
         try:
-            await self.versions.insert_one(new_document({**doc, "_id": version_id(mid, 1), "seq": 1}, events))
+            await self.versions.insert_one(new_document(doc, events))
             return True
         except DuplicateKeyError:
             return False
 
+    async def mentorship(self, mentorship_id: str) -> Mentorship | None:
+        doc = await self.current(mentorship_id)
+        return mentorship_of(doc) if doc else None
+
     async def current(self, mentorship_id: str) -> dict[str, Any] | None:
-        """The latest version (with its `seq`, which a transition needs)."""
+        """The latest version as stored (with its `seq`)."""
         cursor = self.versions.find({"mentorship_id": mentorship_id}, {OUTBOX: 0}).sort("seq", -1).limit(1)
         found = await cursor.to_list(1)
         return found[0] if found else None
@@ -115,17 +135,6 @@ class Store:
     async def get_mentorship(self, mentorship_id: str) -> dict[str, Any] | None:
         doc = await self.current(mentorship_id)
         return state_of(doc) if doc else None
-
-    async def transition(self, current: dict[str, Any], changes: dict[str, Any], events: Events,
-                         ) -> dict[str, Any] | None:
-        """Insert the next version after `current`; None when someone else moved it first."""
-        seq = int(current["seq"]) + 1
-        doc = {**state_of(current), **changes, "_id": version_id(current["mentorship_id"], seq), "seq": seq}
-        try:
-            await self.versions.insert_one(new_document(doc, events))
-        except DuplicateKeyError:
-            return None
-        return state_of(doc)
 
     async def _latest_of(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         """Current versions of the mentorships that have a version matching `query`."""
@@ -139,17 +148,17 @@ class Store:
                     latest[d["mentorship_id"]] = d
         return list(latest.values())
 
-    async def open_requests_of_mentor(self, mentor_id: str) -> list[dict[str, Any]]:
+    async def open_requests_of_mentor(self, mentor_id: str) -> list[Mentorship]:
         found = await self._latest_of({"mentor_id": mentor_id, "state": State.REQUESTED.value})
-        return [d for d in found if d["state"] == State.REQUESTED]
+        return [mentorship_of(d) for d in found if d["state"] == State.REQUESTED]
 
-    async def mentorships_of(self, profile_id: str) -> list[dict[str, Any]]:
+    async def mentorships_of(self, profile_id: str) -> list[Mentorship]:
         found = await self._latest_of({"$or": [{"mentee_id": profile_id}, {"mentor_id": profile_id}]})
-        found.sort(key=lambda d: d.get("requested_at") or d.get("started_at"), reverse=True)
-        return [state_of(d) for d in found[:500]]
+        found.sort(key=_opened_at, reverse=True)
+        return [mentorship_of(d) for d in found[:500]]
 
-    async def program_mentorships(self, program_id: str) -> list[dict[str, Any]]:
-        return await self._latest_of({"program_id": program_id})
+    async def program_mentorships(self, program_id: str) -> list[Mentorship]:
+        return [mentorship_of(d) for d in await self._latest_of({"program_id": program_id})]
 
     async def excluded_mentors(self, mentee_ids: Sequence[str], *, forbid_repeats: bool) -> dict[str, set[str]]:
         """Per mentee, mentors they may not be offered: not a good fit, a previous or current
@@ -339,16 +348,17 @@ class Store:
     async def update_run(self, run_id: str, changes: dict[str, Any]) -> None:
         await self.runs.update_one({"_id": run_id}, {"$set": changes})
 
-    async def claim_publication(self, run_id: str, doc: dict[str, Any]) -> bool:
-        """The one right to publish a run (atomic insert); the events follow in `record_publication`."""
+    async def claim_publication(self, key: str, doc: dict[str, Any]) -> bool:
+        """The one right to publish (atomic insert of a unique id, e.g. one per program version);
+        the events follow in `record_publication`."""
         try:
-            await self.db["publication_claims"].insert_one({"_id": run_id, **doc})
+            await self.db[PUBLICATION_CLAIMS].insert_one({"_id": key, **doc})
             return True
         except DuplicateKeyError:
             return False
 
-    async def drop_publication_claim(self, run_id: str) -> None:
-        await self.db["publication_claims"].delete_one({"_id": run_id})
+    async def drop_publication_claim(self, key: str) -> None:
+        await self.db[PUBLICATION_CLAIMS].delete_one({"_id": key})
 
     async def record_publication(self, run_id: str, doc: dict[str, Any], events: Events) -> None:
         try:
@@ -380,7 +390,7 @@ class Store:
         except DuplicateKeyError:
             return False
 
-    async def insert_started(self, docs: list[tuple[dict[str, Any], Events]]) -> None:
+    async def insert_started(self, started: Sequence[tuple[Mentorship, Events]]) -> None:
         """Insert cohort mentorships; ones already there (a retried publish) are kept as they are."""
-        for doc, events in docs:
-            await self.insert_mentorship(doc, events)
+        for mentorship, events in started:
+            await self.save(mentorship, events)

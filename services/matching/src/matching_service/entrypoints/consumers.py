@@ -18,13 +18,14 @@ from mentorship_contracts.scheduling import SessionFeedbackSubmitted
 from mentorship_kit.runtime import ServiceRuntime
 
 from ..adapters.read_model import CANDIDATES, ProfileReadModel
-from ..application import MatchingService
+from ..application import LifecycleUseCases, ReviewUseCases
 
 
-def register_consumers(runtime: ServiceRuntime, profiles: ProfileReadModel, matching: MatchingService) -> None:
+def register_consumers(runtime: ServiceRuntime, profiles: ProfileReadModel, lifecycle: LifecycleUseCases,
+                       reviews: ReviewUseCases) -> None:
     async def on_snapshot(event: Envelope[ProfileRegistered] | Envelope[ProfileUpdated]) -> None:
         if await profiles.upsert(event.data.profile, event.time):
-            await matching.profile_changed(event.data.profile.model_dump(mode="json"))
+            await lifecycle.profile_changed(event.data.profile.model_dump(mode="json"))
 
     async def on_role_added(event: Envelope[ProfileRoleAdded]) -> None:
         changes: dict[str, Any] = {"roles": [str(r) for r in event.data.roles]}
@@ -47,10 +48,10 @@ def register_consumers(runtime: ServiceRuntime, profiles: ProfileReadModel, matc
     async def _patched(event: Envelope[Any], changes: dict[str, Any]) -> None:
         doc = await profiles.patch(event.data.profile_id, changes, event.time)
         if doc is not None:
-            await matching.profile_changed(doc["profile"])
+            await lifecycle.profile_changed(doc["profile"])
 
     async def on_feedback(event: Envelope[SessionFeedbackSubmitted]) -> None:
-        await matching.feedback_flag(event)
+        await reviews.feedback_flag(event)
 
     handlers: dict[Any, Any] = {
         ProfileRegistered: on_snapshot,

@@ -4,81 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from mentorship_contracts.matching import Agreement
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from mentorship_kit.auth import CurrentPrincipal
+from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import NotFound
 
-from ..application import MatchingService
+from ..bootstrap import Matching as MatchingUseCases
 from ..domain import ProgramSpec
+from .bodies import Acceptance, Ending, Enrollment, NewIntroduction, NewRequest, Reason, RunRequest
 
 
-def service(request: Request) -> MatchingService:
-    return request.app.state.matching
+def service(request: Request) -> MatchingUseCases:
+    return request.app.state.matching  # type: ignore[no-any-return]
 
 
-Matching = Annotated[MatchingService, Depends(service)]
-CorrelationId = Annotated[str | None, Header(alias="x-correlation-id")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NewRequest(Strict):
-    mentor_id: str = Field(min_length=1, max_length=64)
-    message: str = Field(default="", max_length=2000)
-    program_id: str | None = Field(default=None, max_length=64)
-    mentee_id: str | None = Field(default=None, max_length=64, description="admins only: on behalf of")
-
-
-class Acceptance(Strict):
-    agreement: Agreement | None = None
-
-
-class Reason(Strict):
-    reason: str = Field(min_length=1, max_length=2000)
-
-    @field_validator("reason")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("give a reason")
-        return value.strip()
-
-
-class Ending(Reason):
-    not_a_good_fit: bool = False
-
-
-class Enrollment(Strict):
-    profile_id: str = Field(min_length=1, max_length=64)
-    role: Literal["mentee", "mentor"]
-
-
-class Pair(Strict):
-    mentee_id: str = Field(min_length=1, max_length=64)
-    mentor_id: str = Field(min_length=1, max_length=64)
-
-
-class RunRequest(Strict):
-    k: int | None = Field(default=None, ge=1, le=500, description="candidates per mentee")
-    pins: list[Pair] = Field(default_factory=list, max_length=10_000)
-    forbids: list[Pair] = Field(default_factory=list, max_length=10_000)
-
-
-class NewIntroduction(Strict):
-    contact_id: str = Field(min_length=1, max_length=64)
-    message: str = Field(default="", max_length=2000)
+Matching = Annotated[MatchingUseCases, Depends(service)]
+ADMIN = policy(Policy.ADMIN)
+PERSON = policy(Policy.PERSON)
+CorrelationId = Annotated[str | None, Header(alias="x-correlation-id", max_length=128)]
+PathId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 read_models = APIRouter(tags=["read models"])
 
 
-@read_models.get("/read-models/profiles/{profile_id}", summary="Matching's copy of a profile")
-async def read_profile(profile_id: str, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+@read_models.get("/read-models/profiles/{profile_id}", summary="Matching's copy of a profile", openapi_extra=PERSON)
+async def read_profile(profile_id: PathId, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     principal.require_self_or_admin(profile_id)
     doc = await request.app.state.profiles.get(profile_id)
     if doc is None:
@@ -89,161 +40,302 @@ async def read_profile(profile_id: str, principal: CurrentPrincipal, request: Re
 suggestions = APIRouter(tags=["suggestions"])
 
 
-@suggestions.get("/suggestions/{mentee_id}", summary="Top-K mentors for a mentee, with scores and reasons")
-async def suggest(mentee_id: str, principal: CurrentPrincipal, matching: Matching,
-                  k: Annotated[int, Query(ge=1, le=100)] = 5,
-                  program_id: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
+@suggestions.get(
+    "/suggestions/{mentee_id}", summary="Top-K mentors for a mentee, with scores and reasons", openapi_extra=PERSON
+)
+async def suggest(
+    mentee_id: PathId,
+    principal: CurrentPrincipal,
+    matching: Matching,
+    k: Annotated[int, Query(ge=1, le=100)] = 5,
+    program_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
     principal.require_self_or_admin(mentee_id)
-    return await matching.suggestions(mentee_id, min(k, matching.settings.suggestion_max_k), program_id)
+    return await matching.suggestions.suggestions(mentee_id, min(k, matching.settings.suggestion_max_k), program_id)
 
 
-@suggestions.get("/scores/{mentee_id}/{mentor_id}", summary="Score, breakdown and hard-constraint check of a pair")
-async def score_pair(mentee_id: str, mentor_id: str, principal: CurrentPrincipal, matching: Matching,
-                     program_id: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
+@suggestions.get(
+    "/scores/{mentee_id}/{mentor_id}",
+    summary="Score, breakdown and hard-constraint check of a pair",
+    openapi_extra=policy(Policy.PERSON, note="the mentee the path names"),
+)
+async def score_pair(
+    mentee_id: PathId,
+    mentor_id: PathId,
+    principal: CurrentPrincipal,
+    matching: Matching,
+    program_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
     principal.require_self_or_admin(mentee_id)
-    return await matching.explain_pair(mentee_id, mentor_id, program_id)
+    return await matching.suggestions.explain_pair(mentee_id, mentor_id, program_id)
 
 
 mentorships = APIRouter(prefix="/mentorships", tags=["mentorships"])
 
 
-@mentorships.post("", status_code=status.HTTP_201_CREATED, summary="Request a mentor")
-async def request_mentor(body: NewRequest, principal: CurrentPrincipal, matching: Matching,
-                         correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.request(principal, body.mentor_id, body.message, body.program_id, body.mentee_id,
-                                  correlation_id)
+@mentorships.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Request a mentor",
+    openapi_extra=policy(Policy.AUTHENTICATED, note="a mentee asks for themselves; an admin may name the mentee"),
+)
+async def request_mentor(
+    body: NewRequest, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+) -> dict[str, Any]:
+    return (
+        await matching.lifecycle.request(
+            principal, body.mentor_id, body.message, body.program_id, body.mentee_id, correlation_id
+        )
+    ).as_dict()
 
 
-@mentorships.get("", summary="Mentorships and requests of a person")
-async def list_mentorships(principal: CurrentPrincipal, matching: Matching,
-                           profile_id: Annotated[str, Query(min_length=1, max_length=64)]) -> list[dict[str, Any]]:
-    return await matching.list_for(principal, profile_id)
+@mentorships.get(
+    "",
+    summary="Mentorships and requests of a person",
+    openapi_extra=policy(Policy.PERSON, note="the person named by profile_id"),
+)
+async def list_mentorships(
+    principal: CurrentPrincipal, matching: Matching, profile_id: Annotated[str, Query(min_length=1, max_length=64)]
+) -> list[dict[str, Any]]:
+    return [m.as_dict() for m in await matching.lifecycle.list_for(principal, profile_id)]
 
 
-@mentorships.get("/review", summary="Mentorships flagged as not a good fit by session feedback (admin)")
+@mentorships.get(
+    "/review", summary="Mentorships flagged as not a good fit by session feedback (admin)", openapi_extra=ADMIN
+)
 async def review_queue(principal: CurrentPrincipal, matching: Matching) -> list[dict[str, Any]]:
-    return await matching.review_queue(principal)
+    return await matching.reviews.review_queue(principal)
 
 
-@mentorships.get("/{mentorship_id}", summary="A request or mentorship")
-async def get_mentorship(mentorship_id: str, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
-    return await matching.get(principal, mentorship_id)
+@mentorships.get(
+    "/{mentorship_id}",
+    summary="A request or mentorship",
+    openapi_extra=policy(Policy.PARTICIPANT, note="review flags: admins only"),
+)
+async def get_mentorship(mentorship_id: PathId, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
+    return (await matching.lifecycle.get(principal, mentorship_id)).as_dict()
 
 
-@mentorships.post("/{mentorship_id}/accept", summary="The mentor accepts (with the agreement)")
-async def accept(mentorship_id: str, principal: CurrentPrincipal, matching: Matching,
-                 body: Acceptance | None = None, correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.accept(principal, mentorship_id, body.agreement if body else None, correlation_id)
+@mentorships.post(
+    "/{mentorship_id}/accept",
+    summary="The mentor accepts (with the agreement)",
+    openapi_extra=policy(Policy.PARTICIPANT, note="the mentor"),
+)
+async def accept(
+    mentorship_id: PathId,
+    principal: CurrentPrincipal,
+    matching: Matching,
+    body: Acceptance | None = None,
+    correlation_id: CorrelationId = None,
+) -> dict[str, Any]:
+    return (
+        await matching.lifecycle.accept(
+            principal, mentorship_id, body.agreement.to_agreement() if body and body.agreement else None, correlation_id
+        )
+    ).as_dict()
 
 
-@mentorships.post("/{mentorship_id}/decline", summary="The mentor (or an admin) declines with a reason")
-async def decline(mentorship_id: str, body: Reason, principal: CurrentPrincipal, matching: Matching,
-                  correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.decline(principal, mentorship_id, body.reason, correlation_id)
+@mentorships.post(
+    "/{mentorship_id}/decline",
+    summary="The mentor (or an admin) declines with a reason",
+    openapi_extra=policy(Policy.PARTICIPANT, note="the mentor"),
+)
+async def decline(
+    mentorship_id: PathId,
+    body: Reason,
+    principal: CurrentPrincipal,
+    matching: Matching,
+    correlation_id: CorrelationId = None,
+) -> dict[str, Any]:
+    return (await matching.lifecycle.decline(principal, mentorship_id, body.reason, correlation_id)).as_dict()
 
 
-@mentorships.post("/{mentorship_id}/withdraw", summary="The mentee withdraws the request")
-async def withdraw(mentorship_id: str, principal: CurrentPrincipal, matching: Matching,
-                   correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.withdraw(principal, mentorship_id, correlation_id)
+@mentorships.post(
+    "/{mentorship_id}/withdraw",
+    summary="The mentee withdraws the request",
+    openapi_extra=policy(Policy.PARTICIPANT, note="the mentee"),
+)
+async def withdraw(
+    mentorship_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+) -> dict[str, Any]:
+    return (await matching.lifecycle.withdraw(principal, mentorship_id, correlation_id)).as_dict()
 
 
-@mentorships.post("/{mentorship_id}/approve", summary="An admin approves an accepted request (two-sided mode)")
-async def approve(mentorship_id: str, principal: CurrentPrincipal, matching: Matching,
-                  correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.approve(principal, mentorship_id, correlation_id)
+@mentorships.post(
+    "/{mentorship_id}/approve", summary="An admin approves an accepted request (two-sided mode)", openapi_extra=ADMIN
+)
+async def approve(
+    mentorship_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+) -> dict[str, Any]:
+    return (await matching.lifecycle.approve(principal, mentorship_id, correlation_id)).as_dict()
 
 
-@mentorships.post("/{mentorship_id}/complete", summary="Complete a mentorship as planned")
-async def complete(mentorship_id: str, principal: CurrentPrincipal, matching: Matching,
-                   correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.complete(principal, mentorship_id, correlation_id)
+@mentorships.post(
+    "/{mentorship_id}/complete", summary="Complete a mentorship as planned", openapi_extra=policy(Policy.PARTICIPANT)
+)
+async def complete(
+    mentorship_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+) -> dict[str, Any]:
+    return (await matching.lifecycle.complete(principal, mentorship_id, correlation_id)).as_dict()
 
 
-@mentorships.post("/{mentorship_id}/end", summary="End early with a reason (or as not a good fit)")
-async def end(mentorship_id: str, body: Ending, principal: CurrentPrincipal, matching: Matching,
-              correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.end(principal, mentorship_id, body.reason, body.not_a_good_fit, correlation_id)
+@mentorships.post(
+    "/{mentorship_id}/end",
+    summary="End early with a reason (or as not a good fit)",
+    openapi_extra=policy(Policy.PARTICIPANT),
+)
+async def end(
+    mentorship_id: PathId,
+    body: Ending,
+    principal: CurrentPrincipal,
+    matching: Matching,
+    correlation_id: CorrelationId = None,
+) -> dict[str, Any]:
+    return (
+        await matching.lifecycle.end(principal, mentorship_id, body.reason, body.not_a_good_fit, correlation_id)
+    ).as_dict()
 
 
-@mentorships.post("/{mentorship_id}/introductions", status_code=status.HTTP_201_CREATED,
-                  summary="The mentor introduces their mentee to another member")
-async def introduce(mentorship_id: str, body: NewIntroduction, principal: CurrentPrincipal, matching: Matching,
-                    correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.introduce(principal, mentorship_id, body.contact_id, body.message, correlation_id)
+@mentorships.post(
+    "/{mentorship_id}/introductions",
+    status_code=status.HTTP_201_CREATED,
+    summary="The mentor introduces their mentee to another member",
+    openapi_extra=policy(Policy.PARTICIPANT, note="the mentor"),
+)
+async def introduce(
+    mentorship_id: PathId,
+    body: NewIntroduction,
+    principal: CurrentPrincipal,
+    matching: Matching,
+    correlation_id: CorrelationId = None,
+) -> dict[str, Any]:
+    return await matching.introductions.introduce(
+        principal, mentorship_id, body.contact_id, body.message, correlation_id
+    )
 
 
 introductions = APIRouter(prefix="/introductions", tags=["introductions"])
 
 
-@introductions.get("/{introduction_id}", summary="An introduction")
-async def get_introduction(introduction_id: str, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
-    return await matching.get_introduction(principal, introduction_id)
+@introductions.get(
+    "/{introduction_id}",
+    summary="An introduction",
+    openapi_extra=policy(Policy.PARTICIPANT, note="the mentee, the mentor or the contact"),
+)
+async def get_introduction(introduction_id: PathId, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
+    return await matching.introductions.get_introduction(principal, introduction_id)
 
 
-@introductions.post("/{introduction_id}/accept", summary="The introduced person accepts")
-async def accept_introduction(introduction_id: str, principal: CurrentPrincipal, matching: Matching,
-                              correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.answer_introduction(principal, introduction_id, True, correlation_id)
+@introductions.post(
+    "/{introduction_id}/accept",
+    summary="The introduced person accepts",
+    openapi_extra=policy(Policy.PARTICIPANT, note="the introduced contact"),
+)
+async def accept_introduction(
+    introduction_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+) -> dict[str, Any]:
+    return await matching.introductions.answer_introduction(principal, introduction_id, True, correlation_id)
 
 
-@introductions.post("/{introduction_id}/decline", summary="The introduced person declines")
-async def decline_introduction(introduction_id: str, principal: CurrentPrincipal, matching: Matching,
-                               correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.answer_introduction(principal, introduction_id, False, correlation_id)
+@introductions.post(
+    "/{introduction_id}/decline",
+    summary="The introduced person declines",
+    openapi_extra=policy(Policy.PARTICIPANT, note="the introduced contact"),
+)
+async def decline_introduction(
+    introduction_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+) -> dict[str, Any]:
+    return await matching.introductions.answer_introduction(principal, introduction_id, False, correlation_id)
 
 
 programs = APIRouter(prefix="/programs", tags=["programs"])
 
 
-@programs.post("", status_code=status.HTTP_201_CREATED, summary="Create a program (admin)")
+@programs.post("", status_code=status.HTTP_201_CREATED, summary="Create a program (admin)", openapi_extra=ADMIN)
 async def create_program(body: ProgramSpec, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
-    return await matching.create_program(principal, body)
+    return await matching.programs.create_program(principal, body)
 
 
-@programs.get("/{program_id}", summary="A program")
-async def get_program(program_id: str, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
-    return await matching.get_program(principal, program_id)
+@programs.get("/{program_id}", summary="A program", openapi_extra=ADMIN)
+async def get_program(program_id: PathId, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
+    return await matching.programs.get_program(principal, program_id)
 
 
-@programs.put("/{program_id}", summary="Replace a program's settings (admin)")
-async def update_program(program_id: str, body: ProgramSpec, principal: CurrentPrincipal,
-                         matching: Matching) -> dict[str, Any]:
-    return await matching.update_program(principal, program_id, body)
+@programs.put("/{program_id}", summary="Replace a program's settings (admin)", openapi_extra=ADMIN)
+async def update_program(
+    program_id: PathId, body: ProgramSpec, principal: CurrentPrincipal, matching: Matching
+) -> dict[str, Any]:
+    return await matching.programs.update_program(principal, program_id, body)
 
 
-@programs.post("/{program_id}/enrollments", status_code=status.HTTP_201_CREATED, summary="Enroll a person")
-async def enroll(program_id: str, body: Enrollment, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
-    return await matching.enroll(principal, program_id, body.profile_id, body.role)
+@programs.post(
+    "/{program_id}/enrollments",
+    status_code=status.HTTP_201_CREATED,
+    summary="Enroll a person",
+    openapi_extra=policy(Policy.PERSON, note="the person named in the body"),
+)
+async def enroll(
+    program_id: PathId, body: Enrollment, principal: CurrentPrincipal, matching: Matching
+) -> dict[str, Any]:
+    return await matching.programs.enroll(principal, program_id, body.profile_id, body.role)
 
 
-@programs.delete("/{program_id}/enrollments/{role}/{profile_id}", status_code=status.HTTP_204_NO_CONTENT,
-                 summary="Withdraw an enrollment")
-async def unenroll(program_id: str, role: Literal["mentee", "mentor"], profile_id: str,
-                   principal: CurrentPrincipal, matching: Matching) -> Response:
-    await matching.unenroll(principal, program_id, profile_id, role)
+@programs.delete(
+    "/{program_id}/enrollments/{role}/{profile_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Withdraw an enrollment",
+    openapi_extra=PERSON,
+)
+async def unenroll(
+    program_id: PathId,
+    role: Literal["mentee", "mentor"],
+    profile_id: PathId,
+    principal: CurrentPrincipal,
+    matching: Matching,
+) -> Response:
+    await matching.programs.unenroll(principal, program_id, profile_id, role)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@programs.post("/{program_id}/runs", status_code=status.HTTP_202_ACCEPTED,
-               summary="Start a cohort dry run (admin); poll it for progress and the quality report")
-async def start_run(program_id: str, principal: CurrentPrincipal, matching: Matching,
-                    body: RunRequest | None = None) -> dict[str, Any]:
+@programs.post(
+    "/{program_id}/runs",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a cohort dry run (admin); poll it for progress and the quality report",
+    openapi_extra=ADMIN,
+)
+async def start_run(
+    program_id: PathId, principal: CurrentPrincipal, matching: Matching, body: RunRequest | None = None
+) -> dict[str, Any]:
     body = body or RunRequest()
-    return await matching.start_run(principal, program_id, k=body.k,
-                                    pins=[(p.mentee_id, p.mentor_id) for p in body.pins],
-                                    forbids=[(p.mentee_id, p.mentor_id) for p in body.forbids])
+    return await matching.cohorts.start_run(
+        principal,
+        program_id,
+        k=body.k,
+        pins=[(p.mentee_id, p.mentor_id) for p in body.pins],
+        forbids=[(p.mentee_id, p.mentor_id) for p in body.forbids],
+    )
 
 
-@programs.get("/{program_id}/runs/{run_id}", summary="A cohort run: status, progress, proposal, quality")
-async def get_run(program_id: str, run_id: str, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
-    return await matching.get_run(principal, program_id, run_id)
+@programs.get(
+    "/{program_id}/runs/{run_id}", summary="A cohort run: status, progress, proposal, quality", openapi_extra=ADMIN
+)
+async def get_run(
+    program_id: PathId, run_id: PathId, principal: CurrentPrincipal, matching: Matching
+) -> dict[str, Any]:
+    return await matching.cohorts.get_run(principal, program_id, run_id)
 
 
-@programs.post("/{program_id}/runs/{run_id}/publish", summary="Publish a dry run: all its mentorships start")
-async def publish(program_id: str, run_id: str, principal: CurrentPrincipal, matching: Matching,
-                  correlation_id: CorrelationId = None) -> dict[str, Any]:
-    return await matching.publish(principal, program_id, run_id, correlation_id)
+@programs.post(
+    "/{program_id}/runs/{run_id}/publish", summary="Publish a dry run: all its mentorships start", openapi_extra=ADMIN
+)
+async def publish(
+    program_id: PathId,
+    run_id: PathId,
+    principal: CurrentPrincipal,
+    matching: Matching,
+    correlation_id: CorrelationId = None,
+) -> dict[str, Any]:
+    return await matching.cohorts.publish(principal, program_id, run_id, correlation_id)
 
 
 routers = [read_models, suggestions, mentorships, introductions, programs]

@@ -1,13 +1,15 @@
-"""Pure rules of matching: program configuration and the mentorship lifecycle (no I/O)."""
+"""Program configuration: weights, hard constraints, matching mode (pure, no I/O)."""
 
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mentorship_contracts.matching import Cadence
+
+from .text import single_line
 
 
 class Weights(BaseModel):
@@ -67,7 +69,7 @@ class ProgramSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _strip(cls, value: str) -> str:
-        value = value.strip()
+        value = single_line(value).strip()
         if not value:
             raise ValueError("name must not be blank")
         return value
@@ -77,27 +79,6 @@ class ProgramSpec(BaseModel):
         if self.ends_on < self.starts_on:
             raise ValueError("ends_on must not be before starts_on")
         return self
-
-
-class State(StrEnum):
-    REQUESTED = "requested"
-    AWAITING_APPROVAL = "awaiting_approval"
-    ACTIVE = "active"
-    DECLINED = "declined"
-    EXPIRED = "expired"
-    WITHDRAWN = "withdrawn"
-    COMPLETED = "completed"
-    ENDED = "ended"
-
-
-OPEN_STATES = (State.REQUESTED,)
-HOLDS_SLOT = (State.AWAITING_APPROVAL, State.ACTIVE)
-# A pair that has been together (or held an accepted slot) counts as previous partners.
-PARTNER_STATES = (State.ACTIVE, State.COMPLETED, State.ENDED)
-
-
-def request_expired(expires_at: datetime, now: datetime) -> bool:
-    return now >= expires_at
 
 
 def planned_end(start: date, duration_weeks: int) -> date:

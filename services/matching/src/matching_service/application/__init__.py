@@ -1,0 +1,14 @@
+"""Use cases of the matching service, one group per capability. Each state change is one
+conditional single-document write carrying its events (see `adapters.store`)."""
+
+from .cohorts import CohortUseCases
+from .introductions import IntroductionUseCases
+from .lifecycle import LifecycleUseCases, MentorshipView
+from .profile_cache import ProfileCache
+from .programs import ProgramUseCases
+from .reviews import ReviewUseCases
+from .shared import EXPIRY_TIMER
+from .suggestions import SuggestionUseCases
+
+__all__ = ["EXPIRY_TIMER", "CohortUseCases", "IntroductionUseCases", "LifecycleUseCases", "MentorshipView",
+           "ProfileCache", "ProgramUseCases", "ReviewUseCases", "SuggestionUseCases"]

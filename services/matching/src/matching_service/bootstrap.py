@@ -1,0 +1,87 @@
+"""The one place that builds the matching service: stores, use cases, and what the runtime runs
+for them (indexes, outbox collections, consumers, timers, background jobs, stop hooks)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import structlog
+
+from mentorship_contracts import Topic
+from mentorship_kit.runtime import ServiceRuntime
+
+from .adapters import read_model, store
+from .adapters.read_model import ProfileReadModel
+from .adapters.store import Store
+from .application import (
+    EXPIRY_TIMER,
+    CohortUseCases,
+    IntroductionUseCases,
+    LifecycleUseCases,
+    ProfileCache,
+    ProgramUseCases,
+    ReviewUseCases,
+    SuggestionUseCases,
+)
+from .entrypoints.consumers import register_consumers
+from .settings import Settings
+
+log = structlog.get_logger()
+EXPOSURE_PURGE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Matching:
+    """The service's use cases (what the HTTP API and the consumers call) and its stores."""
+
+    suggestions: SuggestionUseCases
+    lifecycle: LifecycleUseCases
+    reviews: ReviewUseCases
+    programs: ProgramUseCases
+    cohorts: CohortUseCases
+    introductions: IntroductionUseCases
+    store: Store
+    profiles: ProfileReadModel
+    cache: ProfileCache
+    settings: Settings
+
+
+def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matching]:
+    settings = settings or Settings()
+    runtime = ServiceRuntime(settings)
+    ctx = runtime.context()
+    profiles = ProfileReadModel(runtime.db)
+    repo = Store(runtime.db)  # one adapter implements the mentorship, capacity, program ... ports
+    cache = ProfileCache(profiles, runtime.clock, settings.default_mentor_capacity)
+    matching = Matching(
+        suggestions=SuggestionUseCases(ctx, settings=settings, profiles=profiles, cache=cache, mentorships=repo,
+                                       capacity=repo, exposures=repo, programs=repo),
+        lifecycle=LifecycleUseCases(ctx, settings=settings, profiles=profiles, mentorships=repo, capacity=repo,
+                                    exposures=repo, programs=repo),
+        reviews=ReviewUseCases(ctx, mentorships=repo),
+        programs=ProgramUseCases(ctx, programs=repo, profiles=profiles),
+        cohorts=CohortUseCases(ctx, settings=settings, programs=repo, profiles=profiles, mentorships=repo,
+                               capacity=repo),
+        introductions=IntroductionUseCases(ctx, introductions=repo, mentorships=repo, profiles=profiles),
+        store=repo, profiles=profiles, cache=cache, settings=settings,
+    )
+
+    runtime.indexes(read_model.INDEXES, *store.INDEXES)
+    for name in store.OUTBOX_COLLECTIONS:
+        runtime.outbox_collection(name)
+    runtime.produces(Topic.MATCHING)
+    register_consumers(runtime, profiles, matching.lifecycle, matching.reviews)
+    runtime.timer(EXPIRY_TIMER, matching.lifecycle.expire)
+
+    async def purge_old_exposures() -> None:
+        while True:
+            await asyncio.sleep(EXPOSURE_PURGE_SECONDS)
+            try:
+                await repo.purge_exposures(runtime.clock.now())
+            except Exception as exc:  # expired exposures only cost space: try again next round
+                log.warning("purging old suggestion exposures failed", error=repr(exc)[:300])
+
+    runtime.background(purge_old_exposures)
+    runtime.on_stop(matching.cohorts.stop)
+    return runtime, matching
