@@ -31,9 +31,10 @@ from mentorship_kit.messaging import (
     kafka_client_options,
 )
 from mentorship_kit.settings import KafkaClientSettings
-from mentorship_ops.journey import SERVICES, Journey, SmtpSink
+from mentorship_ops.journey import SERVICES, Journey
+from mentorship_ops.support import ServiceProcess, SmtpSink, free_port
 from tests.support.kafka import eventually
-from tests.support.processes import JWT_SECRET, ServiceProcess, free_port, service_env, token
+from tests.support.processes import JWT_SECRET, service_env, token
 
 pytestmark = pytest.mark.integration
 
@@ -376,7 +377,7 @@ async def test_the_journey_runs_over_sasl_ssl_on_topics_an_operator_provisioned(
         imported = next(s for s in steps if s.title.startswith("HR bulk-imports"))
         assert imported.events["ProfileRegistered"] == len(journey.everyone)
         assert summary, summary
-        assert len(sink.snapshot()) > 0  # notification consumed over SASL_SSL and mailed people
+        assert len(sink.messages) > 0  # notification consumed over SASL_SSL and mailed people
 
         dead = await cli(secure_kafka.bootstrap, prefix, "dlt", "list",
                          env={**secure_kafka.env, "MONGODB_URI": secure_kafka.mongodb_uri})
