@@ -1,10 +1,13 @@
 """`mentorship demo`: plays the mentoring journey against the running platform (`make run`) and
-shows, step by step, what happened, which events flowed and which notifications people got."""
+shows, step by step, what happened, which events flowed and which notifications people got; it
+ends with the program's health as the insights service reports it."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 from rich.console import Console, Group, RenderableType
@@ -95,6 +98,67 @@ def summary_table(summary: dict[str, object]) -> Table:
     return table
 
 
+# The health figures in the order a program manager reads them: label, and how to show a value.
+HEALTH_FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("enrolled_mentees", "mentees in mentorships", "n"),
+    ("enrolled_mentors", "mentors in mentorships", "n"),
+    ("matched_mentees", "matched mentees", "n"),
+    ("unmatched_mentees", "unmatched mentees", "n"),
+    ("requests_pending", "requests pending", "n"),
+    ("pending_oldest_hours", "oldest pending request (h)", "f1"),
+    ("acceptance_rate", "acceptance rate", "%"),
+    ("median_hours_to_accept", "median time to accept (h)", "f1"),
+    ("active_pairs", "active pairs", "n"),
+    ("completed_pairs", "completed pairs", "n"),
+    ("ended_pairs", "ended pairs", "n"),
+    ("sessions_held", "sessions held", "n"),
+    ("sessions_per_pair_per_month", "sessions per pair per month", "f2"),
+    ("planned_sessions_per_pair_per_month", "planned by the cadences", "f2"),
+    ("cadence_attainment", "cadence attainment", "%"),
+    ("pairs_overdue", "pairs overdue", "n"),
+    ("pairs_inactive", "pairs inactive", "n"),
+    ("average_session_rating", "average session rating", "f2"),
+    ("milestones_reached", "milestones reached", "n"),
+    ("notification_failures", "notification failures", "n"),
+)
+
+
+def _figure(value: Any, kind: str, missing: str = "–") -> str:
+    if value is None:
+        return missing
+    if kind == "%":
+        return f"{value:.0%}"
+    if kind.startswith("f"):
+        return f"{value:.{kind[1:]}f}"
+    return str(value)
+
+
+def health_panel(health: dict[str, Any], attention: dict[str, Any], name_of: Callable[[str], str]) -> Panel:
+    """The program's health (each figure now and over the last weeks) and the pairs needing attention."""
+    weeks = health.get("weeks", [])
+    figures = rich_table("", ("figure", "now", f"weekly, {weeks[0][5:] if weeks else ''} → this week"),
+                         right=("now",), show_edge=False)
+    for key, label, kind in HEALTH_FIGURES:
+        figure = health["figures"].get(key)
+        if figure is None:
+            continue
+        series = " ".join(_figure(v, kind, missing="·") for v in figure["weekly"])
+        figures.add_row(label, _figure(figure["value"], kind), f"[dim]{series}[/]")
+    pairs = attention.get("pairs", [])
+    parts: list[RenderableType] = [figures]
+    if pairs:
+        table = rich_table(f"pairs that need attention ({len(pairs)})", ("mentee", "mentor", "state", "why"),
+                           title_justify="left", show_edge=False)
+        for pair in pairs:
+            why = "; ".join(r.get("detail") or r["code"] for r in pair["reasons"])
+            table.add_row(name_of(pair["mentee_id"]), name_of(pair["mentor_id"]), pair["state"], why)
+        parts.append(table)
+    else:
+        parts.append("[green]no pair needs attention[/]")
+    return Panel(Group(*parts), title=f"Program health: {health.get('name') or health['program_id']}",
+                 subtitle=f"insights, as of {health['as_of'][:16]} (platform time)", border_style="magenta")
+
+
 async def _not_ready(platform: Platform) -> list[str]:
     missing = []
     async with httpx.AsyncClient(timeout=3) as http:
@@ -143,4 +207,5 @@ async def run_demo(platform: Platform, fast: bool = False) -> int:
             sink.stop()
     summary["seconds"] = time.monotonic() - started
     console.print(summary_table(summary))
+    console.print(health_panel(journey.ids["health"], journey.ids["attention"], journey.name_of))
     return 0

@@ -1,9 +1,10 @@
 """The mentoring journey, played against the platform's public surfaces only.
 
-It drives the four services' HTTP APIs (JWTs signed with the platform's secret), watches the Kafka
+It drives the services' HTTP APIs (JWTs signed with the platform's secret), watches the Kafka
 topics with a plain consumer that knows nothing but the published contracts, and reads what people
-received from a local SMTP sink and the notification service's inbox API. `mentorship demo` prints
-it; the end-to-end tests assert on it. Every step returns a `StepRecord`.
+received from a local SMTP sink and the notification service's inbox API. It ends with the program
+manager reading the program's health from the insights service (built only from the events).
+`mentorship demo` prints it; the end-to-end tests assert on it. Every step returns a `StepRecord`.
 
 The people are generated from a seed (same names, skills and zones every time); emails and profile
 ids carry a run suffix so the journey can be replayed against the same running platform.
@@ -28,6 +29,7 @@ import httpx
 from mentorship_contracts import Envelope, InvalidEvent, Topic, UnknownEventType, decode
 from mentorship_kit.auth import issue_token
 
+from . import kafka_ops
 from .connection import SERVICES
 from .support import SmtpSink, TopicReader
 
@@ -37,6 +39,10 @@ TOPICS = ("python", "sql", "kubernetes", "leadership", "public-speaking", "produ
 FIRST = ("Ada", "Bo", "Chen", "Dara", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lea", "Mo", "Nia",
          "Oto", "Pia", "Quinn", "Ravi", "Sol", "Tae", "Uma", "Vik", "Wen", "Xia", "Yara", "Zed")
 LAST = ("Okafor", "Silva", "Meyer", "Iyer", "Novak", "Haddad", "Kowalski", "Lindqvist", "Tanaka", "Moreau")
+# Insights figures that move with the clock alone (ages, rates over active pair-days): left out when
+# deciding whether insights has caught up with the events.
+CLOCK_DRIVEN_FIGURES = frozenset({"pending_oldest_hours", "pending_median_hours", "sessions_per_pair_per_month",
+                                  "planned_sessions_per_pair_per_month", "cadence_attainment"})
 
 
 class JourneyError(RuntimeError):
@@ -346,13 +352,14 @@ class Journey:
         item = next((i for i in r.json()["items"] if i["item_id"] == key), None)
         return Notice(self.name_of(pid), "in_app", item["title"], event_name) if item else None
 
-    async def clocks(self, advance: timedelta = timedelta(0), *, resume: bool = False) -> datetime:
+    async def clocks(self, advance: timedelta = timedelta(0), *, resume: bool = False,
+                     services: Sequence[str] = SERVICES) -> datetime:
         """Move every service's clock by the same amount (they stay in step); returns the new time.
         `resume` re-applies the journey's total to restarted processes (they start at real time)."""
         if resume:
             advance = self.clock_advanced
         now: list[datetime] = []
-        for service in SERVICES:
+        for service in services:
             r = await self.call(service, "POST", "/_dev/clock", as_=self.admin(), expect=(200, 404, 405),
                                 json={"advance_seconds": advance.total_seconds()})
             if r.status_code != 200:
@@ -379,6 +386,7 @@ class Journey:
             await self.milestone()
             await self.introduction()
             await self.pay_it_forward()
+            await self.program_health()
             return self.steps
         except BaseException:
             await self.watcher.stop()
@@ -685,6 +693,51 @@ class Journey:
             rec.facts = {"roles": "mentee, mentor", "capacity": 1,
                          f"as a candidate for {newcomer.display_name}": f"score {score['score']:.2f}, "
                                                                         f"eligible: {score['eligible']}"}
+
+    async def insights_caught_up(self, program_id: str) -> dict[str, Any]:
+        """The program's health once insights has read every event: its consumer groups have no lag
+        on any of the four topics and two reads in a row give the same figures."""
+        groups = f"{self.prefix}insights."
+        topics = {self.prefix + t.value for t in Topic}
+        last: list[dict[str, Any]] = []
+
+        async def check() -> dict[str, Any] | None:
+            lags = await kafka_ops.group_lags(self.kafka, groups)
+            if not topics <= {g.topic for g in lags} or any(g.lag for g in lags):
+                last.clear()
+                return None
+            r = await self.call("insights", "GET", f"/programs/{program_id}/health", as_=self.admin(),
+                                expect=(200, 404))
+            if r.status_code == 404:  # not a single event of the program read yet
+                return None
+            health: dict[str, Any] = r.json()
+            figures = {k: v for k, v in health["figures"].items() if k not in CLOCK_DRIVEN_FIGURES}
+            steady = last == [figures]
+            last[:] = [figures]
+            return health if steady else None
+
+        result: dict[str, Any] = await self.eventually("insights to catch up with the events", check)
+        return result
+
+    async def program_health(self) -> None:
+        pid = self.ids["program"]["program_id"]
+        async with self.step("The program manager checks the program's health") as rec:
+            health = await self.insights_caught_up(pid)
+            attention = (await self.call("insights", "GET", f"/programs/{pid}/attention", as_=self.admin())).json()
+            self.ids.update(health=health, attention=attention)
+            f = {name: figure["value"] for name, figure in health["figures"].items()}
+            reasons = Counter(r["code"] for p in attention["pairs"] for r in p["reasons"])
+            rec.story = ("the insights service, built only from the events on the four topics, sums the program "
+                         "up and lists the pairs that need a look")
+            rec.facts = {
+                "mentees / mentors in mentorships": f"{f['enrolled_mentees']} / {f['enrolled_mentors']}",
+                "matched / unmatched mentees": f"{f['matched_mentees']} / {f['unmatched_mentees']}",
+                "active pairs": f["active_pairs"], "sessions held": f["sessions_held"],
+                "average session rating": f["average_session_rating"],
+                "milestones reached": f["milestones_reached"], "pairs overdue": f["pairs_overdue"],
+                "pairs needing attention": len(attention["pairs"]),
+                "why": ", ".join(f"{code} ({n})" for code, n in sorted(reasons.items())) or "-",
+            }
 
     # --- the summary --------------------------------------------------------------------------------
     async def summary(self) -> dict[str, Any]:
