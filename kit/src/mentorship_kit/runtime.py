@@ -26,13 +26,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from mentorship_contracts import Envelope, EventData, Topic, all_models, dead_letter_topic
 
+from .bodylimit import BodyLimit, BodyTooLarge, too_large_response
 from .clock import Clock
 from .consumer import PROCESSED, EventConsumer, Handler, RetryPolicy
 from .logging import configure_logging
 from .messaging import TopicNames, ensure_topics, new_producer
 from .metrics import HTTP_REQUESTS, READY, REGISTRY
 from .mongo import Indexes, connect, ensure_indexes, ping
-from .outbox import OutboxRelay, outbox_indexes
+from .outbox import OutboxRelay, outbox_indexes, set_event_max_bytes
 from .problems import Problem, install_problem_handlers
 from .settings import ServiceSettings
 from .timers import TimerHandler, TimerLoop, Timers, timer_indexes
@@ -46,6 +47,7 @@ class ServiceRuntime:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self.service = settings.service_name
+        set_event_max_bytes(settings.event_max_bytes)
         self.clock = Clock()
         self.topics = TopicNames(settings.kafka_topic_prefix)
         self.client = connect(settings.mongodb_uri, app_name=self.service)
@@ -295,6 +297,14 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> Response:
+        return too_large_response(request.url.path, exc.limit)
+
+    # Outermost of the app's middleware: a too-large body is refused before anything reads it.
+    app.add_middleware(BodyLimit, default=runtime.settings.http_max_body_bytes,
+                       per_route=runtime.settings.body_limits())
     return app
 
 
