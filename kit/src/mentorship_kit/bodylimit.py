@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException
+from fastapi.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .problems import problem_response
 
 
 class BodyTooLarge(HTTPException):
-    """Raised from `receive` inside the app; an HTTPException so FastAPI re-raises it as is."""
+    """Raised from `receive` inside the app; FastAPI's HTTPException, which its body parsing re-raises as is."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(status_code=413, detail=f"the request body is larger than {limit} bytes")
@@ -54,26 +54,42 @@ class BodyLimit:
             return
 
         received = 0
+        exceeded = False  # once set, whatever the app answers is replaced by the 413
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
+            if exceeded:
+                raise BodyTooLarge(limit)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    exceeded = True
                     raise BodyTooLarge(limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def answer_too_large() -> None:
             nonlocal started
+            started = True
+            await too_large_response(scope["path"], limit)(scope, receive, send)
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded:
+                # Layers between us and the body reader (FastAPI's body parsing, BaseHTTPMiddleware)
+                # may turn the exception into another answer (400, 500): ours goes out instead.
+                if not started:
+                    await answer_too_large()
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if started:  # a streaming answer is under way: nothing cleaner to do than to stop
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not exceeded:
                 raise
-            await too_large_response(scope["path"], limit)(scope, receive, send)
+            if not started:
+                await answer_too_large()

@@ -251,7 +251,7 @@ class OutboxRelay:
             OUTBOX_PUBLISHED.labels(self.service, entry["topic"]).inc()
             published.append(entry["id"])
         dead = [self._set_aside(collection, doc["_id"], entry, exc) for entry, exc in set_aside]
-        await self._mark_published(collection, doc["_id"], published, dead)
+        await self._mark_published(collection, doc["_id"], published, dead=dead)
         return len(published) + len(dead)
 
     def _set_aside(self, collection: str, doc_id: Any, entry: Any, exc: BaseException) -> dict[str, Any]:
