@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from aiokafka.errors import (
     InvalidTimestampError,
     InvalidTopicError,
     MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
     RecordListTooLargeError,
     RecordTooLargeError,
 )
@@ -150,6 +151,7 @@ class OutboxRelay:
         service: str,
         poll_interval: float = 0.5,
         lease_seconds: float = 30.0,
+        renew_producer: Callable[[], Awaitable[AIOKafkaProducer]] | None = None,
     ) -> None:
         self.db = db
         self.collections = list(collections)
@@ -161,6 +163,9 @@ class OutboxRelay:
         self.lease = timedelta(seconds=lease_seconds)
         self._wake = asyncio.Event()
         self._stopping = False
+        # After the broker refused a record, an idempotent producer's sequence for that partition is
+        # off by one for good (every later record: OutOfOrderSequenceNumber): a new one starts afresh.
+        self._renew_producer = renew_producer
 
     def wake(self) -> None:
         self._wake.set()
@@ -242,17 +247,31 @@ class OutboxRelay:
                 continue
             sent.append((fut, entry))
         published: list[str] = []
+        producer_broken = False
         for fut, entry in sent:
             try:
                 await fut  # acks=all: the broker has it before we forget it
             except UNPUBLISHABLE as exc:  # refused by the broker for good
                 set_aside.append((entry, exc))
+                producer_broken = True
+                continue
+            except OutOfOrderSequenceNumber:  # after a refusal: stays pending, sent again by a new producer
+                producer_broken = True
                 continue
             OUTBOX_PUBLISHED.labels(self.service, entry["topic"]).inc()
             published.append(entry["id"])
         dead = [self._set_aside(collection, doc["_id"], entry, exc) for entry, exc in set_aside]
         await self._mark_published(collection, doc["_id"], published, dead=dead)
+        if producer_broken:
+            await self._renew()
         return len(published) + len(dead)
+
+    async def _renew(self) -> None:
+        if self._renew_producer is None:
+            log.error("outbox producer needs a restart after a broker refusal, and none is configured")
+            return
+        log.warning("outbox relay renews its producer after a broker refusal")
+        self.producer = await self._renew_producer()
 
     def _set_aside(self, collection: str, doc_id: Any, entry: Any, exc: BaseException) -> dict[str, Any]:
         """The record kept in `outbox_dead` (without the body, which may be what is too large)."""

@@ -138,6 +138,17 @@ class ServiceRuntime:
             raise RuntimeError("runtime not started")
         return self._producer
 
+    async def _renew_producer(self) -> AIOKafkaProducer:
+        """A fresh producer (new producer id, sequences from zero) in place of the current one."""
+        old = self._producer
+        fresh = new_producer(self.settings.kafka_bootstrap_servers, f"{self.service}-producer")
+        await fresh.start()
+        self._producer = fresh
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.stop()
+        return fresh
+
     def wake_relay(self) -> None:
         if self.relay is not None:
             self.relay.wake()
@@ -163,7 +174,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(
             self.db, self._outbox_collections, self._producer, self.topics, self.clock,
             service=self.service, poll_interval=s.outbox_poll_interval_ms / 1000,
-            lease_seconds=s.outbox_lease_seconds,
+            lease_seconds=s.outbox_lease_seconds, renew_producer=self._renew_producer,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self._timer_handlers:
