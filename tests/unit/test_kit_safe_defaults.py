@@ -26,7 +26,7 @@ def test_compose_publishes_ports_on_loopback_only_and_not_the_mail_ui():
     assert mappings, "the services publish their ports"
     assert all(m.startswith("127.0.0.1:") for m in mappings), mappings
     assert not any(m.split(":")[-1] == "8025" for m in mappings)
-    assert not re.search(r"^\s*-\s*[\"']?\d+:\d+", COMPOSE, re.M)  # no list-style port mappings either
+    assert not re.search(r"^\s*-\s*[\"']?\d+:\d+", COMPOSE, re.MULTILINE)  # no list-style port mappings either
 
 
 def test_smtp_upgrades_with_starttls_by_default_and_jwt_rules_are_strict():

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from .envelope import EventData
 from .registry import event
-from .text import ID_MAX, NAME_MAX, SINGLE_LINE, TEXT_MAX, Id, Key, Name, Text
+from .text import NAME_MAX, SINGLE_LINE, Id, Key, Name, Text
 from .topics import Topic
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE]

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from starlette.datastructures import Headers
 from fastapi.exceptions import HTTPException
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .problems import problem_response
@@ -29,12 +30,14 @@ class BodyTooLarge(HTTPException):
         self.limit = limit
 
 
-def too_large_response(path: str, limit: int):  # type: ignore[no-untyped-def]
+def too_large_response(path: str, limit: int) -> JSONResponse:
     return problem_response(413, "Content too large", f"the request body is larger than {limit} bytes",
                             path, limit=limit)
 
 
 class BodyLimit:
+    """ASGI middleware: `default` bytes per request body, `per_route` {(method, path): bytes} above it."""
+
     def __init__(self, app: ASGIApp, *, default: int, per_route: Mapping[tuple[str, str], int]) -> None:
         self.app = app
         self.default = default
