@@ -54,7 +54,7 @@ def _zones() -> set[str]:
 Tag = Annotated[str, StringConstraints(max_length=NAME_MAX), AfterValidator(normalise_tag)]
 # Longest IANA name today is 32 characters; the cap refuses a long value before any lookup.
 TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(validate_time_zone)]
-HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+HHMM = Annotated[str, StringConstraints(max_length=5, pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 
 
 class Role(StrEnum):
