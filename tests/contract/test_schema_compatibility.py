@@ -65,3 +65,38 @@ def test_checker_flags_a_widened_type():
     new = copy.deepcopy(BASE)
     new["properties"]["profile_id"] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
     assert any("changed type" in p for p in _check(BASE, new))
+
+
+def _display_name(schema):
+    return schema["$defs"]["ProfileSnapshot"]["properties"]["display_name"]
+
+
+def test_checker_accepts_a_first_cap_or_pattern_on_an_existing_string():
+    old, new = copy.deepcopy(BASE), copy.deepcopy(BASE)
+    for key in ("maxLength", "pattern"):
+        del _display_name(old)[key]
+    assert _check(old, new) == []
+
+
+def test_checker_flags_a_lowered_or_dropped_cap_and_a_changed_pattern():
+    lowered = copy.deepcopy(BASE)
+    _display_name(lowered)["maxLength"] = 50
+    assert any("display_name changed maxLength 200 -> 50" in p for p in _check(BASE, lowered))
+    dropped = copy.deepcopy(BASE)
+    del _display_name(dropped)["maxLength"]
+    assert any("display_name changed maxLength" in p for p in _check(BASE, dropped))
+    repatterned = copy.deepcopy(BASE)
+    _display_name(repatterned)["pattern"] = "^[a-z]*$"
+    assert any("display_name changed pattern" in p for p in _check(BASE, repatterned))
+
+
+def test_checker_flags_a_raised_floor_and_a_lowered_cap_on_list_items_and_optional_fields():
+    new = copy.deepcopy(BASE)
+    snap = new["$defs"]["ProfileSnapshot"]["properties"]
+    _display_name(new)["minLength"] = 5
+    snap["languages"]["items"]["maxLength"] = 8
+    next(o for o in snap["job_title"]["anyOf"] if o.get("type") == "string")["maxLength"] = 20
+    found = "\n".join(_check(BASE, new))
+    assert "display_name changed minLength" in found
+    assert "languages[] changed maxLength" in found
+    assert "job_title changed maxLength" in found

@@ -90,7 +90,7 @@ async def test_poison_goes_to_dead_letter_and_the_partition_moves_on(settings_fo
 class CrashAfterPublish(OutboxRelay):
     """A relay that dies after the broker has the events but before it marks them published."""
 
-    async def _mark_published(self, collection: str, doc_id: Any, event_ids: list[str]) -> None:
+    async def _mark_published(self, collection: str, doc_id: Any, event_ids: list[str], dead: Any = ()) -> None:
         raise ConnectionError("process killed")
 
 
@@ -148,11 +148,11 @@ async def test_event_appended_while_relay_publishes_is_kept_and_published_next(s
         await rt.db["things"].insert_one(new_document({"_id": "agg"}, [first]))
 
         class AppendDuringPublish(OutboxRelay):
-            async def _mark_published(self, collection, doc_id, event_ids):  # noqa: ANN001
+            async def _mark_published(self, collection, doc_id, event_ids, dead=()):  # noqa: ANN001
                 from mentorship_kit.outbox import with_events
 
                 await rt.db["things"].update_one({"_id": "agg"}, with_events({"$set": {"x": 1}}, [late]))
-                await super()._mark_published(collection, doc_id, event_ids)
+                await super()._mark_published(collection, doc_id, event_ids, dead=dead)
 
         racing = AppendDuringPublish(rt.db, ["things"], rt.producer, rt.topics, rt.clock, service="t")
         assert await racing._publish("things", await rt.db["things"].find_one({"_id": "agg"})) == 1
@@ -181,9 +181,9 @@ async def test_events_swapped_in_while_relay_publishes_are_not_lost(settings_for
         await rt.db["things"].insert_one(new_document({"_id": "agg"}, [first]))
 
         class SwapDuringPublish(OutboxRelay):
-            async def _mark_published(self, collection, doc_id, event_ids):  # noqa: ANN001
+            async def _mark_published(self, collection, doc_id, event_ids, dead=()):  # noqa: ANN001
                 await rt.db["things"].update_one({"_id": "agg"}, with_replaced_events({"$set": {"x": 1}}, [erased]))
-                await super()._mark_published(collection, doc_id, event_ids)
+                await super()._mark_published(collection, doc_id, event_ids, dead=dead)
 
         racing = SwapDuringPublish(rt.db, ["things"], rt.producer, rt.topics, rt.clock, service="t")
         await racing._publish("things", await rt.db["things"].find_one({"_id": "agg"}))

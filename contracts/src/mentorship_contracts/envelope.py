@@ -56,7 +56,7 @@ class Envelope(BaseModel, Generic[DataT]):
     subject: str = Field(min_length=1, max_length=200)
     time: AwareDatetime = Field(default_factory=utc_now)
     datacontenttype: Literal["application/json"] = "application/json"
-    dataschema: str
+    dataschema: str = Field(max_length=300)
     dataversion: int = Field(ge=1)
     correlationid: str = Field(min_length=1, max_length=128)
     causationid: str | None = Field(default=None, max_length=128)

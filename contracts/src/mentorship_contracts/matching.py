@@ -11,12 +11,13 @@ Personal data: none carry names or addresses, only profile ids. Free text writte
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from .envelope import EventData
 from .registry import event
+from .text import IDS_MAX, NAME_MAX, Id, Name
 from .topics import Topic
 
 Cadence = Literal["weekly", "biweekly", "monthly"]
@@ -27,8 +28,8 @@ class Agreement(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    goals: list[str] = Field(default_factory=list, max_length=20, description="goal titles")
-    goal_ids: list[str] = Field(default_factory=list, max_length=20)
+    goals: list[Name] = Field(default_factory=list, max_length=20, description="goal titles")
+    goal_ids: list[Id] = Field(default_factory=list, max_length=20)
     expectations: str = Field(default="", max_length=4000)
     cadence: Cadence = "biweekly"
     planned_end: date | None = None
@@ -51,10 +52,10 @@ class MatchQuality(BaseModel):
 class MentorshipRequested(EventData):
     """A mentee asked a mentor to mentor them; expires at `expires_at` if unanswered."""
 
-    mentorship_id: str
-    mentee_id: str
-    mentor_id: str
-    program_id: str | None = None
+    mentorship_id: Id
+    mentee_id: Id
+    mentor_id: Id
+    program_id: Id | None = None
     message: str = Field(default="", max_length=2000)
     expires_at: AwareDatetime
 
@@ -63,10 +64,10 @@ class MentorshipRequested(EventData):
 class MentorshipRequestAccepted(EventData):
     """The mentor accepted (if the program needs admin approval, MentorshipStarted follows it)."""
 
-    mentorship_id: str
-    mentee_id: str
-    mentor_id: str
-    program_id: str | None = None
+    mentorship_id: Id
+    mentee_id: Id
+    mentor_id: Id
+    program_id: Id | None = None
     awaiting_admin_approval: bool = False
 
 
@@ -75,10 +76,10 @@ class MentorshipRequestAccepted(EventData):
 class MentorshipRequestDeclined(EventData):
     """The mentor (or an admin, or the platform at capacity) declined the request."""
 
-    mentorship_id: str
-    mentee_id: str
-    mentor_id: str
-    program_id: str | None = None
+    mentorship_id: Id
+    mentee_id: Id
+    mentor_id: Id
+    program_id: Id | None = None
     reason: str = Field(default="", max_length=2000)
     automatic: bool = Field(default=False, description="declined by the platform, e.g. mentor at capacity")
 
@@ -87,20 +88,20 @@ class MentorshipRequestDeclined(EventData):
 class MentorshipRequestExpired(EventData):
     """Nobody answered the request in time."""
 
-    mentorship_id: str
-    mentee_id: str
-    mentor_id: str
-    program_id: str | None = None
+    mentorship_id: Id
+    mentee_id: Id
+    mentor_id: Id
+    program_id: Id | None = None
 
 
 @event("mentorship.matching.mentorship_request_withdrawn", topic=Topic.MATCHING, subject="mentorship_id")
 class MentorshipRequestWithdrawn(EventData):
     """The mentee withdrew the request."""
 
-    mentorship_id: str
-    mentee_id: str
-    mentor_id: str
-    program_id: str | None = None
+    mentorship_id: Id
+    mentee_id: Id
+    mentor_id: Id
+    program_id: Id | None = None
 
 
 @event("mentorship.matching.mentorship_started", topic=Topic.MATCHING, subject="mentorship_id",
@@ -108,10 +109,10 @@ class MentorshipRequestWithdrawn(EventData):
 class MentorshipStarted(EventData):
     """A mentorship is active: participants, program, agreement and cadence."""
 
-    mentorship_id: str
-    mentee_id: str
-    mentor_id: str
-    program_id: str | None = None
+    mentorship_id: Id
+    mentee_id: Id
+    mentor_id: Id
+    program_id: Id | None = None
     agreement: Agreement
     started_at: AwareDatetime
     origin: Literal["request", "cohort"] = "request"
@@ -121,10 +122,10 @@ class MentorshipStarted(EventData):
 class MentorshipCompleted(EventData):
     """The mentorship reached its end as planned."""
 
-    mentorship_id: str
-    mentee_id: str
-    mentor_id: str
-    program_id: str | None = None
+    mentorship_id: Id
+    mentee_id: Id
+    mentor_id: Id
+    program_id: Id | None = None
     completed_at: AwareDatetime
 
 
@@ -133,10 +134,10 @@ class MentorshipCompleted(EventData):
 class MentorshipEnded(EventData):
     """The mentorship ended early; `not_a_good_fit` frees the slot and excludes the pair."""
 
-    mentorship_id: str
-    mentee_id: str
-    mentor_id: str
-    program_id: str | None = None
+    mentorship_id: Id
+    mentee_id: Id
+    mentor_id: Id
+    program_id: Id | None = None
     reason: str = Field(default="", max_length=2000)
     not_a_good_fit: bool = False
     ended_at: AwareDatetime
@@ -146,12 +147,12 @@ class MentorshipEnded(EventData):
 class CohortMatchPublished(EventData):
     """An admin published a cohort run: all its mentorships start at once."""
 
-    program_id: str
-    program_name: str
-    run_id: str
-    mentorship_ids: list[str]
+    program_id: Id
+    program_name: Annotated[str, StringConstraints(max_length=NAME_MAX)]
+    run_id: Id
+    mentorship_ids: list[Id] = Field(max_length=IDS_MAX)
     quality: MatchQuality
-    admin_ids: list[str] = Field(default_factory=list)
+    admin_ids: list[Id] = Field(default_factory=list, max_length=1000)
 
 
 @event("mentorship.matching.introduction_made", topic=Topic.MATCHING, subject="introduction_id",
@@ -159,11 +160,11 @@ class CohortMatchPublished(EventData):
 class IntroductionMade(EventData):
     """A mentor introduced their mentee to another member for networking."""
 
-    introduction_id: str
-    mentorship_id: str
-    introduced_by: str
-    mentee_id: str
-    contact_id: str
+    introduction_id: Id
+    mentorship_id: Id
+    introduced_by: Id
+    mentee_id: Id
+    contact_id: Id
     message: str = Field(default="", max_length=2000)
 
 
@@ -171,17 +172,17 @@ class IntroductionMade(EventData):
 class IntroductionAccepted(EventData):
     """The introduced person accepted the introduction."""
 
-    introduction_id: str
-    mentee_id: str
-    contact_id: str
-    introduced_by: str
+    introduction_id: Id
+    mentee_id: Id
+    contact_id: Id
+    introduced_by: Id
 
 
 @event("mentorship.matching.introduction_declined", topic=Topic.MATCHING, subject="introduction_id")
 class IntroductionDeclined(EventData):
     """The introduced person declined the introduction."""
 
-    introduction_id: str
-    mentee_id: str
-    contact_id: str
-    introduced_by: str
+    introduction_id: Id
+    mentee_id: Id
+    contact_id: Id
+    introduced_by: Id

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime
 
 from .envelope import EventData
 from .registry import event
+from .text import Id, Name, Text
 from .topics import Topic
 
 
@@ -18,12 +19,12 @@ from .topics import Topic
 class NotificationDelivered(EventData):
     """A message reached a person (or a webhook endpoint) on one channel."""
 
-    delivery_id: str
-    recipient_id: str
-    channel: str
-    category: str
-    source_event_id: str
-    source_event_type: str
+    delivery_id: Id
+    recipient_id: Id
+    channel: Name
+    category: Name
+    source_event_id: Id
+    source_event_type: Name
     delivered_at: AwareDatetime
     attempts: int = 1
 
@@ -32,13 +33,13 @@ class NotificationDelivered(EventData):
 class NotificationFailed(EventData):
     """A delivery failed for good (bad address, rejected, unknown recipient, template error)."""
 
-    delivery_id: str
-    recipient_id: str
-    channel: str
-    category: str
-    source_event_id: str
-    source_event_type: str
-    reason: str
+    delivery_id: Id
+    recipient_id: Id
+    channel: Name
+    category: Name
+    source_event_id: Id
+    source_event_type: Name
+    reason: Text
     permanent: bool = True
     failed_at: AwareDatetime
     attempts: int = 1
@@ -49,7 +50,7 @@ class NotificationFailed(EventData):
 class WebhookEndpointDisabled(EventData):
     """A webhook endpoint kept failing and was disabled; an admin must re-enable it."""
 
-    endpoint_id: str
-    reason: str
+    endpoint_id: Id
+    reason: Text
     consecutive_failures: int
     disabled_at: AwareDatetime

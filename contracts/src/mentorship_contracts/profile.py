@@ -17,9 +17,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from .envelope import EventData
 from .registry import event
+from .text import NAME_MAX, SINGLE_LINE, Id, Key, Name, Text
 from .topics import Topic
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 _TAG = re.compile(r"[^a-z0-9+#.]+")
 
@@ -50,9 +51,10 @@ def _zones() -> set[str]:
     return _ZONES
 
 
-Tag = Annotated[str, AfterValidator(normalise_tag)]
-TimeZoneName = Annotated[str, AfterValidator(validate_time_zone)]
-HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+Tag = Annotated[str, StringConstraints(max_length=NAME_MAX), AfterValidator(normalise_tag)]
+# Longest IANA name today is 32 characters; the cap refuses a long value before any lookup.
+TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(validate_time_zone)]
+HHMM = Annotated[str, StringConstraints(max_length=5, pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 
 
 class Role(StrEnum):
@@ -87,7 +89,7 @@ class Skill(ValueModel):
 
 
 class Goal(ValueModel):
-    goal_id: str = Field(min_length=1, max_length=64)
+    goal_id: Annotated[str, StringConstraints(min_length=1, max_length=64), SINGLE_LINE]
     title: ShortText
     description: LongText = ""
     target_date: date | None = None
@@ -130,26 +132,28 @@ class NotificationPreferences(ValueModel):
         default_factory=lambda: {"email": True, "in_app": True}  # type: ignore[arg-type]
     )
     # category name -> enabled; a missing category is enabled
-    categories: dict[str, bool] = Field(default_factory=dict, max_length=20)
+    # keys become field names in the stores: a safe pattern only (no `$`, no `.`)
+    categories: dict[Key, bool] = Field(default_factory=dict, max_length=20)
     quiet_hours: QuietHours | None = None
 
 
 class ProfileSnapshot(ValueModel):
     """Everything other services may need to know about a person (personal data)."""
 
-    profile_id: str = Field(min_length=1, max_length=64)
+    profile_id: Annotated[str, StringConstraints(min_length=1, max_length=64), SINGLE_LINE]
     display_name: ShortText
-    email: str = Field(min_length=3, max_length=254)
+    email: Annotated[str, StringConstraints(min_length=3, max_length=254), SINGLE_LINE]
     roles: list[Role] = Field(min_length=1, max_length=2)
-    job_title: str | None = Field(default=None, max_length=200)
-    department: str | None = Field(default=None, max_length=200)
-    manager_id: str | None = Field(default=None, max_length=64)
+    job_title: Name | None = None
+    department: Name | None = None
+    manager_id: Annotated[str, StringConstraints(max_length=64), SINGLE_LINE] | None = None
     seniority: Seniority = Seniority.MID
     years_experience: int = Field(default=0, ge=0, le=70)
     skills: list[Skill] = Field(default_factory=list, max_length=50)
     development_areas: list[Tag] = Field(default_factory=list, max_length=30)
     goals: list[Goal] = Field(default_factory=list, max_length=20)
-    languages: list[str] = Field(default_factory=lambda: ["en"], max_length=20)
+    languages: list[Annotated[str, StringConstraints(max_length=64), SINGLE_LINE]] = Field(
+        default_factory=lambda: ["en"], max_length=20)
     time_zone: TimeZoneName = "UTC"
     availability: list[AvailabilityWindow] = Field(default_factory=list, max_length=50)
     mentor_capacity: int | None = Field(default=None, ge=0, le=50)
@@ -168,7 +172,7 @@ class ProfileSnapshot(ValueModel):
 class ProfileRegistered(EventData):
     """A person joined the platform; carries their whole profile."""
 
-    profile_id: str
+    profile_id: Id
     profile: ProfileSnapshot
 
 
@@ -177,9 +181,9 @@ class ProfileRegistered(EventData):
 class ProfileUpdated(EventData):
     """Some profile fields changed; `changes` holds only the changed fields, `profile` the result."""
 
-    profile_id: str
-    changed_fields: list[str]
-    changes: dict[str, Any]
+    profile_id: Id
+    changed_fields: list[Name] = Field(max_length=100)
+    changes: dict[Key, Any] = Field(max_length=100)
     profile: ProfileSnapshot
 
 
@@ -187,9 +191,9 @@ class ProfileUpdated(EventData):
 class ProfileRoleAdded(EventData):
     """A person took on a role (a mentee becoming a mentor pays it forward)."""
 
-    profile_id: str
+    profile_id: Id
     role: Role
-    roles: list[Role]
+    roles: list[Role] = Field(max_length=10)
     mentor_capacity: int | None = None
 
 
@@ -197,28 +201,28 @@ class ProfileRoleAdded(EventData):
 class ProfileRoleRemoved(EventData):
     """A person gave up a role."""
 
-    profile_id: str
+    profile_id: Id
     role: Role
-    roles: list[Role]
+    roles: list[Role] = Field(max_length=10)
 
 
 @event("mentorship.profile.profile_deactivated", topic=Topic.PROFILE, subject="profile_id")
 class ProfileDeactivated(EventData):
     """A person is inactive: not matchable, not notified except for account matters."""
 
-    profile_id: str
-    reason: str | None = None
+    profile_id: Id
+    reason: Text | None = None
 
 
 @event("mentorship.profile.profile_reactivated", topic=Topic.PROFILE, subject="profile_id")
 class ProfileReactivated(EventData):
     """A deactivated person is active again."""
 
-    profile_id: str
+    profile_id: Id
 
 
 @event("mentorship.profile.profile_erased", topic=Topic.PROFILE, subject="profile_id")
 class ProfileErased(EventData):
     """Right to be forgotten: every reader deletes what it holds about this person."""
 
-    profile_id: str
+    profile_id: Id

@@ -12,15 +12,16 @@ from pydantic import AwareDatetime, Field
 
 from .envelope import EventData
 from .registry import event
+from .text import Id, Line, Name, Text
 from .topics import Topic
 
 
 class _SessionEvent(EventData):
-    mentorship_id: str
-    session_id: str
-    mentor_id: str
-    mentee_id: str
-    ical_uid: str = Field(description="stable iCalendar UID of the session")
+    mentorship_id: Id
+    session_id: Id
+    mentor_id: Id
+    mentee_id: Id
+    ical_uid: Id = Field(description="stable iCalendar UID of the session")
     sequence: int = Field(default=0, ge=0, description="iCalendar SEQUENCE after this change")
 
 
@@ -31,10 +32,10 @@ class SessionScheduled(_SessionEvent):
 
     start: AwareDatetime
     duration_minutes: int = Field(ge=5, le=480)
-    location: str | None = None
-    agenda: str = ""
-    series_id: str | None = None
-    scheduled_by: str
+    location: Line | None = None
+    agenda: Text = ""
+    series_id: Id | None = None
+    scheduled_by: Id
 
 
 @event("mentorship.scheduling.session_rescheduled", topic=Topic.SCHEDULING, subject="mentorship_id")
@@ -44,8 +45,8 @@ class SessionRescheduled(_SessionEvent):
     previous_start: AwareDatetime
     start: AwareDatetime
     duration_minutes: int = Field(ge=5, le=480)
-    location: str | None = None
-    rescheduled_by: str
+    location: Line | None = None
+    rescheduled_by: Id
 
 
 @event("mentorship.scheduling.session_cancelled", topic=Topic.SCHEDULING, subject="mentorship_id",
@@ -54,8 +55,8 @@ class SessionCancelled(_SessionEvent):
     """A session was called off."""
 
     start: AwareDatetime
-    reason: str = ""
-    cancelled_by: str
+    reason: Text = ""
+    cancelled_by: Id
 
 
 @event("mentorship.scheduling.session_completed", topic=Topic.SCHEDULING, subject="mentorship_id",
@@ -65,7 +66,7 @@ class SessionCompleted(_SessionEvent):
 
     start: AwareDatetime
     completed_at: AwareDatetime
-    notes: str = ""
+    notes: Text = ""
 
 
 @event("mentorship.scheduling.session_no_show", topic=Topic.SCHEDULING, subject="mentorship_id")
@@ -73,8 +74,8 @@ class SessionNoShow(_SessionEvent):
     """Someone did not turn up."""
 
     start: AwareDatetime
-    absent_ids: list[str]
-    reported_by: str
+    absent_ids: list[Id] = Field(max_length=10)
+    reported_by: Id
 
 
 @event("mentorship.scheduling.session_reminder_due", topic=Topic.SCHEDULING, subject="mentorship_id")
@@ -84,17 +85,17 @@ class SessionReminderDue(_SessionEvent):
     start: AwareDatetime
     duration_minutes: int
     offset_minutes: int
-    location: str | None = None
+    location: Line | None = None
 
 
 @event("mentorship.scheduling.check_in_overdue", topic=Topic.SCHEDULING, subject="mentorship_id")
 class CheckInOverdue(EventData):
     """No completed session within the cadence plus grace: time to check in."""
 
-    mentorship_id: str
-    mentor_id: str
-    mentee_id: str
-    cadence: str
+    mentorship_id: Id
+    mentor_id: Id
+    mentee_id: Id
+    cadence: Name
     last_session_at: AwareDatetime | None = None
     due_since: AwareDatetime
 
@@ -103,9 +104,9 @@ class CheckInOverdue(EventData):
 class MentorshipInactive(EventData):
     """A long silence: no completed session for much longer than the cadence."""
 
-    mentorship_id: str
-    mentor_id: str
-    mentee_id: str
+    mentorship_id: Id
+    mentor_id: Id
+    mentee_id: Id
     last_session_at: AwareDatetime | None = None
     inactive_since: AwareDatetime
 
@@ -115,12 +116,12 @@ class MentorshipInactive(EventData):
 class SessionFeedbackSubmitted(EventData):
     """A participant rated a completed session; may flag the pairing as not a good fit."""
 
-    mentorship_id: str
-    session_id: str
-    author_id: str
+    mentorship_id: Id
+    session_id: Id
+    author_id: Id
     author_role: Literal["mentor", "mentee"]
     rating: int = Field(ge=1, le=5)
-    comment: str = ""
+    comment: Text = ""
     not_a_good_fit: bool = False
 
 
@@ -128,10 +129,10 @@ class SessionFeedbackSubmitted(EventData):
 class MilestoneReached(EventData):
     """A milestone of the mentorship's goals was reached: something to celebrate."""
 
-    mentorship_id: str
-    milestone_id: str
-    title: str
-    mentor_id: str
-    mentee_id: str
+    mentorship_id: Id
+    milestone_id: Id
+    title: Name
+    mentor_id: Id
+    mentee_id: Id
     reached_at: AwareDatetime
-    goal_id: str | None = None
+    goal_id: Id | None = None

@@ -114,12 +114,45 @@ def _compare(type_: str, old: Any, new: Any, old_root: dict[str, Any], new_root:
             )
             continue
         o, n = _resolve(old_field, old_root), _resolve(new_field, new_root)
+        _compare_limits(type_, f"{where}{name}", _leaf(old_field, old_root), _leaf(new_field, new_root), problems)
         if "properties" in o and "properties" in n:
             _compare(type_, o, n, old_root, new_root, f"{where}{name}.", problems)
         if o.get("type") == "array" and n.get("type") == "array":
             oi, ni = o.get("items", {}), n.get("items", {})
             if "properties" in _resolve(oi, old_root):
                 _compare(type_, oi, ni, old_root, new_root, f"{where}{name}[].", problems)
+
+
+# Limits a field may gain without breaking anyone (see `_compare_limits`).
+_CAPS = ("maxLength", "maxItems", "maxProperties")
+_FLOORS = ("minLength", "minItems", "minProperties")
+_SHAPES = ("pattern", "patternProperties")
+
+
+def _leaf(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """The non-null option of an optional field (`anyOf: [X, null]`), resolved."""
+    node = _resolve(node, root)
+    options = [o for o in node.get("anyOf", []) if _resolve(o, root).get("type") != "null"]
+    return _resolve(options[0], root) if len(options) == 1 else node
+
+
+def _compare_limits(type_: str, field: str, old: dict[str, Any], new: dict[str, Any], problems: list[str]) -> None:
+    """Limits stay as they are, except that a field may gain a cap or a pattern it never had.
+
+    Why adding one is allowed: a cap is added together with the same (or a tighter) cap on the
+    request models that produce the field, chosen above anything writers accepted before, so no
+    event already on a topic breaks it; and a reader of the older schema accepts everything the
+    newer one allows. Lowering, raising or dropping an existing limit is refused like a type change:
+    a lower cap or a higher floor fails old events, a higher cap or a dropped one fails old readers.
+    """
+    for key in (*_CAPS, *_FLOORS, *_SHAPES):
+        if key not in old and key in new and key in (*_CAPS, *_SHAPES):
+            continue  # a first cap or pattern: see above
+        if old.get(key) != new.get(key) and (key in old or key in new):
+            problems.append(f"{type_}: field {field} changed {key} {old.get(key)!r} -> {new.get(key)!r}")
+    old_items, new_items = old.get("items"), new.get("items")
+    if isinstance(old_items, dict) and isinstance(new_items, dict) and "properties" not in old_items:
+        _compare_limits(type_, f"{field}[]", old_items, new_items, problems)
 
 
 def main(argv: list[str] | None = None) -> int:

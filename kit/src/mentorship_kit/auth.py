@@ -44,9 +44,15 @@ def issue_token(secret: str, subject: str, roles: list[str], *, issuer: str = "m
     )
 
 
-def decode_token(secret: str, token: str, *, issuer: str = "mentorship-platform") -> Principal:
+DEFAULT_LEEWAY = timedelta(seconds=30)
+
+
+def decode_token(secret: str, token: str, *, issuer: str = "mentorship-platform",
+                 leeway: timedelta | float = DEFAULT_LEEWAY) -> Principal:
+    """Checks signature, issuer and times; `leeway` absorbs clock skew between issuer and service
+    (a token that expired 10 s ago on a clock 20 s behind is still accepted)."""
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=issuer,
+        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=issuer, leeway=leeway,
                             options={"require": ["sub", "exp"]})
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("token expired") from exc
@@ -64,7 +70,8 @@ def current_principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized()
     settings = request.app.state.runtime.settings
-    return decode_token(settings.jwt_secret, token.strip(), issuer=settings.jwt_issuer)
+    return decode_token(settings.jwt_secret, token.strip(), issuer=settings.jwt_issuer,
+                        leeway=settings.jwt_leeway_seconds)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

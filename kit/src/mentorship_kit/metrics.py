@@ -26,6 +26,11 @@ OUTBOX_PUBLISHED = Counter(
     "outbox_events_published_total", "Events published by the outbox relay", ["service", "topic"],
     registry=REGISTRY,
 )
+OUTBOX_SET_ASIDE = Counter(
+    "outbox_set_aside_total", "Outbox entries set aside because they can never be published (too large, "
+    "refused by the broker for good); kept in the document's `outbox_dead`", ["service", "topic", "reason"],
+    registry=REGISTRY,
+)
 TIMERS_FIRED = Counter("timers_fired_total", "Timers fired", ["service", "kind"], registry=REGISTRY)
 TIMERS_FAILED = Counter(
     "timer_handler_failures_total", "Timer handler failures (retried after the lease, then given up)",

@@ -5,18 +5,33 @@ the events sit in the aggregate document's `outbox` array. The relay publishes t
 order with the aggregate id as key, then removes them. A crash between publish and removal
 re-publishes them; consumers absorb that (idempotent consumers). A lease on the document
 keeps two relay replicas from publishing the same aggregate at once, so per-key order holds.
+
+Nothing blocks the outbox for good: `outbox_entries` refuses an event above `EVENT_MAX_BYTES`
+when the use case runs (422, nothing written), and an entry the producer or broker refuses for
+good (`UNPUBLISHABLE`: too large, corrupt, ...) is moved to the document's `outbox_dead` array
+with its reason and time, counted in `outbox_set_aside_total` and logged; the entries after it
+are published once, as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTimestampError,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -24,30 +39,70 @@ from mentorship_contracts import Envelope, encode
 
 from .clock import Clock
 from .messaging import TopicNames, envelope_headers
-from .metrics import OUTBOX_PUBLISHED
+from .metrics import OUTBOX_PUBLISHED, OUTBOX_SET_ASIDE
 from .mongo import Indexes
+from .problems import Problem
 
 OUTBOX = "outbox"
 PENDING = "outbox_pending"
 SEQ = "outbox_seq"  # rises with every append or replacement, never falls: guards removals
 LEASE = "outbox_lease_until"
+DEAD = "outbox_dead"  # entries that can never be published, with their reason (see OutboxRelay)
+
+# Errors that concern one record and will not go away by retrying it: the entry is set aside.
+# Broker-wide errors (connection, timeout, authorisation) are NOT here: the relay retries them.
+UNPUBLISHABLE: tuple[type[BaseException], ...] = (
+    MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, CorruptRecordException,
+    InvalidTimestampError, InvalidTopicError,
+)
 
 log = structlog.get_logger()
 
 
+DEFAULT_EVENT_MAX_BYTES = 900 * 1024
+_event_max_bytes = DEFAULT_EVENT_MAX_BYTES
+
+
+def set_event_max_bytes(limit: int) -> None:
+    """`EVENT_MAX_BYTES` of the running service (set by `ServiceRuntime`)."""
+    global _event_max_bytes
+    _event_max_bytes = limit
+
+
+class EventTooLarge(Problem):
+    """A use case would write an event the broker refuses: the whole write is refused (422)."""
+
+    def __init__(self, event_type: str, size: int, limit: int) -> None:
+        super().__init__(422, "Event too large",
+                         f"the change would publish a {event_type} event of {size} bytes; at most {limit} "
+                         "bytes travel: shorten the longest texts or lists",
+                         event_type=event_type, size=size, limit=limit)
+
+
 def outbox_entries(events: Sequence[Envelope]) -> list[dict[str, Any]]:  # type: ignore[type-arg]
-    return [
-        {
+    """The outbox form of events; refuses (EventTooLarge) any that would never be published.
+
+    Called while the use case builds its write, so a refusal leaves nothing written.
+    """
+    entries = []
+    for e in events:
+        body = encode(e)
+        headers = envelope_headers(e)
+        size = len(body) + len(e.subject.encode()) + sum(len(k) + len(v) for k, v in headers)
+        if size > _event_max_bytes:
+            log.warning("event refused: too large", type=e.type, subject=e.subject[:128], size=size,
+                        limit=_event_max_bytes)
+            raise EventTooLarge(e.type, size, _event_max_bytes)
+        entries.append({
             "id": e.id,
             "type": e.type,
             "topic": e.data.topic,
             "key": e.subject,
-            "body": encode(e).decode(),
+            "body": body.decode(),
             # an object, not pairs: FerretDB stores no nested arrays
-            "headers": {k: v.decode() for k, v in envelope_headers(e)},
-        }
-        for e in events
-    ]
+            "headers": {k: v.decode() for k, v in headers},
+        })
+    return entries
 
 
 def new_document(document: dict[str, Any], events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
@@ -96,6 +151,7 @@ class OutboxRelay:
         service: str,
         poll_interval: float = 0.5,
         lease_seconds: float = 30.0,
+        renew_producer: Callable[[], Awaitable[AIOKafkaProducer]] | None = None,
     ) -> None:
         self.db = db
         self.collections = list(collections)
@@ -107,6 +163,9 @@ class OutboxRelay:
         self.lease = timedelta(seconds=lease_seconds)
         self._wake = asyncio.Event()
         self._stopping = False
+        # After the broker refused a record, an idempotent producer's sequence for that partition is
+        # off by one for good (every later record: OutOfOrderSequenceNumber): a new one starts afresh.
+        self._renew_producer = renew_producer
 
     def wake(self) -> None:
         self._wake.set()
@@ -171,41 +230,95 @@ class OutboxRelay:
 
     async def _publish(self, collection: str, doc: dict[str, Any]) -> int:
         entries = doc.get(OUTBOX) or []
-        futures = []
+        sent: list[tuple[asyncio.Future[Any], dict[str, Any]]] = []
+        set_aside: list[tuple[dict[str, Any], BaseException]] = []
         for entry in entries:
-            topic = self.topics(entry["topic"])
-            futures.append(
-                await self.producer.send(
-                    topic,
-                    entry["body"].encode(),
-                    key=entry["key"].encode(),
-                    headers=[(k, v.encode()) for k, v in entry["headers"].items()],
-                )
-            )
-        for fut, entry in zip(futures, entries, strict=True):
-            await fut  # acks=all: the broker has it before we forget it
+            try:
+                topic = self.topics(entry["topic"])
+                message = (entry["body"].encode(), entry["key"].encode(),
+                           [(k, v.encode()) for k, v in entry["headers"].items()])
+            except (KeyError, TypeError, AttributeError) as exc:  # not an entry we wrote: never publishable
+                set_aside.append((entry, exc))
+                continue
+            try:
+                fut = await self.producer.send(topic, message[0], key=message[1], headers=message[2])
+            except UNPUBLISHABLE as exc:  # refused by the client itself (e.g. larger than max_request_size)
+                set_aside.append((entry, exc))
+                continue
+            sent.append((fut, entry))
+        published: list[str] = []
+        producer_broken = False
+        for fut, entry in sent:
+            try:
+                await fut  # acks=all: the broker has it before we forget it
+            except UNPUBLISHABLE as exc:  # refused by the broker for good
+                set_aside.append((entry, exc))
+                producer_broken = True
+                continue
+            except OutOfOrderSequenceNumber:  # after a refusal: stays pending, sent again by a new producer
+                producer_broken = True
+                continue
             OUTBOX_PUBLISHED.labels(self.service, entry["topic"]).inc()
-        await self._mark_published(collection, doc["_id"], [e["id"] for e in entries])
-        return len(entries)
+            published.append(entry["id"])
+        dead = [self._set_aside(collection, doc["_id"], entry, exc) for entry, exc in set_aside]
+        await self._mark_published(collection, doc["_id"], published, dead=dead)
+        if producer_broken:
+            await self._renew()
+        return len(published) + len(dead)
 
-    async def _mark_published(self, collection: str, doc_id: Any, event_ids: list[str]) -> None:
-        """Remove the published entries, keeping any appended or swapped in meanwhile.
+    async def _renew(self) -> None:
+        if self._renew_producer is None:
+            log.error("outbox producer needs a restart after a broker refusal, and none is configured")
+            return
+        log.warning("outbox relay renews its producer after a broker refusal")
+        self.producer = await self._renew_producer()
+
+    def _set_aside(self, collection: str, doc_id: Any, entry: Any, exc: BaseException) -> dict[str, Any]:
+        """The record kept in `outbox_dead` (without the body, which may be what is too large)."""
+        fields = entry if isinstance(entry, dict) else {}
+        topic = str(fields.get("topic", "?"))
+        body = fields.get("body")
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        OUTBOX_SET_ASIDE.labels(self.service, topic, type(exc).__name__).inc()
+        log.error("outbox entry set aside: it can never be published", collection=collection,
+                  document=str(doc_id)[:128], event_id=fields.get("id"), type=fields.get("type"), topic=topic,
+                  size=len(body) if isinstance(body, str) else None, reason=reason)
+        return {
+            "id": fields.get("id"), "type": fields.get("type"), "topic": topic, "key": fields.get("key"),
+            "size": len(body.encode()) if isinstance(body, str) else None,
+            "body_head": body[:1000] if isinstance(body, str) else None,
+            "reason": reason, "set_aside_at": self.clock.now(),
+        }
+
+    async def _mark_published(self, collection: str, doc_id: Any, event_ids: list[str],
+                              dead: Sequence[dict[str, Any]] = ()) -> None:
+        """Remove the published entries and move the set-aside ones to `outbox_dead`, keeping any
+        appended or swapped in meanwhile.
 
         A compare-and-set on the outbox sequence (which only rises) instead of `$pull` with a
         condition, which stock FerretDB 1.24 lacks: any concurrent change makes us re-read.
         """
         coll = self.db[collection]
         published = set(event_ids)
+        dead_ids = {d["id"] for d in dead}
         while True:
             doc = await coll.find_one({"_id": doc_id})
             if doc is None:
                 return
             entries = doc.get(OUTBOX) or []
-            remaining = [e for e in entries if e["id"] not in published]
+            remaining = [e for e in entries if _entry_id(e) not in published]
+            # set aside only what is still there (an erasure may have swapped the outbox meanwhile)
+            dead_now = [d for d in dead if any(_entry_id(e) == d["id"] for e in remaining)]
+            remaining = [e for e in remaining if _entry_id(e) not in dead_ids]
+            update: dict[str, Any] = {"$set": {OUTBOX: remaining, PENDING: bool(remaining)},
+                                      "$unset": {LEASE: ""}}
+            if dead_now:
+                update["$push"] = {DEAD: {"$each": dead_now}}
             result = await coll.update_one(
-                {"_id": doc_id, SEQ: doc[SEQ] if SEQ in doc else {"$exists": False}},
-                {"$set": {OUTBOX: remaining, PENDING: bool(remaining)},
-                 "$unset": {LEASE: ""}},
-            )
+                {"_id": doc_id, SEQ: doc[SEQ] if SEQ in doc else {"$exists": False}}, update)
             if result.matched_count == 1:
                 return
+
+
+def _entry_id(entry: Any) -> Any:
+    return entry.get("id") if isinstance(entry, dict) else None

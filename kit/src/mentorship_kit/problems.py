@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -78,6 +80,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:10])
         return problem_response(422, "Invalid request", detail, request.url.path, errors=errors)
 
+    @app.exception_handler(ValidationError)
+    async def _model_limits(request: Request, exc: ValidationError) -> JSONResponse:
+        # A value that passed the request model but not a model built from it (an event contract's
+        # limits, for instance): the caller's input, so 422 rather than 500, and nothing was written.
+        structlog.get_logger().warning("value refused by a model", path=request.url.path, model=exc.title,
+                                       errors=exc.error_count())
+        errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors(include_input=False)]
+        detail = f"{exc.title}: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors[:10])
+        return problem_response(422, "Invalid request", detail, request.url.path, errors=errors)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(exc.status_code, str(exc.detail), str(exc.detail), request.url.path,
@@ -85,7 +98,5 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        import structlog
-
         structlog.get_logger().exception("unhandled error", path=request.url.path)
         return problem_response(500, "Internal error", "the request could not be completed", request.url.path)

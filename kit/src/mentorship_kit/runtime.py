@@ -26,6 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from mentorship_contracts import Envelope, EventData, Topic, all_models, dead_letter_topic
 
+from .bodylimit import BodyLimit, BodyTooLarge, too_large_response
 from .clock import Clock
 from .consumer import PROCESSED, EventConsumer, Handler, RetryPolicy
 from .logging import configure_logging
@@ -41,7 +42,7 @@ from .messaging import (
 )
 from .metrics import HTTP_REQUESTS, READY, REGISTRY
 from .mongo import Indexes, connect, ensure_indexes, ping
-from .outbox import OutboxRelay, outbox_indexes
+from .outbox import OutboxRelay, outbox_indexes, set_event_max_bytes
 from .problems import Problem, install_problem_handlers
 from .settings import ServiceSettings
 from .timers import TimerHandler, TimerLoop, Timers, timer_indexes
@@ -55,6 +56,7 @@ class ServiceRuntime:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self.service = settings.service_name
+        set_event_max_bytes(settings.event_max_bytes)
         self.clock = Clock()
         self.topics = TopicNames(settings.kafka_topic_prefix)
         self.client = connect(settings.mongodb_uri, app_name=self.service)
@@ -149,6 +151,17 @@ class ServiceRuntime:
             raise RuntimeError("runtime not started")
         return self._producer
 
+    async def _renew_producer(self) -> AIOKafkaProducer:
+        """A fresh producer (new producer id, sequences from zero) in place of the current one."""
+        old = self._producer
+        fresh = new_producer(self.settings.kafka_bootstrap_servers, f"{self.service}-producer")
+        await fresh.start()
+        self._producer = fresh
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.stop()
+        return fresh
+
     def wake_relay(self) -> None:
         if self.relay is not None:
             self.relay.wake()
@@ -220,7 +233,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(
             self.db, self._outbox_collections, self._producer, self.topics, self.clock,
             service=self.service, poll_interval=s.outbox_poll_interval_ms / 1000,
-            lease_seconds=s.outbox_lease_seconds,
+            lease_seconds=s.outbox_lease_seconds, renew_producer=self._renew_producer,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self._timer_handlers:
@@ -391,6 +404,14 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> Response:
+        return too_large_response(request.url.path, exc.limit)
+
+    # Outermost of the app's middleware: a too-large body is refused before anything reads it.
+    app.add_middleware(BodyLimit, default=runtime.settings.http_max_body_bytes,
+                       per_route=runtime.settings.body_limits())
     return app
 
 

@@ -65,10 +65,20 @@ class ServiceSettings(KafkaClientSettings):
     mongodb_database: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
-    jwt_secret: str = Field(default=DEV_JWT_SECRET, min_length=16)
+    # HS256 needs a key at least as long as its hash (RFC 7518 3.2): 32 bytes
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, min_length=32)
     allow_dev_jwt_secret: bool = Field(
         default=False, description="Accept the published development JWT secret on a non-loopback interface")
     jwt_issuer: str = "mentorship-platform"
+    jwt_leeway_seconds: float = Field(
+        default=30.0, ge=0, le=300, description="Clock skew allowed when checking a token's exp, nbf and iat")
+    http_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body accepted (413 above it), unless a "
+                                                  "route has its own cap (see `body_limits`)")
+    event_max_bytes: int = Field(
+        default=900 * 1024, ge=1024, description="Largest event (JSON envelope) a use case may write; below "
+                                                 "Kafka's default message.max.bytes of 1 MiB, with room for "
+                                                 "the record's key and headers")
     log_level: str = "INFO"
     consumer_max_attempts: int = Field(default=4, ge=1, le=50)
     consumer_retry_backoff_ms: int = Field(default=200, ge=0)
@@ -87,6 +97,10 @@ class ServiceSettings(KafkaClientSettings):
                 f"JWT_SECRET is the published development secret while listening on {self.http_host}: "
                 "set JWT_SECRET (or ALLOW_DEV_JWT_SECRET=true for a throwaway local setup)"
             )
+
+    def body_limits(self) -> dict[tuple[str, str], int]:
+        """Routes with a larger body cap than `http_max_body_bytes`: {(method, path): bytes}."""
+        return {}
 
     @property
     def database_name(self) -> str:

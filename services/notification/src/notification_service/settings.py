@@ -1,4 +1,6 @@
-from pydantic import Field, SecretStr
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
 
 from mentorship_kit.settings import ServiceSettings
 
@@ -10,7 +12,12 @@ class Settings(ServiceSettings):
     # --- email over SMTP -------------------------------------------------------------------
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
-    smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS")
+    smtp_starttls: Literal["auto", "always", "never"] = Field(
+        default="auto", description="STARTTLS: `auto` upgrades when the server offers it, `always` refuses a "
+                                    "server that does not, `never` stays in plain text (true/false also read)")
+    smtp_ca_file: str | None = Field(
+        default=None, description="PEM file of the CAs that sign the SMTP server's certificate (default: "
+                                  "the system's)")
     smtp_implicit_tls: bool = Field(default=False, description="TLS from the first byte (port 465)")
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
@@ -19,6 +26,16 @@ class Settings(ServiceSettings):
     smtp_pool_size: int = Field(default=2, ge=1, le=32, description="Open SMTP connections reused")
     message_id_domain: str = Field(default="mentorship.local",
                                    description="Right side of the stable Message-ID of every email")
+
+    @field_validator("smtp_starttls", mode="before")
+    @classmethod
+    def _starttls_from_bool(cls, value: object) -> object:
+        # The setting used to be a boolean: true meant "always", false meant "never".
+        if isinstance(value, bool):
+            return "always" if value else "never"
+        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return "always" if value.strip().lower() in ("true", "1", "yes", "on") else "never"
+        return value.strip().lower() if isinstance(value, str) else value
 
     # --- delivery --------------------------------------------------------------------------
     delivery_lease_seconds: float = Field(

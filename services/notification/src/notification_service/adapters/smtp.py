@@ -42,6 +42,13 @@ def build_email(*, sender: str, to_name: str, to_address: str, subject: str, tex
     return msg
 
 
+def starttls_mode(settings: Settings) -> bool | None:
+    """aiosmtplib's `start_tls`: None upgrades when the server offers STARTTLS (auto), True requires it."""
+    if settings.smtp_implicit_tls:
+        return False  # already TLS from the first byte
+    return {"auto": None, "always": True, "never": False}[settings.smtp_starttls]
+
+
 class SmtpMailer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -53,7 +60,7 @@ class SmtpMailer:
         s = self.settings
         client = aiosmtplib.SMTP(
             hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_seconds,
-            use_tls=s.smtp_implicit_tls, start_tls=s.smtp_starttls if not s.smtp_implicit_tls else False,
+            use_tls=s.smtp_implicit_tls, start_tls=starttls_mode(s), cert_bundle=s.smtp_ca_file,
         )
         await client.connect()
         if s.smtp_username:

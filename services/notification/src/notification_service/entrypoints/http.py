@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
+from mentorship_contracts.text import SINGLE_LINE, Line, Name
 from mentorship_kit.auth import CurrentPrincipal
 from mentorship_kit.problems import NotFound, Unprocessable
 
@@ -102,12 +103,13 @@ async def mark_all_read(profile_id: str, principal: CurrentPrincipal, app: App) 
 # --- webhook endpoints -----------------------------------------------------------------------------
 
 class NewEndpoint(BaseModel):
-    url: str = Field(min_length=8, max_length=2000, description="http(s) URL that receives POSTed events")
-    secret: str | None = Field(default=None, min_length=16, max_length=200,
-                               description="HMAC-SHA256 signing secret; generated when omitted")
-    event_types: list[str] = Field(min_length=1, max_length=100,
-                                   description="event types to receive, or ['*'] for all")
-    description: str = Field(default="", max_length=500)
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2000), SINGLE_LINE] = Field(
+        description="http(s) URL that receives POSTed events")
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=200), SINGLE_LINE] | None = Field(
+        default=None, description="HMAC-SHA256 signing secret; generated when omitted")
+    event_types: list[Name] = Field(min_length=1, max_length=100,
+                                    description="event types to receive, or ['*'] for all")
+    description: Line = ""
 
 
 class Endpoint(BaseModel):

@@ -40,7 +40,9 @@ class ProfileView(ProfileSnapshot):
 
 def _optional(name: str) -> tuple[Any, Any]:
     info = ProfileSnapshot.model_fields[name]
-    return (info.annotation | None, Field(default=None, description=info.description))  # type: ignore[operator]
+    # the field's own limits (max_length, patterns, single-line) travel with it into the patch
+    annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return (annotation | None, Field(default=None, description=info.description))
 
 
 ProfilePatch = create_model(  # type: ignore[call-overload]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from mentorship_contracts.profile import TimeZoneName
+from mentorship_contracts.text import SINGLE_LINE, Id, Line
 from mentorship_kit.auth import CurrentPrincipal
 
 from ..application import Scheduling
@@ -26,7 +28,7 @@ class Strict(BaseModel):
 class NewSession(Strict):
     start: AwareDatetime
     duration_minutes: int = Field(ge=5, le=480)
-    location: str | None = Field(default=None, max_length=500, description="room or video link")
+    location: Line | None = Field(default=None, description="room or video link (one line)")
     agenda: str = Field(default="", max_length=4000)
 
 
@@ -37,16 +39,16 @@ class NewSeries(Strict):
         default=None, description="default: the mentorship's agreed cadence")
     count: int | None = Field(default=None, ge=1, le=200)
     until: AwareDatetime | None = None
-    time_zone: str | None = Field(default=None, description="zone whose wall time the series keeps "
-                                                             "(default: the caller's profile zone)")
-    location: str | None = Field(default=None, max_length=500)
+    time_zone: TimeZoneName | None = Field(default=None, description="IANA zone whose wall time the series "
+                                                                      "keeps (default: the caller's profile zone)")
+    location: Line | None = None
     agenda: str = Field(default="", max_length=4000)
 
 
 class Reschedule(Strict):
     start: AwareDatetime
     duration_minutes: int | None = Field(default=None, ge=5, le=480)
-    location: str | None = Field(default=None, max_length=500)
+    location: Line | None = None
     scope: Literal["this", "following"] = "this"
     expected_sequence: int | None = Field(default=None, ge=0)
 
@@ -61,7 +63,7 @@ class Complete(Strict):
 
 
 class NoShow(Strict):
-    absent_ids: list[str] = Field(min_length=1, max_length=2)
+    absent_ids: list[Id] = Field(min_length=1, max_length=2)
 
 
 class Feedback(Strict):
@@ -71,8 +73,8 @@ class Feedback(Strict):
 
 
 class NewMilestone(Strict):
-    title: str = Field(min_length=1, max_length=200)
-    goal_id: str | None = Field(default=None, max_length=64)
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE]
+    goal_id: Annotated[str, StringConstraints(max_length=64), SINGLE_LINE] | None = None
 
 
 def view(s: dict[str, Any]) -> dict[str, Any]:
