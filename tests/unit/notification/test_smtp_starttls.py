@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from mentorship_ops.support import free_port
 from notification_service.adapters.smtp import SendFailed, SmtpMailer, build_email
 from notification_service.settings import Settings
-from tests.support.processes import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 
@@ -23,7 +23,7 @@ class Recorder:
     def __init__(self) -> None:
         self.received: list[tuple[bool, bytes]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.received.append((session.ssl is not None, envelope.content))
         return "250 OK"
 
