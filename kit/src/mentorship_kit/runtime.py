@@ -30,9 +30,11 @@ from .clock import Clock
 from .consumer import PROCESSED, EventConsumer, Handler, RetryPolicy
 from .logging import configure_logging
 from .messaging import TopicNames, ensure_topics, new_producer
+from .auth import CurrentPrincipal
 from .metrics import HTTP_REQUESTS, READY, REGISTRY
 from .mongo import Indexes, connect, ensure_indexes, ping
 from .outbox import OutboxRelay, outbox_indexes
+from .policy import Policy, policy
 from .problems import Problem, install_problem_handlers
 from .settings import ServiceSettings
 from .timers import TimerHandler, TimerLoop, Timers, timer_indexes
@@ -260,11 +262,12 @@ def create_app(
         response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
         return response
 
-    @app.get("/health", tags=["operations"], summary="Liveness")
+    @app.get("/health", tags=["operations"], summary="Liveness", openapi_extra=policy(Policy.ANONYMOUS))
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": runtime.service}
 
-    @app.get("/ready", tags=["operations"], summary="Readiness: Kafka and Mongo reachable")
+    @app.get("/ready", tags=["operations"], summary="Readiness: Kafka and Mongo reachable",
+             openapi_extra=policy(Policy.ANONYMOUS))
     async def ready() -> Response:
         checks = await runtime.readiness()
         ok = all(v == "ok" for v in checks.values())
@@ -274,14 +277,17 @@ def create_app(
         return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
                             status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             openapi_extra=policy(Policy.ANONYMOUS, "for the scraper; keep the port on the internal network"))
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     if runtime.settings.dev_clock_enabled:
 
-        @app.post("/_dev/clock", tags=["operations"], summary="Move this process's clock (dev only)")
-        async def move_clock(change: ClockChange) -> dict[str, str]:
+        @app.post("/_dev/clock", tags=["operations"], summary="Move this process's clock (dev only, admin)",
+                  openapi_extra=policy(Policy.ADMIN, "moving time fires every due timer: expiries, reminders"))
+        async def move_clock(change: ClockChange, principal: CurrentPrincipal) -> dict[str, str]:
+            principal.require_admin()
             if change.set_to is not None:
                 runtime.clock.set(change.set_to)
             elif change.advance_seconds is not None:

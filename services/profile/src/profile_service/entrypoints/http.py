@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mentorship_contracts.profile import ProfileSnapshot, Role, normalise_tag
 from mentorship_kit.auth import CurrentPrincipal
+from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import Problem, Unprocessable
 
 from ..adapters.repository import SearchFilters, StoredProfile
@@ -89,7 +90,9 @@ def _version(if_match: str | None) -> int | None:
     return int(raw)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProfileView, summary="Register a profile")
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProfileView, summary="Register a profile",
+             openapi_extra=policy(Policy.AUTHENTICATED, "a person registers themselves (the token's subject "
+                                                        "becomes the id, the email is unverified); an admin anyone"))
 async def register_profile(body: NewProfile, principal: CurrentPrincipal, profiles: Profiles,
                            response: Response, correlation_id: CorrelationId = None) -> ProfileView:
     if not principal.is_admin:
@@ -100,7 +103,7 @@ async def register_profile(body: NewProfile, principal: CurrentPrincipal, profil
     return _view(stored, response)
 
 
-@router.get("", response_model=ProfilePage, summary="Search profiles (admin)")
+@router.get("", response_model=ProfilePage, summary="Search profiles (admin)", openapi_extra=policy(Policy.ADMIN))
 async def search_profiles(
     principal: CurrentPrincipal,
     profiles: Profiles,
@@ -126,7 +129,8 @@ async def search_profiles(
     return ProfilePage(items=items, next_cursor=page[-1].profile.profile_id if len(found) > limit else None)
 
 
-@router.get("/{profile_id}", response_model=ProfileView, summary="Read a profile (self or admin)")
+@router.get("/{profile_id}", response_model=ProfileView, summary="Read a profile (self or admin)",
+            openapi_extra=policy(Policy.PERSON))
 async def get_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
                       response: Response) -> ProfileView:
     principal.require_self_or_admin(profile_id)
@@ -134,7 +138,8 @@ async def get_profile(profile_id: str, principal: CurrentPrincipal, profiles: Pr
 
 
 @router.patch("/{profile_id}", response_model=ProfileView,
-              summary="Change some fields (self or admin); emits ProfileUpdated with only the changed fields")
+              summary="Change some fields (self or admin); emits ProfileUpdated with only the changed fields",
+              openapi_extra=policy(Policy.PERSON, "a person's own new email is unverified; an admin's is verified"))
 async def update_profile(profile_id: str, body: ProfilePatch, principal: CurrentPrincipal,  # type: ignore[valid-type]
                          profiles: Profiles, response: Response, if_match: IfMatch = None,
                          correlation_id: CorrelationId = None) -> ProfileView:
@@ -145,7 +150,8 @@ async def update_profile(profile_id: str, body: ProfilePatch, principal: Current
     return _view(stored, response)
 
 
-@router.post("/{profile_id}/roles", response_model=ProfileView, summary="Take on a role (self or admin)")
+@router.post("/{profile_id}/roles", response_model=ProfileView, summary="Take on a role (self or admin)",
+             openapi_extra=policy(Policy.PERSON))
 async def add_role(profile_id: str, body: RoleToAdd, principal: CurrentPrincipal, profiles: Profiles,
                    response: Response, if_match: IfMatch = None, correlation_id: CorrelationId = None) -> ProfileView:
     principal.require_self_or_admin(profile_id)
@@ -154,7 +160,8 @@ async def add_role(profile_id: str, body: RoleToAdd, principal: CurrentPrincipal
     return _view(stored, response)
 
 
-@router.delete("/{profile_id}/roles/{role}", response_model=ProfileView, summary="Give up a role (self or admin)")
+@router.delete("/{profile_id}/roles/{role}", response_model=ProfileView, summary="Give up a role (self or admin)",
+               openapi_extra=policy(Policy.PERSON))
 async def remove_role(profile_id: str, role: Role, principal: CurrentPrincipal, profiles: Profiles,
                       response: Response, if_match: IfMatch = None,
                       correlation_id: CorrelationId = None) -> ProfileView:
@@ -164,7 +171,8 @@ async def remove_role(profile_id: str, role: Role, principal: CurrentPrincipal, 
     return _view(stored, response)
 
 
-@router.post("/{profile_id}/deactivate", response_model=ProfileView, summary="Deactivate (self or admin)")
+@router.post("/{profile_id}/deactivate", response_model=ProfileView, summary="Deactivate (self or admin)",
+             openapi_extra=policy(Policy.PERSON, "an admin's deactivation is lifted only by an admin"))
 async def deactivate_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response,
                              body: Annotated[Deactivation | None, Body()] = None,
                              correlation_id: CorrelationId = None) -> ProfileView:
@@ -173,7 +181,8 @@ async def deactivate_profile(profile_id: str, principal: CurrentPrincipal, profi
     return _view(stored, response)
 
 
-@router.post("/{profile_id}/reactivate", response_model=ProfileView, summary="Reactivate (self or admin)")
+@router.post("/{profile_id}/reactivate", response_model=ProfileView, summary="Reactivate (self or admin)",
+             openapi_extra=policy(Policy.PERSON, "after an admin's deactivation: an admin only (403 to the person)"))
 async def reactivate_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response,
                              correlation_id: CorrelationId = None) -> ProfileView:
     principal.require_self_or_admin(profile_id)
@@ -181,7 +190,8 @@ async def reactivate_profile(profile_id: str, principal: CurrentPrincipal, profi
 
 
 @router.delete("/{profile_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Erase (right to be forgotten; self or admin); repeating it is harmless")
+               summary="Erase (right to be forgotten; self or admin); repeating it is harmless",
+               openapi_extra=policy(Policy.PERSON))
 async def erase_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
                         correlation_id: CorrelationId = None) -> Response:
     principal.require_self_or_admin(profile_id)
@@ -226,8 +236,10 @@ async def _read_body(request: Request, limit: int) -> str:
     responses={200: {"content": {"application/x-ndjson": {}},
                      "description": "One JSON object per line: `rejected` rows as found, `progress` after "
                                     "each batch, and a final `summary` with every rejection."}},
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}}}},
+    openapi_extra={**policy(Policy.ADMIN, "rows whose profile has an unverified email are held, not merged"),
+                   "requestBody": {"required": True, "content": {
+                       "text/csv": {"schema": {"type": "string"}},
+                       "application/x-ndjson": {"schema": {"type": "string"}}}}},
 )
 async def import_profiles(request: Request, principal: CurrentPrincipal,
                           format: Annotated[Literal["csv", "jsonl"] | None, Query()] = None,
