@@ -98,7 +98,8 @@ async def register_profile(body: NewProfile, principal: CurrentPrincipal, profil
     if not principal.is_admin:
         # People register themselves: their token's subject is their profile id.
         body = body.model_copy(update={"profile_id": principal.subject})
-    stored = await profiles.register(ProfileSnapshot.model_validate(body.model_dump()), correlation_id)
+    stored = await profiles.register(ProfileSnapshot.model_validate(body.model_dump()), correlation_id,
+                                     by_admin=principal.is_admin)
     response.headers["location"] = f"/profiles/{stored.profile.profile_id}"
     return _view(stored, response)
 
@@ -146,7 +147,7 @@ async def update_profile(profile_id: str, body: ProfilePatch, principal: Current
     principal.require_self_or_admin(profile_id)
     changes = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
     stored = await profiles.update(profile_id, changes, expected_version=_version(if_match),
-                                   correlation_id=correlation_id)
+                                   correlation_id=correlation_id, by_admin=principal.is_admin)
     return _view(stored, response)
 
 
@@ -177,7 +178,8 @@ async def deactivate_profile(profile_id: str, principal: CurrentPrincipal, profi
                              body: Annotated[Deactivation | None, Body()] = None,
                              correlation_id: CorrelationId = None) -> ProfileView:
     principal.require_self_or_admin(profile_id)
-    stored = await profiles.deactivate(profile_id, body.reason if body else None, correlation_id=correlation_id)
+    stored = await profiles.deactivate(profile_id, body.reason if body else None, correlation_id=correlation_id,
+                                       by_admin=principal.is_admin)
     return _view(stored, response)
 
 
@@ -186,7 +188,17 @@ async def deactivate_profile(profile_id: str, principal: CurrentPrincipal, profi
 async def reactivate_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response,
                              correlation_id: CorrelationId = None) -> ProfileView:
     principal.require_self_or_admin(profile_id)
-    return _view(await profiles.reactivate(profile_id, correlation_id=correlation_id), response)
+    return _view(await profiles.reactivate(profile_id, correlation_id=correlation_id, by_admin=principal.is_admin),
+                 response)
+
+
+@router.post("/{profile_id}/verify-email", response_model=ProfileView,
+             summary="Vouch for the profile's email (admin): the HR import may then merge into it",
+             openapi_extra=policy(Policy.ADMIN, "for rows the import held with 'email not verified'"))
+async def verify_email(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
+                       response: Response) -> ProfileView:
+    principal.require_admin()
+    return _view(await profiles.verify_email(profile_id), response)
 
 
 @router.delete("/{profile_id}", status_code=status.HTTP_204_NO_CONTENT,
@@ -231,11 +243,13 @@ async def _read_body(request: Request, limit: int) -> str:
 
 @router.post(
     "/import",
-    summary="Bulk create-or-update keyed by email (admin); streams NDJSON progress and the rejected rows",
+    summary="Bulk create-or-update keyed by email (admin); streams NDJSON progress, the rejected and held rows",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/x-ndjson": {}},
-                     "description": "One JSON object per line: `rejected` rows as found, `progress` after "
-                                    "each batch, and a final `summary` with every rejection."}},
+                     "description": "One JSON object per line: `rejected` rows as found, `held` rows (an "
+                                    "existing profile whose email nobody verified: nothing merged, an admin "
+                                    "decides), `progress` after each batch, and a final `summary` with every "
+                                    "rejection and hold."}},
     openapi_extra={**policy(Policy.ADMIN, "rows whose profile has an unverified email are held, not merged"),
                    "requestBody": {"required": True, "content": {
                        "text/csv": {"schema": {"type": "string"}},
@@ -265,7 +279,8 @@ async def import_profiles(request: Request, principal: CurrentPrincipal,
                                **report.counts()}) + "\n").encode()
             return
         rejections = sorted(report.rejections, key=lambda r: r.row)
-        yield (json.dumps({"type": "summary", **report.counts(),
-                           "rejections": [r.as_dict() for r in rejections]}) + "\n").encode()
+        holds = sorted(report.holds, key=lambda h: h.row)
+        yield (json.dumps({"type": "summary", **report.counts(), "rejections": [r.as_dict() for r in rejections],
+                           "holds": [h.as_dict() for h in holds]}) + "\n").encode()
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
