@@ -222,9 +222,13 @@ class ServiceRuntime:
         return checks
 
 
+# The dev clock moves at most this far in one call: further, and "now + a delay" overflows (a 500).
+MAX_CLOCK_MOVE = timedelta(days=3660)
+
+
 class ClockChange(BaseModel):
-    advance_seconds: float | None = Field(default=None, ge=0)
-    set_to: AwareDatetime | None = None
+    advance_seconds: float | None = Field(default=None, ge=0, le=MAX_CLOCK_MOVE.total_seconds())
+    set_to: AwareDatetime | None = Field(default=None, description="at most ten years ahead")
 
 
 def create_app(
@@ -289,6 +293,8 @@ def create_app(
         async def move_clock(change: ClockChange, principal: CurrentPrincipal) -> dict[str, str]:
             principal.require_admin()
             if change.set_to is not None:
+                if change.set_to - runtime.clock.now() > MAX_CLOCK_MOVE:
+                    raise Problem(422, "Invalid request", "set_to is at most ten years ahead")
                 runtime.clock.set(change.set_to)
             elif change.advance_seconds is not None:
                 runtime.clock.advance(timedelta(seconds=change.advance_seconds))

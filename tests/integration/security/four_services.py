@@ -40,6 +40,26 @@ class Platform:
         return r.json()
 
 
+_shared: dict[str, Any] = {"users": 0}
+
+
+@asynccontextmanager
+async def shared_platform(infra: Infra, logs: Path) -> AsyncIterator[Platform]:
+    """One set of four processes for every module of this folder that asks (they take a while to
+    start on a small machine); stopped when the last module is done. Each module builds its own
+    world on it, so that what one module does to its resources never touches another's."""
+    if _shared["users"] == 0:
+        _shared["context"] = four_services(infra, logs)
+        _shared["platform"] = await _shared["context"].__aenter__()
+    _shared["users"] += 1
+    try:
+        yield _shared["platform"]
+    finally:
+        _shared["users"] -= 1
+        if _shared["users"] == 0:
+            await _shared.pop("context").__aexit__(None, None, None)
+
+
 @asynccontextmanager
 async def four_services(infra: Infra, logs: Path) -> AsyncIterator[Platform]:
     prefix = f"a{uuid.uuid4().hex[:10]}."
@@ -85,6 +105,10 @@ class World:
     spare: dict[str, str] = field(default_factory=dict)  # fresh profiles for routes that change them for good
     ids: dict[str, str] = field(default_factory=dict)
     program_fields: set[str] = field(default_factory=set)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))  # scheduling's clock (another test may move it)
+
+    def at(self, days: int) -> datetime:
+        return (self.now + timedelta(days=days)).replace(hour=10, minute=0, second=0, microsecond=0)
 
 
 async def build_world(p: Platform) -> World:
@@ -130,6 +154,9 @@ async def build_world(p: Platform) -> World:
     w.ids["run_id"] = r.json()["run_id"]
 
     mid = w.ids["mentorship_id"]
+    r = await p.call("scheduling", "POST", "/_dev/clock", headers=ADMIN, json={"advance_seconds": 0})
+    assert r.status_code == 200, r.text
+    w.now = datetime.fromisoformat(r.json()["now"])
 
     async def in_scheduling() -> bool:
         r = await p.call("scheduling", "GET", f"/mentorships/{mid}", headers=ADMIN)
@@ -138,7 +165,7 @@ async def build_world(p: Platform) -> World:
     await eventually(in_scheduling, timeout=60, interval=0.5)
     mentee = token(w.mentee, "mentee")
     r = await p.call("scheduling", "POST", f"/mentorships/{mid}/sessions", headers=mentee,
-                     json={"start": in_days(3).isoformat(), "duration_minutes": 30, "location": "room 1"})
+                     json={"start": w.at(3).isoformat(), "duration_minutes": 30, "location": "room 1"})
     assert r.status_code == 201, r.text
     w.ids["session_id"] = r.json()["session_id"]
     r = await p.call("scheduling", "POST", f"/mentorships/{mid}/milestones", headers=mentee,
@@ -171,10 +198,6 @@ async def build_world(p: Platform) -> World:
                      headers=token(w.spare["reactivate"], "mentee"))
     assert r.status_code == 200, r.text
     return w
-
-
-def in_days(days: int) -> datetime:
-    return (datetime.now(UTC) + timedelta(days=days)).replace(hour=10, minute=0, second=0, microsecond=0)
 
 
 def program_body(w: World) -> dict[str, Any]:

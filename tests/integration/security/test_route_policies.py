@@ -28,7 +28,7 @@ import pytest
 from mentorship_kit.policy import Policy
 from tests.support.processes import token
 
-from .four_services import ADMIN, SERVICES, Platform, World, build_world, four_services, in_days
+from .four_services import ADMIN, SERVICES, Platform, World, build_world, shared_platform
 
 pytestmark = pytest.mark.integration
 
@@ -39,10 +39,15 @@ NOT_ADMIN = "not admin"  # 403
 NO_TOKEN = "no token"  # 401
 
 
+@pytest.fixture(scope="session")
+async def platform_for_policies(infra, tmp_path_factory) -> AsyncIterator[Platform]:
+    async with shared_platform(infra, tmp_path_factory.mktemp("logs")) as platform:
+        yield platform
+
+
 @pytest.fixture(scope="module")
-async def world(infra, tmp_path_factory) -> AsyncIterator[tuple[Platform, World]]:
-    async with four_services(infra, tmp_path_factory.mktemp("policy-logs")) as platform:
-        yield platform, await build_world(platform)
+async def world(platform_for_policies) -> tuple[Platform, World]:
+    return platform_for_policies, await build_world(platform_for_policies)
 
 
 @dataclass(frozen=True)
@@ -116,8 +121,8 @@ def request_for(op: Operation, w: World) -> Call:
     return call
 
 
-def _session_start(_: World) -> dict[str, Any]:
-    return {"start": in_days(5).isoformat(), "duration_minutes": 30}
+def _session_start(w: World) -> dict[str, Any]:
+    return {"start": w.at(5).isoformat(), "duration_minutes": 30}
 
 
 BODIES: dict[tuple[str, str, str], Any] = {
@@ -132,16 +137,16 @@ BODIES: dict[tuple[str, str, str], Any] = {
     ("matching", "post", "/mentorships/{mentorship_id}/decline"): {"reason": "busy"},
     ("matching", "post", "/mentorships/{mentorship_id}/end"): {"reason": "done"},
     ("matching", "post", "/mentorships/{mentorship_id}/introductions"): lambda w: {"contact_id": w.stranger},
-    ("matching", "post", "/programs"): lambda w: {"name": "Another", "starts_on": in_days(1).date().isoformat(),
-                                                  "ends_on": in_days(60).date().isoformat()},
+    ("matching", "post", "/programs"): lambda w: {"name": "Another", "starts_on": w.at(1).date().isoformat(),
+                                                  "ends_on": w.at(60).date().isoformat()},
     ("matching", "put", "/programs/{program_id}"): lambda w: {"name": "Renamed",
-                                                              "starts_on": in_days(1).date().isoformat(),
-                                                              "ends_on": in_days(60).date().isoformat()},
+                                                              "starts_on": w.at(1).date().isoformat(),
+                                                              "ends_on": w.at(60).date().isoformat()},
     ("matching", "post", "/programs/{program_id}/enrollments"): lambda w: {"profile_id": w.mentee, "role": "mentee"},
     ("matching", "post", "/programs/{program_id}/runs"): {},
     ("scheduling", "post", "/mentorships/{mentorship_id}/sessions"): _session_start,
     ("scheduling", "post", "/mentorships/{mentorship_id}/series"): lambda w: {
-        "first_start": in_days(6).isoformat(), "duration_minutes": 30, "count": 2},
+        "first_start": w.at(6).isoformat(), "duration_minutes": 30, "count": 2},
     ("scheduling", "post", "/sessions/{session_id}/reschedule"): _session_start,
     ("scheduling", "post", "/sessions/{session_id}/cancel"): {"reason": "ill"},
     ("scheduling", "post", "/sessions/{session_id}/complete"): {"notes": "good"},
