@@ -47,38 +47,42 @@ def real_ids(w: World) -> dict[str, str]:
 
 def fuzz(service: str, spec: dict[str, Any], base_url: str, ids: dict[str, str], deadline: float,
          statuses: Counter[str]) -> list[str]:
-    schema = openapi.from_dict(spec)
     failures: list[str] = []
     session = requests.Session()
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        seen: set[str] = set()
-
-        @hypothesis.settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                             phases=[Phase.generate], suppress_health_check=list(HealthCheck), derandomize=True)
-        @hypothesis.given(case=operation.as_strategy(), use_real_ids=st.booleans())
-        def run(case: Any, use_real_ids: bool) -> None:
-            if time.monotonic() > deadline:
-                return
-            if use_real_ids and case.path_parameters:
-                case.path_parameters = {k: ids.get(k, v) for k, v in case.path_parameters.items()}
-            try:
-                response = case.call(base_url=base_url, session=session, headers=dict(ADMIN), timeout=REQUEST_TIMEOUT)
-            except requests.RequestException as exc:  # a dropped connection is a failure too
-                failures.append(f"{service} {operation.label}: {type(exc).__name__}: {exc}\n  {case.as_curl_command()}")
-                return
-            statuses[f"{response.status_code // 100}xx"] += 1
-            try:
-                case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
-            except (Exception, BaseExceptionGroup) as exc:  # schemathesis raises a group: keep one per kind
-                kind = type(exc).__name__ + str(exc).splitlines()[0][:80]
-                if kind not in seen:
-                    seen.add(kind)
-                    failures.append(f"{service} {operation.label} -> {response.status_code}: {str(exc)[:600]}\n"
-                                    f"  {case.as_curl_command(headers={'Authorization': '<admin>'})}")
-
-        run()
+    for result in openapi.from_dict(spec).get_all_operations():
+        failures += fuzz_operation(f"{service} {result.ok().label}", result.ok(), base_url, session, ids,
+                                   deadline, statuses)
     return failures
+
+
+def fuzz_operation(name: str, operation: Any, base_url: str, session: requests.Session, ids: dict[str, str],
+                   deadline: float, statuses: Counter[str]) -> list[str]:
+    """Every failure kind once (no shrinking: the curl line reproduces it)."""
+    failures: dict[str, str] = {}
+
+    @hypothesis.settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
+                         phases=[Phase.generate], suppress_health_check=list(HealthCheck), derandomize=True)
+    @hypothesis.given(case=operation.as_strategy(), use_real_ids=st.booleans())
+    def run(case: Any, use_real_ids: bool) -> None:
+        if time.monotonic() > deadline:
+            return
+        if use_real_ids and case.path_parameters:
+            case.path_parameters = {k: ids.get(k, v) for k, v in case.path_parameters.items()}
+        curl = case.as_curl_command(headers={"Authorization": "<admin>"})
+        try:
+            response = case.call(base_url=base_url, session=session, headers=dict(ADMIN), timeout=REQUEST_TIMEOUT)
+        except requests.RequestException as exc:  # a dropped connection is a failure too
+            failures.setdefault(type(exc).__name__, f"{name}: {type(exc).__name__}: {exc}\n  {curl}")
+            return
+        statuses[f"{response.status_code // 100}xx"] += 1
+        try:
+            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+        except (Exception, BaseExceptionGroup) as exc:  # schemathesis raises a group of failures
+            kind = type(exc).__name__ + str(exc).splitlines()[0][:80]
+            failures.setdefault(kind, f"{name} -> {response.status_code}: {str(exc)[:600]}\n  {curl}")
+
+    run()
+    return list(failures.values())
 
 
 async def test_fuzzing_every_operation_finds_no_5xx_and_no_schema_violation(fuzz_world):
