@@ -26,11 +26,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from mentorship_contracts import Envelope, EventData, Topic, all_models, dead_letter_topic
 
+from .auth import CurrentPrincipal
 from .clock import Clock
 from .consumer import PROCESSED, EventConsumer, Handler, RetryPolicy
 from .logging import configure_logging
 from .messaging import TopicNames, ensure_topics, new_producer
-from .auth import CurrentPrincipal
 from .metrics import HTTP_REQUESTS, READY, REGISTRY
 from .mongo import Indexes, connect, ensure_indexes, ping
 from .outbox import OutboxRelay, outbox_indexes

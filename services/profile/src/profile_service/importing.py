@@ -28,8 +28,6 @@ from .application import wrap
 from .import_format import ImportRow, Rejection
 
 DEFAULT_BATCH_SIZE = 1000
-
-
 EMAIL_NOT_VERIFIED = "email not verified"
 
 
