@@ -26,6 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from mentorship_contracts import Envelope, EventData, Topic, all_models, dead_letter_topic
 
+from .auth import CurrentPrincipal
 from .bodylimit import BodyLimit, BodyTooLarge, too_large_response
 from .clock import Clock
 from .consumer import PROCESSED, EventConsumer, Handler, RetryPolicy
@@ -43,6 +44,7 @@ from .messaging import (
 from .metrics import HTTP_REQUESTS, READY, REGISTRY
 from .mongo import Indexes, connect, ensure_indexes, ping
 from .outbox import OutboxRelay, outbox_indexes, set_event_max_bytes
+from .policy import Policy, policy
 from .problems import Problem, install_problem_handlers
 from .settings import ServiceSettings
 from .timers import TimerHandler, TimerLoop, Timers, timer_indexes
@@ -329,9 +331,13 @@ class MissingTopics(RuntimeError):
                          f"`mentorship topics apply`): {', '.join(self.topics)}")
 
 
+# The dev clock moves at most this far in one call: further, and "now + a delay" overflows (a 500).
+MAX_CLOCK_MOVE = timedelta(days=3660)
+
+
 class ClockChange(BaseModel):
-    advance_seconds: float | None = Field(default=None, ge=0)
-    set_to: AwareDatetime | None = None
+    advance_seconds: float | None = Field(default=None, ge=0, le=MAX_CLOCK_MOVE.total_seconds())
+    set_to: AwareDatetime | None = Field(default=None, description="at most ten years ahead")
 
 
 def create_app(
@@ -369,11 +375,12 @@ def create_app(
         response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
         return response
 
-    @app.get("/health", tags=["operations"], summary="Liveness")
+    @app.get("/health", tags=["operations"], summary="Liveness", openapi_extra=policy(Policy.ANONYMOUS))
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": runtime.service}
 
-    @app.get("/ready", tags=["operations"], summary="Readiness: Kafka and Mongo reachable")
+    @app.get("/ready", tags=["operations"], summary="Readiness: Kafka and Mongo reachable",
+             openapi_extra=policy(Policy.ANONYMOUS))
     async def ready() -> Response:
         checks = await runtime.readiness()
         ok = all(v == "ok" for v in checks.values())
@@ -383,15 +390,20 @@ def create_app(
         return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
                             status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             openapi_extra=policy(Policy.ANONYMOUS, "for the scraper; keep the port on the internal network"))
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     if runtime.settings.dev_clock_enabled:
 
-        @app.post("/_dev/clock", tags=["operations"], summary="Move this process's clock (dev only)")
-        async def move_clock(change: ClockChange) -> dict[str, str]:
+        @app.post("/_dev/clock", tags=["operations"], summary="Move this process's clock (dev only, admin)",
+                  openapi_extra=policy(Policy.ADMIN, "moving time fires every due timer: expiries, reminders"))
+        async def move_clock(change: ClockChange, principal: CurrentPrincipal) -> dict[str, str]:
+            principal.require_admin()
             if change.set_to is not None:
+                if change.set_to - runtime.clock.now() > MAX_CLOCK_MOVE:
+                    raise Problem(422, "Invalid request", "set_to is at most ten years ahead")
                 runtime.clock.set(change.set_to)
             elif change.advance_seconds is not None:
                 runtime.clock.advance(timedelta(seconds=change.advance_seconds))

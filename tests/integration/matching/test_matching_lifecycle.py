@@ -248,7 +248,7 @@ async def test_expiry_fires_exactly_once_with_two_replicas(start_matching, regis
     r = await two.http.post("/mentorships", headers=token(other.profile_id), json={"mentor_id": mentor.profile_id})
     requests.append(r.json()["mentorship_id"])
     # both replicas move their clocks past the expiry at the same time and run their timers
-    moved = await asyncio.gather(*(svc.http.post("/_dev/clock", json={"advance_seconds": 3601})
+    moved = await asyncio.gather(*(svc.http.post("/_dev/clock", headers=ADMIN, json={"advance_seconds": 3601})
                                    for svc in (one, two)))
     assert all(m.status_code == 200 for m in moved)
     for mid in requests:

@@ -57,7 +57,7 @@ async def test_killed_between_send_and_record_then_restarted_loses_nothing(spawn
     restarted = spawn("notification", replica=1, **common)
     async with httpx.AsyncClient(base_url=restarted.url, timeout=10) as http:
         # The lease of the dead sender lapses (on the controllable clock): recovery takes over.
-        r = await http.post("/_dev/clock", json={"advance_seconds": 120})
+        r = await http.post("/_dev/clock", headers=token("admin-1", "admin"), json={"advance_seconds": 120})
         assert r.status_code == 200
 
         async def all_delivered():

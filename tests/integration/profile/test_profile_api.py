@@ -126,6 +126,8 @@ async def test_every_endpoint_and_event_through_a_profile_life(spawn, infra, pre
         assert r.status_code == 200 and r.json()["active"] is False
         assert (await http.post("/profiles/p-ada/deactivate", headers=ADMIN)).status_code == 200  # no-op
         r = await http.post("/profiles/p-ada/reactivate", headers=ada)
+        assert r.status_code == 403  # an admin's deactivation is lifted only by an admin
+        r = await http.post("/profiles/p-ada/reactivate", headers=ADMIN)
         assert r.status_code == 200 and r.json()["active"] is True
 
         assert (await http.delete("/profiles/p-ada", headers=ada)).status_code == 204

@@ -21,7 +21,7 @@ REMINDER = "mentorship.scheduling.session_reminder_due"
 
 
 async def set_clock(http: httpx.AsyncClient, url: str, to: datetime) -> httpx.Response:
-    return await http.post(f"{url}/_dev/clock", json={"set_to": to.isoformat()})
+    return await http.post(f"{url}/_dev/clock", headers=ADMIN, json={"set_to": to.isoformat()})
 
 
 async def test_reminder_fires_exactly_once_with_two_replicas_and_one_killed(spawn, infra, prefix, mongo):

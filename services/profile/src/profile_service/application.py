@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from mentorship_contracts import Envelope, EventData
 from mentorship_contracts.profile import ProfileSnapshot, Role
-from mentorship_kit.problems import Conflict, NotFound, Problem, Unprocessable
+from mentorship_kit.problems import Conflict, Forbidden, NotFound, Problem, Unprocessable
 
 from . import domain
 from .adapters.repository import (
@@ -43,24 +44,36 @@ def unprocessable(exc: domain.ProfileRuleViolation) -> Unprocessable:
     return Unprocessable(f"{exc.field}: {exc.message}", field=exc.field)
 
 
+def taken(by_admin: bool) -> Conflict:
+    """Only an admin learns that it is the email that is taken: anyone else gets one answer for
+    every uniqueness clash, which names neither the address nor whose it is."""
+    if by_admin:
+        return Conflict("a profile with this email already exists", field="email")
+    return Conflict("these details cannot be used: they clash with a registered profile")
+
+
 class ProfileService:
     def __init__(self, repo: ProfileRepository, on_events: Callable[[], None] = lambda: None) -> None:
         self.repo = repo
         self.on_events = on_events
 
-    async def register(self, profile: ProfileSnapshot, correlation_id: str | None = None) -> StoredProfile:
+    async def register(self, profile: ProfileSnapshot, correlation_id: str | None = None, *,
+                       by_admin: bool = False) -> StoredProfile:
+        """A person registering themselves gives an unverified email; an admin's is verified."""
         try:
             event = domain.register(profile)
         except domain.ProfileRuleViolation as exc:
             raise unprocessable(exc) from exc
         try:
-            await self.repo.add(profile, wrap([event], correlation_id))
+            await self.repo.add(profile, wrap([event], correlation_id), email_verified=by_admin)
         except EmailTaken as exc:
-            raise Conflict("a profile with this email already exists", field="email") from exc
+            raise taken(by_admin) from exc
         except ProfileExists as exc:
+            if not by_admin:
+                raise taken(by_admin) from exc
             raise Conflict("this profile is already registered", field="profile_id") from exc
         self.on_events()
-        return StoredProfile(profile, 1)
+        return StoredProfile(profile, 1, email_verified=by_admin)
 
     async def get(self, profile_id: str) -> StoredProfile:
         stored = await self.repo.get(profile_id)
@@ -69,26 +82,39 @@ class ProfileService:
         return stored
 
     async def update(self, profile_id: str, changes: dict[str, Any], *, expected_version: int | None = None,
-                     correlation_id: str | None = None) -> StoredProfile:
-        return await self._change(profile_id, lambda p: domain.update(p, changes),
-                                  expected_version, correlation_id)
+                     correlation_id: str | None = None, by_admin: bool = False) -> StoredProfile:
+        return await self._change(profile_id, lambda s: domain.update(s.profile, changes, by_admin=by_admin),
+                                  expected_version, correlation_id, by_admin=by_admin)
 
     async def add_role(self, profile_id: str, role: Role, mentor_capacity: int | None = None, *,
                        expected_version: int | None = None, correlation_id: str | None = None) -> StoredProfile:
-        return await self._change(profile_id, lambda p: domain.add_role(p, role, mentor_capacity),
+        return await self._change(profile_id, lambda s: domain.add_role(s.profile, role, mentor_capacity),
                                   expected_version, correlation_id)
 
     async def remove_role(self, profile_id: str, role: Role, *, expected_version: int | None = None,
                           correlation_id: str | None = None) -> StoredProfile:
-        return await self._change(profile_id, lambda p: domain.remove_role(p, role),
+        return await self._change(profile_id, lambda s: domain.remove_role(s.profile, role),
                                   expected_version, correlation_id)
 
     async def deactivate(self, profile_id: str, reason: str | None = None, *,
-                         correlation_id: str | None = None) -> StoredProfile:
-        return await self._change(profile_id, lambda p: domain.deactivate(p, reason), None, correlation_id)
+                         correlation_id: str | None = None, by_admin: bool = False) -> StoredProfile:
+        return await self._change(
+            profile_id, lambda s: domain.deactivate(s.profile, reason, by_admin=by_admin,
+                                                    held_by_admin=s.deactivated_by_admin),
+            None, correlation_id)
 
-    async def reactivate(self, profile_id: str, *, correlation_id: str | None = None) -> StoredProfile:
-        return await self._change(profile_id, domain.reactivate, None, correlation_id)
+    async def reactivate(self, profile_id: str, *, correlation_id: str | None = None,
+                         by_admin: bool = False) -> StoredProfile:
+        """An admin's deactivation is lifted only by an admin (403 to the person)."""
+        return await self._change(
+            profile_id, lambda s: domain.reactivate(s.profile, by_admin=by_admin,
+                                                    held_by_admin=s.deactivated_by_admin),
+            None, correlation_id)
+
+    async def verify_email(self, profile_id: str) -> StoredProfile:
+        """An admin vouches for the email (the HR import then merges into this profile)."""
+        return await self._change(profile_id, lambda s: domain.verify_email(s.profile, already=s.email_verified),
+                                  None, None)
 
     async def erase(self, profile_id: str, *, correlation_id: str | None = None) -> None:
         """Right to be forgotten; erasing an erased profile again is a no-op."""
@@ -101,26 +127,30 @@ class ProfileService:
     async def search(self, filters: SearchFilters, *, after: str | None, limit: int) -> list[StoredProfile]:
         return await self.repo.search(filters, after=after, limit=limit)
 
-    async def _change(self, profile_id: str, apply: Callable[[ProfileSnapshot], domain.Change],
-                      expected_version: int | None, correlation_id: str | None) -> StoredProfile:
+    async def _change(self, profile_id: str, apply: Callable[[StoredProfile], domain.Change],
+                      expected_version: int | None, correlation_id: str | None, *,
+                      by_admin: bool = False) -> StoredProfile:
         """Optimistic concurrency: read, decide, write only if the version is still the one read."""
         for _ in range(WRITE_ATTEMPTS):
             stored = await self.get(profile_id)
             if expected_version is not None and stored.version != expected_version:
                 raise PreconditionFailed(stored.version)
             try:
-                change = apply(stored.profile)
+                change = apply(stored)
             except domain.ProfileRuleViolation as exc:
                 raise unprocessable(exc) from exc
+            except domain.NotAllowed as exc:
+                raise Forbidden(str(exc)) from exc
             if not change.changed:
                 return stored
             try:
                 saved = await self.repo.save(change.profile, stored.version, change.changed_fields,
-                                             wrap(change.events, correlation_id))
+                                             wrap(change.events, correlation_id), change.marks)
             except EmailTaken as exc:
-                raise Conflict("a profile with this email already exists", field="email") from exc
+                raise taken(by_admin) from exc
             if saved:
                 if change.events:
                     self.on_events()
-                return StoredProfile(change.profile, stored.version + 1)
+                return replace(stored, profile=change.profile, version=stored.version + 1,
+                               **change.marks)  # type: ignore[arg-type]
         raise Conflict("the profile is being changed concurrently; retry")

@@ -3,8 +3,8 @@
     python -m profile_service.bulk_import FILE --url http://127.0.0.1:8001 --token "$ADMIN_TOKEN"
 
 Streams FILE (.csv, or .jsonl/.ndjson for JSON Lines) to POST /profiles/import, prints progress
-to stderr and the rejected rows to stdout (or --report FILE) as JSON Lines. Exit status: 0 all
-rows accepted, 2 some rows rejected, 1 the import failed. The token may also come from
+to stderr and the rejected and held rows to stdout (or --report FILE) as JSON Lines. Exit status:
+0 all rows accepted, 2 some rows rejected or held, 1 the import failed. The token may also come from
 PROFILE_IMPORT_TOKEN (e.g. `python -m mentorship_kit.devtoken hr-bot admin`).
 """
 
@@ -47,7 +47,7 @@ def run(path: Path, *, url: str, token: str, fmt: str, report_to: Any, progress_
                     print(f"rows {message['rows']}: created {message['created']}, updated {message['updated']}, "
                           f"unchanged {message['unchanged']}, rejected {message['rejected']}",
                           file=progress_to, flush=True)
-                elif kind == "rejected":
+                elif kind in ("rejected", "held"):
                     print(json.dumps({k: v for k, v in message.items() if k != "type"}), file=report_to, flush=True)
                 elif kind == "error":
                     print(f"import failed: {message.get('detail')}", file=progress_to)
@@ -58,8 +58,9 @@ def run(path: Path, *, url: str, token: str, fmt: str, report_to: Any, progress_
         print("import ended without a summary (connection lost?)", file=progress_to)
         return 1
     print(f"done: {summary['rows']} rows, created {summary['created']}, updated {summary['updated']}, "
-          f"unchanged {summary['unchanged']}, rejected {summary['rejected']}", file=progress_to)
-    return 2 if summary["rejected"] else 0
+          f"unchanged {summary['unchanged']}, rejected {summary['rejected']}, held {summary.get('held', 0)}",
+          file=progress_to)
+    return 2 if summary["rejected"] or summary.get("held") else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,10 @@ IMPORTABLE_FIELDS = UPDATABLE_FIELDS | {"roles"}
 MERGED_OBJECTS = frozenset({"mentoring_preferences", "notification_preferences"})
 
 
+class NotAllowed(Exception):
+    """The caller may not do this to this profile in its current state (403, not 422)."""
+
+
 class ProfileRuleViolation(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
@@ -111,22 +115,29 @@ def register(profile: ProfileSnapshot) -> ProfileRegistered:
 
 @dataclass(frozen=True)
 class Change:
-    """The outcome of a change: the new profile, what changed, and the events it causes."""
+    """The outcome of a change: the new profile, what changed, and the events it causes.
+
+    `marks` are facts kept beside the profile, not in it (and not in any event): whether its email
+    is verified, whether an admin deactivated it.
+    """
 
     profile: ProfileSnapshot
     changed_fields: list[str] = field(default_factory=list)
     events: list[EventData] = field(default_factory=list)
+    marks: dict[str, bool] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        return bool(self.changed_fields)
+        return bool(self.changed_fields or self.marks)
 
 
-def update(current: ProfileSnapshot, changes: dict[str, Any], *, allowed: frozenset[str] = UPDATABLE_FIELDS) -> Change:
+def update(current: ProfileSnapshot, changes: dict[str, Any], *, allowed: frozenset[str] = UPDATABLE_FIELDS,
+           by_admin: bool = False) -> Change:
     """Apply a partial update; only fields whose value really changes are reported.
 
     Role changes become ProfileRoleAdded/Removed (listed first, so readers see the role
     before, e.g., a new mentor capacity); every other change goes into one ProfileUpdated.
+    A new email is verified only when an admin sets it: a person's own new address is not.
     """
     unknown = set(changes) - allowed
     if unknown:
@@ -152,7 +163,8 @@ def update(current: ProfileSnapshot, changes: dict[str, Any], *, allowed: frozen
     if other:
         events.append(ProfileUpdated(profile_id=new.profile_id, changed_fields=other,
                                      changes={name: after[name] for name in other}, profile=new))
-    return Change(new, changed, events)
+    marks = {"email_verified": by_admin} if email_key(new.email) != email_key(current.email) else {}
+    return Change(new, changed, events, marks)
 
 
 def _role_events(current: ProfileSnapshot, new: ProfileSnapshot) -> list[EventData]:
@@ -198,18 +210,31 @@ def _role_change(current: ProfileSnapshot, changes: dict[str, Any]) -> Change:
     return Change(new, changed, _role_events(current, new))
 
 
-def deactivate(current: ProfileSnapshot, reason: str | None = None) -> Change:
+def deactivate(current: ProfileSnapshot, reason: str | None = None, *, by_admin: bool = False,
+               held_by_admin: bool = False) -> Change:
+    """An admin's deactivation holds until an admin lifts it, even over the person's own earlier one."""
     if not current.active:
+        if by_admin and not held_by_admin:
+            return Change(current, marks={"deactivated_by_admin": True})
         return Change(current)
     new = current.model_copy(update={"active": False})
-    return Change(new, ["active"], [ProfileDeactivated(profile_id=current.profile_id, reason=reason)])
+    return Change(new, ["active"], [ProfileDeactivated(profile_id=current.profile_id, reason=reason)],
+                  {"deactivated_by_admin": by_admin})
 
 
-def reactivate(current: ProfileSnapshot) -> Change:
+def reactivate(current: ProfileSnapshot, *, by_admin: bool = False, held_by_admin: bool = False) -> Change:
     if current.active:
         return Change(current)
+    if held_by_admin and not by_admin:
+        raise NotAllowed("an admin deactivated this profile: only an admin can reactivate it")
     new = current.model_copy(update={"active": True})
-    return Change(new, ["active"], [ProfileReactivated(profile_id=current.profile_id)])
+    return Change(new, ["active"], [ProfileReactivated(profile_id=current.profile_id)],
+                  {"deactivated_by_admin": False})
+
+
+def verify_email(current: ProfileSnapshot, *, already: bool) -> Change:
+    """An admin vouches for the profile's email (e.g. after checking a row the HR import held)."""
+    return Change(current) if already else Change(current, marks={"email_verified": True})
 
 
 def erase(profile_id: str) -> ProfileErased:

@@ -4,6 +4,14 @@ Per batch: one read of the existing profiles by email, one unordered insert of t
 one unordered bulk of conditional updates; each document carries its own outbox events. A row
 that changes nothing writes nothing and emits nothing, so re-running a file is a no-op.
 Progress is yielded after every batch; rejected rows as they are found.
+
+Email ownership: a row whose email belongs to a profile nobody verified (a person registered it
+themselves) is held, not merged: anyone can type a colleague's address, and merging HR's name,
+title, department and manager into such a profile would hand them the colleague's identity. The
+row is reported (`{"type": "held", "row": n, "held": "email not verified", "profile_id": ...}`)
+for an admin to decide: erase the squatter, or vouch for the address
+(`POST /profiles/{id}/verify-email`) and run the import again. Profiles the import creates are
+verified (HR is the source of the address).
 """
 
 from __future__ import annotations
@@ -20,6 +28,23 @@ from .application import wrap
 from .import_format import ImportRow, Rejection
 
 DEFAULT_BATCH_SIZE = 1000
+EMAIL_NOT_VERIFIED = "email not verified"
+
+
+@dataclass(frozen=True)
+class Held:
+    """A row not merged until an admin decides (see the module's note on email ownership)."""
+
+    row: int
+    profile_id: str
+    reason: str
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"row": self.row, "profile_id": self.profile_id, "held": self.reason}
+        if self.line is not None:
+            out["line"] = self.line
+        return out
 
 
 @dataclass
@@ -29,10 +54,11 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    holds: list[Held] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {"rows": self.rows, "created": self.created, "updated": self.updated,
-                "unchanged": self.unchanged, "rejected": len(self.rejections)}
+                "unchanged": self.unchanged, "rejected": len(self.rejections), "held": len(self.holds)}
 
 
 def _batches(rows: Iterable[ImportRow], size: int) -> Iterator[list[ImportRow]]:
@@ -54,10 +80,12 @@ class BulkImport:
         correlation_id = correlation_id or str(uuid.uuid4())  # one import = one correlation
         first_row_of_email: dict[str, int] = {}
         for batch in _batches(rows, self.batch_size):
-            before = len(report.rejections)
+            before, held_before = len(report.rejections), len(report.holds)
             await self._batch(batch, report, first_row_of_email, correlation_id)
             for rejection in sorted(report.rejections[before:], key=lambda r: r.row):
                 yield {"type": "rejected", **rejection.as_dict()}
+            for held in sorted(report.holds[held_before:], key=lambda h: h.row):
+                yield {"type": "held", **held.as_dict()}
             yield {"type": "progress", **report.counts()}
 
     async def _batch(self, batch: list[ImportRow], report: ImportReport, first_row_of_email: dict[str, int],
@@ -95,8 +123,12 @@ class BulkImport:
                     stored = existing[key]
                     if given_id is not None and given_id != stored.profile.profile_id:
                         raise domain.ProfileRuleViolation("profile_id", "this email belongs to another profile id")
+                    if not stored.email_verified:
+                        report.holds.append(Held(row.row, stored.profile.profile_id, EMAIL_NOT_VERIFIED, row.line))
+                        continue
                     changes = {k: v for k, v in data.items() if k != "profile_id"}
-                    change = domain.update(stored.profile, changes, allowed=domain.IMPORTABLE_FIELDS)
+                    change = domain.update(stored.profile, changes, allowed=domain.IMPORTABLE_FIELDS,
+                                           by_admin=True)
                     if not change.changed:
                         report.unchanged += 1
                         continue
@@ -109,7 +141,7 @@ class BulkImport:
                     profile = domain.validate({**data, "profile_id": str(given_id or uuid.uuid4())})
                     event = domain.register(profile)
                     new_rows.append(row)
-                    new_docs.append(profile_document(profile, wrap([event], correlation_id)))
+                    new_docs.append(profile_document(profile, wrap([event], correlation_id), email_verified=True))
             except domain.ProfileRuleViolation as exc:
                 report.rejections.append(row.reject(exc.field, exc.message))
 

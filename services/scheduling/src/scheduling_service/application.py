@@ -413,7 +413,10 @@ class Scheduling:
         by_status: dict[str, int] = {}
         for s in sessions:
             by_status[s["status"]] = by_status.get(s["status"], 0) + 1
-        ratings = [f["rating"] for s in sessions for f in (s.get("feedback") or {}).values()]
+        # A participant sees only the ratings they gave: the other party's, even averaged, give
+        # themselves away (one rating is its own average; each new one is the difference of two).
+        ratings = [f["rating"] for s in sessions for role, f in (s.get("feedback") or {}).items()
+                   if principal.is_admin or s.get(f"{role}_id") == principal.subject]
         now = self.now()
         planned_end = m.get("planned_end")
         horizon = now
@@ -433,6 +436,7 @@ class Scheduling:
                            "reached": sum(1 for x in milestones.values() if x.get("reached_at"))},
             "average_rating": round(statistics.fmean(ratings), 2) if ratings else None,
             "ratings": len(ratings),
+            "ratings_of": "both" if principal.is_admin else "caller",
             "last_session_at": m.get("last_session_at"),
         }
 

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
 from mentorship_contracts.text import SINGLE_LINE, Line, Name
 from mentorship_kit.auth import CurrentPrincipal
+from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import NotFound, Unprocessable
 
 from ..application import Notifications
@@ -65,7 +66,8 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
         raise Unprocessable("not a cursor returned by this API", field="cursor") from exc
 
 
-@inbox_router.get("", response_model=InboxPage, summary="A page of the person's inbox, newest first")
+@inbox_router.get("", response_model=InboxPage, summary="A page of the person's inbox, newest first",
+                  openapi_extra=policy(Policy.PERSON))
 async def list_inbox(
     profile_id: str, principal: CurrentPrincipal, app: App,
     limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: str | None = None, unread_only: bool = False,
@@ -79,13 +81,15 @@ async def list_inbox(
                      next_cursor=_cursor(docs[-1]) if more else None)
 
 
-@inbox_router.get("/unread-count", summary="How many inbox items are unread")
+@inbox_router.get("/unread-count", summary="How many inbox items are unread",
+                  openapi_extra=policy(Policy.PERSON))
 async def unread_count(profile_id: str, principal: CurrentPrincipal, app: App) -> dict[str, int]:
     principal.require_self_or_admin(profile_id)
     return {"unread_count": await app.inbox.unread_count(profile_id)}
 
 
-@inbox_router.post("/{item_id}/read", summary="Mark one item read (idempotent)")
+@inbox_router.post("/{item_id}/read", summary="Mark one item read (idempotent)",
+                   openapi_extra=policy(Policy.PERSON))
 async def mark_read(profile_id: str, item_id: str, principal: CurrentPrincipal, app: App) -> dict[str, Any]:
     principal.require_self_or_admin(profile_id)
     changed = await app.inbox.mark_read(profile_id, item_id, app.clock.now())
@@ -94,7 +98,8 @@ async def mark_read(profile_id: str, item_id: str, principal: CurrentPrincipal, 
     return {"item_id": item_id, "read": True, "unread_count": await app.inbox.unread_count(profile_id)}
 
 
-@inbox_router.post("/read-all", summary="Mark every item read")
+@inbox_router.post("/read-all", summary="Mark every item read",
+                   openapi_extra=policy(Policy.PERSON))
 async def mark_all_read(profile_id: str, principal: CurrentPrincipal, app: App) -> dict[str, int]:
     principal.require_self_or_admin(profile_id)
     return {"marked": await app.inbox.mark_all_read(profile_id, app.clock.now()), "unread_count": 0}
@@ -135,7 +140,8 @@ def _endpoint(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 @webhook_router.post("", status_code=status.HTTP_201_CREATED, response_model=CreatedEndpoint,
-                     summary="Register a webhook endpoint (admin)")
+                     summary="Register a webhook endpoint (admin)",
+                     openapi_extra=policy(Policy.ADMIN))
 async def register_endpoint(body: NewEndpoint, principal: CurrentPrincipal, app: App) -> CreatedEndpoint:
     principal.require_admin()
     doc = await app.register_endpoint(url=body.url, secret=body.secret, event_types=body.event_types,
@@ -143,13 +149,15 @@ async def register_endpoint(body: NewEndpoint, principal: CurrentPrincipal, app:
     return CreatedEndpoint(**_endpoint(doc), secret=doc["secret"])
 
 
-@webhook_router.get("", response_model=list[Endpoint], summary="Webhook endpoints (admin)")
+@webhook_router.get("", response_model=list[Endpoint], summary="Webhook endpoints (admin)",
+                    openapi_extra=policy(Policy.ADMIN))
 async def list_endpoints(principal: CurrentPrincipal, app: App) -> list[Endpoint]:
     principal.require_admin()
     return [Endpoint(**_endpoint(d)) for d in await app.endpoints.all()]
 
 
-@webhook_router.get("/{endpoint_id}", response_model=Endpoint, summary="One webhook endpoint (admin)")
+@webhook_router.get("/{endpoint_id}", response_model=Endpoint, summary="One webhook endpoint (admin)",
+                    openapi_extra=policy(Policy.ADMIN))
 async def get_endpoint(endpoint_id: str, principal: CurrentPrincipal, app: App) -> Endpoint:
     principal.require_admin()
     doc = await app.endpoints.get(endpoint_id)
@@ -159,14 +167,16 @@ async def get_endpoint(endpoint_id: str, principal: CurrentPrincipal, app: App) 
 
 
 @webhook_router.post("/{endpoint_id}/enable", response_model=Endpoint,
-                     summary="Re-enable a disabled endpoint and reset its failure count (admin)")
+                     summary="Re-enable a disabled endpoint and reset its failure count (admin)",
+                     openapi_extra=policy(Policy.ADMIN))
 async def enable_endpoint(endpoint_id: str, principal: CurrentPrincipal, app: App) -> Endpoint:
     principal.require_admin()
     return Endpoint(**_endpoint(await app.enable_endpoint(endpoint_id)))
 
 
 @webhook_router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT,
-                       summary="Remove a webhook endpoint (admin)")
+                       summary="Remove a webhook endpoint (admin)",
+                       openapi_extra=policy(Policy.ADMIN))
 async def delete_endpoint(endpoint_id: str, principal: CurrentPrincipal, app: App) -> Response:
     principal.require_admin()
     if not await app.endpoints.delete(endpoint_id):
@@ -214,7 +224,8 @@ def _delivery(doc: dict[str, Any]) -> Delivery:
     )
 
 
-@log_router.get("/deliveries", response_model=list[Delivery], summary="The delivery log, newest first (admin)")
+@log_router.get("/deliveries", response_model=list[Delivery], summary="The delivery log, newest first (admin)",
+                openapi_extra=policy(Policy.ADMIN))
 async def delivery_log(
     principal: CurrentPrincipal, app: App, recipient_id: str | None = None, state: str | None = None,
     source_event_id: str | None = None, channel: str | None = None,
@@ -227,7 +238,8 @@ async def delivery_log(
     return [_delivery(d) for d in docs]
 
 
-@log_router.get("/deliveries/{delivery_id}", response_model=Delivery, summary="One delivery (admin)")
+@log_router.get("/deliveries/{delivery_id}", response_model=Delivery, summary="One delivery (admin)",
+                openapi_extra=policy(Policy.ADMIN))
 async def get_delivery(delivery_id: str, principal: CurrentPrincipal, app: App) -> Delivery:
     principal.require_admin()
     doc = await app.deliveries.get(delivery_id)
@@ -236,7 +248,8 @@ async def get_delivery(delivery_id: str, principal: CurrentPrincipal, app: App) 
     return _delivery(doc)
 
 
-@log_router.get("/contacts/{profile_id}", summary="The contact book entry of a person (admin, debugging)")
+@log_router.get("/contacts/{profile_id}", summary="The contact book entry of a person (admin, debugging)",
+                openapi_extra=policy(Policy.ADMIN, "debugging: holds the person's address"))
 async def get_contact(profile_id: str, principal: CurrentPrincipal, app: App) -> dict[str, Any]:
     principal.require_admin()
     doc = await app.contacts.get(profile_id)

@@ -3,7 +3,8 @@
 One document per person:
   {_id: profile id, email_key: lower-cased email (unique), version: n,
    profile: {...ProfileSnapshot...}, search: {roles, skills, department, time_zone, active},
-   outbox: [...], outbox_pending: bool}
+   email_verified: bool, deactivated_by_admin: bool, outbox: [...], outbox_pending: bool}
+(`email_verified` missing, as on documents written before it existed, counts as not verified.)
 Every change is one conditional single-document write on (_id, version) that also carries
 the events it causes. After erasure only a tombstone remains:
   {_id, email_key: "erased:<id>", erased: true, version, outbox: [ProfileErased]}
@@ -53,6 +54,12 @@ class ProfileExists(Exception):
 class StoredProfile:
     profile: ProfileSnapshot
     version: int
+    email_verified: bool = False
+    deactivated_by_admin: bool = False
+
+
+# What a read returns besides the profile: its version and the marks kept beside it.
+PROJECTION = {"profile": 1, "version": 1, "email_verified": 1, "deactivated_by_admin": 1}
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,8 @@ def search_fields(profile: ProfileSnapshot) -> dict[str, Any]:
     }
 
 
-def profile_document(profile: ProfileSnapshot, events: Sequence[Envelope[Any]]) -> dict[str, Any]:
+def profile_document(profile: ProfileSnapshot, events: Sequence[Envelope[Any]], *,
+                     email_verified: bool = False) -> dict[str, Any]:
     return new_document(
         {
             "_id": profile.profile_id,
@@ -94,13 +102,15 @@ def profile_document(profile: ProfileSnapshot, events: Sequence[Envelope[Any]]) 
             "version": 1,
             "profile": profile.model_dump(mode="json"),
             "search": search_fields(profile),
+            "email_verified": email_verified,
         },
         events,
     )
 
 
 def _update_document(profile: ProfileSnapshot, expected_version: int, changed_fields: Sequence[str],
-                     events: Sequence[Envelope[Any]], write_id: str | None = None) -> dict[str, Any]:
+                     events: Sequence[Envelope[Any]], write_id: str | None = None,
+                     marks: dict[str, bool] | None = None) -> dict[str, Any]:
     # $set only what changed: a concurrent reader never sees a half-written profile anyway
     # (single-document write), and the write stays small.
     dumped = profile.model_dump(mode="json")
@@ -108,6 +118,7 @@ def _update_document(profile: ProfileSnapshot, expected_version: int, changed_fi
     changes["version"] = expected_version + 1
     changes["search"] = search_fields(profile)
     changes["email_key"] = email_key(profile.email)
+    changes.update(marks or {})
     if write_id:
         changes["write_id"] = write_id
     return with_events({"$set": changes}, events)
@@ -121,28 +132,29 @@ class ProfileRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.coll = db[PROFILES]
 
-    async def add(self, profile: ProfileSnapshot, events: list[Envelope[Any]]) -> None:
+    async def add(self, profile: ProfileSnapshot, events: list[Envelope[Any]], *,
+                  email_verified: bool = False) -> None:
         try:
-            await self.coll.insert_one(profile_document(profile, events))
+            await self.coll.insert_one(profile_document(profile, events, email_verified=email_verified))
         except DuplicateKeyError as exc:
             if await self.coll.find_one({"_id": profile.profile_id}, {"_id": 1}):
                 raise ProfileExists(profile.profile_id) from exc
             raise EmailTaken() from exc
 
     async def get(self, profile_id: str) -> StoredProfile | None:
-        doc = await self.coll.find_one(_live(profile_id), {"profile": 1, "version": 1})
+        doc = await self.coll.find_one(_live(profile_id), PROJECTION)
         return _stored(doc) if doc else None
 
     async def is_erased(self, profile_id: str) -> bool:
         return await self.coll.find_one({"_id": profile_id, "erased": True}, {"_id": 1}) is not None
 
     async def save(self, profile: ProfileSnapshot, expected_version: int, changed_fields: Sequence[str],
-                   events: Sequence[Envelope[Any]]) -> bool:
+                   events: Sequence[Envelope[Any]], marks: dict[str, bool] | None = None) -> bool:
         """Conditional write: False when someone else changed the profile since it was read."""
         try:
             result = await self.coll.update_one(
                 _live(profile.profile_id, version=expected_version),
-                _update_document(profile, expected_version, changed_fields, events),
+                _update_document(profile, expected_version, changed_fields, events, marks=marks),
             )
         except OperationFailure as exc:
             if _is_duplicate_key(exc):
@@ -160,7 +172,8 @@ class ProfileRepository:
             _live(profile_id),
             with_replaced_events({
                 "$set": {"erased": True, "email_key": f"erased:{profile_id}"},
-                "$unset": {"profile": "", "search": "", "write_id": ""},
+                "$unset": {"profile": "", "search": "", "write_id": "", "email_verified": "",
+                           "deactivated_by_admin": ""},
                 "$inc": {"version": 1},
             }, events),
         )
@@ -180,7 +193,7 @@ class ProfileRepository:
             query["search.active"] = filters.active
         if after:
             query["_id"] = {"$gt": after}
-        cursor = self.coll.find(query, {"profile": 1, "version": 1}).sort("_id", ASCENDING).limit(limit)
+        cursor = self.coll.find(query, PROJECTION).sort("_id", ASCENDING).limit(limit)
         return [_stored(doc) async for doc in cursor]
 
     # --- bulk (import) ----------------------------------------------------------------------
@@ -190,7 +203,7 @@ class ProfileRepository:
             return {}
         found: dict[str, StoredProfile] = {}
         async for doc in self.coll.find({"email_key": {"$in": list(keys)}, "erased": {"$ne": True}},
-                                        {"profile": 1, "version": 1, "email_key": 1}):
+                                        {**PROJECTION, "email_key": 1}):
             found[doc["email_key"]] = _stored(doc)
         return found
 
@@ -244,4 +257,6 @@ def _is_duplicate_key(exc: OperationFailure) -> bool:
 
 
 def _stored(doc: dict[str, Any]) -> StoredProfile:
-    return StoredProfile(ProfileSnapshot.model_validate(doc["profile"]), int(doc.get("version", 1)))
+    return StoredProfile(ProfileSnapshot.model_validate(doc["profile"]), int(doc.get("version", 1)),
+                         email_verified=bool(doc.get("email_verified")),
+                         deactivated_by_admin=bool(doc.get("deactivated_by_admin")))

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mentorship_contracts.profile import ProfileSnapshot, Role, normalise_tag
 from mentorship_kit.auth import CurrentPrincipal
+from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import Problem, Unprocessable
 
 from ..adapters.repository import SearchFilters, StoredProfile
@@ -91,18 +92,21 @@ def _version(if_match: str | None) -> int | None:
     return int(raw)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProfileView, summary="Register a profile")
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProfileView, summary="Register a profile",
+             openapi_extra=policy(Policy.AUTHENTICATED, "a person registers themselves (the token's subject "
+                                                        "becomes the id, the email is unverified); an admin anyone"))
 async def register_profile(body: NewProfile, principal: CurrentPrincipal, profiles: Profiles,
                            response: Response, correlation_id: CorrelationId = None) -> ProfileView:
     if not principal.is_admin:
         # People register themselves: their token's subject is their profile id.
         body = body.model_copy(update={"profile_id": principal.subject})
-    stored = await profiles.register(ProfileSnapshot.model_validate(body.model_dump()), correlation_id)
+    stored = await profiles.register(ProfileSnapshot.model_validate(body.model_dump()), correlation_id,
+                                     by_admin=principal.is_admin)
     response.headers["location"] = f"/profiles/{stored.profile.profile_id}"
     return _view(stored, response)
 
 
-@router.get("", response_model=ProfilePage, summary="Search profiles (admin)")
+@router.get("", response_model=ProfilePage, summary="Search profiles (admin)", openapi_extra=policy(Policy.ADMIN))
 async def search_profiles(
     principal: CurrentPrincipal,
     profiles: Profiles,
@@ -128,7 +132,8 @@ async def search_profiles(
     return ProfilePage(items=items, next_cursor=page[-1].profile.profile_id if len(found) > limit else None)
 
 
-@router.get("/{profile_id}", response_model=ProfileView, summary="Read a profile (self or admin)")
+@router.get("/{profile_id}", response_model=ProfileView, summary="Read a profile (self or admin)",
+            openapi_extra=policy(Policy.PERSON))
 async def get_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
                       response: Response) -> ProfileView:
     principal.require_self_or_admin(profile_id)
@@ -136,18 +141,20 @@ async def get_profile(profile_id: str, principal: CurrentPrincipal, profiles: Pr
 
 
 @router.patch("/{profile_id}", response_model=ProfileView,
-              summary="Change some fields (self or admin); emits ProfileUpdated with only the changed fields")
+              summary="Change some fields (self or admin); emits ProfileUpdated with only the changed fields",
+              openapi_extra=policy(Policy.PERSON, "a person's own new email is unverified; an admin's is verified"))
 async def update_profile(profile_id: str, body: ProfilePatch, principal: CurrentPrincipal,  # type: ignore[valid-type]
                          profiles: Profiles, response: Response, if_match: IfMatch = None,
                          correlation_id: CorrelationId = None) -> ProfileView:
     principal.require_self_or_admin(profile_id)
     changes = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
     stored = await profiles.update(profile_id, changes, expected_version=_version(if_match),
-                                   correlation_id=correlation_id)
+                                   correlation_id=correlation_id, by_admin=principal.is_admin)
     return _view(stored, response)
 
 
-@router.post("/{profile_id}/roles", response_model=ProfileView, summary="Take on a role (self or admin)")
+@router.post("/{profile_id}/roles", response_model=ProfileView, summary="Take on a role (self or admin)",
+             openapi_extra=policy(Policy.PERSON))
 async def add_role(profile_id: str, body: RoleToAdd, principal: CurrentPrincipal, profiles: Profiles,
                    response: Response, if_match: IfMatch = None, correlation_id: CorrelationId = None) -> ProfileView:
     principal.require_self_or_admin(profile_id)
@@ -156,7 +163,8 @@ async def add_role(profile_id: str, body: RoleToAdd, principal: CurrentPrincipal
     return _view(stored, response)
 
 
-@router.delete("/{profile_id}/roles/{role}", response_model=ProfileView, summary="Give up a role (self or admin)")
+@router.delete("/{profile_id}/roles/{role}", response_model=ProfileView, summary="Give up a role (self or admin)",
+               openapi_extra=policy(Policy.PERSON))
 async def remove_role(profile_id: str, role: Role, principal: CurrentPrincipal, profiles: Profiles,
                       response: Response, if_match: IfMatch = None,
                       correlation_id: CorrelationId = None) -> ProfileView:
@@ -166,24 +174,38 @@ async def remove_role(profile_id: str, role: Role, principal: CurrentPrincipal, 
     return _view(stored, response)
 
 
-@router.post("/{profile_id}/deactivate", response_model=ProfileView, summary="Deactivate (self or admin)")
+@router.post("/{profile_id}/deactivate", response_model=ProfileView, summary="Deactivate (self or admin)",
+             openapi_extra=policy(Policy.PERSON, "an admin's deactivation is lifted only by an admin"))
 async def deactivate_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response,
                              body: Annotated[Deactivation | None, Body()] = None,
                              correlation_id: CorrelationId = None) -> ProfileView:
     principal.require_self_or_admin(profile_id)
-    stored = await profiles.deactivate(profile_id, body.reason if body else None, correlation_id=correlation_id)
+    stored = await profiles.deactivate(profile_id, body.reason if body else None, correlation_id=correlation_id,
+                                       by_admin=principal.is_admin)
     return _view(stored, response)
 
 
-@router.post("/{profile_id}/reactivate", response_model=ProfileView, summary="Reactivate (self or admin)")
+@router.post("/{profile_id}/reactivate", response_model=ProfileView, summary="Reactivate (self or admin)",
+             openapi_extra=policy(Policy.PERSON, "after an admin's deactivation: an admin only (403 to the person)"))
 async def reactivate_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response,
                              correlation_id: CorrelationId = None) -> ProfileView:
     principal.require_self_or_admin(profile_id)
-    return _view(await profiles.reactivate(profile_id, correlation_id=correlation_id), response)
+    return _view(await profiles.reactivate(profile_id, correlation_id=correlation_id, by_admin=principal.is_admin),
+                 response)
+
+
+@router.post("/{profile_id}/verify-email", response_model=ProfileView,
+             summary="Vouch for the profile's email (admin): the HR import may then merge into it",
+             openapi_extra=policy(Policy.ADMIN, "for rows the import held with 'email not verified'"))
+async def verify_email(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
+                       response: Response) -> ProfileView:
+    principal.require_admin()
+    return _view(await profiles.verify_email(profile_id), response)
 
 
 @router.delete("/{profile_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Erase (right to be forgotten; self or admin); repeating it is harmless")
+               summary="Erase (right to be forgotten; self or admin); repeating it is harmless",
+               openapi_extra=policy(Policy.PERSON))
 async def erase_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
                         correlation_id: CorrelationId = None) -> Response:
     principal.require_self_or_admin(profile_id)
@@ -223,13 +245,17 @@ async def _read_body(request: Request, limit: int) -> str:
 
 @router.post(
     "/import",
-    summary="Bulk create-or-update keyed by email (admin); streams NDJSON progress and the rejected rows",
+    summary="Bulk create-or-update keyed by email (admin); streams NDJSON progress, the rejected and held rows",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/x-ndjson": {}},
-                     "description": "One JSON object per line: `rejected` rows as found, `progress` after "
-                                    "each batch, and a final `summary` with every rejection."}},
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}}}},
+                     "description": "One JSON object per line: `rejected` rows as found, `held` rows (an "
+                                    "existing profile whose email nobody verified: nothing merged, an admin "
+                                    "decides), `progress` after each batch, and a final `summary` with every "
+                                    "rejection and hold."}},
+    openapi_extra={**policy(Policy.ADMIN, "rows whose profile has an unverified email are held, not merged"),
+                   "requestBody": {"required": True, "content": {
+                       "text/csv": {"schema": {"type": "string"}},
+                       "application/x-ndjson": {"schema": {"type": "string"}}}}},
 )
 async def import_profiles(request: Request, principal: CurrentPrincipal,
                           format: Annotated[Literal["csv", "jsonl"] | None, Query()] = None,
@@ -255,7 +281,8 @@ async def import_profiles(request: Request, principal: CurrentPrincipal,
                                **report.counts()}) + "\n").encode()
             return
         rejections = sorted(report.rejections, key=lambda r: r.row)
-        yield (json.dumps({"type": "summary", **report.counts(),
-                           "rejections": [r.as_dict() for r in rejections]}) + "\n").encode()
+        holds = sorted(report.holds, key=lambda h: h.row)
+        yield (json.dumps({"type": "summary", **report.counts(), "rejections": [r.as_dict() for r in rejections],
+                           "holds": [h.as_dict() for h in holds]}) + "\n").encode()
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")

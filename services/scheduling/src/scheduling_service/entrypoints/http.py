@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from mentorship_contracts.profile import TimeZoneName
 from mentorship_contracts.text import SINGLE_LINE, Id, Line
 from mentorship_kit.auth import CurrentPrincipal
+from mentorship_kit.policy import Policy, policy
 
 from ..application import Scheduling
 
@@ -85,7 +86,8 @@ def view(s: dict[str, Any]) -> dict[str, Any]:
             "feedback_from": sorted((s.get("feedback") or {}).keys())}
 
 
-@router.get("/mentorships/{mentorship_id}", summary="The mentorship as scheduling knows it")
+@router.get("/mentorships/{mentorship_id}", summary="The mentorship as scheduling knows it",
+            openapi_extra=policy(Policy.PARTICIPANT))
 async def get_mentorship(mentorship_id: str, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     m = await use_cases(request).mentorship_for(principal, mentorship_id, active=False)
     milestones = sorted(({"milestone_id": k, **v} for k, v in (m.get("milestones") or {}).items()),
@@ -96,7 +98,8 @@ async def get_mentorship(mentorship_id: str, principal: CurrentPrincipal, reques
             "milestones": milestones}
 
 
-@router.get("/mentorships/{mentorship_id}/slots", summary="Next free slots in both participants' availability")
+@router.get("/mentorships/{mentorship_id}/slots", summary="Next free slots in both participants' availability",
+            openapi_extra=policy(Policy.PARTICIPANT))
 async def propose_slots(
     mentorship_id: str, principal: CurrentPrincipal, request: Request,
     count: Annotated[int, Query(ge=1, le=50)] = 5,
@@ -108,7 +111,8 @@ async def propose_slots(
                                                   duration=duration_minutes, start_from=start_from, weeks=weeks)
 
 
-@router.post("/mentorships/{mentorship_id}/sessions", status_code=201, summary="Book a session")
+@router.post("/mentorships/{mentorship_id}/sessions", status_code=201, summary="Book a session",
+             openapi_extra=policy(Policy.PARTICIPANT))
 async def schedule(mentorship_id: str, body: NewSession, principal: CurrentPrincipal,
                    request: Request) -> dict[str, Any]:
     s = await use_cases(request).schedule(principal, mentorship_id, start=body.start,
@@ -117,14 +121,16 @@ async def schedule(mentorship_id: str, body: NewSession, principal: CurrentPrinc
     return view(s)
 
 
-@router.get("/mentorships/{mentorship_id}/sessions", summary="Sessions of a mentorship")
+@router.get("/mentorships/{mentorship_id}/sessions", summary="Sessions of a mentorship",
+            openapi_extra=policy(Policy.PARTICIPANT))
 async def list_sessions(mentorship_id: str, principal: CurrentPrincipal, request: Request) -> list[dict[str, Any]]:
     uc = use_cases(request)
     await uc.mentorship_for(principal, mentorship_id, active=False)
     return [view(s) for s in await uc.store.of_mentorship(mentorship_id)]
 
 
-@router.post("/mentorships/{mentorship_id}/series", status_code=201, summary="Book a recurring series")
+@router.post("/mentorships/{mentorship_id}/series", status_code=201, summary="Book a recurring series",
+             openapi_extra=policy(Policy.PARTICIPANT))
 async def create_series(mentorship_id: str, body: NewSeries, principal: CurrentPrincipal,
                         request: Request) -> dict[str, Any]:
     docs = await use_cases(request).create_series(
@@ -134,12 +140,14 @@ async def create_series(mentorship_id: str, body: NewSeries, principal: CurrentP
     return {"series_id": docs[0]["series_id"], "sessions": [view(d) for d in docs]}
 
 
-@router.get("/sessions/{session_id}", summary="One session")
+@router.get("/sessions/{session_id}", summary="One session",
+            openapi_extra=policy(Policy.PARTICIPANT))
 async def get_session(session_id: str, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     return view(await use_cases(request).session_for(principal, session_id))
 
 
-@router.post("/sessions/{session_id}/reschedule", summary="Move a session (or it and the following ones)")
+@router.post("/sessions/{session_id}/reschedule", summary="Move a session (or it and the following ones)",
+             openapi_extra=policy(Policy.PARTICIPANT))
 async def reschedule(session_id: str, body: Reschedule, principal: CurrentPrincipal,
                      request: Request) -> list[dict[str, Any]]:
     done = await use_cases(request).reschedule(
@@ -148,37 +156,43 @@ async def reschedule(session_id: str, body: Reschedule, principal: CurrentPrinci
     return [view(s) for s in done]
 
 
-@router.post("/sessions/{session_id}/cancel", summary="Call a session off (or it and the following ones)")
+@router.post("/sessions/{session_id}/cancel", summary="Call a session off (or it and the following ones)",
+             openapi_extra=policy(Policy.PARTICIPANT))
 async def cancel(session_id: str, body: Cancel, principal: CurrentPrincipal,
                  request: Request) -> list[dict[str, Any]]:
     done = await use_cases(request).cancel(principal, session_id, reason=body.reason, scope=body.scope)
     return [view(s) for s in done]
 
 
-@router.post("/sessions/{session_id}/complete", summary="Mark a session held, with shared notes")
+@router.post("/sessions/{session_id}/complete", summary="Mark a session held, with shared notes",
+             openapi_extra=policy(Policy.PARTICIPANT))
 async def complete(session_id: str, body: Complete, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     return view(await use_cases(request).complete(principal, session_id, notes=body.notes))
 
 
-@router.post("/sessions/{session_id}/no-show", summary="Report who did not turn up")
+@router.post("/sessions/{session_id}/no-show", summary="Report who did not turn up",
+             openapi_extra=policy(Policy.PARTICIPANT))
 async def no_show(session_id: str, body: NoShow, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     return view(await use_cases(request).no_show(principal, session_id, absent_ids=body.absent_ids))
 
 
-@router.post("/sessions/{session_id}/feedback", status_code=201, summary="Rate a completed session")
+@router.post("/sessions/{session_id}/feedback", status_code=201, summary="Rate a completed session",
+             openapi_extra=policy(Policy.PARTICIPANT, "the session's participants only", admins=False))
 async def feedback(session_id: str, body: Feedback, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     return await use_cases(request).feedback(principal, session_id, rating=body.rating, comment=body.comment,
                                              not_a_good_fit=body.not_a_good_fit)
 
 
 @router.get("/sessions/{session_id}/ical", summary="The session as iCalendar (in the caller's zone)",
-            response_class=Response)
+            response_class=Response,
+            openapi_extra=policy(Policy.PARTICIPANT))
 async def session_ical(session_id: str, principal: CurrentPrincipal, request: Request) -> Response:
     body = await use_cases(request).session_ical(principal, session_id)
     return Response(body, media_type=ICS, headers={"content-disposition": f'attachment; filename="{session_id}.ics"'})
 
 
-@router.post("/calendar/feed", status_code=201, summary="A new personal calendar feed URL (replaces the old one)")
+@router.post("/calendar/feed", status_code=201, summary="A new personal calendar feed URL (replaces the old one)",
+             openapi_extra=policy(Policy.AUTHENTICATED, "the caller's own feed"))
 async def new_feed(principal: CurrentPrincipal, request: Request) -> dict[str, str]:
     uc = use_cases(request)
     token = await uc.new_feed(principal)
@@ -187,25 +201,29 @@ async def new_feed(principal: CurrentPrincipal, request: Request) -> dict[str, s
 
 
 @router.get("/calendar/feeds/{token}.ics", summary="Personal calendar feed (the token is the credential)",
-            response_class=Response)
+            response_class=Response,
+            openapi_extra=policy(Policy.ANONYMOUS, "the secret token in the path is the credential"))
 async def feed(token: str, request: Request) -> Response:
     body = await use_cases(request).feed(token)
     return Response(body, media_type=ICS, headers={"cache-control": "no-store"})
 
 
-@router.post("/mentorships/{mentorship_id}/milestones", status_code=201, summary="Add a milestone")
+@router.post("/mentorships/{mentorship_id}/milestones", status_code=201, summary="Add a milestone",
+             openapi_extra=policy(Policy.PARTICIPANT))
 async def add_milestone(mentorship_id: str, body: NewMilestone, principal: CurrentPrincipal,
                         request: Request) -> dict[str, Any]:
     return await use_cases(request).add_milestone(principal, mentorship_id, title=body.title, goal_id=body.goal_id)
 
 
-@router.post("/mentorships/{mentorship_id}/milestones/{milestone_id}/reached", summary="Celebrate a milestone")
+@router.post("/mentorships/{mentorship_id}/milestones/{milestone_id}/reached", summary="Celebrate a milestone",
+             openapi_extra=policy(Policy.PARTICIPANT))
 async def reach_milestone(mentorship_id: str, milestone_id: str, principal: CurrentPrincipal,
                           request: Request) -> dict[str, Any]:
     return await use_cases(request).reach_milestone(principal, mentorship_id, milestone_id)
 
 
-@router.get("/mentorships/{mentorship_id}/progress", summary="Sessions held vs planned, milestones, rating")
+@router.get("/mentorships/{mentorship_id}/progress", summary="Sessions held vs planned, milestones, rating",
+            openapi_extra=policy(Policy.PARTICIPANT, "ratings: a participant sees only their own, an admin all"))
 async def progress(mentorship_id: str, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     return await use_cases(request).progress(principal, mentorship_id)
 
