@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 
+from mentorship_ops.support import ServiceProcess, free_port
 from tests.support.infra import Infra
 from tests.support.kafka import eventually
-from tests.support.processes import ServiceProcess, free_port, service_env, token
+from tests.support.processes import service_env, token
 
 SERVICES = ("profile", "matching", "scheduling", "notification")
 ADMIN = token("admin-1", "admin")

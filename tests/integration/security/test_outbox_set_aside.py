@@ -45,7 +45,7 @@ def set_aside_count(service: str) -> float:
     return total
 
 
-async def relay_with(rt: ServiceRuntime, producer: AIOKafkaProducer, service: str, renew=None) -> OutboxRelay:  # noqa: ANN001
+async def relay_with(rt: ServiceRuntime, producer: AIOKafkaProducer, service: str, renew=None) -> OutboxRelay:
     return OutboxRelay(rt.db, ["things"], producer, rt.topics, rt.clock, service=service, renew_producer=renew)
 
 
