@@ -185,3 +185,40 @@ class IntroductionDeclined(EventData):
     mentee_id: str
     contact_id: str
     introduced_by: str
+
+
+@event("mentorship.matching.program_created", topic=Topic.MATCHING, subject="program_id")
+class ProgramCreated(EventData):
+    """An admin created a mentoring program (its name is the program's, not a person's)."""
+
+    program_id: str
+    name: str = Field(max_length=200)
+    mode: Literal["self-select", "admin-approved", "automatic"]
+    starts_on: date | None = None
+    ends_on: date | None = None
+    created_at: AwareDatetime
+
+
+@event("mentorship.matching.program_participant_enrolled", topic=Topic.MATCHING, subject="program_id")
+class ProgramParticipantEnrolled(EventData):
+    """Someone was enrolled in a program as mentee or mentor. `enrolment_id` names this
+    enrolment (a person who withdraws and enrols again gets a new one)."""
+
+    program_id: str
+    profile_id: str
+    role: Literal["mentee", "mentor"]
+    enrolment_id: str
+    enrolled_at: AwareDatetime
+
+
+@event("mentorship.matching.program_participant_withdrawn", topic=Topic.MATCHING, subject="program_id")
+class ProgramParticipantWithdrawn(EventData):
+    """An enrolment ended (the person withdrew or an admin withdrew them); `enrolment_id` and
+    `enrolled_at` name the enrolment it ends, so events arriving out of order still add up."""
+
+    program_id: str
+    profile_id: str
+    role: Literal["mentee", "mentor"]
+    enrolment_id: str
+    enrolled_at: AwareDatetime
+    withdrawn_at: AwareDatetime
