@@ -471,7 +471,7 @@ async def test_program_reports_from_the_event_stream_and_a_replay_gives_the_same
 
     # No free text was kept anywhere.
     db = mongo[svc.runtime.settings.database_name]
-    for coll in ("pairs", "programs", "people", "failures", "event_refs"):
+    for coll in ("pairs", "programs", "people", "failures", "event_refs", "enrolments"):
         async for doc in db[coll].find({}):
             text = repr(doc)
             for secret in ("private", "Secret goal", "example.org", "Person ", "busy"):
