@@ -186,3 +186,40 @@ class IntroductionDeclined(EventData):
     mentee_id: Id
     contact_id: Id
     introduced_by: Id
+
+
+@event("mentorship.matching.program_created", topic=Topic.MATCHING, subject="program_id")
+class ProgramCreated(EventData):
+    """An admin created a mentoring program (its name is the program's, not a person's)."""
+
+    program_id: Id
+    name: Name
+    mode: Literal["self-select", "admin-approved", "automatic"]
+    starts_on: date | None = None
+    ends_on: date | None = None
+    created_at: AwareDatetime
+
+
+@event("mentorship.matching.program_participant_enrolled", topic=Topic.MATCHING, subject="program_id")
+class ProgramParticipantEnrolled(EventData):
+    """Someone was enrolled in a program as mentee or mentor. `enrolment_id` names this
+    enrolment (a person who withdraws and enrols again gets a new one)."""
+
+    program_id: Id
+    profile_id: Id
+    role: Literal["mentee", "mentor"]
+    enrolment_id: Id
+    enrolled_at: AwareDatetime
+
+
+@event("mentorship.matching.program_participant_withdrawn", topic=Topic.MATCHING, subject="program_id")
+class ProgramParticipantWithdrawn(EventData):
+    """An enrolment ended (the person withdrew or an admin withdrew them); `enrolment_id` and
+    `enrolled_at` name the enrolment it ends, so events arriving out of order still add up."""
+
+    program_id: Id
+    profile_id: Id
+    role: Literal["mentee", "mentor"]
+    enrolment_id: Id
+    enrolled_at: AwareDatetime
+    withdrawn_at: AwareDatetime

@@ -22,6 +22,9 @@ from mentorship_contracts.matching import (
     MentorshipRequestDeclined,
     MentorshipRequested,
     MentorshipStarted,
+    ProgramCreated,
+    ProgramParticipantEnrolled,
+    ProgramParticipantWithdrawn,
 )
 from mentorship_contracts.notification import NotificationDelivered, NotificationFailed, WebhookEndpointDisabled
 from mentorship_contracts.profile import ProfileErased, ProfileRegistered, ProfileSnapshot
@@ -468,7 +471,7 @@ async def test_program_reports_from_the_event_stream_and_a_replay_gives_the_same
 
     # No free text was kept anywhere.
     db = mongo[svc.runtime.settings.database_name]
-    for coll in ("pairs", "programs", "people", "failures", "event_refs"):
+    for coll in ("pairs", "programs", "people", "failures", "event_refs", "enrolments"):
         async for doc in db[coll].find({}):
             text = repr(doc)
             for secret in ("private", "Secret goal", "example.org", "Person ", "busy"):
@@ -521,3 +524,126 @@ async def test_reports_are_for_admins_and_unknown_programs_are_404(start_insight
     for path in ("/programs/nope/health", "/programs.csv", "/insights/supply-gap", "/insights/overall"):
         assert (await svc.http.get(path, headers=token("someone", "mentor"))).status_code == 403
         assert (await svc.http.get(path)).status_code == 401
+
+
+def enrolment_journey(u: str) -> tuple[str, str, dict[str, str], list[Envelope[Any]]]:
+    """A program known from ProgramCreated; people enrol, one withdraws and enrols again, a mentor
+    withdraws (the withdrawal published before the enrolment it ends); one mentee is matched."""
+    program, quiet = f"autumn-{u}", f"quiet-{u}"
+    p = {n: f"{n}-{u}" for n in ("m1", "m2", "m3", "e1", "e2", "e3", "e4", "e5")}
+
+    def enrolled(who: str, role: str, days: float, spell: int = 1, of: str = program) -> Envelope[Any]:
+        return env(
+            ProgramParticipantEnrolled(
+                program_id=of,
+                profile_id=p[who],
+                role=role,
+                enrolment_id=f"{of}:{role}:{p[who]}#{spell}",
+                enrolled_at=ago(days),
+            ),  # type: ignore[arg-type]
+            ago(days),
+        )
+
+    def withdrawn(who: str, role: str, since: float, days: float, spell: int = 1) -> Envelope[Any]:
+        return env(
+            ProgramParticipantWithdrawn(
+                program_id=program,
+                profile_id=p[who],
+                role=role,
+                enrolment_id=f"{program}:{role}:{p[who]}#{spell}",
+                enrolled_at=ago(since),
+                withdrawn_at=ago(days),
+            ),  # type: ignore[arg-type]
+            ago(days),
+        )
+
+    events = [
+        env(ProfileRegistered(profile_id=p["m3"], profile=snapshot(p["m3"], ["mentor"], capacity=2)), ago(30)),
+        env(ProgramCreated(program_id=program, name="Autumn cohort", mode="automatic", created_at=ago(20)), ago(20)),
+        env(ProgramCreated(program_id=quiet, name="Quiet program", mode="self-select", created_at=ago(4)), ago(4)),
+        withdrawn("m2", "mentor", 19, 2),  # before the enrolment it ends: the order does not matter
+        enrolled("m1", "mentor", 19),
+        enrolled("m2", "mentor", 19),
+        enrolled("m3", "mentor", 19),
+        *(enrolled(e, "mentee", 18) for e in ("e1", "e2", "e3", "e4")),
+        withdrawn("e4", "mentee", 18, 10),
+        enrolled("e4", "mentee", 5, spell=2),
+        enrolled("e5", "mentee", 1),
+        enrolled("e5", "mentee", 1, of=quiet),
+        env(
+            MentorshipStarted(
+                mentorship_id=f"c1-{u}",
+                mentee_id=p["e1"],
+                mentor_id=p["m1"],
+                program_id=program,
+                agreement=Agreement(cadence="weekly"),
+                started_at=ago(15),
+                origin="cohort",
+            ),
+            ago(15),
+        ),
+        env(
+            MentorshipRequested(
+                mentorship_id=f"r1-{u}",
+                mentee_id=p["e2"],
+                mentor_id=p["m1"],
+                program_id=program,
+                expires_at=ago(-11),
+            ),
+            ago(3),
+        ),
+    ]
+    return program, quiet, p, events
+
+
+async def test_enrolment_events_count_enrolled_and_unmatched_people_and_replay_the_same(
+    start_insights, infra, prefix, mongo
+) -> None:
+    svc = await start_insights()
+    program, quiet, p, events = enrolment_journey(uuid.uuid4().hex[:6])
+    await publish(infra, prefix, events + events[::2])  # duplicates change nothing
+    await consumed(svc, mongo, events)
+
+    want = {
+        "enrolled_mentees": 5,
+        "enrolled_mentors": 2,
+        "matched_mentees": 1,
+        "unmatched_mentees": 4,
+        "requests_pending": 1,
+        "active_pairs": 1,
+    }
+
+    async def check() -> dict[str, Any] | None:
+        f = await figures(svc, program)
+        return f if {k: f[k]["value"] for k in want} == want else None
+
+    f = await eventually(check, timeout=60)
+    # e4 withdrew 10 days ago and came back 5 days ago; e5 enrolled yesterday: the stock moves by week
+    assert f["enrolled_mentees"]["weekly"][-1] == 5 and f["enrolled_mentees"]["weekly"][0] == 0
+    assert max(f["enrolled_mentees"]["weekly"]) == 5 and min(f["enrolled_mentees"]["weekly"][-3:]) >= 3
+    r = await svc.http.get(f"/programs/{program}/health", headers=ADMIN)
+    assert r.json()["name"] == "Autumn cohort"
+
+    # A program known only from its creation and one enrolment: no mentorship yet.
+    q = await figures(svc, quiet)
+    assert q["enrolled_mentees"]["value"] == 1 and q["unmatched_mentees"]["value"] == 1
+    assert q["matched_mentees"]["value"] == 0 and q["active_pairs"]["value"] == 0
+    r = await svc.http.get("/programs.csv", headers=ADMIN)
+    rows = {row["program_id"]: row for row in csv.DictReader(io.StringIO(r.text))}
+    assert rows[quiet]["name"] == "Quiet program" and rows[program]["unmatched_mentees"] == "4"
+
+    # Mentor load: enrolled mentors too (m3 has no pair yet); m2 withdrew.
+    r = await svc.http.get(f"/programs/{program}/mentor-load", headers=ADMIN)
+    load = {row["mentor_id"]: row for row in r.json()["mentors"]}
+    assert set(load) == {p["m1"], p["m3"]}
+    assert load[p["m3"]]["active_total"] == 0 and load[p["m3"]]["capacity"] == 2
+    assert load[p["m1"]]["active_in_program"] == 1
+
+    overall = (await svc.http.get("/insights/overall", headers=ADMIN)).json()["figures"]
+    assert overall["enrolled_mentees"]["value"] >= 5
+
+    # Replay into an empty database: the same figures.
+    before = {n: values(await figures(svc, n)) for n in (program, quiet)}
+    replay = await start_insights(service_name="insights-replay")
+    await consumed(replay, mongo, events)
+    assert {n: values(await figures(replay, n)) for n in (program, quiet)} == before

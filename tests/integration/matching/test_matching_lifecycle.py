@@ -187,7 +187,7 @@ async def test_admin_approval_mode(start_matching, register, infra, prefix):
     assert r.status_code == 403
     r = await svc.http.post(f"/mentorships/{mid}/approve", headers=ADMIN)
     assert r.status_code == 200 and r.json()["state"] == "active"
-    found = await events_of(infra, prefix, 3, key=mid)
+    found = await events_of(infra, prefix, 4, key=mid)  # and the program's ProgramCreated
     assert types(found) == ["mentorship_requested", "mentorship_request_accepted", "mentorship_started"]
     assert found[1].data.awaiting_admin_approval is True and found[2].data.program_id == program_id
 

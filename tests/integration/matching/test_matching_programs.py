@@ -144,7 +144,8 @@ async def test_program_cohort_dry_run_pins_stale_and_publish(start_matching, reg
     for mentor in mentors:
         assert (await svc.matching.store.load(mentor.profile_id))["free"] == 0
 
-    records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.MATCHING}", want=5)
+    # 1 ProgramCreated, 11 enrolments, 4 starts, 1 publication
+    records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.MATCHING}", want=17)
     found = [decode(rec.value) for rec in records]
     started = [e for e in found if e.type.endswith("mentorship_started")]
     published = [e for e in found if e.type.endswith("cohort_match_published")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from insights_service.domain import (
+    Enrolment,
     Failure,
     Health,
     Pair,
@@ -250,3 +251,38 @@ def test_event_ids_become_safe_field_names_and_the_latest_reschedule_wins() -> N
     assert moved.start == ago(1) and not moved.held
     done = to_session("s", {"starts": {"s0": ago(3)}, "held_start": ago(4), "completed_at": ago(4)})
     assert done.held and done.held_at == ago(4)
+
+
+def test_enrolled_people_count_from_enrolments_and_pairs_and_unmatched_are_those_without_a_start() -> None:
+    enrolments = [
+        Enrolment("a#1", "a", "mentee", enrolled_at=ago(20)),
+        Enrolment("b#1", "b", "mentee", enrolled_at=ago(20), withdrawn_at=ago(10)),
+        Enrolment("b#2", "b", "mentee", enrolled_at=ago(3)),
+        Enrolment("c#1", "c", "mentee", enrolled_at=ago(20), withdrawn_at=ago(2)),
+        Enrolment("d#1", "d", "mentee", withdrawn_at=ago(2)),  # the withdrawal came first: not enrolled
+        Enrolment("m#1", "m", "mentor", enrolled_at=ago(20)),
+        Enrolment("n#1", "n", "mentor", enrolled_at=ago(1)),
+    ]
+    pairs = [
+        pair("x", mentee_id="a", mentor_id="m", started_at=ago(15), origin="cohort"),
+        pair("y", mentee_id="direct-asker", mentor_id="m", requested_at=ago(4)),  # never enrolled: counts
+    ]
+    health = Health(pairs, [], NOW, RULES, enrolments)
+    assert health.enrolled_ids("mentee", NOW) == {"a", "b", "direct-asker"}
+    assert health.enrolled_ids("mentee", ago(5)) == {"a", "c"}
+    assert health.enrolled_ids("mentee", ago(12)) == {"a", "b", "c"}
+    assert health.enrolled("mentor", NOW) == 2 and health.enrolled("mentor", ago(5)) == 1
+    assert health.matched_mentees(NOW) == 1
+    assert health.unmatched_mentees(NOW) == 2  # b and the pending asker
+    f = {k: v.as_dict() for k, v in health.figures().items()}
+    assert f["enrolled_mentees"]["value"] == 3 and f["unmatched_mentees"]["value"] == 2
+    report = health_report({"program_id": "p1"}, pairs, [], NOW, RULES, enrolments)
+    assert report["figures"]["enrolled_mentors"]["value"] == 2
+
+
+def test_mentor_load_lists_enrolled_mentors_without_pairs() -> None:
+    people = {"new": Person("new", roles=("mentor",), mentor_capacity=3)}
+    rows = mentor_load([pair("x", started_at=ago(3))], [pair("x", started_at=ago(3))], people, NOW, show, ["new"])
+    by_id = {r["mentor_id"]: r for r in rows}
+    assert set(by_id) == {"mentor-a", "new"}
+    assert by_id["new"]["active_total"] == 0 and by_id["new"]["capacity"] == 3 and by_id["new"]["load"] == 0.0

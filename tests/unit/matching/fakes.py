@@ -243,3 +243,74 @@ def world(**settings: Any) -> World:
     lifecycle = LifecycleUseCases(ctx, settings=config, profiles=profiles, mentorships=store, capacity=store,
                                   exposures=store, programs=store)
     return World(clock, timers, profiles, store, lifecycle, ReviewUseCases(ctx, mentorships=store), written)
+
+
+@dataclass
+class FakeProgramStore:
+    """Programs with their enrolment spells and withdrawals, each stored with its events."""
+
+    programs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    enrolments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    withdrawals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outbox: list[Envelope[Any]] = field(default_factory=list)
+
+    async def get_program(self, program_id: str) -> dict[str, Any] | None:
+        return self.programs.get(program_id)
+
+    async def insert_program(self, doc: dict[str, Any], events: Sequence[Envelope[Any]]) -> None:
+        self.programs[doc["_id"]] = dict(doc)
+        self.outbox.extend(events)
+
+    async def list_programs(self, *, name_contains: str | None, mode: str | None, starts_after: Any,
+                            starts_before: Any, ends_after: Any, ends_before: Any, offset: int,
+                            limit: int) -> tuple[list[dict[str, Any]], int]:
+        def keep(p: dict[str, Any]) -> bool:
+            return ((not name_contains or name_contains.lower() in p["name"].lower())
+                    and (not mode or p["mode"] == mode)
+                    and (not starts_after or p["starts_on"] > starts_after.isoformat())
+                    and (not starts_before or p["starts_on"] <= starts_before.isoformat())
+                    and (not ends_after or p["ends_on"] >= ends_after.isoformat())
+                    and (not ends_before or p["ends_on"] < ends_before.isoformat()))
+
+        found = sorted((p for p in self.programs.values() if keep(p)), key=lambda p: p["created_at"], reverse=True)
+        return found[offset:offset + limit], len(found)
+
+    async def update_program(self, program_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        program = self.programs.get(program_id)
+        if program is None:
+            return None
+        program.update(changes, version=program["version"] + 1)
+        return program
+
+    async def latest_enrolment(self, program_id: str, role: str, profile_id: str) -> dict[str, Any] | None:
+        spells = [e for e in self.enrolments.values()
+                  if (e["program_id"], e["role"], e["profile_id"]) == (program_id, role, profile_id)]
+        if not spells:
+            return None
+        latest = max(spells, key=lambda e: e["spell"])
+        withdrawal = self.withdrawals.get(latest["_id"])
+        return {**latest, "withdrawn_at": withdrawal["withdrawn_at"] if withdrawal else None}
+
+    async def insert_enrolment(self, doc: dict[str, Any], events: Sequence[Envelope[Any]]) -> bool:
+        if doc["_id"] in self.enrolments:
+            return False
+        self.enrolments[doc["_id"]] = dict(doc)
+        self.outbox.extend(events)
+        return True
+
+    async def insert_withdrawal(self, doc: dict[str, Any], events: Sequence[Envelope[Any]]) -> bool:
+        if doc["_id"] in self.withdrawals:
+            return False
+        self.withdrawals[doc["_id"]] = dict(doc)
+        self.outbox.extend(events)
+        return True
+
+    async def enrolled(self, program_id: str, role: str) -> list[str]:
+        people = {e["profile_id"] for e in self.enrolments.values()
+                  if e["program_id"] == program_id and e["role"] == role}
+        out = []
+        for pid in sorted(people):
+            latest = await self.latest_enrolment(program_id, role, pid)
+            if latest is not None and latest["withdrawn_at"] is None:
+                out.append(pid)
+        return out

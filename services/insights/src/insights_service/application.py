@@ -6,7 +6,7 @@ goal titles, messages, notes, comments or reasons (see `adapters.read_models`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,9 @@ from mentorship_contracts.matching import (
     MentorshipRequestExpired,
     MentorshipRequestWithdrawn,
     MentorshipStarted,
+    ProgramCreated,
+    ProgramParticipantEnrolled,
+    ProgramParticipantWithdrawn,
 )
 from mentorship_contracts.notification import NotificationFailed
 from mentorship_contracts.profile import ProfileSnapshot
@@ -134,6 +137,26 @@ class InsightsUseCases:
         await self.store.program_seen(d.program_id, event.time, name=d.program_name, run_id=d.run_id)
         await self.store.event_ref(event.id, program_id=d.program_id)
 
+    async def program_created(self, event: Envelope[ProgramCreated]) -> None:
+        d = event.data
+        created = {"created_name": d.name, "mode": d.mode, "created_at": d.created_at}
+        await self.store.program_seen(d.program_id, event.time, created=created)
+        await self.store.event_ref(event.id, program_id=d.program_id)
+
+    async def _enrolment(self, event: Envelope[Any], facts: dict[str, Any]) -> None:
+        d = event.data
+        await self.store.enrolment_facts(
+            d.enrolment_id, {"program_id": d.program_id, "profile_id": d.profile_id, "role": d.role, **facts}
+        )
+        await self.store.program_seen(d.program_id, event.time)
+        await self.store.event_ref(event.id, program_id=d.program_id)
+
+    async def participant_enrolled(self, event: Envelope[ProgramParticipantEnrolled]) -> None:
+        await self._enrolment(event, {"enrolled_at": event.data.enrolled_at})
+
+    async def participant_withdrawn(self, event: Envelope[ProgramParticipantWithdrawn]) -> None:
+        await self._enrolment(event, {"enrolled_at": event.data.enrolled_at, "withdrawn_at": event.data.withdrawn_at})
+
     # --- scheduling events ---------------------------------------------------------------------
     async def _scheduling(self, event: Envelope[Any], facts: dict[str, Any], **extra: Any) -> None:
         d = event.data
@@ -202,11 +225,13 @@ class InsightsUseCases:
         doc = await self.store.program(program_id)
         if doc is None:
             raise NotFound("program", program_id)
-        name = doc.get("name") or ("Direct requests (no program)" if program_id == DIRECT else None)
+        # the name of the latest published cohort run, else the one it was created with
+        name = doc.get("name") or doc.get("created_name")
+        name = name or ("Direct requests (no program)" if program_id == DIRECT else None)
         return {"program_id": program_id, "name": name}
 
-    async def _shower(self, pairs: list[Pair]) -> Show:
-        ids = {i for p in pairs for i in (p.mentee_id, p.mentor_id) if i}
+    async def _shower(self, pairs: list[Pair], others: Iterable[str] = ()) -> Show:
+        ids = {i for p in pairs for i in (p.mentee_id, p.mentor_id) if i} | set(others)
         erased = await self.store.erased_ids(ids)
 
         def show(profile_id: str | None) -> str | None:
@@ -218,12 +243,14 @@ class InsightsUseCases:
         program = await self._program(program_id)
         pairs = await self.store.program_pairs(program_id)
         failures = await self.store.failures_of(program_id, [p.mentorship_id for p in pairs])
-        return health_report(program, pairs, failures, self.clock.now(), self.rules)
+        enrolments = await self.store.program_enrolments(program_id)
+        return health_report(program, pairs, failures, self.clock.now(), self.rules, enrolments)
 
     async def overall(self) -> dict[str, Any]:
         pairs = await self.store.all_pairs()
         failures = await self.store.all_failures()
-        report = health_report(OVERALL, pairs, failures, self.clock.now(), self.rules)
+        enrolments = await self.store.all_enrolments()
+        report = health_report(OVERALL, pairs, failures, self.clock.now(), self.rules, enrolments)
         report["programs"] = len(await self.store.all_programs())
         return report
 
@@ -237,11 +264,16 @@ class InsightsUseCases:
     async def mentor_load(self, program_id: str) -> dict[str, Any]:
         await self._program(program_id)
         pairs = await self.store.program_pairs(program_id)
-        mentor_ids = {p.mentor_id for p in pairs if p.mentor_id}
+        now = self.clock.now()
+        enrolled = {
+            e.profile_id
+            for e in await self.store.program_enrolments(program_id)
+            if e.role == "mentor" and e.enrolled_by(now)
+        }
+        mentor_ids = {p.mentor_id for p in pairs if p.mentor_id} | enrolled
         all_pairs = await self.store.mentor_pairs(mentor_ids)
         people = await self.store.people_by_id(mentor_ids)
-        now = self.clock.now()
-        rows = mentor_load(pairs, all_pairs, people, now, await self._shower(pairs))
+        rows = mentor_load(pairs, all_pairs, people, now, await self._shower(pairs, enrolled), enrolled)
         return {"program_id": program_id, "as_of": now.isoformat(), "mentors": rows}
 
     async def supply_gap(self, limit: int) -> dict[str, Any]:

@@ -208,6 +208,23 @@ class Person:
 
 
 @dataclass(frozen=True)
+class Enrolment:
+    """One enrolment of a person in a program, from ProgramParticipantEnrolled to (maybe)
+    ProgramParticipantWithdrawn; either may arrive first (then the other time is unknown)."""
+
+    enrolment_id: str
+    profile_id: str
+    role: str
+    enrolled_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+
+    def enrolled_by(self, t: datetime) -> bool:
+        if self.enrolled_at is None or self.enrolled_at > t:
+            return False
+        return self.withdrawn_at is None or self.withdrawn_at > t
+
+
+@dataclass(frozen=True)
 class Failure:
     delivery_id: str
     failed_at: datetime
@@ -253,22 +270,40 @@ class Figure:
 class Health:
     """Every health figure of a set of pairs, as a number now and a weekly series."""
 
-    def __init__(self, pairs: Sequence[Pair], failures: Sequence[Failure], now: datetime, rules: Rules) -> None:
+    def __init__(
+        self,
+        pairs: Sequence[Pair],
+        failures: Sequence[Failure],
+        now: datetime,
+        rules: Rules,
+        enrolments: Sequence[Enrolment] = (),
+    ) -> None:
         self.pairs = list(pairs)
         self.failures = list(failures)
         self.now = now
         self.rules = rules
+        self.enrolments = list(enrolments)
 
     # Stocks: the value at a moment. Flows: over a window [start, end).
+    def enrolled_ids(self, role: str, t: datetime) -> set[str]:
+        """Enrolled at `t`, and everyone who took part in the program's mentorships by then
+        (requests included: a direct request names no enrolment)."""
+        ids = {e.profile_id for e in self.enrolments if e.role == role and e.enrolled_by(t)}
+        ids |= {getattr(p, f"{role}_id") for p in self.pairs if p.first_seen is not None and p.first_seen <= t}
+        return ids - {None}
+
     def enrolled(self, role: str, t: datetime) -> int:
-        ids = {getattr(p, f"{role}_id") for p in self.pairs if p.first_seen is not None and p.first_seen <= t}
-        return len(ids - {None})
+        return len(self.enrolled_ids(role, t))
+
+    def matched_ids(self, t: datetime) -> set[str]:
+        return {p.mentee_id for p in self.pairs if p.state_at(t) in STARTED_STATES and p.mentee_id}
 
     def matched_mentees(self, t: datetime) -> int:
-        return len({p.mentee_id for p in self.pairs if p.state_at(t) in STARTED_STATES} - {None})
+        return len(self.matched_ids(t))
 
     def unmatched_mentees(self, t: datetime) -> int:
-        return self.enrolled("mentee", t) - self.matched_mentees(t)
+        """Enrolled mentees without a started mentorship (a pending request does not match)."""
+        return len(self.enrolled_ids("mentee", t) - self.matched_ids(t))
 
     def pending_ages(self, t: datetime) -> list[float]:
         return [
@@ -393,9 +428,14 @@ class Health:
 
 
 def health_report(
-    program: dict[str, Any], pairs: Sequence[Pair], failures: Sequence[Failure], now: datetime, rules: Rules
+    program: dict[str, Any],
+    pairs: Sequence[Pair],
+    failures: Sequence[Failure],
+    now: datetime,
+    rules: Rules,
+    enrolments: Sequence[Enrolment] = (),
 ) -> dict[str, Any]:
-    health = Health(pairs, failures, now, rules)
+    health = Health(pairs, failures, now, rules, enrolments)
     windows = week_windows(now, rules.series_weeks)
     return {
         "program_id": program["program_id"],
@@ -482,9 +522,11 @@ def mentor_load(
     people: dict[str, Person],
     now: datetime,
     show: Callable[[str | None], str | None],
+    enrolled_mentors: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
-    """Capacity used by each mentor of the program (capacity is platform-wide, so is the load)."""
-    mentors = sorted({p.mentor_id for p in program_pairs if p.mentor_id})
+    """Capacity used by each mentor of the program: in its mentorships or enrolled now (capacity
+    is platform-wide, so is the load)."""
+    mentors = sorted({p.mentor_id for p in program_pairs if p.mentor_id} | set(enrolled_mentors))
     active_all = Counter(p.mentor_id for p in all_pairs if p.state_at(now) == "active")
     pending_all = Counter(p.mentor_id for p in all_pairs if p.state_at(now) == "requested")
     active_here = Counter(p.mentor_id for p in program_pairs if p.state_at(now) == "active")

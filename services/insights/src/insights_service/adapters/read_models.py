@@ -7,7 +7,10 @@ derive states from these facts (see `domain.Pair.state_at`).
 Collections (all rebuildable by replaying the four topics):
 - `pairs`: one per mentorship: ids, program, origin, cadence, lifecycle times, sessions,
   ratings (number and time only), milestones (time only), check-in signals.
-- `programs`: one per program seen in an event (+ the pseudo-program `direct`): name, runs.
+- `programs`: one per program seen in an event (+ the pseudo-program `direct`): name, mode and
+  creation time (ProgramCreated), runs.
+- `enrolments`: one per enrolment (ProgramParticipantEnrolled / ProgramParticipantWithdrawn):
+  program, profile id, role, enrolled and withdrawn times.
 - `people`: roles, activity, mentor capacity, skill tags offered and sought. No names, emails,
   goal titles or free text. An erased person becomes a tombstone `{_id, erased, as_of}`.
 - `failures`: one per failed notification delivery: time, channel, category, source event id.
@@ -30,13 +33,14 @@ from pymongo.errors import DuplicateKeyError
 from mentorship_contracts.profile import ProfileSnapshot
 from mentorship_kit.mongo import Indexes
 
-from ..domain import Failure, Pair, Person, Rating, Session
+from ..domain import Enrolment, Failure, Pair, Person, Rating, Session
 
 PAIRS = "pairs"
 PROGRAMS = "programs"
 PEOPLE = "people"
 FAILURES = "failures"
 EVENT_REFS = "event_refs"
+ENROLMENTS = "enrolments"
 
 INDEXES = (
     Indexes(
@@ -54,6 +58,7 @@ INDEXES = (
         ),
     ),
     Indexes(FAILURES, (IndexModel([("source_event_id", ASCENDING)], name="source_event"),)),
+    Indexes(ENROLMENTS, (IndexModel([("program_id", ASCENDING)], name="program"),)),
 )
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -75,6 +80,7 @@ class InsightsStore:
         self.people = db[PEOPLE]
         self.failures = db[FAILURES]
         self.refs = db[EVENT_REFS]
+        self.enrolments = db[ENROLMENTS]
 
     # --- writes (each one idempotent and commutative) ------------------------------------------
     async def _upsert(self, coll: Any, _id: str, update: Doc) -> None:
@@ -94,10 +100,16 @@ class InsightsStore:
         await self._upsert(self.pairs, mentorship_id, update)
 
     async def program_seen(
-        self, program_id: str, at: datetime, *, name: str | None = None, run_id: str | None = None
+        self,
+        program_id: str,
+        at: datetime,
+        *,
+        name: str | None = None,
+        run_id: str | None = None,
+        created: Doc | None = None,
     ) -> None:
         update: Doc = {"$min": {"seen_at": at}}
-        facts: Doc = {}
+        facts: Doc = dict(created or {})
         if name is not None:
             facts["name"] = name
         if run_id is not None:
@@ -105,6 +117,9 @@ class InsightsStore:
         if facts:
             update["$set"] = facts
         await self._upsert(self.programs, program_id, update)
+
+    async def enrolment_facts(self, enrolment_id: str, facts: Doc) -> None:
+        await self._upsert(self.enrolments, enrolment_id, {"$set": facts})
 
     async def event_ref(
         self, event_id: str, *, mentorship_id: str | None = None, program_id: str | None = None
@@ -159,6 +174,12 @@ class InsightsStore:
 
     async def all_programs(self) -> list[Doc]:
         return [d async for d in self.programs.find({}).sort("_id", ASCENDING)]
+
+    async def program_enrolments(self, program_id: str) -> list[Enrolment]:
+        return [to_enrolment(d) async for d in self.enrolments.find({"program_id": program_id})]
+
+    async def all_enrolments(self) -> list[Enrolment]:
+        return [to_enrolment(d) async for d in self.enrolments.find({})]
 
     async def program_pairs(self, program_id: str) -> list[Pair]:
         return [to_pair(d) async for d in self.pairs.find({"program_id": program_id})]
@@ -257,6 +278,16 @@ def to_pair(d: Doc) -> Pair:
             for _, v in sorted((d.get("ratings") or {}).items())
         ),
         milestones=tuple(v for _, v in sorted((d.get("milestones") or {}).items())),
+    )
+
+
+def to_enrolment(d: Doc) -> Enrolment:
+    return Enrolment(
+        enrolment_id=d["_id"],
+        profile_id=d["profile_id"],
+        role=d["role"],
+        enrolled_at=d.get("enrolled_at"),
+        withdrawn_at=d.get("withdrawn_at"),
     )
 
 

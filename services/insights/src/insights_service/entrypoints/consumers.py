@@ -15,6 +15,9 @@ from mentorship_contracts.matching import (
     MentorshipRequestExpired,
     MentorshipRequestWithdrawn,
     MentorshipStarted,
+    ProgramCreated,
+    ProgramParticipantEnrolled,
+    ProgramParticipantWithdrawn,
 )
 from mentorship_contracts.notification import NotificationFailed
 from mentorship_contracts.profile import (
@@ -40,7 +43,7 @@ from mentorship_contracts.scheduling import (
 )
 from mentorship_kit.runtime import ServiceRuntime
 
-from ..adapters.read_models import EVENT_REFS, FAILURES, PAIRS, PEOPLE, PROGRAMS
+from ..adapters.read_models import ENROLMENTS, EVENT_REFS, FAILURES, PAIRS, PEOPLE, PROGRAMS
 from ..application import InsightsUseCases
 
 
@@ -88,6 +91,9 @@ def register_consumers(runtime: ServiceRuntime, insights: InsightsUseCases) -> N
         MentorshipCompleted: insights.completed,
         MentorshipEnded: insights.ended,
         CohortMatchPublished: insights.cohort_published,
+        ProgramCreated: insights.program_created,
+        ProgramParticipantEnrolled: insights.participant_enrolled,
+        ProgramParticipantWithdrawn: insights.participant_withdrawn,
     }  # introductions: not reported (yet), skipped
     scheduling: dict[Any, Any] = {
         SessionScheduled: insights.session_scheduled,
@@ -106,6 +112,6 @@ def register_consumers(runtime: ServiceRuntime, insights: InsightsUseCases) -> N
     # Each consumer names what it builds; `pairs` and `event_refs` are built by two of them, so
     # both name them (a rebuild clears them once and replays every topic).
     runtime.consume("profiles", Topic.PROFILE, profile, read_models=[PEOPLE])
-    runtime.consume("mentorships", Topic.MATCHING, matching, read_models=[PAIRS, PROGRAMS, EVENT_REFS])
+    runtime.consume("mentorships", Topic.MATCHING, matching, read_models=[PAIRS, PROGRAMS, ENROLMENTS, EVENT_REFS])
     runtime.consume("sessions", Topic.SCHEDULING, scheduling, read_models=[PAIRS, EVENT_REFS])
     runtime.consume("deliveries", Topic.NOTIFICATION, notification, read_models=[FAILURES])

@@ -17,16 +17,26 @@ on MongoDB). So every change that must happen at most once is an insert:
 - `publications` (outbox): one per published cohort run, carrying CohortMatchPublished.
 - `introductions` + `introduction_answers` (outbox each): made once, answered once.
 - `review_flags`: one per feedback event that said "not a good fit".
-- `programs`, `enrollments`, `runs`, `exposures` (who was shown which mentor, for rotation).
+- `programs` (outbox): inserted with ProgramCreated; settings changes are updates that move the
+  program's `version`. The relay's own updates (lease, removal of published events) touch a
+  program only right after its creation, before anyone can have computed a dry run of it.
+- `enrollments` (outbox): one per enrolment spell `<program>:<role>:<profile>#<n>`, inserted with
+  ProgramParticipantEnrolled; enrolling again after a withdrawal inserts spell n+1, so two
+  concurrent enrolments race for one `_id` and one wins. (Spells written before enrolment
+  events existed have the id `<program>:<role>:<profile>` and count as spell 0.)
+- `enrollment_withdrawals` (outbox): one per ended spell (same `_id`), inserted with
+  ProgramParticipantWithdrawn: a spell is withdrawn at most once. A person is enrolled while
+  their latest spell has no withdrawal.
+- `runs`, `exposures` (who was shown which mentor, for rotation).
 """
 
 from __future__ import annotations
 
 import asyncio
-
+import re
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -46,14 +56,16 @@ OPEN_REQUESTS = "open_requests"
 PROGRAMS = "programs"
 PUBLICATIONS = "publications"
 ENROLLMENTS = "enrollments"
+WITHDRAWALS = "enrollment_withdrawals"
 RUNS = "runs"
 INTRODUCTIONS = "introductions"
 ANSWERS = "introduction_answers"
 REVIEW_FLAGS = "review_flags"
 EXPOSURES = "exposures"
 PUBLICATION_CLAIMS = "publication_claims"
-OUTBOX_COLLECTIONS = (VERSIONS, PUBLICATIONS, INTRODUCTIONS, ANSWERS)
+OUTBOX_COLLECTIONS = (VERSIONS, PUBLICATIONS, INTRODUCTIONS, ANSWERS, PROGRAMS, ENROLLMENTS, WITHDRAWALS)
 _INTERNAL = (OUTBOX, PENDING, SEQ, LEASE, "_id", "seq")
+_NO_OUTBOX = {OUTBOX: 0, PENDING: 0, SEQ: 0, LEASE: 0}
 
 INDEXES = (
     Indexes(VERSIONS, (
@@ -64,8 +76,14 @@ INDEXES = (
     )),
     Indexes(CLAIMS, (IndexModel([("mentor_id", ASCENDING)], name="mentor"),
                      IndexModel([("mentorship_id", ASCENDING)], name="mentorship"))),
-    Indexes(ENROLLMENTS, (IndexModel([("program_id", ASCENDING), ("role", ASCENDING)], name="program_role"),)),
-    Indexes(RUNS, (IndexModel([("program_id", ASCENDING)], name="program"),)),
+    Indexes(ENROLLMENTS, (IndexModel([("program_id", ASCENDING), ("role", ASCENDING)], name="program_role"),
+                          IndexModel([("profile_id", ASCENDING)], name="profile"))),
+    Indexes(WITHDRAWALS, (IndexModel([("program_id", ASCENDING), ("role", ASCENDING)], name="program_role"),)),
+    Indexes(PROGRAMS, (IndexModel([("created_at", DESCENDING)], name="created"),)),
+    Indexes(RUNS, (IndexModel([("program_id", ASCENDING), ("created_at", DESCENDING)], name="program_created"),)),
+    Indexes(INTRODUCTIONS, (IndexModel([("mentee_id", ASCENDING)], name="mentee"),
+                            IndexModel([("contact_id", ASCENDING)], name="contact"),
+                            IndexModel([("introduced_by", ASCENDING)], name="introduced_by"))),
     Indexes(REVIEW_FLAGS, (IndexModel([("mentorship_id", ASCENDING)], name="mentorship"),)),
     Indexes(EXPOSURES, (IndexModel([("mentor_ids", ASCENDING), ("until", ASCENDING)], name="mentor_until"),
                         IndexModel([("mentee_id", ASCENDING)], name="mentee"))),
@@ -104,6 +122,7 @@ class Store:
         self.programs = db[PROGRAMS]
         self.publications = db[PUBLICATIONS]
         self.enrollments = db[ENROLLMENTS]
+        self.withdrawals = db[WITHDRAWALS]
         self.runs = db[RUNS]
         self.introductions = db[INTRODUCTIONS]
         self.answers = db[ANSWERS]
@@ -309,35 +328,85 @@ class Store:
         return (await self.exposures.delete_many({"until": {"$lte": now}})).deleted_count
 
     # --- programs, enrollments, runs ---------------------------------------------------------
-    async def insert_program(self, doc: dict[str, Any]) -> None:
-        await self.programs.insert_one(doc)
+    async def insert_program(self, doc: dict[str, Any], events: Events) -> None:
+        await self.programs.insert_one(new_document(doc, events))
 
     async def get_program(self, program_id: str) -> dict[str, Any] | None:
-        return await self.programs.find_one({"_id": program_id})
+        return await self.programs.find_one({"_id": program_id}, _NO_OUTBOX)
+
+    async def list_programs(self, *, name_contains: str | None, mode: str | None, starts_after: date | None,
+                            starts_before: date | None, ends_after: date | None, ends_before: date | None,
+                            offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """A page of programs, newest first, and how many match. Dates are stored as ISO strings,
+        so comparing them as strings compares the dates."""
+        query: dict[str, Any] = {}
+        if name_contains:
+            query["name"] = {"$regex": re.escape(name_contains), "$options": "i"}
+        if mode:
+            query["mode"] = mode
+        starts = {op: d.isoformat() for op, d in (("$gt", starts_after), ("$lte", starts_before)) if d}
+        ends = {op: d.isoformat() for op, d in (("$gte", ends_after), ("$lt", ends_before)) if d}
+        if starts:
+            query["starts_on"] = starts
+        if ends:
+            query["ends_on"] = ends
+        total = await self.programs.count_documents(query)
+        cursor = self.programs.find(query, _NO_OUTBOX).sort([("created_at", DESCENDING), ("_id", ASCENDING)])
+        return await cursor.skip(offset).limit(limit).to_list(), total
 
     async def update_program(self, program_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Change settings and move the version (any move makes older dry runs stale)."""
         update: dict[str, Any] = {"$inc": {"version": 1}}
         if changes:
             update["$set"] = changes
+        # no projection: FerretDB's findAndModify has none (the presenter hides the outbox)
         return await self.programs.find_one_and_update({"_id": program_id}, update,
                                                        return_document=ReturnDocument.AFTER)
 
-    async def enroll(self, program_id: str, profile_id: str, role: str, at: datetime) -> bool:
+    async def latest_enrolment(self, program_id: str, role: str, profile_id: str) -> dict[str, Any] | None:
+        """The person's latest enrolment spell in this role (`spell`, and `withdrawn_at` if it ended)."""
+        found = await self.enrollments.find({"program_id": program_id, "role": role, "profile_id": profile_id},
+                                            _NO_OUTBOX).to_list()
+        if not found:
+            return None
+        latest = max(found, key=lambda d: d.get("spell", 0))
+        withdrawal = await self.withdrawals.find_one({"_id": latest["_id"]}, {"withdrawn_at": 1})
+        return {**latest, "spell": latest.get("spell", 0),
+                "withdrawn_at": withdrawal["withdrawn_at"] if withdrawal else None}
+
+    async def insert_enrolment(self, doc: dict[str, Any], events: Events) -> bool:
+        """False when this spell exists already (a concurrent enrolment won)."""
         try:
-            await self.enrollments.insert_one({"_id": f"{program_id}:{role}:{profile_id}", "program_id": program_id,
-                                               "profile_id": profile_id, "role": role, "enrolled_at": at})
+            await self.enrollments.insert_one(new_document(doc, events))
             return True
         except DuplicateKeyError:
             return False
 
-    async def unenroll(self, program_id: str, profile_id: str, role: str) -> bool:
-        res = await self.enrollments.delete_one({"_id": f"{program_id}:{role}:{profile_id}"})
-        return res.deleted_count == 1
+    async def insert_withdrawal(self, doc: dict[str, Any], events: Events) -> bool:
+        """False when this spell was withdrawn already."""
+        try:
+            await self.withdrawals.insert_one(new_document(doc, events))
+            return True
+        except DuplicateKeyError:
+            return False
 
     async def enrolled(self, program_id: str, role: str) -> list[str]:
-        return [d["profile_id"] async for d in self.enrollments.find({"program_id": program_id, "role": role},
-                                                                      {"profile_id": 1})]
+        query = {"program_id": program_id, "role": role}
+        ended = {d["_id"] async for d in self.withdrawals.find(query, {"_id": 1})}
+        latest: dict[str, dict[str, Any]] = {}
+        async for d in self.enrollments.find(query, {"profile_id": 1, "spell": 1}):
+            best = latest.get(d["profile_id"])
+            if best is None or d.get("spell", 0) > best.get("spell", 0):
+                latest[d["profile_id"]] = d
+        return [pid for pid, d in latest.items() if d["_id"] not in ended]
+
+    async def runs_of(self, program_id: str, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """A page of the program's cohort runs, newest first, without the proposal's pair lists."""
+        query = {"program_id": program_id}
+        total = await self.runs.count_documents(query)
+        cursor = self.runs.find(query, {"assignments": 0, "unmatched": 0, "pins": 0, "forbids": 0, "bad_pairs": 0})
+        newest_first = [("created_at", DESCENDING), ("_id", ASCENDING)]
+        return await cursor.sort(newest_first).skip(offset).limit(limit).to_list(), total
 
     async def insert_run(self, doc: dict[str, Any]) -> None:
         await self.runs.insert_one(doc)
@@ -374,13 +443,35 @@ class Store:
         await self.introductions.insert_one(new_document(doc, events))
 
     async def get_introduction(self, introduction_id: str) -> dict[str, Any] | None:
-        intro = await self.introductions.find_one({"_id": introduction_id}, {OUTBOX: 0, PENDING: 0})
+        intro = await self.introductions.find_one({"_id": introduction_id}, _NO_OUTBOX)
         if intro is None:
             return None
         answer = await self.answers.find_one({"_id": introduction_id}, {OUTBOX: 0, PENDING: 0})
         if answer:
             intro.update(state=answer["state"], answered_at=answer["answered_at"])
         return intro
+
+    async def introductions_of(self, profile_id: str, *, as_: str | None, state: str | None, offset: int,
+                               limit: int) -> tuple[list[dict[str, Any]], int]:
+        """A page of the introductions a person made (`introduced_by`), received (`contact`) or was
+        introduced in (`mentee`), newest first, with their answers; and how many match."""
+        fields = {"introduced_by": ["introduced_by"], "contact": ["contact_id"], "mentee": ["mentee_id"],
+                  None: ["introduced_by", "contact_id", "mentee_id"]}[as_]
+        query: dict[str, Any] = {"$or": [{f: profile_id} for f in fields]}
+        found = await self.introductions.find(query, _NO_OUTBOX).to_list()
+        answers: dict[str, dict[str, Any]] = {}
+        ids = [d["_id"] for d in found]
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start:start + 1000]
+            async for a in self.answers.find({"_id": {"$in": chunk}}, {"state": 1, "answered_at": 1}):
+                answers[a["_id"]] = a
+        for d in found:
+            if (answer := answers.get(d["_id"])) is not None:
+                d.update(state=answer["state"], answered_at=answer["answered_at"])
+        if state:
+            found = [d for d in found if d["state"] == state]
+        found.sort(key=lambda d: (d["made_at"], d["_id"]), reverse=True)
+        return found[offset:offset + limit], len(found)
 
     async def answer_introduction(self, introduction_id: str, state: str, at: datetime, events: Events) -> bool:
         try:

@@ -5,10 +5,10 @@ from .cohorts import CohortUseCases
 from .introductions import IntroductionUseCases
 from .lifecycle import LifecycleUseCases, MentorshipView
 from .profile_cache import ProfileCache
-from .programs import ProgramUseCases
+from .programs import ProgramQuery, ProgramUseCases
 from .reviews import ReviewUseCases
 from .shared import EXPIRY_TIMER
 from .suggestions import SuggestionUseCases
 
 __all__ = ["EXPIRY_TIMER", "CohortUseCases", "IntroductionUseCases", "LifecycleUseCases", "MentorshipView",
-           "ProfileCache", "ProgramUseCases", "ReviewUseCases", "SuggestionUseCases"]
+           "ProfileCache", "ProgramQuery", "ProgramUseCases", "ReviewUseCases", "SuggestionUseCases"]

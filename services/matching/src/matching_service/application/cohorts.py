@@ -23,7 +23,7 @@ from ..domain import HOLDS_SLOT, Constraints, MatchingMode, Mentorship, State, W
 from ..scoring import MentorIndex, Person
 from ..settings import Settings
 from .ports import CapacityStore, MentorshipStore, ProfileReader, ProgramStore
-from .shared import new_id, present_run
+from .shared import new_id, page, present_run
 
 log = structlog.get_logger()
 Pair = tuple[str, str]
@@ -72,6 +72,15 @@ class CohortUseCases:
         if run is None or run["program_id"] != program_id:
             raise NotFound("run", run_id)
         return present_run(run)
+
+    async def list_runs(self, principal: Principal, program_id: str, *, offset: int, limit: int) -> dict[str, Any]:
+        """A program's cohort runs, newest first: status, progress, quality and counts, without the
+        proposal's pair lists (fetch one run for those)."""
+        principal.require_admin()
+        if await self.programs.get_program(program_id) is None:
+            raise NotFound("program", program_id)
+        found, total = await self.programs.runs_of(program_id, offset=offset, limit=limit)
+        return page([present_run(run) for run in found], total, offset, limit)
 
     async def publish(self, principal: Principal, program_id: str, run_id: str,
                       correlation_id: str | None = None) -> dict[str, Any]:

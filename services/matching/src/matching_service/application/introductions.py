@@ -11,7 +11,7 @@ from mentorship_kit.usecase import UseCaseContext
 
 from ..domain import State
 from .ports import IntroductionStore, MentorshipStore, ProfileReader
-from .shared import new_id, present_introduction
+from .shared import new_id, page, present_introduction
 
 
 class IntroductionUseCases:
@@ -74,3 +74,11 @@ class IntroductionUseCases:
                                                             intro["introduced_by"])):
             raise Forbidden("only the people involved may see this introduction")
         return present_introduction(intro)
+
+    async def introductions_of(self, principal: Principal, profile_id: str, *, as_: str | None, state: str | None,
+                               offset: int, limit: int) -> dict[str, Any]:
+        """The introductions a person made, received or was introduced in (the person or an admin)."""
+        principal.require_self_or_admin(profile_id)
+        found, total = await self.introductions.introductions_of(profile_id, as_=as_, state=state, offset=offset,
+                                                                 limit=limit)
+        return page([present_introduction(intro) for intro in found], total, offset, limit)

@@ -14,7 +14,7 @@ from ..scoring import Person
 from .ports import ProfileReader, ProgramReader
 
 EXPIRY_TIMER = "request_expiry"
-_HIDDEN = ("outbox", "outbox_pending", "outbox_lease_until")
+_HIDDEN = ("outbox", "outbox_pending", "outbox_lease_until", "outbox_seq")
 
 
 def new_id() -> str:
@@ -62,3 +62,10 @@ def present_run(doc: dict[str, Any]) -> dict[str, Any]:
 
 def present_introduction(doc: dict[str, Any]) -> dict[str, Any]:
     return {"introduction_id": doc["_id"], **{k: v for k, v in doc.items() if k not in _HIDDEN and k != "_id"}}
+
+
+def page(items: list[dict[str, Any]], total: int, offset: int, limit: int) -> dict[str, Any]:
+    """One page of a listing; `next_offset` is None on the last page."""
+    following = offset + len(items)
+    return {"items": items, "total": total, "offset": offset, "limit": limit,
+            "next_offset": following if following < total and items else None}

@@ -18,12 +18,21 @@ from .mentorship import (
     settle_agreement,
     start_from_cohort,
 )
-from .programs import Constraints, MatchingMode, ProgramSpec, Weights, planned_end
+from .programs import (
+    Constraints,
+    MatchingMode,
+    ProgramSpec,
+    ProgramStatus,
+    Weights,
+    planned_end,
+    program_status,
+)
 from .text import free_text, single_line
 
 __all__ = [
     "AUTO_DECLINE_REASON", "HOLDS_SLOT", "OPEN_STATES", "PARTNER_STATES", "PENDING_STATES", "AgreementDefaults",
-    "Change", "Constraints", "LifecycleError", "MatchingMode", "Mentorship", "ProgramSpec", "RequestExpired",
-    "RuleViolation", "State", "TransitionRefused", "Weights", "planned_end", "request_mentorship",
+    "Change", "Constraints", "LifecycleError", "MatchingMode", "Mentorship", "ProgramSpec", "ProgramStatus",
+    "RequestExpired",
+    "RuleViolation", "State", "TransitionRefused", "Weights", "planned_end", "program_status", "request_mentorship",
     "settle_agreement", "start_from_cohort", "free_text", "single_line",
 ]

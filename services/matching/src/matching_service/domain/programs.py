@@ -84,3 +84,20 @@ class ProgramSpec(BaseModel):
 def planned_end(start: date, duration_weeks: int) -> date:
     return start + timedelta(weeks=duration_weeks)
 
+
+
+class ProgramStatus(StrEnum):
+    """Where a program stands on its calendar (derived from its dates, never stored)."""
+
+    UPCOMING = "upcoming"
+    RUNNING = "running"
+    ENDED = "ended"
+
+
+def program_status(program: dict[str, str], today: date) -> ProgramStatus:
+    """`starts_on` and `ends_on` as stored (ISO dates); a program runs on both days."""
+    if date.fromisoformat(program["starts_on"]) > today:
+        return ProgramStatus.UPCOMING
+    if date.fromisoformat(program["ends_on"]) < today:
+        return ProgramStatus.ENDED
+    return ProgramStatus.RUNNING

@@ -9,8 +9,9 @@ from mentorship_kit.auth import CurrentPrincipal
 from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import NotFound
 
+from ..application import ProgramQuery
 from ..bootstrap import Matching as MatchingUseCases
-from ..domain import ProgramSpec
+from ..domain import MatchingMode, ProgramSpec, ProgramStatus
 from .bodies import Acceptance, Ending, Enrollment, NewIntroduction, NewRequest, Reason, RunRequest
 
 
@@ -23,6 +24,9 @@ ADMIN = policy(Policy.ADMIN)
 PERSON = policy(Policy.PERSON)
 CorrelationId = Annotated[str | None, Header(alias="x-correlation-id", max_length=128)]
 PathId = Annotated[str, Path(min_length=1, max_length=64)]
+DEFAULT_LIMIT = 50
+Offset = Annotated[int, Query(ge=0, le=100_000, description="items to skip")]
+Limit = Annotated[int, Query(ge=1, le=100, description="items per page (at most 100)")]
 
 
 read_models = APIRouter(tags=["read models"])
@@ -248,12 +252,58 @@ async def decline_introduction(
     return await matching.introductions.answer_introduction(principal, introduction_id, False, correlation_id)
 
 
+people = APIRouter(prefix="/people", tags=["introductions"])
+INTRODUCTION_ROLES = {"introducer": "introduced_by", "contact": "contact", "mentee": "mentee"}
+
+
+@people.get(
+    "/{profile_id}/introductions",
+    summary="Introductions a person made, received or was introduced in, newest first",
+    openapi_extra=policy(Policy.PERSON, note="the person the path names, or an admin"),
+)
+async def introductions_of(
+    profile_id: PathId,
+    principal: CurrentPrincipal,
+    matching: Matching,
+    role: Annotated[
+        Literal["introducer", "contact", "mentee"] | None,
+        Query(description="only those the person made (introducer), received (contact) or was introduced in"),
+    ] = None,
+    state: Annotated[Literal["pending", "accepted", "declined"] | None, Query()] = None,
+    offset: Offset = 0,
+    limit: Limit = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    return await matching.introductions.introductions_of(
+        principal, profile_id, as_=INTRODUCTION_ROLES[role] if role else None, state=state, offset=offset, limit=limit
+    )
+
+
 programs = APIRouter(prefix="/programs", tags=["programs"])
 
 
 @programs.post("", status_code=status.HTTP_201_CREATED, summary="Create a program (admin)", openapi_extra=ADMIN)
 async def create_program(body: ProgramSpec, principal: CurrentPrincipal, matching: Matching) -> dict[str, Any]:
     return await matching.programs.create_program(principal, body)
+
+
+@programs.get(
+    "",
+    summary="Programs, newest first, filtered and paged (admin)",
+    openapi_extra=policy(Policy.ADMIN, note="status is derived from the program's dates and today"),
+)
+async def list_programs(
+    principal: CurrentPrincipal,
+    matching: Matching,
+    status_: Annotated[ProgramStatus | None, Query(alias="status", description="upcoming, running or ended")] = None,
+    name_contains: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="case-insensitive part of the name")
+    ] = None,
+    mode: Annotated[MatchingMode | None, Query()] = None,
+    offset: Offset = 0,
+    limit: Limit = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    query = ProgramQuery(status=status_, name_contains=name_contains, mode=mode, offset=offset, limit=limit)
+    return await matching.programs.list_programs(principal, query)
 
 
 @programs.get("/{program_id}", summary="A program", openapi_extra=ADMIN)
@@ -317,6 +367,21 @@ async def start_run(
 
 
 @programs.get(
+    "/{program_id}/runs",
+    summary="A program's cohort runs, newest first, without their pair lists (admin)",
+    openapi_extra=ADMIN,
+)
+async def list_runs(
+    program_id: PathId,
+    principal: CurrentPrincipal,
+    matching: Matching,
+    offset: Offset = 0,
+    limit: Limit = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    return await matching.cohorts.list_runs(principal, program_id, offset=offset, limit=limit)
+
+
+@programs.get(
     "/{program_id}/runs/{run_id}", summary="A cohort run: status, progress, proposal, quality", openapi_extra=ADMIN
 )
 async def get_run(
@@ -338,4 +403,4 @@ async def publish(
     return await matching.cohorts.publish(principal, program_id, run_id, correlation_id)
 
 
-routers = [read_models, suggestions, mentorships, introductions, programs]
+routers = [read_models, suggestions, mentorships, introductions, people, programs]
