@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mentorship_contracts import Envelope, EventData
 from mentorship_contracts.profile import ProfileSnapshot, Role
 from mentorship_kit.problems import Conflict, NotFound, Problem, Unprocessable
+from mentorship_kit.usecase import UseCaseContext
 
 from . import domain
 from .adapters.repository import (
@@ -17,8 +17,8 @@ from .adapters.repository import (
     SearchFilters,
     StoredProfile,
 )
+from .settings import Settings
 
-SOURCE = "profile"
 # Without If-Match a change is re-applied on a fresh read this many times before giving up.
 WRITE_ATTEMPTS = 5
 
@@ -30,23 +30,17 @@ class PreconditionFailed(Problem):
                          current_version=current_version)
 
 
-def wrap(events: list[EventData], correlation_id: str | None) -> list[Envelope[Any]]:
-    """Envelopes sharing one correlation id (the first event's id unless the caller gave one)."""
-    envelopes: list[Envelope[Any]] = []
-    for event in events:
-        envelopes.append(Envelope.wrap(event, source=SOURCE,
-                                       correlation_id=correlation_id or (envelopes[0].id if envelopes else None)))
-    return envelopes
-
-
 def unprocessable(exc: domain.ProfileRuleViolation) -> Unprocessable:
     return Unprocessable(f"{exc.field}: {exc.message}", field=exc.field)
 
 
-class ProfileService:
-    def __init__(self, repo: ProfileRepository, on_events: Callable[[], None] = lambda: None) -> None:
-        self.repo = repo
-        self.on_events = on_events
+class ProfileUseCases:
+    """Register, read, change, deactivate and erase profiles (one profile at a time)."""
+
+    def __init__(self, ctx: UseCaseContext, *, settings: Settings, profiles: ProfileRepository) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.repo = profiles
 
     async def register(self, profile: ProfileSnapshot, correlation_id: str | None = None) -> StoredProfile:
         try:
@@ -54,12 +48,12 @@ class ProfileService:
         except domain.ProfileRuleViolation as exc:
             raise unprocessable(exc) from exc
         try:
-            await self.repo.add(profile, wrap([event], correlation_id))
+            await self.repo.add(profile, self.ctx.events.many([event], correlation_id=correlation_id))
         except EmailTaken as exc:
             raise Conflict("a profile with this email already exists", field="email") from exc
         except ProfileExists as exc:
             raise Conflict("this profile is already registered", field="profile_id") from exc
-        self.on_events()
+        self.ctx.events_written()
         return StoredProfile(profile, 1)
 
     async def get(self, profile_id: str) -> StoredProfile:
@@ -92,8 +86,9 @@ class ProfileService:
 
     async def erase(self, profile_id: str, *, correlation_id: str | None = None) -> None:
         """Right to be forgotten; erasing an erased profile again is a no-op."""
-        if await self.repo.erase(profile_id, wrap([domain.erase(profile_id)], correlation_id)):
-            self.on_events()
+        events = self.ctx.events.many([domain.erase(profile_id)], correlation_id=correlation_id)
+        if await self.repo.erase(profile_id, events):
+            self.ctx.events_written()
             return
         if not await self.repo.is_erased(profile_id):
             raise NotFound("profile", profile_id)
@@ -115,12 +110,12 @@ class ProfileService:
             if not change.changed:
                 return stored
             try:
-                saved = await self.repo.save(change.profile, stored.version, change.changed_fields,
-                                             wrap(change.events, correlation_id))
+                events = self.ctx.events.many(change.events, correlation_id=correlation_id)
+                saved = await self.repo.save(change.profile, stored.version, change.changed_fields, events)
             except EmailTaken as exc:
                 raise Conflict("a profile with this email already exists", field="email") from exc
             if saved:
                 if change.events:
-                    self.on_events()
+                    self.ctx.events_written()
                 return StoredProfile(change.profile, stored.version + 1)
         raise Conflict("the profile is being changed concurrently; retry")

@@ -9,17 +9,17 @@ Progress is yielded after every batch; rejected rows as they are found.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from mentorship_kit.usecase import UseCaseContext
+
 from . import domain
 from .adapters.repository import PlannedUpdate, ProfileRepository, profile_document
-from .application import wrap
 from .import_format import ImportRow, Rejection
-
-DEFAULT_BATCH_SIZE = 1000
+from .settings import Settings
 
 
 @dataclass
@@ -41,12 +41,13 @@ def _batches(rows: Iterable[ImportRow], size: int) -> Iterator[list[ImportRow]]:
         yield batch
 
 
-class BulkImport:
-    def __init__(self, repo: ProfileRepository, on_events: Callable[[], None] = lambda: None,
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> None:
-        self.repo = repo
-        self.on_events = on_events
-        self.batch_size = batch_size
+class ProfileImportUseCases:
+    """HR onboarding: create-or-update many profiles from one file."""
+
+    def __init__(self, ctx: UseCaseContext, *, settings: Settings, profiles: ProfileRepository) -> None:
+        self.ctx = ctx
+        self.repo = profiles
+        self.batch_size = settings.profile_import_batch_size
 
     async def run(self, rows: Iterable[ImportRow], report: ImportReport, *,
                   correlation_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
@@ -101,15 +102,17 @@ class BulkImport:
                         report.unchanged += 1
                         continue
                     update_rows.append(row)
+                    events = self.ctx.events.many(change.events, correlation_id=correlation_id)
                     updates.append(PlannedUpdate(stored.profile.profile_id, stored.version, change.profile,
-                                                 change.changed_fields, wrap(change.events, correlation_id)))
+                                                 change.changed_fields, events))
                 else:
                     if given_id is not None and str(given_id) in ids_taken:
                         raise domain.ProfileRuleViolation("profile_id", "already used by another profile")
                     profile = domain.validate({**data, "profile_id": str(given_id or uuid.uuid4())})
                     event = domain.register(profile)
                     new_rows.append(row)
-                    new_docs.append(profile_document(profile, wrap([event], correlation_id)))
+                    events = self.ctx.events.many([event], correlation_id=correlation_id)
+                    new_docs.append(profile_document(profile, events))
             except domain.ProfileRuleViolation as exc:
                 report.rejections.append(row.reject(exc.field, exc.message))
 
@@ -123,4 +126,4 @@ class BulkImport:
                 "email", "the profile changed during the import, or the email is taken; run the import again"))
         report.updated += len(updates) - len(missed)
         if len(new_docs) > len(refused) or len(updates) > len(missed):
-            self.on_events()
+            self.ctx.events_written()

@@ -9,13 +9,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from mentorship_kit.auth import CurrentPrincipal
 
-from ..application import Scheduling
+from ..application import SchedulingUseCases
 
 router = APIRouter(tags=["scheduling"])
 ICS = "text/calendar; charset=utf-8"
 
 
-def use_cases(request: Request) -> Scheduling:
+def use_cases(request: Request) -> SchedulingUseCases:
     return request.app.state.scheduling
 
 
