@@ -123,7 +123,8 @@ class DeliveryAttempts(NotificationBase):
             await self.endpoints.succeeded(endpoint["_id"])
             return
         # 5xx, 408 and 429 may pass; any other answer (3xx, 4xx) will not change by retrying.
-        raise EndpointFailure(f"endpoint answered {result.detail}", permanent=not (status >= 500 or status in (408, 429)))
+        retryable = status >= 500 or status in (408, 429)
+        raise EndpointFailure(f"endpoint answered {result.detail}", permanent=not retryable)
 
     async def _delivered(self, before: dict[str, Any], n: int, attempt_log: list[dict[str, Any]],
                          now: datetime) -> str:

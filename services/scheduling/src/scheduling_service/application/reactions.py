@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from mentorship_contracts import Envelope
@@ -29,10 +30,9 @@ class EventReactions(SessionUseCases):
         now = self.now()
         for s in await self.store.of_mentorship(mid):
             if s["status"] == "scheduled" and s["start"] > now:
-                try:
+                # Conflict: changed meanwhile (e.g. cancelled by a participant), nothing to do.
+                with contextlib.suppress(Conflict):
                     await self.cancel(None, s["_id"], reason="the mentorship ended", cause=event, by="system")
-                except Conflict:
-                    pass  # changed meanwhile (e.g. cancelled by a participant): nothing to do
 
     async def profile_changed(self, event: Envelope[Any]) -> None:
         p = event.data.profile

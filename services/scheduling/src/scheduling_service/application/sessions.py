@@ -143,7 +143,7 @@ class SessionUseCases(ReminderPlans):
         except BookingConflict as exc:
             await self.store.release_ids(taken)
             raise self._conflict(exc, m) from None
-        done = []
+        done: list[dict[str, Any]] = []
         for o, o_start in plan:
             new_loc = location if location is not None else o.get("location")
             event = self.ctx.events.new(SessionRescheduled(
@@ -175,7 +175,7 @@ class SessionUseCases(ReminderPlans):
             s = found
         if s["status"] != "scheduled":
             raise Conflict(f"a {s['status']} session cannot be cancelled", reason="session_not_scheduled")
-        done = []
+        done: list[dict[str, Any]] = []
         for o in await self._targets(s, scope):
             data = SessionCancelled(**event_base({**o, "sequence": o["sequence"] + 1}), start=o["start"],
                                     reason=reason, cancelled_by=by or "system")
