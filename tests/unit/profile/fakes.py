@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mentorship_contracts import Envelope, decode
+from mentorship_contracts import Envelope
 from mentorship_contracts.profile import ProfileSnapshot
 from profile_service.adapters.repository import (
     EmailTaken,
+    NewProfile,
     PlannedUpdate,
     ProfileExists,
     SearchFilters,
@@ -77,16 +78,13 @@ class FakeProfileRepository:
     async def ids_in_use(self, ids: Sequence[str]) -> set[str]:
         return {i for i in ids if i in self.profiles or i in self.erased}
 
-    async def add_many(self, docs: Sequence[dict[str, Any]]) -> set[int]:
+    async def add_many(self, profiles: Sequence[NewProfile]) -> set[int]:
         refused: set[int] = set()
-        for i, doc in enumerate(docs):
-            profile = ProfileSnapshot.model_validate(doc["profile"])
+        for i, new in enumerate(profiles):
             try:
-                await self.add(profile, [])
+                await self.add(new.profile, new.events)
             except (ProfileExists, EmailTaken):
                 refused.add(i)
-                continue
-            self.outbox += [decode(entry["body"].encode()) for entry in doc["outbox"]]
         return refused
 
     async def save_many(self, updates: Sequence[PlannedUpdate]) -> set[int]:

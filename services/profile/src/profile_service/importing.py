@@ -17,7 +17,7 @@ from typing import Any
 from mentorship_kit.usecase import UseCaseContext
 
 from . import domain
-from .adapters.repository import PlannedUpdate, ProfileRepository, profile_document
+from .adapters.repository import NewProfile, PlannedUpdate, ProfileRepository
 from .import_format import ImportRow, Rejection
 from .settings import Settings
 
@@ -86,7 +86,7 @@ class ProfileImportUseCases:
         ids_taken = await self.repo.ids_in_use(wanted_ids)
 
         new_rows: list[ImportRow] = []
-        new_docs: list[dict[str, Any]] = []
+        new_profiles: list[NewProfile] = []
         update_rows: list[ImportRow] = []
         updates: list[PlannedUpdate] = []
         for row, key, data in candidates:
@@ -112,18 +112,18 @@ class ProfileImportUseCases:
                     event = domain.register(profile)
                     new_rows.append(row)
                     events = self.ctx.events.many([event], correlation_id=correlation_id)
-                    new_docs.append(profile_document(profile, events))
+                    new_profiles.append(NewProfile(profile, events))
             except domain.ProfileRuleViolation as exc:
                 report.rejections.append(row.reject(exc.field, exc.message))
 
-        refused = await self.repo.add_many(new_docs)
+        refused = await self.repo.add_many(new_profiles)
         for i in sorted(refused):
             report.rejections.append(new_rows[i].reject("email", "registered concurrently by someone else"))
-        report.created += len(new_docs) - len(refused)
+        report.created += len(new_profiles) - len(refused)
         missed = await self.repo.save_many(updates)
         for i in sorted(missed):
             report.rejections.append(update_rows[i].reject(
                 "email", "the profile changed during the import, or the email is taken; run the import again"))
         report.updated += len(updates) - len(missed)
-        if len(new_docs) > len(refused) or len(updates) > len(missed):
+        if len(new_profiles) > len(refused) or len(updates) > len(missed):
             self.ctx.events_written()
