@@ -40,7 +40,7 @@ class ProfileUseCases:
     def __init__(self, ctx: UseCaseContext, *, settings: Settings, profiles: ProfileRepository) -> None:
         self.ctx = ctx
         self.settings = settings
-        self.repo = profiles
+        self.profiles = profiles
 
     async def register(self, profile: ProfileSnapshot, correlation_id: str | None = None) -> StoredProfile:
         try:
@@ -48,7 +48,7 @@ class ProfileUseCases:
         except domain.ProfileRuleViolation as exc:
             raise unprocessable(exc) from exc
         try:
-            await self.repo.add(profile, self.ctx.events.many([event], correlation_id=correlation_id))
+            await self.profiles.add(profile, self.ctx.events.many([event], correlation_id=correlation_id))
         except EmailTaken as exc:
             raise Conflict("a profile with this email already exists", field="email") from exc
         except ProfileExists as exc:
@@ -57,7 +57,7 @@ class ProfileUseCases:
         return StoredProfile(profile, 1)
 
     async def get(self, profile_id: str) -> StoredProfile:
-        stored = await self.repo.get(profile_id)
+        stored = await self.profiles.get(profile_id)
         if stored is None:
             raise NotFound("profile", profile_id)
         return stored
@@ -87,14 +87,14 @@ class ProfileUseCases:
     async def erase(self, profile_id: str, *, correlation_id: str | None = None) -> None:
         """Right to be forgotten; erasing an erased profile again is a no-op."""
         events = self.ctx.events.many([domain.erase(profile_id)], correlation_id=correlation_id)
-        if await self.repo.erase(profile_id, events):
+        if await self.profiles.erase(profile_id, events):
             self.ctx.events_written()
             return
-        if not await self.repo.is_erased(profile_id):
+        if not await self.profiles.is_erased(profile_id):
             raise NotFound("profile", profile_id)
 
     async def search(self, filters: SearchFilters, *, after: str | None, limit: int) -> list[StoredProfile]:
-        return await self.repo.search(filters, after=after, limit=limit)
+        return await self.profiles.search(filters, after=after, limit=limit)
 
     async def _change(self, profile_id: str, apply: Callable[[ProfileSnapshot], domain.Change],
                       expected_version: int | None, correlation_id: str | None) -> StoredProfile:
@@ -111,7 +111,7 @@ class ProfileUseCases:
                 return stored
             try:
                 events = self.ctx.events.many(change.events, correlation_id=correlation_id)
-                saved = await self.repo.save(change.profile, stored.version, change.changed_fields, events)
+                saved = await self.profiles.save(change.profile, stored.version, change.changed_fields, events)
             except EmailTaken as exc:
                 raise Conflict("a profile with this email already exists", field="email") from exc
             if saved:

@@ -46,7 +46,7 @@ class ProfileImportUseCases:
 
     def __init__(self, ctx: UseCaseContext, *, settings: Settings, profiles: ProfileRepository) -> None:
         self.ctx = ctx
-        self.repo = profiles
+        self.profiles = profiles
         self.batch_size = settings.profile_import_batch_size
 
     async def run(self, rows: Iterable[ImportRow], report: ImportReport, *,
@@ -80,10 +80,10 @@ class ProfileImportUseCases:
             first_row_of_email[key] = row.row
             candidates.append((row, key, row.data))
 
-        existing = await self.repo.by_email_keys([key for _, key, _ in candidates])
+        existing = await self.profiles.by_email_keys([key for _, key, _ in candidates])
         wanted_ids = [str(data["profile_id"]) for _, key, data in candidates
                       if key not in existing and data.get("profile_id")]
-        ids_taken = await self.repo.ids_in_use(wanted_ids)
+        ids_taken = await self.profiles.ids_in_use(wanted_ids)
 
         new_rows: list[ImportRow] = []
         new_profiles: list[NewProfile] = []
@@ -116,11 +116,11 @@ class ProfileImportUseCases:
             except domain.ProfileRuleViolation as exc:
                 report.rejections.append(row.reject(exc.field, exc.message))
 
-        refused = await self.repo.add_many(new_profiles)
+        refused = await self.profiles.add_many(new_profiles)
         for i in sorted(refused):
             report.rejections.append(new_rows[i].reject("email", "registered concurrently by someone else"))
         report.created += len(new_profiles) - len(refused)
-        missed = await self.repo.save_many(updates)
+        missed = await self.profiles.save_many(updates)
         for i in sorted(missed):
             report.rejections.append(update_rows[i].reject(
                 "email", "the profile changed during the import, or the email is taken; run the import again"))
