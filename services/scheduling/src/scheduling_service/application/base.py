@@ -44,7 +44,7 @@ class SchedulingBase:
         self.settings = settings
         self.mentorships = mentorships
         self.profiles = profiles
-        self.sessions = sessions
+        self.store = sessions  # the HTTP routes read sessions through it too
 
     def now(self) -> datetime:
         return self.ctx.clock.now()
@@ -61,7 +61,7 @@ class SchedulingBase:
         return m
 
     async def session_for(self, principal: Principal, session_id: str) -> dict[str, Any]:
-        s = await self.sessions.get(session_id)
+        s = await self.store.get(session_id)
         if s is None:
             raise NotFound("session", session_id)
         if not (principal.is_admin or principal.subject in s["participants"]):

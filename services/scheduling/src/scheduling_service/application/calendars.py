@@ -21,13 +21,13 @@ class CalendarUseCases(SchedulingBase):
 
     async def new_feed(self, principal: Principal) -> str:
         token = secrets.token_urlsafe(32)
-        await self.sessions.set_feed(token_hash(token), principal.subject, self.now())
+        await self.store.set_feed(token_hash(token), principal.subject, self.now())
         return token
 
     async def feed(self, token: str) -> bytes:
-        person = await self.sessions.feed_owner(token_hash(token))
+        person = await self.store.feed_owner(token_hash(token))
         if person is None:
             raise NotFound("calendar feed", "…")
         since = self.now() - timedelta(days=90)
-        sessions = await self.sessions.of_person(person, since)
+        sessions = await self.store.of_person(person, since)
         return ical.calendar(sessions, await self.zone_of(person), self.now(), name="Mentoring sessions")

@@ -44,7 +44,7 @@ class MilestoneUseCases(SchedulingBase):
 
     async def progress(self, principal: Principal, mentorship_id: str) -> dict[str, Any]:
         m = await self.mentorship_for(principal, mentorship_id, active=False)
-        sessions = await self.sessions.of_mentorship(mentorship_id)
+        sessions = await self.store.of_mentorship(mentorship_id)
         by_status: dict[str, int] = {}
         for s in sessions:
             by_status[s["status"]] = by_status.get(s["status"], 0) + 1

@@ -28,7 +28,7 @@ class EventReactions(SessionUseCases):
         await self.mentorships.ended(mid, event.time)
         await self.ctx.timers.cancel_group(f"checkin:{mid}")
         now = self.now()
-        for s in await self.sessions.of_mentorship(mid):
+        for s in await self.store.of_mentorship(mid):
             if s["status"] == "scheduled" and s["start"] > now:
                 # Conflict: changed meanwhile (e.g. cancelled by a participant), nothing to do.
                 with contextlib.suppress(Conflict):
@@ -41,4 +41,4 @@ class EventReactions(SessionUseCases):
 
     async def profile_erased(self, event: Envelope[Any]) -> None:
         await self.profiles.erase(event.data.profile_id, event.time)
-        await self.sessions.forget_person(event.data.profile_id)
+        await self.store.forget_person(event.data.profile_id)

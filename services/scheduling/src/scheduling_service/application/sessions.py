@@ -57,7 +57,7 @@ class SessionUseCases(ReminderPlans):
             return [session]
         if not session.get("series_id"):
             raise Unprocessable("this session is not part of a series", field="scope")
-        return [o for o in await self.sessions.of_series(session["series_id"])
+        return [o for o in await self.store.of_series(session["series_id"])
                 if o["series_index"] >= session["series_index"] and o["status"] == "scheduled"]
 
     # --- booking ------------------------------------------------------------------------------
@@ -97,21 +97,21 @@ class SessionUseCases(ReminderPlans):
         taken: list[str] = []
         try:
             for d in docs:
-                taken += await self.sessions.claim(d["_id"], d["participants"], d["start"], d["duration_minutes"],
+                taken += await self.store.claim(d["_id"], d["participants"], d["start"], d["duration_minutes"],
                                                 self.now())
         except BookingConflict as exc:
-            await self.sessions.release_ids(taken)
+            await self.store.release_ids(taken)
             raise self._conflict(exc, m) from None
         written: list[str] = []
         try:
             for d in docs:
-                await self.sessions.add(d, [self._scheduled_event(d)])
+                await self.store.add(d, [self._scheduled_event(d)])
                 written.append(d["_id"])
         except Exception:
             # Undo: the sessions not written must not keep their claims; written ones stay valid.
             for d in docs:
                 if d["_id"] not in written:
-                    await self.sessions.release_except(d["_id"], [], d["start"], 0)
+                    await self.store.release_except(d["_id"], [], d["start"], 0)
             raise
         self.ctx.events_written()
         for d in docs:
@@ -139,9 +139,9 @@ class SessionUseCases(ReminderPlans):
         taken: list[str] = []
         try:
             for o, o_start in plan:
-                taken += await self.sessions.claim(o["_id"], o["participants"], o_start, duration, self.now())
+                taken += await self.store.claim(o["_id"], o["participants"], o_start, duration, self.now())
         except BookingConflict as exc:
-            await self.sessions.release_ids(taken)
+            await self.store.release_ids(taken)
             raise self._conflict(exc, m) from None
         done: list[dict[str, Any]] = []
         for o, o_start in plan:
@@ -149,15 +149,15 @@ class SessionUseCases(ReminderPlans):
             event = self.ctx.events.new(SessionRescheduled(
                 **event_base({**o, "sequence": o["sequence"] + 1}), previous_start=o["start"], start=o_start,
                 duration_minutes=duration, location=new_loc, rescheduled_by=principal.subject))
-            updated = await self.sessions.move(o["_id"], o["sequence"], start=o_start, duration_minutes=duration,
+            updated = await self.store.move(o["_id"], o["sequence"], start=o_start, duration_minutes=duration,
                                             location=new_loc, now=self.now(), events=[event])
             if updated is None:
                 # Someone changed this occurrence meanwhile: give back what we claimed for it.
-                await self.sessions.release_except(o["_id"], o["participants"], o["start"], o["duration_minutes"])
+                await self.store.release_except(o["_id"], o["participants"], o["start"], o["duration_minutes"])
                 if not done:
                     raise stale()
                 continue
-            await self.sessions.release_except(o["_id"], o["participants"], o_start, duration)
+            await self.store.release_except(o["_id"], o["participants"], o_start, duration)
             await self.plan_reminders(updated)
             done.append(updated)
         self.ctx.events_written()
@@ -169,7 +169,7 @@ class SessionUseCases(ReminderPlans):
             s = await self.session_for(principal, session_id)
             by = principal.subject
         else:
-            found = await self.sessions.get(session_id)
+            found = await self.store.get(session_id)
             if found is None:
                 return []
             s = found
@@ -180,13 +180,13 @@ class SessionUseCases(ReminderPlans):
             data = SessionCancelled(**event_base({**o, "sequence": o["sequence"] + 1}), start=o["start"],
                                     reason=reason, cancelled_by=by or "system")
             event = self.ctx.events.caused_by(cause, data) if cause else self.ctx.events.new(data)
-            updated = await self.sessions.cancel(o["_id"], o["sequence"], reason=reason, by=by, now=self.now(),
+            updated = await self.store.cancel(o["_id"], o["sequence"], reason=reason, by=by, now=self.now(),
                                               events=[event])
             if updated is None:
                 if o is s and principal is not None:
                     raise stale()
                 continue
-            await self.sessions.release_except(o["_id"], [], o["start"], 0)
+            await self.store.release_except(o["_id"], [], o["start"], 0)
             await self.ctx.timers.cancel_group(f"session:{o['_id']}")
             done.append(updated)
         self.ctx.events_written()
@@ -205,7 +205,7 @@ class SessionUseCases(ReminderPlans):
         now = self.now()
         event = self.ctx.events.new(SessionCompleted(**event_base(s), start=s["start"], completed_at=now,
                                                      notes=notes))
-        updated = await self.sessions.complete(s["_id"], s["sequence"], notes=notes, now=now, events=[event])
+        updated = await self.store.complete(s["_id"], s["sequence"], notes=notes, now=now, events=[event])
         if updated is None:
             raise stale()
         await self.ctx.timers.cancel_group(f"session:{s['_id']}")
@@ -223,7 +223,7 @@ class SessionUseCases(ReminderPlans):
         self._require_started(s)
         event = self.ctx.events.new(SessionNoShow(**event_base(s), start=s["start"], absent_ids=absent_ids,
                                                   reported_by=principal.subject))
-        updated = await self.sessions.no_show(s["_id"], s["sequence"], absent_ids=absent_ids, now=self.now(),
+        updated = await self.store.no_show(s["_id"], s["sequence"], absent_ids=absent_ids, now=self.now(),
                                            events=[event])
         if updated is None:
             raise stale()
@@ -243,7 +243,7 @@ class SessionUseCases(ReminderPlans):
             mentorship_id=s["mentorship_id"], session_id=s["_id"], author_id=principal.subject, author_role=role,
             rating=rating, comment=comment, not_a_good_fit=not_a_good_fit))
         entry = {"rating": rating, "comment": comment, "not_a_good_fit": not_a_good_fit, "at": self.now()}
-        if not await self.sessions.add_feedback(s["_id"], role, entry, [event]):
+        if not await self.store.add_feedback(s["_id"], role, entry, [event]):
             raise Conflict("you already gave feedback on this session", reason="feedback_exists")
         self.ctx.events_written()
         return {"session_id": s["_id"], "author_role": role, **entry}

@@ -28,7 +28,7 @@ class SlotUseCases(SchedulingBase):
         begin = max(utc(start_from), now) if start_from else now
         span = Interval(begin, begin + timedelta(weeks=weeks or self.settings.slot_horizon_weeks))
         busy = [Interval(s["start"], s["end"]) for s in
-                await self.sessions.busy([m["mentor_id"], m["mentee_id"]], span.start, span.end, ("scheduled",))]
+                await self.store.busy([m["mentor_id"], m["mentee_id"]], span.start, span.end, ("scheduled",))]
         try:
             slots = domain.propose_slots(people=people, busy=busy, span=span,
                                          duration=timedelta(minutes=duration),

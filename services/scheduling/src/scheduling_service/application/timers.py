@@ -39,7 +39,7 @@ class ReminderPlans(SchedulingBase):
         """Plan reminders of upcoming sessions that have none pending (a crash between writing a
         session and planning its reminders); timer ids are deterministic, so this is idempotent."""
         planned = 0
-        for s in await self.sessions.upcoming(self.now()):
+        for s in await self.store.upcoming(self.now()):
             ids = [f"reminder:{s['_id']}:{s['sequence']}:{o}" for o in set(self.settings.reminder_offsets_minutes)
                    if s["start"] - timedelta(minutes=o) > self.now()]
             if ids and not await self.ctx.timers.all_planned(ids):
@@ -59,7 +59,7 @@ class ReminderPlans(SchedulingBase):
 
     async def on_reminder(self, timer: dict[str, Any], now: datetime) -> list[Envelope[Any]]:
         p = timer["payload"]
-        s = await self.sessions.get(p["session_id"])
+        s = await self.store.get(p["session_id"])
         if s is None or s["status"] != "scheduled" or s["sequence"] != p["sequence"]:
             return []  # stale: the session moved, was cancelled or is gone
         return [self.ctx.events.new(SessionReminderDue(
