@@ -139,6 +139,14 @@ class FakeDeliveries:
                     d.update(state="cancelled", reason="recipient erased", updated_at=now)
                 d.update(message=None, source_event=None)
 
+    async def log(self, *, recipient_id: str | None, state: str | None, source_event_id: str | None,
+                  channel: str | None, limit: int, before: datetime | None) -> list[dict[str, Any]]:
+        wanted = {"recipient_id": recipient_id, "state": state, "source_event_id": source_event_id,
+                  "channel": channel}
+        found = [d for d in self.docs.values() if all(v is None or d[k] == v for k, v in wanted.items())
+                 and (before is None or d["created_at"] < before)]
+        return copy.deepcopy(sorted(found, key=lambda d: (d["created_at"], d["_id"]), reverse=True)[:limit])
+
     def of(self, recipient_id: str) -> dict[str, dict[str, Any]]:
         """This person's deliveries by channel."""
         return {d["channel"]: d for d in self.docs.values() if d["recipient_id"] == recipient_id}
@@ -150,6 +158,21 @@ class FakeInbox:
 
     async def put(self, item: dict[str, Any]) -> None:
         self.items.setdefault(item["_id"], dict(item))
+
+    async def page(self, recipient_id: str, *, limit: int, after: tuple[datetime, str] | None,
+                   unread_only: bool) -> list[dict[str, Any]]:
+        mine = [i for i in self.items.values() if i["recipient_id"] == recipient_id
+                and not (unread_only and i["read_at"]) and (after is None or (i["created_at"], i["_id"]) < after)]
+        return sorted(mine, key=lambda i: (i["created_at"], i["_id"]), reverse=True)[:limit]
+
+    async def unread_count(self, recipient_id: str) -> int:
+        return sum(1 for i in self.items.values() if i["recipient_id"] == recipient_id and not i["read_at"])
+
+    async def mark_all_read(self, recipient_id: str, now: datetime) -> int:
+        unread = [i for i in self.items.values() if i["recipient_id"] == recipient_id and not i["read_at"]]
+        for item in unread:
+            item["read_at"] = now
+        return len(unread)
 
     async def forget(self, recipient_id: str) -> None:
         self.items = {k: v for k, v in self.items.items() if v["recipient_id"] != recipient_id}
@@ -166,6 +189,9 @@ class FakeEndpoints:
     async def get(self, endpoint_id: str) -> dict[str, Any] | None:
         doc = self.docs.get(endpoint_id)
         return dict(doc) if doc else None
+
+    async def all(self) -> list[dict[str, Any]]:
+        return [dict(d) for d in self.docs.values()]
 
     async def subscribed(self, event_type: str) -> list[dict[str, Any]]:
         return [dict(d) for d in self.docs.values()
