@@ -24,7 +24,7 @@ from mentorship_contracts.scheduling import MilestoneReached
 from mentorship_kit.messaging import ensure_topics
 from mentorship_ops.support import SmtpSink, TopicReader, print_table
 from notification_service.adapters.smtp import SmtpMailer, build_email
-from notification_service.entrypoints.app import build
+from notification_service.bootstrap import bootstrap
 from notification_service.settings import Settings
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -62,7 +62,7 @@ async def emails(port: int, settings: Settings) -> list[tuple[str, int, float]]:
 
 async def delivery_path(settings: Settings) -> tuple[str, int, float]:
     """Claim -> SMTP -> record outcome + NotificationDelivered in the outbox, per email, in the store."""
-    runtime, app = build(settings)
+    runtime, app = bootstrap(settings)
     await runtime.start()
     try:
         now = runtime.clock.now()
@@ -115,7 +115,7 @@ async def raw_round_trip(prefix: str, payloads: list[bytes]) -> tuple[str, int, 
 
 
 async def end_to_end(settings: Settings, prefix: str) -> tuple[str, int, float]:
-    runtime, _ = build(settings)
+    runtime, _ = bootstrap(settings)
     await runtime.start()
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True, linger_ms=5)
     await producer.start()

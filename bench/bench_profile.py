@@ -40,11 +40,12 @@ from pymongo import MongoClient
 from mentorship_contracts import encode
 from mentorship_contracts.profile import ProfileUpdated
 from mentorship_kit.auth import issue_token
+from mentorship_kit.clock import Clock
 from mentorship_kit.messaging import ensure_topics
+from mentorship_kit.usecase import EventFactory
 from mentorship_ops.support import ServiceProcess, TopicReader, free_port, print_table, service_env
 from profile_service import domain
 from profile_service.adapters.repository import profile_document
-from profile_service.application import wrap
 from profile_service.import_format import read_csv
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -55,6 +56,7 @@ CONCURRENCY = int(os.environ.get("BENCH_PROFILE_CONCURRENCY", "8"))
 JWT_SECRET = "bench-secret-for-the-profile-benchmark-0123"
 UPDATED_TYPE = ProfileUpdated.event_type
 TIMEOUT = 600.0
+EVENTS = EventFactory("profile", Clock())  # envelopes as the service makes them
 
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London", "Australia/Sydney"]
 DEPARTMENTS = ["Engineering", "Sales", "Finance", "People", "Design"]
@@ -103,7 +105,7 @@ def baseline_inserts(text: str) -> tuple[str, int, float]:
     for row in read_csv(text)[1]:
         assert row.data is not None, row.rejection
         profile = domain.validate({**row.data, "profile_id": str(uuid.uuid4())})
-        docs.append(profile_document(profile, wrap([domain.register(profile)], None)))
+        docs.append(profile_document(profile, EVENTS.many([domain.register(profile)])))
     name = f"bench_profile_base_{uuid.uuid4().hex[:8]}"
     with MongoClient(MONGO) as client:
         try:
@@ -140,7 +142,7 @@ def update_payload_size(profile: dict[str, Any]) -> int:
     """Size of one ProfileUpdated envelope as the service publishes it, for the baseline."""
     snapshot = domain.validate(profile)
     change = domain.update(snapshot, {"job_title": "Staff engineer 9999"})
-    return len(encode(wrap(change.events, None)[0]))
+    return len(encode(EVENTS.many(change.events)[0]))
 
 
 async def baseline_producer(topic: str, payload: bytes, n: int, pipelined: bool) -> tuple[str, int, float]:

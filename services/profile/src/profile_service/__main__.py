@@ -1,21 +1,12 @@
 """Run the profile service: `profile-service` or `python -m profile_service`."""
 
-import uvicorn
+from mentorship_kit.serve import serve
 
 from .settings import Settings
 
 
 def main() -> None:
-    settings = Settings()
-    uvicorn.run(
-        "profile_service.entrypoints.app:create",
-        factory=True,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level="warning",
-        timeout_graceful_shutdown=20,
-        timeout_keep_alive=30,  # longer than clients' idle expiry (httpx: 5 s): no close-vs-reuse race
-    )
+    serve("profile_service.entrypoints.app:create", Settings())
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from mentorship_contracts import Envelope, EventData
 from mentorship_contracts.profile import ProfileSnapshot, Role
 from mentorship_kit.problems import Conflict, Forbidden, NotFound, Problem, Unprocessable
+from mentorship_kit.usecase import UseCaseContext
 
 from . import domain
 from .adapters.repository import (
@@ -18,8 +18,8 @@ from .adapters.repository import (
     SearchFilters,
     StoredProfile,
 )
+from .settings import Settings
 
-SOURCE = "profile"
 # Without If-Match a change is re-applied on a fresh read this many times before giving up.
 WRITE_ATTEMPTS = 5
 
@@ -29,15 +29,6 @@ class PreconditionFailed(Problem):
         super().__init__(412, "Precondition failed",
                          "the profile changed since you read it; read it again and retry",
                          current_version=current_version)
-
-
-def wrap(events: list[EventData], correlation_id: str | None) -> list[Envelope[Any]]:
-    """Envelopes sharing one correlation id (the first event's id unless the caller gave one)."""
-    envelopes: list[Envelope[Any]] = []
-    for event in events:
-        envelopes.append(Envelope.wrap(event, source=SOURCE,
-                                       correlation_id=correlation_id or (envelopes[0].id if envelopes else None)))
-    return envelopes
 
 
 def unprocessable(exc: domain.ProfileRuleViolation) -> Unprocessable:
@@ -52,10 +43,13 @@ def taken(by_admin: bool) -> Conflict:
     return Conflict("these details cannot be used: they clash with a registered profile")
 
 
-class ProfileService:
-    def __init__(self, repo: ProfileRepository, on_events: Callable[[], None] = lambda: None) -> None:
-        self.repo = repo
-        self.on_events = on_events
+class ProfileUseCases:
+    """Register, read, change, deactivate and erase profiles (one profile at a time)."""
+
+    def __init__(self, ctx: UseCaseContext, *, settings: Settings, profiles: ProfileRepository) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.profiles = profiles
 
     async def register(self, profile: ProfileSnapshot, correlation_id: str | None = None, *,
                        by_admin: bool = False) -> StoredProfile:
@@ -65,18 +59,19 @@ class ProfileService:
         except domain.ProfileRuleViolation as exc:
             raise unprocessable(exc) from exc
         try:
-            await self.repo.add(profile, wrap([event], correlation_id), email_verified=by_admin)
+            await self.profiles.add(profile, self.ctx.events.many([event], correlation_id=correlation_id),
+                                    email_verified=by_admin)
         except EmailTaken as exc:
             raise taken(by_admin) from exc
         except ProfileExists as exc:
             if not by_admin:
                 raise taken(by_admin) from exc
             raise Conflict("this profile is already registered", field="profile_id") from exc
-        self.on_events()
+        self.ctx.events_written()
         return StoredProfile(profile, 1, email_verified=by_admin)
 
     async def get(self, profile_id: str) -> StoredProfile:
-        stored = await self.repo.get(profile_id)
+        stored = await self.profiles.get(profile_id)
         if stored is None:
             raise NotFound("profile", profile_id)
         return stored
@@ -118,14 +113,15 @@ class ProfileService:
 
     async def erase(self, profile_id: str, *, correlation_id: str | None = None) -> None:
         """Right to be forgotten; erasing an erased profile again is a no-op."""
-        if await self.repo.erase(profile_id, wrap([domain.erase(profile_id)], correlation_id)):
-            self.on_events()
+        events = self.ctx.events.many([domain.erase(profile_id)], correlation_id=correlation_id)
+        if await self.profiles.erase(profile_id, events):
+            self.ctx.events_written()
             return
-        if not await self.repo.is_erased(profile_id):
+        if not await self.profiles.is_erased(profile_id):
             raise NotFound("profile", profile_id)
 
     async def search(self, filters: SearchFilters, *, after: str | None, limit: int) -> list[StoredProfile]:
-        return await self.repo.search(filters, after=after, limit=limit)
+        return await self.profiles.search(filters, after=after, limit=limit)
 
     async def _change(self, profile_id: str, apply: Callable[[StoredProfile], domain.Change],
                       expected_version: int | None, correlation_id: str | None, *,
@@ -144,13 +140,14 @@ class ProfileService:
             if not change.changed:
                 return stored
             try:
-                saved = await self.repo.save(change.profile, stored.version, change.changed_fields,
-                                             wrap(change.events, correlation_id), change.marks)
+                events = self.ctx.events.many(change.events, correlation_id=correlation_id)
+                saved = await self.profiles.save(change.profile, stored.version, change.changed_fields, events,
+                                                 change.marks)
             except EmailTaken as exc:
                 raise taken(by_admin) from exc
             if saved:
                 if change.events:
-                    self.on_events()
+                    self.ctx.events_written()
                 return replace(stored, profile=change.profile, version=stored.version + 1,
                                **change.marks)  # type: ignore[arg-type]
         raise Conflict("the profile is being changed concurrently; retry")

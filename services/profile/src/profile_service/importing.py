@@ -17,15 +17,17 @@ verified (HR is the source of the address).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from mentorship_kit.usecase import UseCaseContext
+
 from . import domain
-from .adapters.repository import PlannedUpdate, ProfileRepository, profile_document
-from .application import wrap
+from .adapters.repository import NewProfile, PlannedUpdate, ProfileRepository
 from .import_format import ImportRow, Rejection
+from .settings import Settings
 
 DEFAULT_BATCH_SIZE = 1000
 EMAIL_NOT_VERIFIED = "email not verified"
@@ -67,12 +69,13 @@ def _batches(rows: Iterable[ImportRow], size: int) -> Iterator[list[ImportRow]]:
         yield batch
 
 
-class BulkImport:
-    def __init__(self, repo: ProfileRepository, on_events: Callable[[], None] = lambda: None,
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> None:
-        self.repo = repo
-        self.on_events = on_events
-        self.batch_size = batch_size
+class ProfileImportUseCases:
+    """HR onboarding: create-or-update many profiles from one file."""
+
+    def __init__(self, ctx: UseCaseContext, *, settings: Settings, profiles: ProfileRepository) -> None:
+        self.ctx = ctx
+        self.profiles = profiles
+        self.batch_size = settings.profile_import_batch_size
 
     async def run(self, rows: Iterable[ImportRow], report: ImportReport, *,
                   correlation_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
@@ -107,13 +110,13 @@ class BulkImport:
             first_row_of_email[key] = row.row
             candidates.append((row, key, row.data))
 
-        existing = await self.repo.by_email_keys([key for _, key, _ in candidates])
+        existing = await self.profiles.by_email_keys([key for _, key, _ in candidates])
         wanted_ids = [str(data["profile_id"]) for _, key, data in candidates
                       if key not in existing and data.get("profile_id")]
-        ids_taken = await self.repo.ids_in_use(wanted_ids)
+        ids_taken = await self.profiles.ids_in_use(wanted_ids)
 
         new_rows: list[ImportRow] = []
-        new_docs: list[dict[str, Any]] = []
+        new_profiles: list[NewProfile] = []
         update_rows: list[ImportRow] = []
         updates: list[PlannedUpdate] = []
         for row, key, data in candidates:
@@ -133,26 +136,28 @@ class BulkImport:
                         report.unchanged += 1
                         continue
                     update_rows.append(row)
+                    events = self.ctx.events.many(change.events, correlation_id=correlation_id)
                     updates.append(PlannedUpdate(stored.profile.profile_id, stored.version, change.profile,
-                                                 change.changed_fields, wrap(change.events, correlation_id)))
+                                                 change.changed_fields, events))
                 else:
                     if given_id is not None and str(given_id) in ids_taken:
                         raise domain.ProfileRuleViolation("profile_id", "already used by another profile")
                     profile = domain.validate({**data, "profile_id": str(given_id or uuid.uuid4())})
                     event = domain.register(profile)
                     new_rows.append(row)
-                    new_docs.append(profile_document(profile, wrap([event], correlation_id), email_verified=True))
+                    events = self.ctx.events.many([event], correlation_id=correlation_id)
+                    new_profiles.append(NewProfile(profile, events, email_verified=True))  # HR is the source
             except domain.ProfileRuleViolation as exc:
                 report.rejections.append(row.reject(exc.field, exc.message))
 
-        refused = await self.repo.add_many(new_docs)
+        refused = await self.profiles.add_many(new_profiles)
         for i in sorted(refused):
             report.rejections.append(new_rows[i].reject("email", "registered concurrently by someone else"))
-        report.created += len(new_docs) - len(refused)
-        missed = await self.repo.save_many(updates)
+        report.created += len(new_profiles) - len(refused)
+        missed = await self.profiles.save_many(updates)
         for i in sorted(missed):
             report.rejections.append(update_rows[i].reject(
                 "email", "the profile changed during the import, or the email is taken; run the import again"))
         report.updated += len(updates) - len(missed)
-        if len(new_docs) > len(refused) or len(updates) > len(missed):
-            self.on_events()
+        if len(new_profiles) > len(refused) or len(updates) > len(missed):
+            self.ctx.events_written()

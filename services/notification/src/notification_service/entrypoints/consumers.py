@@ -15,7 +15,7 @@ from mentorship_contracts.profile import (
 from mentorship_kit.runtime import ServiceRuntime
 
 from ..adapters.contacts import CONTACTS
-from ..application import Notifications
+from ..application import NotificationUseCases
 
 
 def source_event_types() -> dict[str, Any]:
@@ -23,16 +23,15 @@ def source_event_types() -> dict[str, Any]:
     return {t: m for t, m in all_models().items() if m.topic in (Topic.MATCHING, Topic.SCHEDULING)}
 
 
-def register_consumers(runtime: ServiceRuntime, app: Notifications) -> None:
+def register_consumers(runtime: ServiceRuntime, app: NotificationUseCases) -> None:
     async def on_snapshot(event: Envelope[ProfileRegistered | ProfileUpdated]) -> None:
-        await app.contacts.apply_snapshot(event.data.profile, event.time)
-        await app.contact_arrived(event.data.profile.profile_id)
+        await app.contact_changed(event.data.profile, event.time)
 
     async def on_deactivated(event: Envelope[ProfileDeactivated]) -> None:
-        await app.contacts.set_active(event.data.profile_id, False, event.time)
+        await app.contact_active(event.data.profile_id, False, event.time)
 
     async def on_reactivated(event: Envelope[ProfileReactivated]) -> None:
-        await app.contacts.set_active(event.data.profile_id, True, event.time)
+        await app.contact_active(event.data.profile_id, True, event.time)
 
     async def on_erased(event: Envelope[ProfileErased]) -> None:
         await app.forget(event.data.profile_id, event.time)

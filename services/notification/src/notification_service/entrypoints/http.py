@@ -15,15 +15,15 @@ from mentorship_kit.auth import CurrentPrincipal
 from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import NotFound, Unprocessable
 
-from ..application import Notifications
+from ..application import NotificationUseCases
 from .consumers import source_event_types
 
 
-def service(request: Request) -> Notifications:
+def service(request: Request) -> NotificationUseCases:
     return request.app.state.notifications
 
 
-App = Annotated[Notifications, Depends(service)]
+App = Annotated[NotificationUseCases, Depends(service)]
 
 inbox_router = APIRouter(prefix="/people/{profile_id}/inbox", tags=["inbox"])
 webhook_router = APIRouter(prefix="/webhooks", tags=["webhooks"])

@@ -72,6 +72,15 @@ class SearchFilters:
 
 
 @dataclass(frozen=True)
+class NewProfile:
+    """One insert of a bulk write."""
+
+    profile: ProfileSnapshot
+    events: list[Envelope[Any]]
+    email_verified: bool = False
+
+
+@dataclass(frozen=True)
 class PlannedUpdate:
     """One conditional update of a bulk write."""
 
@@ -212,12 +221,13 @@ class ProfileRepository:
             return set()
         return {doc["_id"] async for doc in self.coll.find({"_id": {"$in": list(ids)}}, {"_id": 1})}
 
-    async def add_many(self, docs: Sequence[dict[str, Any]]) -> set[int]:
+    async def add_many(self, profiles: Sequence[NewProfile]) -> set[int]:
         """Insert new profiles in one unordered batch; returns the indices that were refused."""
-        if not docs:
+        if not profiles:
             return set()
         try:
-            await self.coll.insert_many(list(docs), ordered=False)
+            await self.coll.insert_many([profile_document(p.profile, p.events, email_verified=p.email_verified)
+                                         for p in profiles], ordered=False)
         except BulkWriteError as exc:
             return {err["index"] for err in exc.details.get("writeErrors", [])}
         return set()

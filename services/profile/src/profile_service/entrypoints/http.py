@@ -18,10 +18,10 @@ from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import Problem, Unprocessable
 
 from ..adapters.repository import SearchFilters, StoredProfile
-from ..application import ProfileService
+from ..application import ProfileUseCases
 from ..domain import UPDATABLE_FIELDS
 from ..import_format import BadImportFile, read_csv, read_jsonl
-from ..importing import BulkImport, ImportReport
+from ..importing import ImportReport, ProfileImportUseCases
 
 router = APIRouter(prefix="/profiles", tags=["profiles"])
 
@@ -71,11 +71,11 @@ class ProfilePage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 
 
-def service(request: Request) -> ProfileService:
+def service(request: Request) -> ProfileUseCases:
     return request.app.state.profiles
 
 
-Profiles = Annotated[ProfileService, Depends(service)]
+Profiles = Annotated[ProfileUseCases, Depends(service)]
 
 
 def _view(stored: StoredProfile, response: Response) -> ProfileView:
@@ -268,7 +268,7 @@ async def import_profiles(request: Request, principal: CurrentPrincipal,
         rows = read_csv(text)[1] if kind == "csv" else read_jsonl(text)
     except BadImportFile as exc:
         raise Unprocessable(str(exc), field="file") from exc
-    bulk: BulkImport = request.app.state.bulk_import
+    bulk: ProfileImportUseCases = request.app.state.bulk_import
 
     async def lines() -> AsyncIterator[bytes]:
         report = ImportReport()

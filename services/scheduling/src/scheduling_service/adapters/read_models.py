@@ -15,7 +15,9 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from mentorship_contracts import Envelope
 from mentorship_kit.mongo import Indexes
+from mentorship_kit.outbox import with_events
 
 MENTORSHIPS = "mentorships"
 PROFILES = "profiles"
@@ -74,6 +76,24 @@ class MentorshipReadModel:
 
     async def get(self, mentorship_id: str) -> dict[str, Any] | None:
         return await self.coll.find_one({"_id": mentorship_id})
+
+    async def session_held(self, mentorship_id: str, start: datetime) -> None:
+        """Remember the latest held session (an older one, completed late, changes nothing)."""
+        await self.coll.update_one(
+            {"_id": mentorship_id, "$or": [{"last_session_at": None}, {"last_session_at": {"$lt": start}}]},
+            {"$set": {"last_session_at": start}})
+
+    async def add_milestone(self, mentorship_id: str, milestone_id: str, milestone: dict[str, Any]) -> None:
+        await self.coll.update_one({"_id": mentorship_id}, {"$set": {f"milestones.{milestone_id}": milestone}})
+
+    async def reach_milestone(self, mentorship_id: str, milestone_id: str, *, at: datetime, by: str,
+                              events: list[Envelope[Any]]) -> bool:
+        """Mark a milestone reached, with its event, unless it was reached already."""
+        res = await self.coll.update_one(
+            {"_id": mentorship_id, f"milestones.{milestone_id}.reached_at": None},
+            with_events({"$set": {f"milestones.{milestone_id}.reached_at": at,
+                                  f"milestones.{milestone_id}.reached_by": by}}, events))
+        return bool(res.modified_count)
 
     async def of_person(self, person_id: str) -> list[dict[str, Any]]:
         return await self.coll.find({"participants": person_id}).to_list(None)

@@ -19,7 +19,9 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from mentorship_contracts import Envelope
 from mentorship_kit.mongo import Indexes
+from mentorship_kit.outbox import new_document, with_events
 
 from ..domain import OPEN_STATUSES, buckets
 
@@ -65,20 +67,48 @@ class SessionStore:
     async def get(self, session_id: str) -> dict[str, Any] | None:
         return await self.sessions.find_one({"_id": session_id})
 
-    async def insert(self, doc: dict[str, Any]) -> None:
-        await self.sessions.insert_one(doc)
+    async def add(self, session: dict[str, Any], events: list[Envelope[Any]]) -> None:
+        await self.sessions.insert_one(new_document(session, events))
 
-    async def update(self, session_id: str, expected_sequence: int, update: dict[str, Any],
-                     statuses: Sequence[str] = OPEN_STATUSES) -> dict[str, Any] | None:
+    async def move(self, session_id: str, expected_sequence: int, *, start: datetime, duration_minutes: int,
+                   location: str | None, now: datetime, events: list[Envelope[Any]]) -> dict[str, Any] | None:
+        """Reschedule; the new sequence tells calendars this is an update of the same event."""
+        return await self._update(session_id, expected_sequence, with_events(
+            {"$set": {"start": start, "end": start + timedelta(minutes=duration_minutes),
+                      "duration_minutes": duration_minutes, "location": location, "updated_at": now},
+             "$inc": {"sequence": 1}}, events))
+
+    async def cancel(self, session_id: str, expected_sequence: int, *, reason: str, by: str | None,
+                     now: datetime, events: list[Envelope[Any]]) -> dict[str, Any] | None:
+        return await self._update(session_id, expected_sequence, with_events(
+            {"$set": {"status": "cancelled", "cancel_reason": reason, "cancelled_by": by, "updated_at": now},
+             "$inc": {"sequence": 1}}, events))
+
+    async def complete(self, session_id: str, expected_sequence: int, *, notes: str, now: datetime,
+                       events: list[Envelope[Any]]) -> dict[str, Any] | None:
+        return await self._update(session_id, expected_sequence, with_events(
+            {"$set": {"status": "completed", "notes": notes, "completed_at": now, "updated_at": now}}, events))
+
+    async def no_show(self, session_id: str, expected_sequence: int, *, absent_ids: list[str], now: datetime,
+                      events: list[Envelope[Any]]) -> dict[str, Any] | None:
+        return await self._update(session_id, expected_sequence, with_events(
+            {"$set": {"status": "no_show", "absent_ids": absent_ids, "updated_at": now}}, events))
+
+    async def add_feedback(self, session_id: str, role: str, feedback: dict[str, Any],
+                           events: list[Envelope[Any]]) -> bool:
+        """One feedback per role, on a completed session; False if this role gave it already."""
+        res = await self.sessions.update_one(
+            {"_id": session_id, "status": "completed", f"feedback.{role}": {"$exists": False}},
+            with_events({"$set": {f"feedback.{role}": feedback}}, events))
+        return res.modified_count == 1
+
+    async def _update(self, session_id: str, expected_sequence: int, update: dict[str, Any],
+                      statuses: Sequence[str] = OPEN_STATUSES) -> dict[str, Any] | None:
         """Conditional write: only if nobody changed the session meanwhile (optimistic version)."""
         res = await self.sessions.update_one(
             {"_id": session_id, "sequence": expected_sequence, "status": {"$in": list(statuses)}}, update
         )
         return await self.get(session_id) if res.modified_count else None
-
-    async def update_where(self, query: dict[str, Any], update: dict[str, Any]) -> bool:
-        res = await self.sessions.update_one(query, update)
-        return res.modified_count == 1
 
     async def of_mentorship(self, mentorship_id: str) -> list[dict[str, Any]]:
         return await self.sessions.find({"mentorship_id": mentorship_id}).sort("start", ASCENDING).to_list(None)

@@ -10,10 +10,10 @@ from mentorship_contracts.profile import ProfileErased, ProfileRegistered, Profi
 from mentorship_kit.runtime import ServiceRuntime
 
 from ..adapters.read_models import PROFILES
-from ..application import Scheduling
+from ..application import SchedulingUseCases
 
 
-def register_consumers(runtime: ServiceRuntime, scheduling: Scheduling) -> None:
+def register_consumers(runtime: ServiceRuntime, scheduling: SchedulingUseCases) -> None:
     mentorships: dict[Any, Any] = {
         MentorshipStarted: scheduling.mentorship_started,
         MentorshipCompleted: scheduling.mentorship_closed,

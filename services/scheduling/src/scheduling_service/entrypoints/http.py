@@ -12,13 +12,13 @@ from mentorship_contracts.text import SINGLE_LINE, Id, Line
 from mentorship_kit.auth import CurrentPrincipal
 from mentorship_kit.policy import Policy, policy
 
-from ..application import Scheduling
+from ..application import SchedulingUseCases
 
 router = APIRouter(tags=["scheduling"])
 ICS = "text/calendar; charset=utf-8"
 
 
-def use_cases(request: Request) -> Scheduling:
+def use_cases(request: Request) -> SchedulingUseCases:
     return request.app.state.scheduling
 
 

@@ -1,0 +1,40 @@
+"""Everything the profile service process is made of, gathered in one place.
+
+Stores, use cases, indexes, outbox collections and produced topics. The profile service
+consumes no topic and runs no timers: it is the source of truth for people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mentorship_contracts import Topic
+from mentorship_kit.runtime import ServiceRuntime
+
+from .adapters.repository import INDEXES, PROFILES, ProfileRepository
+from .application import ProfileUseCases
+from .importing import ProfileImportUseCases
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class ProfileApp:
+    """The profile service's application objects."""
+
+    profiles: ProfileUseCases
+    imports: ProfileImportUseCases
+
+
+def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, ProfileApp]:
+    settings = settings or Settings()
+    runtime = ServiceRuntime(settings)
+    ctx = runtime.context()
+    repository = ProfileRepository(runtime.db)
+    app = ProfileApp(
+        profiles=ProfileUseCases(ctx, settings=settings, profiles=repository),
+        imports=ProfileImportUseCases(ctx, settings=settings, profiles=repository),
+    )
+    runtime.indexes(INDEXES)
+    runtime.outbox_collection(PROFILES)
+    runtime.produces(Topic.PROFILE)
+    return runtime, app

@@ -1,0 +1,44 @@
+"""Reactions to matching's and profile's events: the read models, and what they set off here."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from mentorship_contracts import Envelope
+from mentorship_kit.problems import Conflict
+
+from .sessions import SessionUseCases
+
+
+class EventReactions(SessionUseCases):
+    async def mentorship_started(self, event: Envelope[Any]) -> None:
+        d = event.data
+        applied = await self.mentorships.started(
+            mentorship_id=d.mentorship_id, mentor_id=d.mentor_id, mentee_id=d.mentee_id,
+            cadence=d.agreement.cadence, goals=list(d.agreement.goals), goal_ids=list(d.agreement.goal_ids),
+            planned_end=d.agreement.planned_end.isoformat() if d.agreement.planned_end else None,
+            started_at=d.started_at, event_time=event.time)
+        m = await self.mentorships.get(d.mentorship_id)
+        if applied and m and m.get("status") == "active":
+            await self.plan_check_ins(m)
+
+    async def mentorship_closed(self, event: Envelope[Any]) -> None:
+        mid = event.data.mentorship_id
+        await self.mentorships.ended(mid, event.time)
+        await self.ctx.timers.cancel_group(f"checkin:{mid}")
+        now = self.now()
+        for s in await self.store.of_mentorship(mid):
+            if s["status"] == "scheduled" and s["start"] > now:
+                # Conflict: changed meanwhile (e.g. cancelled by a participant), nothing to do.
+                with contextlib.suppress(Conflict):
+                    await self.cancel(None, s["_id"], reason="the mentorship ended", cause=event, by="system")
+
+    async def profile_changed(self, event: Envelope[Any]) -> None:
+        p = event.data.profile
+        await self.profiles.upsert(p.profile_id, p.time_zone,
+                                   [w.model_dump(mode="json") for w in p.availability], event.time)
+
+    async def profile_erased(self, event: Envelope[Any]) -> None:
+        await self.profiles.erase(event.data.profile_id, event.time)
+        await self.store.forget_person(event.data.profile_id)
