@@ -178,9 +178,14 @@ async def test_insights_reports_the_programs_health_from_the_events(played: Play
     assert health["program_id"] == pid and health["name"] == f"Engineering mentoring {j.run_id}"
     figures = health["figures"]
     value = {name: figure["value"] for name, figure in figures.items()}
-    # "Enrolled" counts the people in the program's mentorships: the matched cohort and the direct pair.
-    assert value["enrolled_mentees"] == matched + 1 and value["enrolled_mentors"] == len(mentors)
-    assert value["matched_mentees"] == matched + 1 and value["unmatched_mentees"] == 0
+    # "Enrolled": everyone who enrolled (each journey mentee and mentor enrolls themselves), plus the
+    # people in the program's mentorships who did not (the direct pair requested without enrolling).
+    enrolled_mentees = {p.profile_id for p in j.people["mentees"]}
+    enrolled_mentors = {p.profile_id for p in j.people["mentors"]}
+    assert value["enrolled_mentees"] == len(enrolled_mentees | {j.people["direct"].profile_id})
+    assert value["enrolled_mentors"] == len(enrolled_mentors | mentors)
+    assert value["matched_mentees"] == matched + 1
+    assert value["unmatched_mentees"] == len(enrolled_mentees) - matched
     assert value["requests_pending"] == 0 and value["pending_oldest_hours"] is None
     assert value["acceptance_rate"] == 1.0  # the one request was accepted (cohort starts are no requests)
     assert value["median_hours_to_accept"] is not None and value["median_hours_to_accept"] >= 0

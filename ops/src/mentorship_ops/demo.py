@@ -100,8 +100,8 @@ def summary_table(summary: dict[str, object]) -> Table:
 
 # The health figures in the order a program manager reads them: label, and how to show a value.
 HEALTH_FIGURES: tuple[tuple[str, str, str], ...] = (
-    ("enrolled_mentees", "mentees in mentorships", "n"),
-    ("enrolled_mentors", "mentors in mentorships", "n"),
+    ("enrolled_mentees", "mentees enrolled", "n"),
+    ("enrolled_mentors", "mentors enrolled", "n"),
     ("matched_mentees", "matched mentees", "n"),
     ("unmatched_mentees", "unmatched mentees", "n"),
     ("requests_pending", "requests pending", "n"),

@@ -730,7 +730,7 @@ class Journey:
             rec.story = ("the insights service, built only from the events on the four topics, sums the program "
                          "up and lists the pairs that need a look")
             rec.facts = {
-                "mentees / mentors in mentorships": f"{f['enrolled_mentees']} / {f['enrolled_mentors']}",
+                "mentees / mentors enrolled": f"{f['enrolled_mentees']} / {f['enrolled_mentors']}",
                 "matched / unmatched mentees": f"{f['matched_mentees']} / {f['unmatched_mentees']}",
                 "active pairs": f["active_pairs"], "sessions held": f["sessions_held"],
                 "average session rating": f["average_session_rating"],

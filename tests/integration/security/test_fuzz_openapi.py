@@ -21,7 +21,7 @@ from schemathesis import openapi
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from .four_services import ADMIN, SERVICES, Platform, World, build_world, shared_platform
+from .platform_world import ADMIN, SERVICES, Platform, World, build_world, shared_platform
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,7 @@ import pytest
 from mentorship_kit.policy import Policy
 from tests.support.processes import token
 
-from .four_services import ADMIN, SERVICES, Platform, World, build_world, shared_platform
+from .platform_world import ADMIN, SERVICES, Platform, World, build_world, shared_platform
 
 pytestmark = pytest.mark.integration
 

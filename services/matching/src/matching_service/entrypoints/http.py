@@ -123,7 +123,7 @@ async def get_mentorship(mentorship_id: PathId, principal: CurrentPrincipal, mat
 @mentorships.post(
     "/{mentorship_id}/accept",
     summary="The mentor accepts (with the agreement)",
-    openapi_extra=policy(Policy.PARTICIPANT, note="the mentor"),
+    openapi_extra=policy(Policy.PARTICIPANT, actor="mentor"),
 )
 async def accept(
     mentorship_id: PathId,
@@ -142,7 +142,7 @@ async def accept(
 @mentorships.post(
     "/{mentorship_id}/decline",
     summary="The mentor (or an admin) declines with a reason",
-    openapi_extra=policy(Policy.PARTICIPANT, note="the mentor"),
+    openapi_extra=policy(Policy.PARTICIPANT, actor="mentor"),
 )
 async def decline(
     mentorship_id: PathId,
@@ -157,7 +157,7 @@ async def decline(
 @mentorships.post(
     "/{mentorship_id}/withdraw",
     summary="The mentee withdraws the request",
-    openapi_extra=policy(Policy.PARTICIPANT, note="the mentee"),
+    openapi_extra=policy(Policy.PARTICIPANT, actor="mentee"),
 )
 async def withdraw(
     mentorship_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
@@ -204,7 +204,7 @@ async def end(
     "/{mentorship_id}/introductions",
     status_code=status.HTTP_201_CREATED,
     summary="The mentor introduces their mentee to another member",
-    openapi_extra=policy(Policy.PARTICIPANT, note="the mentor"),
+    openapi_extra=policy(Policy.PARTICIPANT, actor="mentor"),
 )
 async def introduce(
     mentorship_id: PathId,
@@ -233,7 +233,7 @@ async def get_introduction(introduction_id: PathId, principal: CurrentPrincipal,
 @introductions.post(
     "/{introduction_id}/accept",
     summary="The introduced person accepts",
-    openapi_extra=policy(Policy.PARTICIPANT, note="the introduced contact"),
+    openapi_extra=policy(Policy.PARTICIPANT, actor="contact"),
 )
 async def accept_introduction(
     introduction_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
@@ -244,7 +244,7 @@ async def accept_introduction(
 @introductions.post(
     "/{introduction_id}/decline",
     summary="The introduced person declines",
-    openapi_extra=policy(Policy.PARTICIPANT, note="the introduced contact"),
+    openapi_extra=policy(Policy.PARTICIPANT, actor="contact"),
 )
 async def decline_introduction(
     introduction_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None

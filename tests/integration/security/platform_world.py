@@ -19,7 +19,7 @@ from tests.support.infra import Infra
 from tests.support.kafka import eventually
 from tests.support.processes import service_env, token
 
-SERVICES = ("profile", "matching", "scheduling", "notification")
+SERVICES = ("profile", "matching", "scheduling", "notification", "insights")
 ADMIN = token("admin-1", "admin")
 
 
@@ -50,7 +50,7 @@ async def shared_platform(infra: Infra, logs: Path) -> AsyncIterator[Platform]:
     start on a small machine); stopped when the last module is done. Each module builds its own
     world on it, so that what one module does to its resources never touches another's."""
     if _shared["users"] == 0:
-        _shared["context"] = four_services(infra, logs)
+        _shared["context"] = platform_world(infra, logs)
         _shared["platform"] = await _shared["context"].__aenter__()
     _shared["users"] += 1
     try:
@@ -62,7 +62,7 @@ async def shared_platform(infra: Infra, logs: Path) -> AsyncIterator[Platform]:
 
 
 @asynccontextmanager
-async def four_services(infra: Infra, logs: Path) -> AsyncIterator[Platform]:
+async def platform_world(infra: Infra, logs: Path) -> AsyncIterator[Platform]:
     prefix = f"a{uuid.uuid4().hex[:10]}."
     processes: dict[str, ServiceProcess] = {}
     extra = {"DEV_CLOCK_ENABLED": "true", "WEBHOOK_ALLOW_LOOPBACK": "true", "SMTP_HOST": "127.0.0.1",
