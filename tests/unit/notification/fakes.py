@@ -137,7 +137,21 @@ class FakeDeliveries:
             if d["recipient_id"] == recipient_id:
                 if d["state"] in ("pending", "held", "retrying"):
                     d.update(state="cancelled", reason="recipient erased", updated_at=now)
-                d.update(message=None, source_event=None)
+                if d.get("reason") is not None and d["state"] != "skipped":
+                    d["reason"] = "recipient erased"
+                d.update(message=None, source_event=None,
+                         attempts=[{**a, "detail": None} for a in d.get("attempts") or []])
+
+    async def mentioning(self, profile_id: str) -> list[dict[str, Any]]:
+        return [copy.deepcopy(d) for d in self.docs.values()
+                if profile_id in (d.get("mentions") or []) and d["recipient_id"] != profile_id]
+
+    async def rewrite(self, delivery_id: str, state: str, fields: dict[str, Any]) -> bool:
+        doc = self.docs.get(delivery_id)
+        if doc is None or doc["state"] != state:
+            return False
+        doc.update(copy.deepcopy(fields))
+        return True
 
     async def log(self, *, recipient_id: str | None, state: str | None, source_event_id: str | None,
                   channel: str | None, limit: int, before: datetime | None) -> list[dict[str, Any]]:
@@ -176,6 +190,12 @@ class FakeInbox:
 
     async def forget(self, recipient_id: str) -> None:
         self.items = {k: v for k, v in self.items.items() if v["recipient_id"] != recipient_id}
+
+    async def redact_mentions(self, profile_id: str) -> int:
+        found = [i for i in self.items.values() if profile_id in (i.get("mentions") or []) and i.get("redacted")]
+        for item in found:
+            item.update(title=item["redacted"]["title"], text=item["redacted"]["text"], redacted=None)
+        return len(found)
 
 
 class FakeEndpoints:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from mentorship_contracts import EventData
+from mentorship_contracts import Envelope, EventData, decode, encode
 from mentorship_contracts.matching import (
     CohortMatchPublished,
     IntroductionMade,
@@ -112,6 +113,72 @@ def recipients(rule: Rule, data: EventData) -> list[tuple[str, Audience]]:
 def is_urgent(data: EventData, now: datetime, urgent_window: timedelta) -> bool:
     """A reminder for a session that starts soon must not wait for quiet hours to end."""
     return isinstance(data, SessionReminderDue) and data.start - now <= urgent_window
+
+
+# --- erasure: who an event mentions, and what of it an erased person leaves behind -----------
+
+# Payload fields that hold profile ids (people), beyond the audience fields above.
+PERSON_FIELDS: tuple[str, ...] = (
+    "mentee_id", "mentor_id", "contact_id", "introduced_by", "admin_ids", "author_id", "scheduled_by",
+    "rescheduled_by", "cancelled_by", "reported_by", "absent_ids",
+)
+# Free text people write into events: an erased person's words must not be rendered or kept.
+FREE_TEXT_FIELDS: tuple[str, ...] = ("message", "reason", "agenda", "notes", "comment", "location", "expectations")
+FORMER_MEMBER = "a former member"
+UNKNOWN_MEMBER = "a member"
+ERASED_MENTION = "mentions an erased person"
+
+# In-app texts keep people as references, rendered to their current name when read: an erased
+# person then reads as FORMER_MEMBER everywhere at once, and no stored text holds their name.
+# Private-use code points, so no name or free text is taken for a reference.
+_REF_OPEN, _REF_CLOSE = "\ue000", "\ue001"
+_REF = re.compile(f"{_REF_OPEN}([^{_REF_CLOSE}]{{1,200}}){_REF_CLOSE}")
+
+
+def mentioned_people(data: EventData) -> list[str]:
+    """Every profile id the event names, each once, in field order."""
+    found: list[str] = []
+    for field in PERSON_FIELDS:
+        value = getattr(data, field, None)
+        for pid in value if isinstance(value, list) else [value]:
+            if isinstance(pid, str) and pid and pid not in found:
+                found.append(pid)
+    return found
+
+
+def without_free_text(data: EventData) -> EventData:
+    """The event with every free-text field emptied (and milestone or goal titles made generic):
+    what may still be shown or forwarded about an event that names an erased person."""
+    update: dict[str, Any] = {}
+    for field in FREE_TEXT_FIELDS:
+        value = getattr(data, field, None)
+        if isinstance(value, str) and value:
+            update[field] = None if field == "location" else ""
+    if getattr(data, "title", None) and hasattr(data, "milestone_id"):
+        update["title"] = "a milestone"
+    agreement = getattr(data, "agreement", None)
+    if agreement is not None and (agreement.goals or agreement.expectations):
+        update["agreement"] = agreement.model_copy(update={"goals": [], "expectations": ""})
+    return data.model_copy(update=update) if update else data
+
+
+def bare_event_json(encoded: str) -> str:
+    """A stored event (its JSON) without free text."""
+    envelope: Envelope[Any] = decode(encoded.encode())
+    return encode(envelope.model_copy(update={"data": without_free_text(envelope.data)})).decode()
+
+
+def person_ref(profile_id: str) -> str:
+    return f"{_REF_OPEN}{profile_id}{_REF_CLOSE}"
+
+
+def referenced_people(*texts: str) -> set[str]:
+    return {m.group(1) for text in texts for m in _REF.finditer(text)}
+
+
+def resolve_refs(text: str, names: dict[str, str]) -> str:
+    """A stored text with each person reference replaced by their name as known now."""
+    return _REF.sub(lambda m: names.get(m.group(1), UNKNOWN_MEMBER), text)
 
 
 # --- preferences -----------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 from jinja2 import DictLoader, Environment, StrictUndefined, Template, TemplateError, pass_context
 from jinja2.runtime import Context
 
+from .domain import person_ref
+
 PARTS = ("subject", "text", "html", "in_app")
 
 _HTML_FRAME = (
@@ -189,10 +191,18 @@ class Rendered:
 
 
 class Names(dict[str, str]):
-    """Unknown (or erased) people show as "a member" instead of failing the message."""
+    """Unknown people show as "a member" instead of failing the message (erased ones are passed
+    in as "a former member")."""
 
     def __missing__(self, key: str) -> str:
         return "a member"
+
+
+class PersonRefs(dict[str, str]):
+    """Every person as a reference (`domain.person_ref`), resolved to a name when read."""
+
+    def __missing__(self, key: str) -> str:
+        return person_ref(key)
 
 
 @pass_context
@@ -237,3 +247,17 @@ class Renderer:
             raise RenderError(f"template {template}.{part} failed: {type(exc).__name__}: {exc}") from exc
         return Rendered(subject=" ".join(out["subject"].split()), text=out["text"], html=out["html"],
                         in_app=" ".join(out["in_app"].split()))
+
+    def render_in_app(self, template: str, *, recipient_id: str, time_zone: str, audience: str,
+                      event: Any) -> tuple[str, str]:
+        """(title, text) of an in-app item with people as references, not names: the inbox shows
+        each person's current name when it is read (an erased one as "a former member")."""
+        if template not in self.templates:
+            raise RenderError(f"no template {template!r}")
+        context = {"me": person_ref(recipient_id), "e": event, "audience": audience, "names": PersonRefs(),
+                   "zone": ZoneInfo(time_zone)}
+        try:
+            title, text = (self._compiled(template, part).render(context) for part in ("subject", "in_app"))
+        except (TemplateError, KeyError, AttributeError, TypeError, ValueError) as exc:
+            raise RenderError(f"template {template} (in-app) failed: {type(exc).__name__}: {exc}") from exc
+        return " ".join(title.split()), " ".join(text.split())

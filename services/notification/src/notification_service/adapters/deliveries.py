@@ -139,12 +139,33 @@ class DeliveryStore:
         return [d async for d in cursor]
 
     async def forget_recipient(self, recipient_id: str, now: datetime) -> None:
-        """Erasure: nothing more is sent, and message contents are dropped from the log."""
+        """Erasure of a recipient: nothing more is sent to them, and their deliveries keep ids and
+        states only (no message, no held event, no failure details that may quote an address)."""
         await self.coll.update_many(
             {"recipient_id": recipient_id, "state": {"$in": ["pending", "held", "retrying"]}},
             {"$set": {"state": "cancelled", "reason": "recipient erased", "updated_at": now}},
         )
-        await self.coll.update_many({"recipient_id": recipient_id}, {"$set": {"message": None, "source_event": None}})
+        cursor = self.coll.find({"recipient_id": recipient_id}, {"state": 1, "reason": 1, "attempts": 1})
+        async for doc in cursor:
+            reason = doc.get("reason")
+            if reason is not None and doc["state"] != "skipped":  # skip reasons are our own words
+                reason = "recipient erased"
+            attempts = [{**a, "detail": None} for a in doc.get("attempts") or []]
+            await self.coll.update_one({"_id": doc["_id"]}, {"$set": {
+                "message": None, "source_event": None, "reason": reason, "attempts": attempts}})
+
+    async def mentioning(self, profile_id: str) -> list[dict[str, Any]]:
+        """Other people's deliveries whose event names this person (an erasure's scan: it is rare,
+        and a multikey index would cost every insert)."""
+        cursor = self.coll.find({"mentions": profile_id, "recipient_id": {"$ne": profile_id}},
+                                {"state": 1, "channel": 1, "recipient_id": 1, "message": 1, "source_event": 1,
+                                 "attempt_count": 1})
+        return [d async for d in cursor]
+
+    async def rewrite(self, delivery_id: str, state: str, fields: dict[str, Any]) -> bool:
+        """Set fields of a delivery still in `state` (a concurrent attempt or check moved it: False)."""
+        res = await self.coll.update_one({"_id": delivery_id, "state": state}, {"$set": fields})
+        return res.matched_count == 1
 
     async def log(self, *, recipient_id: str | None, state: str | None, source_event_id: str | None,
                   channel: str | None, limit: int, before: datetime | None) -> list[dict[str, Any]]:

@@ -64,3 +64,15 @@ class Inbox:
 
     async def forget(self, recipient_id: str) -> None:
         await self.coll.delete_many({"recipient_id": recipient_id})
+
+    async def redact_mentions(self, profile_id: str) -> int:
+        """Other people's items naming this (erased) person: their text without free text replaces
+        the original. Names are references resolved when read, so they need no change."""
+        cursor = self.coll.find({"mentions": profile_id, "redacted": {"$ne": None}}, {"redacted": 1})
+        changed = 0
+        async for item in cursor:
+            redacted = item["redacted"]
+            await self.coll.update_one({"_id": item["_id"]}, {"$set": {
+                "title": redacted["title"], "text": redacted["text"], "redacted": None}})
+            changed += 1
+        return changed

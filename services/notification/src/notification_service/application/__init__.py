@@ -15,17 +15,19 @@ it is the sum of these capabilities, which share one constructor (`base.Notifica
 - `waiting`: recipients not yet in the contact book
 - `recovery`: timers, and deliveries abandoned by a crashed sender
 - `endpoints`: webhook endpoint administration
+- `erasure`: forgetting a person (`ProfileErased`), and the inbox read with current names
 """
 
 from __future__ import annotations
 
 from .base import CONTACT_TIMER, RELEASE_TIMER, RETRY_TIMER, UNKNOWN_RECIPIENT, EndpointFailure
 from .endpoints import EndpointAdmin
+from .erasure import Erasure
 from .handling import EventHandling
 from .recovery import DeliveryRecovery
 
 
-class NotificationUseCases(EventHandling, DeliveryRecovery, EndpointAdmin):
+class NotificationUseCases(EventHandling, DeliveryRecovery, Erasure, EndpointAdmin):
     """All of notification's use cases: `NotificationUseCases(ctx, settings=..., contacts=...,
     waits=..., deliveries=..., inbox=..., endpoints=..., sessions=..., mailer=..., webhooks=...)`."""
 

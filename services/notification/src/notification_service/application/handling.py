@@ -24,12 +24,6 @@ class EventHandling(ContactWaiting):
     async def contact_active(self, profile_id: str, active: bool, as_of: datetime) -> None:
         await self.contacts.set_active(profile_id, active, as_of)
 
-    async def forget(self, profile_id: str, as_of: datetime) -> None:
-        await self.contacts.erase(profile_id, as_of)
-        await self.contact_arrived(profile_id)  # held messages for them now fail as "recipient erased"
-        await self.deliveries.forget_recipient(profile_id, self.clock.now())
-        await self.inbox.forget(profile_id)
-
     # --- events -> deliveries ------------------------------------------------------------------
     async def handle(self, envelope: Envelope[Any]) -> None:
         now = self.clock.now()

@@ -29,12 +29,23 @@ class DeliveryPlanning(NotificationBase):
     async def _plan(self, envelope: Envelope[Any], now: datetime) -> Planned:
         planned = await self._plan_people(envelope, now)
         rule = domain.rule_for(envelope.data)
-        for endpoint in await self.endpoints.subscribed(envelope.type):
+        endpoints = await self.endpoints.subscribed(envelope.type)
+        if endpoints:
+            body = encode(await self._forwardable(envelope)).decode()
+        for endpoint in endpoints:
             doc = self._base(envelope, endpoint["_id"], domain.Channel.WEBHOOK,
                              rule.category.value if rule else "events", now)
-            doc.update(recipient_kind="webhook", state="pending", message={"body": encode(envelope).decode()})
+            doc.update(recipient_kind="webhook", state="pending", message={"body": body})
             planned.append((doc, []))
         return planned
+
+    async def _forwardable(self, envelope: Envelope[Any]) -> Envelope[Any]:
+        """The event as other systems may receive it: without free text if it names an erased person."""
+        people = domain.mentioned_people(envelope.data)
+        contacts = await self.contacts.get_many(people) if people else {}
+        if any(c.get("erased") for c in contacts.values()):
+            return envelope.model_copy(update={"data": domain.without_free_text(envelope.data)})
+        return envelope
 
     async def _plan_people(self, envelope: Envelope[Any], now: datetime, only: str | None = None) -> Planned:
         """The personal deliveries of an event (of one recipient, `only`)."""
@@ -43,13 +54,17 @@ class DeliveryPlanning(NotificationBase):
         rule = domain.rule_for(data)
         if rule is not None:
             people = [(pid, who) for pid, who in domain.recipients(rule, data) if only in (None, pid)]
-            mentioned = {v for f in ("mentee_id", "mentor_id", "contact_id", "introduced_by")
-                         if isinstance(v := getattr(data, f, None), str)}
-            contacts = await self.contacts.get_many(sorted(mentioned | {pid for pid, _ in people}))
-            names = {pid: c["display_name"] for pid, c in contacts.items() if not c.get("erased")}
+            mentioned = domain.mentioned_people(data)
+            contacts = await self.contacts.get_many(sorted(set(mentioned) | {pid for pid, _ in people}))
+            names = {pid: domain.FORMER_MEMBER if c.get("erased") else c["display_name"]
+                     for pid, c in contacts.items()}
+            if any(c.get("erased") for c in contacts.values()):
+                # A late event about an erased person (a retry, a re-driven dead letter): the others
+                # are still told, without the erased person's name or words.
+                data = domain.without_free_text(data)
             urgent = domain.is_urgent(data, now, self.urgent_window)
             for pid, audience in people:
-                planned += await self._personal(envelope, rule, pid, audience, contacts.get(pid), names,
+                planned += await self._personal(envelope, data, rule, pid, audience, contacts.get(pid), names,
                                                 urgent, now)
         return planned
 
@@ -62,11 +77,13 @@ class DeliveryPlanning(NotificationBase):
             "channel": channel, "category": category, "state": "pending", "reason": None, "urgent": False,
             "message": None, "due_at": None, "attempts": [], "attempt_count": 0, "lease_until": None,
             "lease_owner": None, "created_at": now, "updated_at": now,
+            # who the event names, so an erasure finds what others hold about them
+            "mentions": domain.mentioned_people(envelope.data),
         }
 
     async def _personal(
-        self, envelope: Envelope[Any], rule: domain.Rule, pid: str, audience: str, contact: dict[str, Any] | None,
-        names: dict[str, str], urgent: bool, now: datetime,
+        self, envelope: Envelope[Any], data: EventData, rule: domain.Rule, pid: str, audience: str,
+        contact: dict[str, Any] | None, names: dict[str, str], urgent: bool, now: datetime,
     ) -> Planned:
         category = rule.category.value
         if contact is None and self.contact_wait:
@@ -87,9 +104,10 @@ class DeliveryPlanning(NotificationBase):
             log.warning("notification recipient not found", recipient_id=pid, reason=reason)
             return [(doc, [self._failed_event(doc, reason, permanent=True, attempts=0, now=now)])]
         try:
-            rendered = self.renderer.render(rule.template, me=contact["display_name"],
-                                            time_zone=contact.get("time_zone") or "UTC", audience=audience,
-                                            event=envelope.data, names=names)
+            zone = contact.get("time_zone") or "UTC"
+            rendered = self.renderer.render(rule.template, me=contact["display_name"], time_zone=zone,
+                                            audience=audience, event=data, names=names)
+            in_app = self._in_app(rule.template, pid, zone, audience, data)
             render_error = None
         except RenderError as exc:
             rendered, render_error = None, str(exc)
@@ -115,14 +133,28 @@ class DeliveryPlanning(NotificationBase):
                 doc["message"] = {
                     "to_name": contact["display_name"], "to_address": contact["email"],
                     "subject": rendered.subject, "text": rendered.text, "html": rendered.html,
-                    **await self._invite(rule, envelope.data, contact["email"], rendered.subject, now),
+                    **await self._invite(rule, data, contact["email"], rendered.subject, now),
                 }
             else:
-                doc["message"] = {"title": rendered.subject, "text": rendered.in_app, "template": rule.template}
+                doc["message"] = {**in_app, "template": rule.template}
             if hold_until is not None:
                 doc.update(state="held", due_at=hold_until, reason="quiet hours")
             out.append((doc, []))
         return out
+
+    def _in_app(self, template: str, pid: str, zone: str, audience: str, data: EventData) -> dict[str, Any]:
+        """Title and text with people as references; plus, when the event carries free text, the
+        same without it (`redacted`), which replaces them if a person it names is erased."""
+        title, text = self.renderer.render_in_app(template, recipient_id=pid, time_zone=zone, audience=audience,
+                                                  event=data)
+        message: dict[str, Any] = {"title": title, "text": text}
+        bare = domain.without_free_text(data)
+        if bare is not data:
+            r_title, r_text = self.renderer.render_in_app(template, recipient_id=pid, time_zone=zone,
+                                                          audience=audience, event=bare)
+            if (r_title, r_text) != (title, text):
+                message["redacted"] = {"title": r_title, "text": r_text}
+        return message
 
     async def _invite(self, rule: domain.Rule, data: EventData, attendee: str, summary: str,
                       now: datetime) -> dict[str, Any]:

@@ -53,7 +53,35 @@ class DeliveryAttempts(NotificationBase):
         before = await self.deliveries.claim(delivery_id, now)
         if before is None:
             return None
+        before = await self._still_sendable(before)
+        if before is None:
+            return "cancelled"
         return await self._attempt_claimed(before, now)
+
+    async def _still_sendable(self, before: dict[str, Any]) -> dict[str, Any] | None:
+        """A claimed delivery about to be sent again (retry, quiet hours over, recovery): None if its
+        recipient or, for an email, a person it names was erased meanwhile (it is then cancelled);
+        else the delivery, its in-app text or webhook body without the free text of an erased person."""
+        if before.get("recipient_kind", "person") == "person":
+            people = [before["recipient_id"], *(before.get("mentions") or [])]
+        else:
+            people = list(before.get("mentions") or [])
+        contacts = await self.contacts.get_many(people) if people else {}
+        erased = {pid for pid, c in contacts.items() if c.get("erased")}
+        if not erased:
+            return before
+        message = before.get("message") or {}
+        if before["recipient_id"] in erased or before["channel"] == domain.Channel.EMAIL:
+            reason = "recipient erased" if before["recipient_id"] in erased else domain.ERASED_MENTION
+            now = self.clock.now()
+            await self.deliveries.finish(before["_id"], {"state": "cancelled", "reason": reason, "message": None,
+                                                          "due_at": None, "updated_at": now}, [], [])
+            return None
+        if before["channel"] == domain.Channel.IN_APP and message.get("redacted"):
+            return {**before, "message": {**message, **message["redacted"], "redacted": None}}
+        if before["channel"] == domain.Channel.WEBHOOK and message.get("body"):
+            return {**before, "message": {**message, "body": domain.bare_event_json(message["body"])}}
+        return before
 
     async def _attempt_claimed(self, before: dict[str, Any], now: datetime | None = None) -> str:
         """Send and record a delivery we hold the claim on; `before` is it as it was before the claim."""
@@ -83,6 +111,7 @@ class DeliveryAttempts(NotificationBase):
             await self.inbox.put({
                 "_id": delivery["_id"], "recipient_id": delivery["recipient_id"], "category": delivery["category"],
                 "title": message["title"], "text": message["text"], "template": message.get("template"),
+                "mentions": delivery.get("mentions") or [], "redacted": message.get("redacted"),
                 "source_event_id": delivery["source_event_id"], "source_event_type": delivery["source_event_type"],
                 "created_at": self.clock.now(), "read_at": None,
             })
@@ -134,7 +163,9 @@ class DeliveryAttempts(NotificationBase):
             category=before["category"], source_event_id=before["source_event_id"],
             source_event_type=before["source_event_type"], delivered_at=now, attempts=n,
         ), now)
-        fields = {"state": "delivered", "delivered_at": now, "reason": None, "due_at": None, "updated_at": now}
+        # Sent: the log keeps ids and status only (the message, with names and addresses, is gone).
+        fields = {"state": "delivered", "delivered_at": now, "reason": None, "due_at": None, "message": None,
+                  "updated_at": now}
         await self._finish(before, fields, attempt_log, [event])
         return "delivered"
 
@@ -151,7 +182,8 @@ class DeliveryAttempts(NotificationBase):
             reason = failure.reason if failure.permanent or endpoint_disabled \
                 else f"gave up after {n} attempts: {failure.reason}"
             event = self._failed_event(before, reason, permanent=failure.permanent, attempts=n, now=now)
-            fields = {"state": "failed", "reason": reason, "failed_at": now, "due_at": None, "updated_at": now}
+            fields = {"state": "failed", "reason": reason, "failed_at": now, "due_at": None, "message": None,
+                      "updated_at": now}
             await self._finish(before, fields, attempt_log, [event])
             return "failed"
         retry_at = now + domain.retry_delay(n, self.settings.delivery_retry_base_seconds,

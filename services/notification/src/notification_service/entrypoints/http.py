@@ -74,7 +74,7 @@ async def list_inbox(
 ) -> InboxPage:
     principal.require_self_or_admin(profile_id)
     after = _parse_cursor(cursor) if cursor else None
-    docs = await app.inbox.page(profile_id, limit=limit + 1, after=after, unread_only=unread_only)
+    docs = await app.inbox_page(profile_id, limit=limit + 1, after=after, unread_only=unread_only)
     more = len(docs) > limit
     docs = docs[:limit]
     return InboxPage(items=[_item(d) for d in docs], unread_count=await app.inbox.unread_count(profile_id),
