@@ -35,7 +35,8 @@ class FakeContacts:
             current.update(active=active, as_of=as_of)
 
     async def erase(self, profile_id: str, as_of: datetime) -> None:
-        self.docs[profile_id] = {"_id": profile_id, "erased": True, "as_of": as_of}
+        if not self.docs.get(profile_id, {}).get("erased"):
+            self.docs[profile_id] = {"_id": profile_id, "erased": True, "as_of": as_of}
 
     async def get_many(self, profile_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {pid: dict(self.docs[pid]) for pid in profile_ids if pid in self.docs}

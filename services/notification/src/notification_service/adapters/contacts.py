@@ -38,8 +38,12 @@ class ContactBook:
         await self._apply(profile_id, {"active": active}, as_of, create=False)
 
     async def erase(self, profile_id: str, as_of: datetime) -> None:
-        await self.coll.replace_one({"_id": profile_id}, {"_id": profile_id, "erased": True, "as_of": as_of},
-                                    upsert=True)
+        """The entry becomes a tombstone (id, `erased`, time); erasing again changes nothing."""
+        try:
+            await self.coll.replace_one({"_id": profile_id, "erased": {"$ne": True}},
+                                        {"_id": profile_id, "erased": True, "as_of": as_of}, upsert=True)
+        except DuplicateKeyError:
+            pass  # a tombstone already: the first erasure stands
 
     async def _apply(self, profile_id: str, fields: dict[str, Any], as_of: datetime, *, create: bool = True) -> None:
         res = await self.coll.update_one(

@@ -1,0 +1,169 @@
+"""Erasure over the real broker and store: a person with a full history (emails naming her to the
+other party, in-app items at both sides, webhook deliveries about her, a held quiet-hours message,
+a retrying delivery) is erased; then no string in any document of any collection of the
+service's database holds her name, address or the words used, the other party's inbox still
+lists its items (showing "a former member"), her timers are gone, a second erasure changes
+nothing and a later ProfileUpdated does not bring her back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from mentorship_contracts import Envelope
+from mentorship_contracts.matching import Agreement, IntroductionMade, MentorshipRequestAccepted, MentorshipRequested, \
+    MentorshipStarted
+from mentorship_contracts.profile import ProfileErased, ProfileSnapshot, ProfileUpdated
+from mentorship_contracts.scheduling import MilestoneReached, SessionScheduled
+from mentorship_kit.consumer import PROCESSED
+from mentorship_kit.timers import TIMERS
+from tests.integration.notification.conftest import Running, known, person
+from tests.support.kafka import eventually
+from tests.support.processes import token
+
+pytestmark = pytest.mark.integration
+
+ADMIN = token("admin-1", "admin")
+ADA, GRACE, ALAN = "ada", "grace", "alan"
+NAME, EMAIL = "Ada Lovelace", "ada@example.org"
+WORDS = {
+    "request": "I keep freezing in front of the board",
+    "goal": "Speak calmly at the quarterly review",
+    "agenda": "Rehearse the analytical engine pitch",
+    "milestone": "First talk without notes",
+    "introduction": "Ada wants to learn about compilers from you",
+}
+FORGOTTEN = (NAME, "Lovelace", EMAIL, *WORDS.values())
+# The service's own collections (the kit's consumer markers and offsets hold event ids only).
+OWN = ("contacts", "contact_waits", "deliveries", "inbox", "webhook_endpoints", "session_durations")
+
+
+def strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, bytes):
+        return [value.decode(errors="replace")]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in [str(k), *strings(v)]]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in strings(v)]
+    return []
+
+
+async def found_anywhere(service: Running) -> list[tuple[str, str, str]]:
+    """(collection, document id, text) of every string of every document that holds what must go."""
+    db = service.runtime.db
+    hits = []
+    for name in await db.list_collection_names():
+        async for doc in db[name].find({}):
+            for text in strings(doc):
+                if any(f in text for f in FORGOTTEN):
+                    hits.append((name, str(doc.get("_id")), text[:200]))
+    return hits
+
+
+async def own_state(service: Running) -> dict[str, list[dict[str, Any]]]:
+    db = service.runtime.db
+    return {name: [d async for d in db[name].find({}).sort("_id", 1)] for name in OWN}
+
+
+async def handled(service: Running, event: Envelope[Any]) -> bool:
+    return await service.runtime.db[PROCESSED].find_one({"_id": f"contacts:{event.id}"}) is not None
+
+
+async def inbox(service: Running, pid: str) -> list[dict[str, Any]]:
+    r = await service.http.get(f"/people/{pid}/inbox", headers=token(pid), params={"limit": 100})
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
+async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_nothing_back(service, smtp, receiver):
+    box, _ = smtp
+    receiver.statuses["flaky"] = 503
+    for path, types in (("all", ["*"]), ("flaky", ["mentorship.matching.introduction_made"])):
+        r = await service.http.post("/webhooks", headers=ADMIN, json={
+            "url": receiver.url(path), "secret": receiver.secret, "event_types": types})
+        assert r.status_code == 201, r.text
+    flaky = r.json()["endpoint_id"]
+    now = service.runtime.clock.now()
+    quiet = {"start": (now - timedelta(hours=1)).strftime("%H:%M"), "end": (now + timedelta(hours=1)).strftime("%H:%M")}
+    await service.send(person(ADA, NAME))
+    await service.send(person(GRACE, "Grace Hopper", roles=("mentor",)))
+    await service.send(person(ALAN, "Alan Turing", roles=("mentor",), prefs={"quiet_hours": quiet}))
+    await known(service, ADA, GRACE, ALAN)
+
+    m = dict(mentorship_id="m-1", mentee_id=ADA, mentor_id=GRACE)
+    requested = await service.send(MentorshipRequested(**m, message=WORDS["request"], expires_at=now + timedelta(days=7)))
+    started = await service.send(MentorshipStarted(**m, agreement=Agreement(goals=[WORDS["goal"]]), started_at=now))
+    session = await service.send(SessionScheduled(**m, session_id="s-1", ical_uid="s-1@mentorship", start=now + timedelta(
+        days=2), duration_minutes=45, agenda=WORDS["agenda"], scheduled_by=ADA))
+    milestone = await service.send(MilestoneReached(**m, milestone_id="ms-1", title=WORDS["milestone"], reached_at=now))
+    intro = await service.send(IntroductionMade(introduction_id="i-1", mentorship_id="m-1", mentee_id=ADA,
+                                                contact_id=ALAN, introduced_by=GRACE, message=WORDS["introduction"]))
+    for event in (requested, started, session, milestone):
+        await service.delivery(f"{event.id}:{GRACE}:email", state="delivered")
+        await service.delivery(f"{event.id}:{GRACE}:in_app", state="delivered")
+    await service.delivery(f"{intro.id}:{ADA}:email", state="delivered")
+    held = await service.delivery(f"{intro.id}:{ALAN}:email", state="held")
+    await service.delivery(f"{intro.id}:{ALAN}:in_app", state="held")
+    retrying_hook = await service.delivery(f"{intro.id}:{flaky}:webhook", state="retrying")
+    await eventually(lambda: _async(len(receiver.on("all")) >= 5))
+    # Her own email fails for now (the mail server is away): a retrying delivery with her address.
+    box.stop()
+    accepted = await service.send(MentorshipRequestAccepted(mentorship_id="m-2", mentee_id=ADA, mentor_id=GRACE))
+    retrying_mail = await service.delivery(f"{accepted.id}:{ADA}:email", state="retrying")
+    box.start()
+
+    assert any(NAME in str(msg["Subject"]) for msg in box.to("grace@example.org"))  # she was named to Grace
+    assert any(WORDS["request"] in str(call["body"]) for call in receiver.on("all"))
+    assert await found_anywhere(service)  # the scan sees what is there
+    grace_before = await inbox(service, GRACE)
+    assert any(NAME in i["title"] for i in grace_before)
+    assert await service.runtime.db[TIMERS].count_documents({"group": ADA, "state": "pending"}) == 1
+
+    erased = await service.send(ProfileErased(profile_id=ADA))
+    await eventually(lambda: handled(service, erased))
+
+    assert await found_anywhere(service) == []
+    # Grace's inbox still lists every item, naming Ada as a former member.
+    grace_after = await inbox(service, GRACE)
+    assert [i["item_id"] for i in grace_after] == [i["item_id"] for i in grace_before]
+    assert any("a former member asked you to be their mentor" in i["title"] for i in grace_after)
+    assert any(i["title"] == "Milestone reached: a milestone" for i in grace_after)
+    assert await inbox(service, ADA) == []
+    # Her timers are gone; the held email about her is cancelled, Alan's in-app item still comes.
+    assert await service.runtime.db[TIMERS].count_documents({"group": ADA, "state": "pending"}) == 0
+    assert (await service.delivery(retrying_mail["_id"]))["state"] == "cancelled"
+    assert (await service.delivery(held["_id"]))["state"] == "cancelled"
+    service.runtime.clock.set(held["due_at"] + timedelta(hours=2))
+    await service.fire_timers()
+    await service.delivery(f"{intro.id}:{ALAN}:in_app", state="delivered")
+    await service.delivery(retrying_hook["_id"], state="retrying")  # the flaky endpoint still answers 503
+    assert [i["title"] for i in await inbox(service, ALAN)] == ["Grace Hopper introduced you to a former member"]
+    assert all(WORDS["introduction"] not in str(call["body"]) for call in receiver.on("flaky")[1:])
+    assert box.to(EMAIL) == [m for m in box.to(EMAIL) if m["X-Mentorship-Delivery"] != retrying_mail["_id"]]
+    assert await found_anywhere(service) == []
+
+    # A second erasure changes nothing; a ProfileUpdated written before it (re-driven) or after does
+    # not bring her back, nor does a late event about her.
+    before = await own_state(service)
+    again = await service.send(ProfileErased(profile_id=ADA))
+    await eventually(lambda: handled(service, again))
+    assert await own_state(service) == before
+    snapshot = ProfileSnapshot(profile_id=ADA, display_name=NAME, email=EMAIL, roles=["mentee"])
+    updated = await service.send(ProfileUpdated(profile_id=ADA, changed_fields=["display_name"],
+                                                changes={"display_name": NAME}, profile=snapshot))
+    await eventually(lambda: handled(service, updated))
+    late = await service.send(MentorshipRequested(mentorship_id="m-3", mentee_id=ADA, mentor_id=GRACE,
+                                                  message=WORDS["request"], expires_at=now + timedelta(days=7)))
+    await service.delivery(f"{late.id}:{GRACE}:in_app", state="delivered")
+    assert (await service.notifications.contacts.get(ADA)).get("erased")
+    assert await found_anywhere(service) == []
+    [late_mail] = box.for_event(late.id)
+    assert "a former member" in str(late_mail["Subject"]) and WORDS["request"] not in late_mail.as_string()
+
+
+async def _async(value: Any) -> Any:
+    return value
