@@ -163,10 +163,15 @@ class InsightsStore:
 
     async def erase_person(self, profile_id: str, at: datetime) -> None:
         """Forget the person's skills, goals and roles; keep a tombstone so a replay stays forgotten.
-        Counts built from pairs stay (they hold ids only, shown as `erased` in reports)."""
-        await self.people.replace_one(
-            {"_id": profile_id}, {"_id": profile_id, "erased": True, "as_of": at}, upsert=True
-        )
+        Counts built from pairs stay (they hold ids only, shown as `erased` in reports). Erasing
+        again changes nothing: the first tombstone stands."""
+        try:
+            await self.people.replace_one(
+                {"_id": profile_id, "erased": {"$ne": True}}, {"_id": profile_id, "erased": True, "as_of": at},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            pass  # a tombstone already
 
     # --- reads ---------------------------------------------------------------------------------
     async def program(self, program_id: str) -> Doc | None:
