@@ -93,7 +93,8 @@ async def test_an_erased_person_leaves_nothing_personal_and_late_events_bring_no
     history = [
         env(ProfileRegistered(profile_id=ada, profile=ada_profile), 30),
         env(ProfileRegistered(profile_id=grace, profile=grace_profile), 30),
-        env(ProgramCreated(program_id=program, name="Spring", mode="self-select", created_at=NOW - timedelta(days=29)), 29),
+        env(ProgramCreated(program_id=program, name="Spring", mode="self-select",
+                           created_at=NOW - timedelta(days=29)), 29),
         env(ProgramParticipantEnrolled(program_id=program, profile_id=ada, role="mentee",
                                        enrolment_id=f"{program}:mentee:{ada}#1", enrolled_at=NOW - timedelta(days=28)),
             28),
@@ -135,8 +136,8 @@ async def test_an_erased_person_leaves_nothing_personal_and_late_events_bring_no
     await publish(infra, prefix, [again])
     await eventually(lambda: handled(svc, again))
     assert await own_state(svc) == before
-    late = [env(ProfileUpdated(profile_id=ada, changed_fields=["job_title"], changes={"job_title": "Analyst of engines"},
-                               profile=ada_profile), 0),
+    late = [env(ProfileUpdated(profile_id=ada, changed_fields=["job_title"],
+                               changes={"job_title": "Analyst of engines"}, profile=ada_profile), 0),
             Envelope.wrap(ProfileRegistered(profile_id=ada, profile=ada_profile), source="test",
                           time=NOW - timedelta(days=30))]
     await publish(infra, prefix, late)

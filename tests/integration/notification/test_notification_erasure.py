@@ -13,8 +13,13 @@ from typing import Any
 import pytest
 
 from mentorship_contracts import Envelope
-from mentorship_contracts.matching import Agreement, IntroductionMade, MentorshipRequestAccepted, MentorshipRequested, \
-    MentorshipStarted
+from mentorship_contracts.matching import (
+    Agreement,
+    IntroductionMade,
+    MentorshipRequestAccepted,
+    MentorshipRequested,
+    MentorshipStarted,
+)
 from mentorship_contracts.profile import ProfileErased, ProfileSnapshot, ProfileUpdated
 from mentorship_contracts.scheduling import MilestoneReached, SessionScheduled
 from mentorship_kit.consumer import PROCESSED
@@ -95,11 +100,14 @@ async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_no
     await known(service, ADA, GRACE, ALAN)
 
     m = dict(mentorship_id="m-1", mentee_id=ADA, mentor_id=GRACE)
-    requested = await service.send(MentorshipRequested(**m, message=WORDS["request"], expires_at=now + timedelta(days=7)))
+    requested = await service.send(MentorshipRequested(**m, message=WORDS["request"],
+                                                       expires_at=now + timedelta(days=7)))
     started = await service.send(MentorshipStarted(**m, agreement=Agreement(goals=[WORDS["goal"]]), started_at=now))
-    session = await service.send(SessionScheduled(**m, session_id="s-1", ical_uid="s-1@mentorship", start=now + timedelta(
-        days=2), duration_minutes=45, agenda=WORDS["agenda"], scheduled_by=ADA))
-    milestone = await service.send(MilestoneReached(**m, milestone_id="ms-1", title=WORDS["milestone"], reached_at=now))
+    session = await service.send(SessionScheduled(**m, session_id="s-1", ical_uid="s-1@mentorship",
+                                                  start=now + timedelta(days=2), duration_minutes=45,
+                                                  agenda=WORDS["agenda"], scheduled_by=ADA))
+    milestone = await service.send(MilestoneReached(**m, milestone_id="ms-1", title=WORDS["milestone"],
+                                                    reached_at=now))
     intro = await service.send(IntroductionMade(introduction_id="i-1", mentorship_id="m-1", mentee_id=ADA,
                                                 contact_id=ALAN, introduced_by=GRACE, message=WORDS["introduction"]))
     for event in (requested, started, session, milestone):

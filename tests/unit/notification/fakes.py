@@ -192,6 +192,11 @@ class FakeInbox:
     async def forget(self, recipient_id: str) -> None:
         self.items = {k: v for k, v in self.items.items() if v["recipient_id"] != recipient_id}
 
+    async def redact(self, item_id: str) -> None:
+        item = self.items.get(item_id)
+        if item and item.get("redacted"):
+            item.update(title=item["redacted"]["title"], text=item["redacted"]["text"], redacted=None)
+
     async def redact_mentions(self, profile_id: str) -> int:
         found = [i for i in self.items.values() if profile_id in (i.get("mentions") or []) and i.get("redacted")]
         for item in found:

@@ -65,6 +65,12 @@ class Inbox:
     async def forget(self, recipient_id: str) -> None:
         await self.coll.delete_many({"recipient_id": recipient_id})
 
+    async def redact(self, item_id: str) -> None:
+        item = await self.coll.find_one({"_id": item_id}, {"redacted": 1})
+        if item and item.get("redacted"):
+            await self.coll.update_one({"_id": item_id}, {"$set": {
+                "title": item["redacted"]["title"], "text": item["redacted"]["text"], "redacted": None}})
+
     async def redact_mentions(self, profile_id: str) -> int:
         """Other people's items naming this (erased) person: their text without free text replaces
         the original. Names are references resolved when read, so they need no change."""

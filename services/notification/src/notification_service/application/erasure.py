@@ -76,12 +76,20 @@ class Erasure(ContactWaiting):
     # --- reading the inbox -----------------------------------------------------------------------
     async def inbox_page(self, profile_id: str, *, limit: int, after: tuple[datetime, str] | None,
                          unread_only: bool) -> list[dict[str, Any]]:
-        """A page of the inbox with every person reference shown as that person's current name."""
+        """A page of the inbox with every person reference shown as that person's current name, and
+        an item naming an erased person shown without free text (also when it was written in the
+        instant the erasure ran, after the erasure had rewritten the stored items)."""
         items = await self.inbox.page(profile_id, limit=limit, after=after, unread_only=unread_only)
-        people = sorted(domain.referenced_people(*(i[f] for i in items for f in ("title", "text"))))
-        contacts = await self.contacts.get_many(people) if people else {}
-        names = {pid: domain.FORMER_MEMBER if c.get("erased") else str(c.get("display_name") or domain.UNKNOWN_MEMBER)
+        people = domain.referenced_people(*(i[f] for i in items for f in ("title", "text")))
+        people |= {pid for i in items if i.get("redacted") for pid in i.get("mentions") or []}
+        contacts = await self.contacts.get_many(sorted(people)) if people else {}
+        erased = {pid for pid, c in contacts.items() if c.get("erased")}
+        names = {pid: domain.FORMER_MEMBER if pid in erased else str(c.get("display_name") or domain.UNKNOWN_MEMBER)
                  for pid, c in contacts.items()}
-        return [{**i, "title": domain.resolve_refs(i["title"], names), "text": domain.resolve_refs(i["text"], names)}
-                for i in items]
-
+        shown = []
+        for item in items:
+            if item.get("redacted") and erased.intersection(item.get("mentions") or []):
+                item = {**item, **item["redacted"]}
+            shown.append({**item, "title": domain.resolve_refs(item["title"], names),
+                          "text": domain.resolve_refs(item["text"], names)})
+        return shown

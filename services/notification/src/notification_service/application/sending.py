@@ -62,26 +62,30 @@ class DeliveryAttempts(NotificationBase):
         """A claimed delivery about to be sent again (retry, quiet hours over, recovery): None if its
         recipient or, for an email, a person it names was erased meanwhile (it is then cancelled);
         else the delivery, its in-app text or webhook body without the free text of an erased person."""
-        if before.get("recipient_kind", "person") == "person":
-            people = [before["recipient_id"], *(before.get("mentions") or [])]
-        else:
-            people = list(before.get("mentions") or [])
-        contacts = await self.contacts.get_many(people) if people else {}
-        erased = {pid for pid, c in contacts.items() if c.get("erased")}
-        if not erased:
-            return before
-        message = before.get("message") or {}
-        if before["recipient_id"] in erased or before["channel"] == domain.Channel.EMAIL:
-            reason = "recipient erased" if before["recipient_id"] in erased else domain.ERASED_MENTION
-            now = self.clock.now()
-            await self.deliveries.finish(before["_id"], {"state": "cancelled", "reason": reason, "message": None,
-                                                          "due_at": None, "updated_at": now}, [], [])
+        cancel, erased_mention = await self._erasure_check(before)
+        if cancel:
+            await self.deliveries.finish(before["_id"], {"state": "cancelled", "reason": cancel, "message": None,
+                                                          "due_at": None, "updated_at": self.clock.now()}, [], [])
             return None
-        if before["channel"] == domain.Channel.IN_APP and message.get("redacted"):
+        message = before.get("message") or {}
+        if erased_mention and before["channel"] == domain.Channel.IN_APP and message.get("redacted"):
             return {**before, "message": {**message, **message["redacted"], "redacted": None}}
-        if before["channel"] == domain.Channel.WEBHOOK and message.get("body"):
+        if erased_mention and before["channel"] == domain.Channel.WEBHOOK and message.get("body"):
             return {**before, "message": {**message, "body": domain.bare_event_json(message["body"])}}
         return before
+
+    async def _erasure_check(self, doc: dict[str, Any]) -> tuple[str | None, bool]:
+        """(why to cancel it, if so; whether a person it names is erased), from the contact book."""
+        person = doc.get("recipient_kind", "person") == "person"
+        people = [doc["recipient_id"]] if person else []
+        people += [p for p in doc.get("mentions") or [] if p not in people]
+        contacts = await self.contacts.get_many(people) if people else {}
+        erased = {pid for pid, c in contacts.items() if c.get("erased")}
+        if person and doc["recipient_id"] in erased:
+            return "recipient erased", True
+        if erased and doc["channel"] == domain.Channel.EMAIL:
+            return domain.ERASED_MENTION, True
+        return None, bool(erased)
 
     async def _attempt_claimed(self, before: dict[str, Any], now: datetime | None = None) -> str:
         """Send and record a delivery we hold the claim on; `before` is it as it was before the claim."""
@@ -115,6 +119,10 @@ class DeliveryAttempts(NotificationBase):
                 "source_event_id": delivery["source_event_id"], "source_event_type": delivery["source_event_type"],
                 "created_at": self.clock.now(), "read_at": None,
             })
+            if message.get("redacted") and (await self._erasure_check(delivery))[1]:
+                # A person it names was erased while this was on its way (the tombstone is written
+                # before the erasure rewrites the inbox, so one of the two sees this item).
+                await self.inbox.redact(delivery["_id"])
         elif channel == domain.Channel.EMAIL:
             email = build_email(
                 sender=self.settings.smtp_from, to_name=message["to_name"], to_address=message["to_address"],
@@ -190,7 +198,13 @@ class DeliveryAttempts(NotificationBase):
                                             self.settings.delivery_retry_max_seconds)
         fields = {"state": "retrying", "reason": failure.reason, "due_at": retry_at, "updated_at": now}
         if await self._finish(before, fields, attempt_log, []):
-            await self._schedule(RETRY_TIMER, f"retry:{before['_id']}:{n}", retry_at, before)
+            cancel, _ = await self._erasure_check(before)
+            if cancel is None:
+                await self._schedule(RETRY_TIMER, f"retry:{before['_id']}:{n}", retry_at, before)
+            elif await self.deliveries.rewrite(before["_id"], "retrying", {
+                    "state": "cancelled", "reason": cancel, "message": None, "due_at": None, "updated_at": now}):
+                # Erased while this attempt was under way: the erasure left it to us.
+                return "cancelled"
         return "retrying"
 
     async def _count_endpoint_failure(self, endpoint_id: str, failure: SendFailed, now: datetime) -> bool:
