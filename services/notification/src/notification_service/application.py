@@ -31,6 +31,7 @@ from mentorship_contracts import Envelope, EventData, decode, encode
 from mentorship_contracts.notification import NotificationDelivered, NotificationFailed, WebhookEndpointDisabled
 from mentorship_contracts.scheduling import SessionCancelled, SessionRescheduled, SessionScheduled
 from mentorship_kit.clock import Clock
+from mentorship_kit.metrics import DELIVERIES_FAILED
 from mentorship_kit.problems import NotFound, Unprocessable
 from mentorship_kit.timers import Timers
 
@@ -424,7 +425,9 @@ class Notifications:
             event = self._failed_event(before, reason, permanent=failure.permanent, attempts=n, now=now)
             fields = {"state": "failed", "reason": reason, "failed_at": now, "due_at": None, "updated_at": now}
             await self._finish(before, fields, attempt_log, [event])
+            DELIVERIES_FAILED.labels(SOURCE, before["channel"], "failed").inc()
             return "failed"
+        DELIVERIES_FAILED.labels(SOURCE, before["channel"], "retrying").inc()
         retry_at = now + domain.retry_delay(n, self.settings.delivery_retry_base_seconds,
                                             self.settings.delivery_retry_max_seconds)
         fields = {"state": "retrying", "reason": failure.reason, "due_at": retry_at, "updated_at": now}
