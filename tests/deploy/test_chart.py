@@ -31,6 +31,10 @@ SERVICES = ("profile", "matching", "scheduling", "notification")
 # tests below check what matters in them.
 CUSTOM_KINDS = ("ScaledObject", "TriggerAuthentication", "ServiceMonitor", "PrometheusRule", "KafkaTopic")
 
+# The first test builds helm, kubeconform and promtool (minutes, once per machine): past the suite's
+# 300 s per-test default, which counts fixture set-up.
+pytestmark = pytest.mark.timeout(3600)
+
 VARIANTS: dict[str, list[str]] = {
     "defaults": [],
     "all-options": ["-f", str(ALL_OPTIONS)],
