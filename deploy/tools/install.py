@@ -11,7 +11,7 @@ Layout under ``${MENTORSHIP_CACHE_DIR:-~/.cache/mentorship}/tools``::
 
     helm-v3.22.0/helm                    go install helm.sh/helm/v3/cmd/helm@v3.22.0
     kubeconform-v0.7.0/kubeconform       go install github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0
-    promtool-v0.316.0/promtool           go install github.com/prometheus/prometheus/cmd/promtool@v0.316.0
+    promtool-v0.316.0/promtool           go install -tags=remove_all_sd github.com/prometheus/prometheus/cmd/promtool@v0.316.0
     kubernetes-schemas-1.37.0/<version>-standalone-strict/*.json
                                          Kubernetes JSON schemas from the kubernetes-validate wheel (PyPI),
                                          so kubeconform validates offline
@@ -52,6 +52,7 @@ class GoTool:
     package: str
     version: str
     version_args: tuple[str, ...]
+    tags: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -64,7 +65,10 @@ GO_TOOLS: dict[str, GoTool] = {
         GoTool("helm", "helm.sh/helm/v3/cmd/helm", "v3.22.0", ("version", "--short")),
         GoTool("kubeconform", "github.com/yannh/kubeconform/cmd/kubeconform", "v0.7.0", ("-v",)),
         # Prometheus tags its Go module v0.<major*100+minor>.<patch>: v0.316.0 is Prometheus 3.16.0.
-        GoTool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0", ("--version",)),
+        # remove_all_sd leaves out the cloud service-discovery plugins (AWS, Azure, GCE, ...): rule
+        # checks and tests need none of them, and they are most of the build.
+        GoTool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0", ("--version",),
+               tags=("remove_all_sd",)),
     )
 }
 
@@ -166,10 +170,12 @@ def _install_go_tool(tool: GoTool, log: Log) -> None:
         env["GOBIN"] = str(tmp)
         log(f"[tools] {tool.name} {tool.version}: go install {tool.package}@{tool.version} "
             "(minutes the first time) ...")
-        _run([go, "install", "-trimpath", "-ldflags=-s -w", f"{tool.package}@{tool.version}"],
+        tags = [f"-tags={','.join(tool.tags)}"] if tool.tags else []
+        _run([go, "install", "-trimpath", "-ldflags=-s -w", *tags, f"{tool.package}@{tool.version}"],
              env=env, cwd=tmp)
         reported = _run([str(tmp / tool.name), *tool.version_args]).strip()
-        _publish(tmp, home(tool.name), {"package": tool.package, "version": tool.version, "reports": reported})
+        _publish(tmp, home(tool.name), {"package": tool.package, "version": tool.version, "tags": list(tool.tags),
+                                        "reports": reported})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
