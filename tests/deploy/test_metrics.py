@@ -124,7 +124,7 @@ async def test_every_operator_metric_is_exposed_with_a_plausible_value(service: 
         assert got is not None, f"{name}{labels} missing from /metrics"
         return got
 
-    health = dict(service=SERVICE, method="GET", route="/health", status="200")
+    health = {"service": SERVICE, "method": "GET", "route": "/health", "status": "200"}
     count = at("mentorship_http_request_duration_seconds_count", **health)
     assert count >= 1
     assert at("mentorship_http_request_duration_seconds_bucket", **health, le="+Inf") == count

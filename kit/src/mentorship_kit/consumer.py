@@ -101,7 +101,7 @@ class EventConsumer:
         self.topics = topics
         self.retry = retry
         self.on_handled = on_handled  # a handler may have queued events: wake the outbox relay
-        self._subscriber: Any = None
+        self._subscriber: object | None = None  # FastStream's subscriber: its consumer gives the assignment
 
     @property
     def group_id(self) -> str:
@@ -111,7 +111,7 @@ class EventConsumer:
         async def raw_bytes(msg: Any) -> bytes:  # never let FastStream parse: we own decoding
             return msg.body
 
-        self._subscriber = broker.subscriber(
+        subscriber = broker.subscriber(
             self.topics(self.topic),
             group_id=self.group_id,
             auto_offset_reset="earliest",
@@ -121,7 +121,9 @@ class EventConsumer:
             description=f"{self.service} consumes {self.topic} ({', '.join(sorted(self.handlers))})",
         )
 
-        @self._subscriber
+        self._subscriber = subscriber
+
+        @subscriber
         async def on_record(body: bytes, message: KafkaMessage) -> None:
             await self.process(message.raw_message)
 

@@ -224,10 +224,10 @@ class ServiceRuntime:
             for consumer in self.consumers:
                 lags = await consumer.lag()
                 seen = {(consumer.group_id, topic, str(partition)) for topic, partition in lags}
-                for group, topic, partition in self._lag_labels.get(consumer.name, set()) - seen:
+                for gone in self._lag_labels.get(consumer.name, set()) - seen:
                     # a partition moved to another replica in a rebalance: that one reports it now
                     with contextlib.suppress(KeyError):
-                        CONSUMER_LAG.remove(service, group, topic, partition)
+                        CONSUMER_LAG.remove(service, *gone)
                 for (topic, partition), lag in lags.items():
                     CONSUMER_LAG.labels(service, consumer.group_id, topic, str(partition)).set(lag)
                 self._lag_labels[consumer.name] = seen
