@@ -273,3 +273,10 @@ def test_every_metric_the_alerts_use_is_exposed_or_from_prometheus() -> None:
         used |= {m for m in re.findall(r"\b([a-z_][a-z0-9_]*)(?=\{|\[|\s*(?:==|>|<|\)|$))", expr)
                  if m.startswith(("mentorship_", "service_"))}
     assert used and not used - exposed_samples(), sorted(used - exposed_samples())
+
+
+@pytest.mark.parametrize("bad", ["topics.provisioner=kafka", "kafka.partitions=0", "mongodb.existingSecret="])
+def test_values_schema_refuses_a_wrong_value(tools: dict[str, Path], bad: str) -> None:
+    proc = subprocess.run([str(tools["helm"]), "template", "rel", str(CHART), "--set", bad],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode != 0 and bad.split("=")[0].replace(".", "/") in proc.stderr, proc.stderr
