@@ -220,19 +220,20 @@ class ServiceRuntime:
     async def sample_gauges(self) -> None:
         """Set the lag, outbox-age and overdue-timer gauges; each part fails on its own."""
         service = self.service
-        try:
-            for consumer in self.consumers:
+        for consumer in self.consumers:
+            try:
                 lags = await consumer.lag()
-                seen = {(consumer.group_id, topic, str(partition)) for topic, partition in lags}
-                for gone in self._lag_labels.get(consumer.name, set()) - seen:
-                    # a partition moved to another replica in a rebalance: that one reports it now
-                    with contextlib.suppress(KeyError):
-                        CONSUMER_LAG.remove(service, *gone)
-                for (topic, partition), lag in lags.items():
-                    CONSUMER_LAG.labels(service, consumer.group_id, topic, str(partition)).set(lag)
-                self._lag_labels[consumer.name] = seen
-        except Exception as exc:
-            log.warning("consumer lag sample failed", error=repr(exc)[:300])
+            except Exception as exc:
+                log.warning("consumer lag sample failed", consumer=consumer.name, error=repr(exc)[:300])
+                continue
+            seen = {(consumer.group_id, topic, str(partition)) for topic, partition in lags}
+            for gone in self._lag_labels.get(consumer.name, set()) - seen:
+                # a partition moved to another replica in a rebalance: that one reports it now
+                with contextlib.suppress(KeyError):
+                    CONSUMER_LAG.remove(service, *gone)
+            for (topic, partition), lag in lags.items():
+                CONSUMER_LAG.labels(service, consumer.group_id, topic, str(partition)).set(lag)
+            self._lag_labels[consumer.name] = seen
         try:
             if self.relay is not None:
                 for collection, age in (await self.relay.oldest_unpublished_age()).items():
