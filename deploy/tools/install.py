@@ -17,7 +17,8 @@ Layout under ``${MENTORSHIP_CACHE_DIR:-~/.cache/mentorship}/tools``::
                                          so kubeconform validates offline
 
 Go tools are built from the Go module proxy (``go install``, GOBIN pointed into a temporary
-directory); every entry is renamed into place only after a ``.complete`` marker is written, so an
+directory, with the version ``-X`` settings their release builds make; a change of tags or
+ldflags rebuilds); every entry is renamed into place only after a ``.complete`` marker is written, so an
 interrupted install is never mistaken for a finished one. Concurrent installers wait on a lock.
 
 Importable: ``install(names) -> dict[name, Path]`` and ``tool_path(name) -> Path``.
@@ -53,6 +54,8 @@ class GoTool:
     version: str
     version_args: tuple[str, ...]
     tags: tuple[str, ...] = ()
+    # -X settings a release build makes (version strings, defaults); part of the cache key
+    ldflags: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -62,13 +65,20 @@ class GoTool:
 GO_TOOLS: dict[str, GoTool] = {
     tool.name: tool
     for tool in (
-        GoTool("helm", "helm.sh/helm/v3/cmd/helm", "v3.22.0", ("version", "--short")),
+        # As helm's Makefile does: without these, `helm template` assumes Kubernetes 1.20.
+        GoTool("helm", "helm.sh/helm/v3/cmd/helm", "v3.22.0", ("version", "--short"), ldflags=(
+            "-X helm.sh/helm/v3/internal/version.version=v3.22.0",
+            "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1",
+            "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37",
+            "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1",
+            "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37",
+        )),
         GoTool("kubeconform", "github.com/yannh/kubeconform/cmd/kubeconform", "v0.7.0", ("-v",)),
         # Prometheus tags its Go module v0.<major*100+minor>.<patch>: v0.316.0 is Prometheus 3.16.0.
         # remove_all_sd leaves out the cloud service-discovery plugins (AWS, Azure, GCE, ...): rule
         # checks and tests need none of them, and they are most of the build.
         GoTool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0", ("--version",),
-               tags=("remove_all_sd",)),
+               tags=("remove_all_sd",), ldflags=("-X github.com/prometheus/common/version.Version=3.16.0",)),
     )
 }
 
@@ -110,7 +120,11 @@ def installed(name: str) -> bool:
     marker = home(name) / MARKER
     if not (marker.is_file() and tool_path(name).exists()):
         return False
-    return name != SCHEMAS_NAME or json.loads(marker.read_text()).get("layout") == SCHEMAS_LAYOUT
+    recorded = json.loads(marker.read_text())
+    if name == SCHEMAS_NAME:
+        return bool(recorded.get("layout") == SCHEMAS_LAYOUT)
+    tool = GO_TOOLS[name]
+    return bool(recorded.get("tags", []) == list(tool.tags) and recorded.get("ldflags", []) == list(tool.ldflags))
 
 
 def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -171,11 +185,12 @@ def _install_go_tool(tool: GoTool, log: Log) -> None:
         log(f"[tools] {tool.name} {tool.version}: go install {tool.package}@{tool.version} "
             "(minutes the first time) ...")
         tags = [f"-tags={','.join(tool.tags)}"] if tool.tags else []
-        _run([go, "install", "-trimpath", "-ldflags=-s -w", *tags, f"{tool.package}@{tool.version}"],
+        ldflags = " ".join(("-s", "-w", *tool.ldflags))
+        _run([go, "install", "-trimpath", f"-ldflags={ldflags}", *tags, f"{tool.package}@{tool.version}"],
              env=env, cwd=tmp)
         reported = _run([str(tmp / tool.name), *tool.version_args]).strip()
         _publish(tmp, home(tool.name), {"package": tool.package, "version": tool.version, "tags": list(tool.tags),
-                                        "reports": reported})
+                                        "ldflags": list(tool.ldflags), "reports": reported})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
