@@ -160,6 +160,9 @@ class ProfileSnapshot(ValueModel):
     mentoring_preferences: MentoringPreferences = Field(default_factory=MentoringPreferences)
     notification_preferences: NotificationPreferences = Field(default_factory=NotificationPreferences)
     active: bool = True
+    external_id: Annotated[str, StringConstraints(min_length=1, max_length=128), SINGLE_LINE] | None = Field(
+        default=None, description="the person's id in the company directory or identity provider (SCIM externalId, "
+                                  "OIDC subject); unique when set")
 
     @field_validator("languages")
     @classmethod

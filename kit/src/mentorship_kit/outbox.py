@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -98,6 +99,7 @@ def outbox_entries(events: Sequence[Envelope]) -> list[dict[str, Any]]:  # type:
             "type": e.type,
             "topic": e.data.topic,
             "key": e.subject,
+            "time": e.time,  # when the use case wrote it: the relay's oldest-unpublished-age gauge
             "body": body.decode(),
             # an object, not pairs: FerretDB stores no nested arrays
             "headers": {k: v.decode() for k, v in headers},
@@ -200,6 +202,22 @@ class OutboxRelay:
         self._wake.set()
         with contextlib.suppress(Exception):
             await self.drain()
+
+    async def oldest_unpublished_age(self, scan_limit: int = 1000) -> dict[str, float]:
+        """Per collection, seconds since the oldest waiting event was written (0 when none waits).
+        Looks at up to `scan_limit` pending documents per collection: enough to see a stuck relay."""
+        now = self.clock.now()
+        ages: dict[str, float] = {}
+        for name in self.collections:
+            oldest: datetime | None = None
+            cursor = self.db[name].find({PENDING: True}, {OUTBOX: 1}).limit(scan_limit)
+            async for doc in cursor:
+                for entry in doc.get(OUTBOX) or []:
+                    written = _entry_time(entry)
+                    if written is not None and (oldest is None or written < oldest):
+                        oldest = written
+            ages[name] = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+        return ages
 
     async def drain(self) -> int:
         total = 0
@@ -322,3 +340,16 @@ class OutboxRelay:
 
 def _entry_id(entry: Any) -> Any:
     return entry.get("id") if isinstance(entry, dict) else None
+
+
+def _entry_time(entry: dict[str, Any]) -> datetime | None:
+    """The entry's write time; entries queued before the `time` field existed carry it in the body."""
+    written = entry.get("time")
+    if written is None:
+        try:
+            written = datetime.fromisoformat(json.loads(entry["body"])["time"].replace("Z", "+00:00"))
+        except (KeyError, TypeError, ValueError):
+            return None
+    if isinstance(written, datetime) and written.tzinfo is None:
+        written = written.replace(tzinfo=UTC)  # the store hands back naive UTC datetimes
+    return written if isinstance(written, datetime) else None

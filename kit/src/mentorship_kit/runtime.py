@@ -41,7 +41,17 @@ from .messaging import (
     new_producer,
     topic_spec,
 )
-from .metrics import HTTP_REQUESTS, READY, REGISTRY
+from .metrics import (
+    CONSUMER_LAG,
+    GAUGES_SAMPLED,
+    HTTP_REQUEST_SECONDS,
+    HTTP_REQUESTS,
+    OUTBOX_OLDEST_AGE,
+    READY,
+    REGISTRY,
+    TIMERS_DUE,
+    TIMERS_LATENESS,
+)
 from .mongo import Indexes, connect, ensure_indexes, ping
 from .outbox import OutboxRelay, outbox_indexes, set_event_max_bytes
 from .policy import Policy, policy
@@ -55,6 +65,9 @@ OPS_CONSUMERS = "ops_consumers"
 
 
 class ServiceRuntime:
+    # How often consumer lag, the oldest outbox entry and overdue timers are sampled (seconds).
+    gauge_interval: float = 15.0
+
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self.service = settings.service_name
@@ -82,6 +95,7 @@ class ServiceRuntime:
         self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._lag_labels: dict[str, set[tuple[str, str, str]]] = {}
         self._producer: AIOKafkaProducer | None = None
         self._broker_started = False
         self._kafka_task: asyncio.Task[None] | None = None
@@ -245,6 +259,7 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(self.timer_loop.run(), name="timers"))
         for job in self._background:
             self._tasks.append(asyncio.create_task(job(), name=getattr(job, "__name__", "job")))
+        self._tasks.append(asyncio.create_task(self._sample_gauges_forever(), name="gauges"))
         self._broker_started = True  # stop() must stop it even when start fails halfway
         await self.broker.start()
         self.started = True
@@ -299,6 +314,42 @@ class ServiceRuntime:
                 log.exception("stop hook failed", hook=getattr(hook, "__name__", repr(hook)))
         await self.client.close()
         log.info("service stopped")
+
+    async def sample_gauges(self) -> None:
+        """Set the lag, outbox-age and overdue-timer gauges; each part fails on its own."""
+        service = self.service
+        for consumer in self.consumers:
+            try:
+                lags = await consumer.lag()
+            except Exception as exc:
+                log.warning("consumer lag sample failed", consumer=consumer.name, error=repr(exc)[:300])
+                continue
+            seen = {(consumer.group_id, topic, str(partition)) for topic, partition in lags}
+            for gone in self._lag_labels.get(consumer.name, set()) - seen:
+                # a partition moved to another replica in a rebalance: that one reports it now
+                with contextlib.suppress(KeyError):
+                    CONSUMER_LAG.remove(service, *gone)
+            for (topic, partition), lag in lags.items():
+                CONSUMER_LAG.labels(service, consumer.group_id, topic, str(partition)).set(lag)
+            self._lag_labels[consumer.name] = seen
+        try:
+            if self.relay is not None:
+                for collection, age in (await self.relay.oldest_unpublished_age()).items():
+                    OUTBOX_OLDEST_AGE.labels(service, collection).set(age)
+        except Exception as exc:
+            log.warning("outbox age sample failed", error=repr(exc)[:300])
+        try:
+            count, lateness = await self.timers.overdue()
+            TIMERS_DUE.labels(service).set(count)
+            TIMERS_LATENESS.labels(service).set(lateness)
+        except Exception as exc:
+            log.warning("timer sample failed", error=repr(exc)[:300])
+        GAUGES_SAMPLED.labels(service).set(time.time())
+
+    async def _sample_gauges_forever(self) -> None:
+        while True:
+            await self.sample_gauges()
+            await asyncio.sleep(self.gauge_interval)
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
@@ -371,8 +422,10 @@ def create_app(
             runtime.wake_relay()  # a write may have queued events: publish them now
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
+        elapsed = time.perf_counter() - started
         HTTP_REQUESTS.labels(runtime.service, request.method, path, str(response.status_code)).inc()
-        response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+        HTTP_REQUEST_SECONDS.labels(runtime.service, request.method, path, str(response.status_code)).observe(elapsed)
+        response.headers["server-timing"] = f"app;dur={elapsed * 1000:.2f}"
         return response
 
     @app.get("/health", tags=["operations"], summary="Liveness", openapi_extra=policy(Policy.ANONYMOUS))

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -98,6 +98,21 @@ class Timers:
             .limit(batch)
         )
         return [doc["_id"] async for doc in cursor]
+
+    async def overdue(self) -> tuple[int, float]:
+        """How many pending timers are past their due time, and how late the oldest of them is (s)."""
+        now = self.clock.now()
+        due = {"state": "pending", "due_at": {"$lte": now}}
+        count = await self.db[TIMERS].count_documents(due)
+        if not count:
+            return 0, 0.0
+        oldest = await self.db[TIMERS].find_one(due, {"due_at": 1}, sort=[("due_at", ASCENDING)])
+        if oldest is None:
+            return count, 0.0
+        due_at = oldest["due_at"]
+        if due_at.tzinfo is None:
+            due_at = due_at.replace(tzinfo=UTC)  # the store hands back naive UTC datetimes
+        return count, max((now - due_at).total_seconds(), 0.0)
 
     async def claim(self, timer_id: str) -> dict[str, Any] | None:
         """Take a lease on one due timer, unless another replica holds a live lease on it."""

@@ -373,7 +373,7 @@ async def test_the_journey_runs_over_sasl_ssl_on_topics_an_operator_provisioned(
             summary = await journey.summary()
         finally:
             await journey.close()
-        assert steps[-1].title == "Pay it forward: a mentee becomes a mentor"
+        assert "Pay it forward: a mentee becomes a mentor" in [s.title for s in steps]
         imported = next(s for s in steps if s.title.startswith("HR bulk-imports"))
         assert imported.events["ProfileRegistered"] == len(journey.everyone)
         assert summary, summary

@@ -22,6 +22,7 @@ import structlog
 
 from mentorship_contracts import Envelope
 from mentorship_contracts.notification import NotificationDelivered, WebhookEndpointDisabled
+from mentorship_kit.metrics import DELIVERIES_FAILED
 
 from .. import domain
 from ..adapters.deliveries import WAITING
@@ -193,7 +194,9 @@ class DeliveryAttempts(NotificationBase):
             fields = {"state": "failed", "reason": reason, "failed_at": now, "due_at": None, "message": None,
                       "updated_at": now}
             await self._finish(before, fields, attempt_log, [event])
+            DELIVERIES_FAILED.labels(self.ctx.events.source, before["channel"], "failed").inc()
             return "failed"
+        DELIVERIES_FAILED.labels(self.ctx.events.source, before["channel"], "retrying").inc()
         retry_at = now + domain.retry_delay(n, self.settings.delivery_retry_base_seconds,
                                             self.settings.delivery_retry_max_seconds)
         fields = {"state": "retrying", "reason": failure.reason, "due_at": retry_at, "updated_at": now}
