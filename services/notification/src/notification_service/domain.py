@@ -176,6 +176,11 @@ def referenced_people(*texts: str) -> set[str]:
     return {m.group(1) for text in texts for m in _REF.finditer(text)}
 
 
+def refs_as_ids(text: str) -> str:
+    """A stored text with each person reference shown as the profile id (the admin's delivery log)."""
+    return _REF.sub(lambda m: m.group(1), text)
+
+
 def resolve_refs(text: str, names: dict[str, str]) -> str:
     """A stored text with each person reference replaced by their name as known now."""
     return _REF.sub(lambda m: names.get(m.group(1), UNKNOWN_MEMBER), text)

@@ -16,6 +16,7 @@ from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import NotFound, Unprocessable
 
 from ..application import NotificationUseCases
+from ..domain import refs_as_ids
 from .consumers import source_event_types
 
 
@@ -205,7 +206,8 @@ class Delivery(BaseModel):
                                    "waiting_for_contact, checking_contact, released")
     reason: str | None
     urgent: bool
-    subject: str | None = Field(description="email subject or in-app title (no bodies, no addresses)")
+    subject: str | None = Field(description="email subject or in-app title (people as profile ids) while the "
+                                            "delivery is open; none once sent or failed (no bodies, no addresses)")
     due_at: datetime | None
     attempts: list[Attempt]
     created_at: datetime
@@ -218,7 +220,7 @@ def _delivery(doc: dict[str, Any]) -> Delivery:
         delivery_id=doc["_id"], source_event_id=doc["source_event_id"], source_event_type=doc["source_event_type"],
         recipient_id=doc["recipient_id"], recipient_kind=doc.get("recipient_kind", "person"), channel=doc["channel"],
         category=doc["category"], state=doc["state"], reason=doc.get("reason"), urgent=bool(doc.get("urgent")),
-        subject=message.get("subject") or message.get("title"), due_at=doc.get("due_at"),
+        subject=refs_as_ids(message.get("subject") or message.get("title") or "") or None, due_at=doc.get("due_at"),
         attempts=[Attempt(**a) for a in doc.get("attempts") or []], created_at=doc["created_at"],
         updated_at=doc["updated_at"],
     )
