@@ -30,7 +30,7 @@ install:
 run: install
 	@$(UV) run --frozen python deploy/local/run_platform.py
 
-test: install
+test: install lint typecheck
 	@bash deploy/local/with_infra.sh $(UV) run --frozen pytest $(PYTEST_ARGS)
 
 test-unit:

@@ -11,7 +11,8 @@ Layout under ``${MENTORSHIP_CACHE_DIR:-~/.cache/mentorship}/tools``::
 
     helm-v3.22.0/helm                    go install helm.sh/helm/v3/cmd/helm@v3.22.0
     kubeconform-v0.7.0/kubeconform       go install github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0
-    promtool-v0.316.0/promtool           go install -tags=remove_all_sd github.com/prometheus/prometheus/cmd/promtool@v0.316.0
+    promtool-v0.316.0/promtool           go install -tags=remove_all_sd \
+                                             github.com/prometheus/prometheus/cmd/promtool@v0.316.0
     kubernetes-schemas-1.37.0/<version>-standalone-strict/*.json
                                          Kubernetes JSON schemas from the kubernetes-validate wheel (PyPI),
                                          so kubeconform validates offline
@@ -66,19 +67,31 @@ GO_TOOLS: dict[str, GoTool] = {
     tool.name: tool
     for tool in (
         # As helm's Makefile does: without these, `helm template` assumes Kubernetes 1.20.
-        GoTool("helm", "helm.sh/helm/v3/cmd/helm", "v3.22.0", ("version", "--short"), ldflags=(
-            "-X helm.sh/helm/v3/internal/version.version=v3.22.0",
-            "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1",
-            "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37",
-            "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1",
-            "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37",
-        )),
+        GoTool(
+            "helm",
+            "helm.sh/helm/v3/cmd/helm",
+            "v3.22.0",
+            ("version", "--short"),
+            ldflags=(
+                "-X helm.sh/helm/v3/internal/version.version=v3.22.0",
+                "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1",
+                "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37",
+                "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1",
+                "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37",
+            ),
+        ),
         GoTool("kubeconform", "github.com/yannh/kubeconform/cmd/kubeconform", "v0.7.0", ("-v",)),
         # Prometheus tags its Go module v0.<major*100+minor>.<patch>: v0.316.0 is Prometheus 3.16.0.
         # remove_all_sd leaves out the cloud service-discovery plugins (AWS, Azure, GCE, ...): rule
         # checks and tests need none of them, and they are most of the build.
-        GoTool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0", ("--version",),
-               tags=("remove_all_sd",), ldflags=("-X github.com/prometheus/common/version.Version=3.16.0",)),
+        GoTool(
+            "promtool",
+            "github.com/prometheus/prometheus/cmd/promtool",
+            "v0.316.0",
+            ("--version",),
+            tags=("remove_all_sd",),
+            ldflags=("-X github.com/prometheus/common/version.Version=3.16.0",),
+        ),
     )
 }
 
@@ -127,11 +140,18 @@ def installed(name: str) -> bool:
     return bool(recorded.get("tags", []) == list(tool.tags) and recorded.get("ldflags", []) == list(tool.ldflags))
 
 
-def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-         timeout: float = 3600) -> str:
+def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 3600) -> str:
     try:
-        proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            cmd,
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except FileNotFoundError as e:
         raise ToolError(f"command not found: {cmd[0]}") from e
     except subprocess.TimeoutExpired as e:
@@ -182,15 +202,28 @@ def _install_go_tool(tool: GoTool, log: Log) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{tool.key}.tmp-", dir=cache_dir()))
     try:
         env["GOBIN"] = str(tmp)
-        log(f"[tools] {tool.name} {tool.version}: go install {tool.package}@{tool.version} "
-            "(minutes the first time) ...")
+        log(
+            f"[tools] {tool.name} {tool.version}: go install {tool.package}@{tool.version} (minutes the first time) ..."
+        )
         tags = [f"-tags={','.join(tool.tags)}"] if tool.tags else []
         ldflags = " ".join(("-s", "-w", *tool.ldflags))
-        _run([go, "install", "-trimpath", f"-ldflags={ldflags}", *tags, f"{tool.package}@{tool.version}"],
-             env=env, cwd=tmp)
+        _run(
+            [go, "install", "-trimpath", f"-ldflags={ldflags}", *tags, f"{tool.package}@{tool.version}"],
+            env=env,
+            cwd=tmp,
+        )
         reported = _run([str(tmp / tool.name), *tool.version_args]).strip()
-        _publish(tmp, home(tool.name), {"package": tool.package, "version": tool.version, "tags": list(tool.tags),
-                                        "ldflags": list(tool.ldflags), "reports": reported})
+        _publish(
+            tmp,
+            home(tool.name),
+            {
+                "package": tool.package,
+                "version": tool.version,
+                "tags": list(tool.tags),
+                "ldflags": list(tool.ldflags),
+                "reports": reported,
+            },
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -200,16 +233,28 @@ def _install_schemas(log: Log) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{SCHEMAS_NAME}.tmp-", dir=cache_dir()))
     try:
         log(f"[tools] {SCHEMAS_PACKAGE} {SCHEMAS_VERSION}: pip download (schemas only) ...")
-        _run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-              "--no-deps", "--only-binary=:all:", "--dest", str(tmp / "wheel"),
-              f"{SCHEMAS_PACKAGE}=={SCHEMAS_VERSION}"])
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--dest",
+                str(tmp / "wheel"),
+                f"{SCHEMAS_PACKAGE}=={SCHEMAS_VERSION}",
+            ]
+        )
         wheel = next((tmp / "wheel").glob("*.whl"))
         prefix = "kubernetes_validate/kubernetes-json-schema/"
         out = tmp / "schemas"
         with zipfile.ZipFile(wheel) as archive:
             for member in archive.namelist():
                 if member.startswith(prefix) and member.endswith(".json"):
-                    relative = member[len(prefix):]
+                    relative = member[len(prefix) :]
                     dest = out / relative
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     dest.write_text(json.dumps(_standalone(json.loads(archive.read(member)))))
@@ -217,8 +262,16 @@ def _install_schemas(log: Log) -> None:
         if not versions:
             raise ToolError(f"no schemas under {prefix} in {wheel.name}")
         shutil.rmtree(tmp / "wheel")
-        _publish(out, home(SCHEMAS_NAME), {"package": SCHEMAS_PACKAGE, "version": SCHEMAS_VERSION,
-                                           "layout": SCHEMAS_LAYOUT, "kubernetes_versions": versions})
+        _publish(
+            out,
+            home(SCHEMAS_NAME),
+            {
+                "package": SCHEMAS_PACKAGE,
+                "version": SCHEMAS_VERSION,
+                "layout": SCHEMAS_LAYOUT,
+                "kubernetes_versions": versions,
+            },
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -233,7 +286,7 @@ def _standalone(schema: dict[str, object]) -> dict[str, object]:
         if isinstance(node, dict):
             ref = node.get("$ref")
             if isinstance(ref, str) and ref.startswith("/api/_definitions.json#"):
-                node["$ref"] = ref[len("/api/"):]
+                node["$ref"] = ref[len("/api/") :]
             for value in node.values():
                 fix(value)
         elif isinstance(node, list):
@@ -267,8 +320,10 @@ def install(names: tuple[str, ...] | list[str] = ALL_NAMES, log: Log = _log_stde
 
 def schema_location() -> str:
     """kubeconform's -schema-location template for the cached schemas (use with -kubernetes-version)."""
-    return str(home(SCHEMAS_NAME)) + "/{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}/" \
+    return (
+        str(home(SCHEMAS_NAME)) + "/{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}/"
         "{{ .ResourceKind }}{{ .KindSuffix }}.json"
+    )
 
 
 def kubernetes_versions() -> list[str]:

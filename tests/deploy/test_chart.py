@@ -63,15 +63,27 @@ def tools() -> dict[str, Path]:
 
 
 def run(cmd: list[str | Path], *, stdin: str | None = None, cwd: Path = ROOT) -> str:
-    proc = subprocess.run([str(c) for c in cmd], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=300,
-                          check=False)
+    proc = subprocess.run(
+        [str(c) for c in cmd], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=300, check=False
+    )
     assert proc.returncode == 0, f"{' '.join(map(str, cmd))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout + proc.stderr
 
 
 def render(tools: dict[str, Path], variant: str) -> str:
-    return run([tools["helm"], "template", "rel", CHART, "--namespace", "mentorship",
-                "--kube-version", KUBERNETES_VERSION, *VARIANTS[variant]])
+    return run(
+        [
+            tools["helm"],
+            "template",
+            "rel",
+            CHART,
+            "--namespace",
+            "mentorship",
+            "--kube-version",
+            KUBERNETES_VERSION,
+            *VARIANTS[variant],
+        ]
+    )
 
 
 def documents(manifest: str) -> list[dict[str, Any]]:
@@ -84,6 +96,7 @@ def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 # --- tools -----------------------------------------------------------------------------------------
 
+
 def test_cached_tools_are_found_fast(tools: dict[str, Path]) -> None:
     started = time.monotonic()
     again = INSTALLER.install()
@@ -94,6 +107,7 @@ def test_cached_tools_are_found_fast(tools: dict[str, Path]) -> None:
 
 # --- chart -----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("variant", ["defaults", "all-options"])
 def test_helm_lint_strict(tools: dict[str, Path], variant: str) -> None:
     out = run([tools["helm"], "lint", "--strict", CHART, *VARIANTS[variant]])
@@ -103,10 +117,23 @@ def test_helm_lint_strict(tools: dict[str, Path], variant: str) -> None:
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_rendered_manifests_pass_kubeconform_strict(tools: dict[str, Path], variant: str) -> None:
     manifest = render(tools, variant)
-    out = run([tools["kubeconform"], "-strict", "-summary", "-output", "json",
-               "-kubernetes-version", KUBERNETES_VERSION,
-               "-schema-location", INSTALLER.schema_location(),
-               "-skip", ",".join(CUSTOM_KINDS), "-"], stdin=manifest)
+    out = run(
+        [
+            tools["kubeconform"],
+            "-strict",
+            "-summary",
+            "-output",
+            "json",
+            "-kubernetes-version",
+            KUBERNETES_VERSION,
+            "-schema-location",
+            INSTALLER.schema_location(),
+            "-skip",
+            ",".join(CUSTOM_KINDS),
+            "-",
+        ],
+        stdin=manifest,
+    )
     report = json.loads(out)
     summary = report["summary"]
     assert summary["invalid"] == 0 and summary["errors"] == 0, json.dumps(report, indent=2)
@@ -137,7 +164,9 @@ def test_every_deployment_runs_locked_down_with_probes_and_a_long_enough_drain(t
         assert secrets["JWT_SECRET"] == {"name": "mentorship-identity", "key": "jwt-secret"}
         assert secrets["MONGODB_URI"] == {"name": "mentorship-mongodb", "key": "uri"}
         assert deployment["spec"]["replicas"] == 2
-    settings = {c["metadata"]["name"]: c["data"] for c in of_kind(docs, "ConfigMap") if "dashboard" not in c["metadata"]["name"]}
+    settings = {
+        c["metadata"]["name"]: c["data"] for c in of_kind(docs, "ConfigMap") if "dashboard" not in c["metadata"]["name"]
+    }
     notification = settings["rel-mentorship-notification"]
     assert notification["SERVICE_NAME"] == "notification" and notification["SMTP_HOST"] == "smtp.example.com"
     assert notification["HTTP_HOST"] == "0.0.0.0" and notification["KAFKA_TOPIC_PARTITIONS"] == "6"
@@ -157,8 +186,11 @@ def test_all_options_scale_on_lag_capped_by_partitions_and_fence_the_network(too
     notification = scaled["rel-mentorship-notification"]["spec"]
     assert notification["maxReplicaCount"] == 4  # kafka.partitions, below keda.maxReplicas (10)
     triggers = {t["metadata"]["consumerGroup"]: t for t in notification["triggers"]}
-    assert set(triggers) == {"prod.notification.contacts", "prod.notification.matching-events",
-                             "prod.notification.scheduling-events"}
+    assert set(triggers) == {
+        "prod.notification.contacts",
+        "prod.notification.matching-events",
+        "prod.notification.scheduling-events",
+    }
     assert triggers["prod.notification.contacts"]["metadata"]["topic"] == "prod.profile.events"
     assert triggers["prod.notification.contacts"]["metadata"]["sasl"] == "scram_sha512"
     assert triggers["prod.notification.contacts"]["authenticationRef"]["name"] == "rel-mentorship-kafka"
@@ -169,7 +201,9 @@ def test_all_options_scale_on_lag_capped_by_partitions_and_fence_the_network(too
     policies = {d["metadata"]["name"]: d["spec"] for d in of_kind(docs, "NetworkPolicy")}
     assert len(policies) == 4
     profile_ports = {p["port"] for rule in policies["rel-mentorship-profile"]["egress"] for p in rule["ports"]}
-    notification_ports = {p["port"] for rule in policies["rel-mentorship-notification"]["egress"] for p in rule["ports"]}
+    notification_ports = {
+        p["port"] for rule in policies["rel-mentorship-notification"]["egress"] for p in rule["ports"]
+    }
     assert profile_ports == {53, 9093, 27017, 4317}
     assert notification_ports == {53, 9093, 27017, 587, 443, 4317}
     (monitor,) = of_kind(docs, "ServiceMonitor")
@@ -198,6 +232,7 @@ def test_strimzi_topics_instead_of_the_job(tools: dict[str, Path]) -> None:
 
 # --- alert rules -----------------------------------------------------------------------------------
 
+
 def test_promtool_check_rules(tools: dict[str, Path]) -> None:
     out = run([tools["promtool"], "check", "rules", RULES])
     assert "SUCCESS" in out
@@ -207,15 +242,23 @@ def test_promtool_unit_tests_of_every_alert(tools: dict[str, Path]) -> None:
     out = run([tools["promtool"], "test", "rules", RULE_TESTS])
     assert "SUCCESS" in out
     alerts = {r["alert"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "alert" in r}
-    tested = {t["alertname"] for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
-              for t in case.get("alert_rule_test", [])}
+    tested = {
+        t["alertname"]
+        for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
+        for t in case.get("alert_rule_test", [])
+    }
     assert alerts == tested
-    fired = {t["alertname"] for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
-             for t in case.get("alert_rule_test", []) if t.get("exp_alerts")}
+    fired = {
+        t["alertname"]
+        for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
+        for t in case.get("alert_rule_test", [])
+        if t.get("exp_alerts")
+    }
     assert alerts == fired  # each one is shown firing, not only staying quiet
 
 
 # --- dashboard -------------------------------------------------------------------------------------
+
 
 def dashboard_metrics() -> set[str]:
     dashboard = json.loads(DASHBOARD.read_text())
@@ -253,10 +296,15 @@ def test_dashboard_is_generated_and_has_a_panel_per_metric() -> None:
     (row,) = [p for p in dashboard["panels"] if p["type"] == "row"]
     assert row["repeat"] == "service"  # one row of panels per service
     metrics = dashboard_metrics()
-    for wanted in ("mentorship_http_request_duration_seconds_bucket", "mentorship_consumer_lag",
-                   "mentorship_outbox_oldest_unpublished_age_seconds", "mentorship_timers_due",
-                   "mentorship_timers_oldest_lateness_seconds", "mentorship_dead_letters_written_total",
-                   "mentorship_deliveries_failed_total"):
+    for wanted in (
+        "mentorship_http_request_duration_seconds_bucket",
+        "mentorship_consumer_lag",
+        "mentorship_outbox_oldest_unpublished_age_seconds",
+        "mentorship_timers_due",
+        "mentorship_timers_oldest_lateness_seconds",
+        "mentorship_dead_letters_written_total",
+        "mentorship_deliveries_failed_total",
+    ):
         assert wanted in metrics
 
 
@@ -270,13 +318,21 @@ def test_every_metric_the_alerts_use_is_exposed_or_from_prometheus() -> None:
     exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
     used: set[str] = set()
     for expr in exprs:
-        used |= {m for m in re.findall(r"\b([a-z_][a-z0-9_]*)(?=\{|\[|\s*(?:==|>|<|\)|$))", expr)
-                 if m.startswith(("mentorship_", "service_"))}
+        used |= {
+            m
+            for m in re.findall(r"\b([a-z_][a-z0-9_]*)(?=\{|\[|\s*(?:==|>|<|\)|$))", expr)
+            if m.startswith(("mentorship_", "service_"))
+        }
     assert used and not used - exposed_samples(), sorted(used - exposed_samples())
 
 
 @pytest.mark.parametrize("bad", ["topics.provisioner=kafka", "kafka.partitions=0", "mongodb.existingSecret="])
 def test_values_schema_refuses_a_wrong_value(tools: dict[str, Path], bad: str) -> None:
-    proc = subprocess.run([str(tools["helm"]), "template", "rel", str(CHART), "--set", bad],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [str(tools["helm"]), "template", "rel", str(CHART), "--set", bad],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode != 0 and bad.split("=")[0].replace(".", "/") in proc.stderr, proc.stderr

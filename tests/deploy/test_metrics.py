@@ -35,7 +35,9 @@ Samples = list[tuple[str, dict[str, str], float]]
 
 
 def samples(text: str) -> Samples:
-    return [(s.name, dict(s.labels), s.value) for family in text_string_to_metric_families(text) for s in family.samples]
+    return [
+        (s.name, dict(s.labels), s.value) for family in text_string_to_metric_families(text) for s in family.samples
+    ]
 
 
 def value(found: Samples, name: str, **labels: str) -> float | None:
@@ -62,12 +64,17 @@ async def metrics(service: Running) -> Samples:
     return samples(response.text)
 
 
-async def test_every_operator_metric_is_exposed_with_a_plausible_value(service: Running, smtp: Any, prefix: str) -> None:  # noqa: F811
+async def test_every_operator_metric_is_exposed_with_a_plausible_value(
+    service: Running,
+    smtp: Any,  # noqa: F811 (a fixture imported above)
+    prefix: str,
+) -> None:
     box, _ = smtp
     runtime = service.runtime
     before = await metrics(service)
-    failed_before = value(before, "mentorship_deliveries_failed_total", service=SERVICE, channel="email",
-                          outcome="failed") or 0.0
+    failed_before = (
+        value(before, "mentorship_deliveries_failed_total", service=SERVICE, channel="email", outcome="failed") or 0.0
+    )
 
     # HTTP: one request on a route template; /ready also sets the readiness gauge
     assert (await service.http.get("/health")).status_code == 200
@@ -77,8 +84,11 @@ async def test_every_operator_metric_is_exposed_with_a_plausible_value(service: 
     box.refuse.add("bounce@example.org")
     await service.send(person("bounce", "Bo", roles=("mentor",)))
     await known(service, "bounce")
-    refused = await service.send(CheckInOverdue(mentorship_id="m-4", mentee_id="x", mentor_id="bounce",
-                                                cadence="weekly", due_since=runtime.clock.now()))
+    refused = await service.send(
+        CheckInOverdue(
+            mentorship_id="m-4", mentee_id="x", mentor_id="bounce", cadence="weekly", due_since=runtime.clock.now()
+        )
+    )
     await service.delivery(f"{refused.id}:bounce:email", state="failed")
 
     # a dead letter: bytes that are no event
@@ -86,8 +96,9 @@ async def test_every_operator_metric_is_exposed_with_a_plausible_value(service: 
     await produce(service.infra.kafka_bootstrap, dead_topic, b"not an event", key=b"k")
 
     async def dead_lettered() -> bool:
-        return bool(value(await metrics(service), "mentorship_dead_letters_written_total", service=SERVICE,
-                          topic=dead_topic))
+        return bool(
+            value(await metrics(service), "mentorship_dead_letters_written_total", service=SERVICE, topic=dead_topic)
+        )
 
     await eventually(dead_lettered, timeout=30)
 
@@ -95,25 +106,54 @@ async def test_every_operator_metric_is_exposed_with_a_plausible_value(service: 
     # and a timer due 120 s ago under another replica's lease (so it stays unfired)
     now = runtime.clock.now()
     held = now + timedelta(hours=1)
-    await runtime.db["timers"].insert_one({
-        "_id": "metrics-stuck-outbox", "state": "fired", "kind": "none", "due_at": now,
-        "outbox": [{"id": "e1", "type": "t", "topic": Topic.NOTIFICATION.value, "key": "k", "body": "{}",
-                    "headers": {}, "time": now - timedelta(seconds=300)}],
-        "outbox_seq": 1, "outbox_pending": True, "outbox_lease_until": held,
-    })
-    await runtime.db["timers"].insert_one({
-        "_id": "metrics-late-timer", "state": "pending", "kind": "retry", "due_at": now - timedelta(seconds=120),
-        "payload": {}, "group": None, "lease_until": held, "owner": "another-replica",
-        "outbox": [], "outbox_seq": 0, "outbox_pending": False,
-    })
+    await runtime.db["timers"].insert_one(
+        {
+            "_id": "metrics-stuck-outbox",
+            "state": "fired",
+            "kind": "none",
+            "due_at": now,
+            "outbox": [
+                {
+                    "id": "e1",
+                    "type": "t",
+                    "topic": Topic.NOTIFICATION.value,
+                    "key": "k",
+                    "body": "{}",
+                    "headers": {},
+                    "time": now - timedelta(seconds=300),
+                }
+            ],
+            "outbox_seq": 1,
+            "outbox_pending": True,
+            "outbox_lease_until": held,
+        }
+    )
+    await runtime.db["timers"].insert_one(
+        {
+            "_id": "metrics-late-timer",
+            "state": "pending",
+            "kind": "retry",
+            "due_at": now - timedelta(seconds=120),
+            "payload": {},
+            "group": None,
+            "lease_until": held,
+            "owner": "another-replica",
+            "outbox": [],
+            "outbox_seq": 0,
+            "outbox_pending": False,
+        }
+    )
 
     groups = {f"{prefix}{SERVICE}.{name}" for name in ("contacts", "matching-events", "scheduling-events")}
 
     async def sampled() -> Samples | None:
         await runtime.sample_gauges()
         found = await metrics(service)
-        lags = {labels["group"]: v for name, labels, v in found
-                if name == "mentorship_consumer_lag" and labels["group"] in groups}
+        lags = {
+            labels["group"]: v
+            for name, labels, v in found
+            if name == "mentorship_consumer_lag" and labels["group"] in groups
+        }
         # every group assigned and caught up with what was produced (the dead letter included)
         return found if set(lags) == groups and not any(lags.values()) else None
 
@@ -135,19 +175,32 @@ async def test_every_operator_metric_is_exposed_with_a_plausible_value(service: 
     assert at("mentorship_timers_due", service=SERVICE) == 1
     assert 120 <= at("mentorship_timers_oldest_lateness_seconds", service=SERVICE) < 220
     assert at("mentorship_dead_letters_written_total", service=SERVICE, consumer="contacts", topic=dead_topic) == 1
-    assert at("mentorship_deliveries_failed_total", service=SERVICE, channel="email", outcome="failed") \
+    assert (
+        at("mentorship_deliveries_failed_total", service=SERVICE, channel="email", outcome="failed")
         == failed_before + 1
+    )
     assert at("mentorship_gauges_sampled_timestamp_seconds", service=SERVICE) > 0
 
     # every metric the dashboard queries has a sample in this service's /metrics
     dashboard = json.loads(DASHBOARD.read_text())
-    queried = {m for p in dashboard["panels"] for t in p.get("targets", [])
-               for m in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{", t["expr"])}
+    queried = {
+        m
+        for p in dashboard["panels"]
+        for t in p.get("targets", [])
+        for m in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{", t["expr"])
+    }
     shown = {name for name, labels, _ in found if labels.get("service") == SERVICE}
     assert queried <= shown, sorted(queried - shown)
 
     # the outbox gauge goes back to zero once nothing waits
     await runtime.db["timers"].delete_one({"_id": "metrics-stuck-outbox"})
     await runtime.sample_gauges()
-    assert value(await metrics(service), "mentorship_outbox_oldest_unpublished_age_seconds", service=SERVICE,
-                 collection="timers") == 0
+    assert (
+        value(
+            await metrics(service),
+            "mentorship_outbox_oldest_unpublished_age_seconds",
+            service=SERVICE,
+            collection="timers",
+        )
+        == 0
+    )

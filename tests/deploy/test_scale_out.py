@@ -17,7 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mentorship_contracts import Envelope, EventData, Topic, encode
+from mentorship_contracts import Envelope, EventData, encode
 from mentorship_contracts.matching import MentorshipRequestAccepted
 from mentorship_ops.journey import SmtpSink
 from tests.integration.notification.conftest import person
@@ -46,17 +46,24 @@ def metrics(proc: ServiceProcess) -> list[tuple[str, dict[str, str], float]]:
 
 
 def handled(proc: ServiceProcess, consumer: str) -> float:
-    return sum(v for name, labels, v in metrics(proc)
-               if name == "events_handled_total" and labels["consumer"] == consumer)
+    return sum(
+        v for name, labels, v in metrics(proc) if name == "events_handled_total" and labels["consumer"] == consumer
+    )
 
 
 def assigned(proc: ServiceProcess, group: str) -> set[str]:
-    return {labels["partition"] for name, labels, _ in metrics(proc)
-            if name == "mentorship_consumer_lag" and labels["group"] == group}
+    return {
+        labels["partition"]
+        for name, labels, _ in metrics(proc)
+        if name == "mentorship_consumer_lag" and labels["group"] == group
+    }
 
 
 async def test_three_replicas_over_six_partitions_share_the_work_once(
-    spawn: Callable[..., ServiceProcess], infra: Any, prefix: str, sink: SmtpSink,
+    spawn: Callable[..., ServiceProcess],
+    infra: Any,
+    prefix: str,
+    sink: SmtpSink,
 ) -> None:
     extra = {"kafka_topic_partitions": str(PARTITIONS)}
     notification_extra = {**extra, "smtp_host": "127.0.0.1", "smtp_port": str(sink.port)}
@@ -66,8 +73,9 @@ async def test_three_replicas_over_six_partitions_share_the_work_once(
         # The first replica creates the indexes alone: two replicas creating the same index at once
         # on FerretDB 1.24 can lose a connection at start (MongoDB takes it), which is not what this shows.
         first = await asyncio.to_thread(spawn, service, replica=0, **env)
-        others = await asyncio.gather(*(asyncio.to_thread(spawn, service, replica=i, **env)
-                                        for i in range(1, REPLICAS)))
+        others = await asyncio.gather(
+            *(asyncio.to_thread(spawn, service, replica=i, **env) for i in range(1, REPLICAS))
+        )
         replicas[service] = [first, *others]
 
     # The groups settle: each replica owns PARTITIONS / REPLICAS partitions of each of its groups
@@ -94,6 +102,7 @@ async def test_three_replicas_over_six_partitions_share_the_work_once(
 
     # Every group handles each registration once, spread over all three replicas.
     for service, consumer in PROFILE_GROUPS.items():
+
         async def all_handled(service: str = service, consumer: str = consumer) -> list[float] | None:
             counts = [await asyncio.to_thread(handled, proc, consumer) for proc in replicas[service]]
             return counts if sum(counts) >= PEOPLE else None
@@ -103,9 +112,12 @@ async def test_three_replicas_over_six_partitions_share_the_work_once(
         assert all(c > 0 for c in counts), (service, counts)  # every replica took part
 
     # Side effects happen once: one acceptance email per mentee, whichever replica sends it.
-    accepted = [await send(MentorshipRequestAccepted(mentorship_id=f"m-{i}", mentee_id=people[2 * i],
-                                                     mentor_id=people[2 * i + 1]))
-                for i in range(PEOPLE // 2)]
+    accepted = [
+        await send(
+            MentorshipRequestAccepted(mentorship_id=f"m-{i}", mentee_id=people[2 * i], mentor_id=people[2 * i + 1])
+        )
+        for i in range(PEOPLE // 2)
+    ]
 
     async def all_sent() -> bool:
         return len(sink.snapshot()) >= len(accepted)

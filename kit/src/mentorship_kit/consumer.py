@@ -249,5 +249,10 @@ class EventConsumer:
         )
         EVENTS_DEAD_LETTERED.labels(self.service, self.name, record.topic).inc()
         DEAD_LETTERS_WRITTEN.labels(self.service, self.name, record.topic).inc()
-        log.error("record dead-lettered", dead_letter_topic=dlt, reason=reason[:300],
-                  partition=record.partition, offset=record.offset)
+        log.error(
+            "record dead-lettered",
+            dead_letter_topic=dlt,
+            reason=reason[:300],
+            partition=record.partition,
+            offset=record.offset,
+        )

@@ -55,14 +55,22 @@ def strings(value: Any) -> list[str]:
 
 async def found_anywhere(svc: Running, secrets: tuple[str, ...]) -> list[tuple[str, str]]:
     db = svc.runtime.db
-    return [(name, text[:200]) for name in await db.list_collection_names()
-            async for doc in db[name].find({}) for text in strings(doc) if any(s in text for s in secrets)]
+    return [
+        (name, text[:200])
+        for name in await db.list_collection_names()
+        async for doc in db[name].find({})
+        for text in strings(doc)
+        if any(s in text for s in secrets)
+    ]
 
 
 async def own_state(svc: Running) -> dict[str, list[dict[str, Any]]]:
     db = svc.runtime.db
-    return {name: [d async for d in db[name].find({}).sort("_id", 1)]
-            for name in sorted(await db.list_collection_names()) if name not in ("processed_events", "ops_consumers")}
+    return {
+        name: [d async for d in db[name].find({}).sort("_id", 1)]
+        for name in sorted(await db.list_collection_names())
+        if name not in ("processed_events", "ops_consumers")
+    }
 
 
 async def handled(svc: Running, *events: Envelope[Any]) -> bool:
@@ -74,41 +82,91 @@ async def handled(svc: Running, *events: Envelope[Any]) -> bool:
 
 
 async def test_an_erased_person_leaves_nothing_personal_and_late_events_bring_nothing_back(
-        start_insights, infra, prefix) -> None:
+    start_insights, infra, prefix
+) -> None:
     u = uuid.uuid4().hex[:6]
     ada, grace, program = f"ada-{u}", f"grace-{u}", f"prog-{u}"
     skill = f"erasedskill{u}"
     ada_profile = ProfileSnapshot(
-        profile_id=ada, display_name="Ada Lovelace", email=f"ada.{u}@example.org", roles=["mentee"],
-        job_title="Analyst of engines", department="Difference dept", development_areas=[skill],
+        profile_id=ada,
+        display_name="Ada Lovelace",
+        email=f"ada.{u}@example.org",
+        roles=["mentee"],
+        job_title="Analyst of engines",
+        department="Difference dept",
+        development_areas=[skill],
         goals=[{"goal_id": "g1", "title": "Publish the notes on the engine", "skills": [skill]}],
     )
-    grace_profile = ProfileSnapshot(profile_id=grace, display_name="Grace Hopper", email=f"grace.{u}@example.org",
-                                    roles=["mentor"], skills=[{"name": "cobol"}], mentor_capacity=2)
-    words = ("I keep freezing in front of the board", "Speak calmly at reviews", "Rehearse the pitch",
-             "She rehearsed twice", "Ada was a delight", "First talk without notes", "Weekly calls, cameras on")
+    grace_profile = ProfileSnapshot(
+        profile_id=grace,
+        display_name="Grace Hopper",
+        email=f"grace.{u}@example.org",
+        roles=["mentor"],
+        skills=[{"name": "cobol"}],
+        mentor_capacity=2,
+    )
+    words = (
+        "I keep freezing in front of the board",
+        "Speak calmly at reviews",
+        "Rehearse the pitch",
+        "She rehearsed twice",
+        "Ada was a delight",
+        "First talk without notes",
+        "Weekly calls, cameras on",
+    )
     m = dict(mentorship_id=f"ms-{u}", mentee_id=ada, mentor_id=grace)
     s = dict(**m, session_id=f"s-{u}", ical_uid=f"s-{u}@x")
     start = NOW - timedelta(days=5)
     history = [
         env(ProfileRegistered(profile_id=ada, profile=ada_profile), 30),
         env(ProfileRegistered(profile_id=grace, profile=grace_profile), 30),
-        env(ProgramCreated(program_id=program, name="Spring", mode="self-select",
-                           created_at=NOW - timedelta(days=29)), 29),
-        env(ProgramParticipantEnrolled(program_id=program, profile_id=ada, role="mentee",
-                                       enrolment_id=f"{program}:mentee:{ada}#1", enrolled_at=NOW - timedelta(days=28)),
-            28),
+        env(
+            ProgramCreated(program_id=program, name="Spring", mode="self-select", created_at=NOW - timedelta(days=29)),
+            29,
+        ),
+        env(
+            ProgramParticipantEnrolled(
+                program_id=program,
+                profile_id=ada,
+                role="mentee",
+                enrolment_id=f"{program}:mentee:{ada}#1",
+                enrolled_at=NOW - timedelta(days=28),
+            ),
+            28,
+        ),
         env(MentorshipRequested(**m, program_id=program, message=words[0], expires_at=NOW + timedelta(days=5)), 20),
-        env(MentorshipStarted(**m, program_id=program, agreement=Agreement(goals=[words[1]], expectations=words[6]),
-                              started_at=NOW - timedelta(days=19)), 19),
+        env(
+            MentorshipStarted(
+                **m,
+                program_id=program,
+                agreement=Agreement(goals=[words[1]], expectations=words[6]),
+                started_at=NOW - timedelta(days=19),
+            ),
+            19,
+        ),
         env(SessionScheduled(**s, start=start, duration_minutes=30, agenda=words[2], scheduled_by=ada), 10),
         env(SessionCompleted(**s, start=start, completed_at=start + timedelta(minutes=30), notes=words[3]), 5),
-        env(SessionFeedbackSubmitted(mentorship_id=m["mentorship_id"], session_id=s["session_id"], author_id=grace,
-                                     author_role="mentor", rating=5, comment=words[4]), 5),
+        env(
+            SessionFeedbackSubmitted(
+                mentorship_id=m["mentorship_id"],
+                session_id=s["session_id"],
+                author_id=grace,
+                author_role="mentor",
+                rating=5,
+                comment=words[4],
+            ),
+            5,
+        ),
         env(MilestoneReached(**m, milestone_id="mi1", title=words[5], reached_at=NOW - timedelta(days=4)), 4),
     ]
-    secrets = ("Ada Lovelace", f"ada.{u}@example.org", "Analyst of engines", "Difference dept",
-               "Publish the notes", *words)
+    secrets = (
+        "Ada Lovelace",
+        f"ada.{u}@example.org",
+        "Analyst of engines",
+        "Difference dept",
+        "Publish the notes",
+        *words,
+    )
     svc = await start_insights()
     await publish(infra, prefix, history)
     await eventually(lambda: handled(svc, *history), timeout=60)
@@ -136,10 +194,20 @@ async def test_an_erased_person_leaves_nothing_personal_and_late_events_bring_no
     await publish(infra, prefix, [again])
     await eventually(lambda: handled(svc, again))
     assert await own_state(svc) == before
-    late = [env(ProfileUpdated(profile_id=ada, changed_fields=["job_title"],
-                               changes={"job_title": "Analyst of engines"}, profile=ada_profile), 0),
-            Envelope.wrap(ProfileRegistered(profile_id=ada, profile=ada_profile), source="test",
-                          time=NOW - timedelta(days=30))]
+    late = [
+        env(
+            ProfileUpdated(
+                profile_id=ada,
+                changed_fields=["job_title"],
+                changes={"job_title": "Analyst of engines"},
+                profile=ada_profile,
+            ),
+            0,
+        ),
+        Envelope.wrap(
+            ProfileRegistered(profile_id=ada, profile=ada_profile), source="test", time=NOW - timedelta(days=30)
+        ),
+    ]
     await publish(infra, prefix, late)
     await eventually(lambda: handled(svc, *late))
     assert await found_anywhere(svc, (*secrets, skill)) == []

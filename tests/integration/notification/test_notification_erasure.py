@@ -88,8 +88,11 @@ async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_no
     box, _ = smtp
     receiver.statuses["flaky"] = 503
     for path, types in (("all", ["*"]), ("flaky", ["mentorship.matching.introduction_made"])):
-        r = await service.http.post("/webhooks", headers=ADMIN, json={
-            "url": receiver.url(path), "secret": receiver.secret, "event_types": types})
+        r = await service.http.post(
+            "/webhooks",
+            headers=ADMIN,
+            json={"url": receiver.url(path), "secret": receiver.secret, "event_types": types},
+        )
         assert r.status_code == 201, r.text
     flaky = r.json()["endpoint_id"]
     now = service.runtime.clock.now()
@@ -100,16 +103,32 @@ async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_no
     await known(service, ADA, GRACE, ALAN)
 
     m = dict(mentorship_id="m-1", mentee_id=ADA, mentor_id=GRACE)
-    requested = await service.send(MentorshipRequested(**m, message=WORDS["request"],
-                                                       expires_at=now + timedelta(days=7)))
+    requested = await service.send(
+        MentorshipRequested(**m, message=WORDS["request"], expires_at=now + timedelta(days=7))
+    )
     started = await service.send(MentorshipStarted(**m, agreement=Agreement(goals=[WORDS["goal"]]), started_at=now))
-    session = await service.send(SessionScheduled(**m, session_id="s-1", ical_uid="s-1@mentorship",
-                                                  start=now + timedelta(days=2), duration_minutes=45,
-                                                  agenda=WORDS["agenda"], scheduled_by=ADA))
-    milestone = await service.send(MilestoneReached(**m, milestone_id="ms-1", title=WORDS["milestone"],
-                                                    reached_at=now))
-    intro = await service.send(IntroductionMade(introduction_id="i-1", mentorship_id="m-1", mentee_id=ADA,
-                                                contact_id=ALAN, introduced_by=GRACE, message=WORDS["introduction"]))
+    session = await service.send(
+        SessionScheduled(
+            **m,
+            session_id="s-1",
+            ical_uid="s-1@mentorship",
+            start=now + timedelta(days=2),
+            duration_minutes=45,
+            agenda=WORDS["agenda"],
+            scheduled_by=ADA,
+        )
+    )
+    milestone = await service.send(MilestoneReached(**m, milestone_id="ms-1", title=WORDS["milestone"], reached_at=now))
+    intro = await service.send(
+        IntroductionMade(
+            introduction_id="i-1",
+            mentorship_id="m-1",
+            mentee_id=ADA,
+            contact_id=ALAN,
+            introduced_by=GRACE,
+            message=WORDS["introduction"],
+        )
+    )
     for event in (requested, started, session, milestone):
         await service.delivery(f"{event.id}:{GRACE}:email", state="delivered")
         await service.delivery(f"{event.id}:{GRACE}:in_app", state="delivered")
@@ -161,11 +180,21 @@ async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_no
     await eventually(lambda: handled(service, again))
     assert await own_state(service) == before
     snapshot = ProfileSnapshot(profile_id=ADA, display_name=NAME, email=EMAIL, roles=["mentee"])
-    updated = await service.send(ProfileUpdated(profile_id=ADA, changed_fields=["display_name"],
-                                                changes={"display_name": NAME}, profile=snapshot))
+    updated = await service.send(
+        ProfileUpdated(
+            profile_id=ADA, changed_fields=["display_name"], changes={"display_name": NAME}, profile=snapshot
+        )
+    )
     await eventually(lambda: handled(service, updated))
-    late = await service.send(MentorshipRequested(mentorship_id="m-3", mentee_id=ADA, mentor_id=GRACE,
-                                                  message=WORDS["request"], expires_at=now + timedelta(days=7)))
+    late = await service.send(
+        MentorshipRequested(
+            mentorship_id="m-3",
+            mentee_id=ADA,
+            mentor_id=GRACE,
+            message=WORDS["request"],
+            expires_at=now + timedelta(days=7),
+        )
+    )
     await service.delivery(f"{late.id}:{GRACE}:in_app", state="delivered")
     assert (await service.notifications.contacts.get(ADA)).get("erased")
     assert await found_anywhere(service) == []

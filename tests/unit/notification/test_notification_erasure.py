@@ -40,13 +40,23 @@ def assert_forgotten(w: World) -> None:
 
 
 def requested(message: str = SECRET) -> Envelope[Any]:
-    return Envelope.wrap(MentorshipRequested(mentorship_id="m1", mentee_id="ada", mentor_id="grace", message=message,
-                                             expires_at=NOW + timedelta(days=7)), source="matching", time=NOW)
+    return Envelope.wrap(
+        MentorshipRequested(
+            mentorship_id="m1", mentee_id="ada", mentor_id="grace", message=message, expires_at=NOW + timedelta(days=7)
+        ),
+        source="matching",
+        time=NOW,
+    )
 
 
 def milestone() -> Envelope[Any]:
-    return Envelope.wrap(MilestoneReached(mentorship_id="m1", milestone_id="ms1", title=TITLE, mentor_id="grace",
-                                          mentee_id="ada", reached_at=NOW), source="scheduling", time=NOW)
+    return Envelope.wrap(
+        MilestoneReached(
+            mentorship_id="m1", milestone_id="ms1", title=TITLE, mentor_id="grace", mentee_id="ada", reached_at=NOW
+        ),
+        source="scheduling",
+        time=NOW,
+    )
 
 
 async def inbox_texts(w: World, pid: str) -> list[str]:
@@ -55,17 +65,39 @@ async def inbox_texts(w: World, pid: str) -> list[str]:
 
 
 async def full_history(w: World) -> None:
-    await known(w, snapshot("ada", "Ada Lovelace"), snapshot("grace", "Grace Hopper"),
-                snapshot("alan", "Alan", quiet_hours={"start": "11:00", "end": "14:00"}))
-    await w.endpoints.add({"_id": "wh_1", "url": "https://hooks.example.org/x", "secret": "s", "enabled": True,
-                           "event_types": ["*"], "consecutive_failures": 0})
+    await known(
+        w,
+        snapshot("ada", "Ada Lovelace"),
+        snapshot("grace", "Grace Hopper"),
+        snapshot("alan", "Alan", quiet_hours={"start": "11:00", "end": "14:00"}),
+    )
+    await w.endpoints.add(
+        {
+            "_id": "wh_1",
+            "url": "https://hooks.example.org/x",
+            "secret": "s",
+            "enabled": True,
+            "event_types": ["*"],
+            "consecutive_failures": 0,
+        }
+    )
     await w.notifications.handle(requested())
     await w.notifications.handle(milestone())
     w.webhooks.statuses = [503]  # the introduction's webhook delivery is retrying at the erase
-    await w.notifications.handle(Envelope.wrap(IntroductionMade(
-        introduction_id="i1", mentorship_id="m1", mentee_id="ada", contact_id="alan", introduced_by="grace",
-        message=SECRET),
-        source="matching", time=NOW))
+    await w.notifications.handle(
+        Envelope.wrap(
+            IntroductionMade(
+                introduction_id="i1",
+                mentorship_id="m1",
+                mentee_id="ada",
+                contact_id="alan",
+                introduced_by="grace",
+                message=SECRET,
+            ),
+            source="matching",
+            time=NOW,
+        )
+    )
 
 
 async def test_in_app_items_name_people_when_read_and_an_erased_one_as_a_former_member():
@@ -122,8 +154,10 @@ async def test_a_second_erasure_changes_nothing_and_late_events_bring_nobody_bac
 
     # A ProfileUpdated written before the erase but arriving after it, and one dated later.
     for at in (NOW, NOW + timedelta(days=1)):
-        await w.notifications.contact_changed(ProfileSnapshot(
-            profile_id="ada", display_name="Ada Lovelace", email="ada@example.org", roles=["mentee"]), at)
+        await w.notifications.contact_changed(
+            ProfileSnapshot(profile_id="ada", display_name="Ada Lovelace", email="ada@example.org", roles=["mentee"]),
+            at,
+        )
     # A re-driven dead letter about her: Grace is still told, without Ada's name or words.
     sent = len(w.mailer.sent)
     await w.notifications.handle(requested())  # a new event id: a new request, re-driven

@@ -167,7 +167,8 @@ class InsightsStore:
         again changes nothing: the first tombstone stands."""
         try:
             await self.people.replace_one(
-                {"_id": profile_id, "erased": {"$ne": True}}, {"_id": profile_id, "erased": True, "as_of": at},
+                {"_id": profile_id, "erased": {"$ne": True}},
+                {"_id": profile_id, "erased": True, "as_of": at},
                 upsert=True,
             )
         except DuplicateKeyError:

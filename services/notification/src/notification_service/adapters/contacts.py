@@ -40,8 +40,11 @@ class ContactBook:
     async def erase(self, profile_id: str, as_of: datetime) -> None:
         """The entry becomes a tombstone (id, `erased`, time); erasing again changes nothing."""
         try:
-            await self.coll.replace_one({"_id": profile_id, "erased": {"$ne": True}},
-                                        {"_id": profile_id, "erased": True, "as_of": as_of}, upsert=True)
+            await self.coll.replace_one(
+                {"_id": profile_id, "erased": {"$ne": True}},
+                {"_id": profile_id, "erased": True, "as_of": as_of},
+                upsert=True,
+            )
         except DuplicateKeyError:
             pass  # a tombstone already: the first erasure stands
 
@@ -77,8 +80,9 @@ class ContactWaits:
         self.coll = db[CONTACT_WAITS]
 
     async def add(self, profile_id: str, delivery_ids: list[str]) -> None:
-        await self.coll.update_one({"_id": profile_id}, {"$addToSet": {"delivery_ids": {"$each": delivery_ids}}},
-                                   upsert=True)
+        await self.coll.update_one(
+            {"_id": profile_id}, {"$addToSet": {"delivery_ids": {"$each": delivery_ids}}}, upsert=True
+        )
 
     async def waiting(self, profile_id: str) -> list[str]:
         doc = await self.coll.find_one({"_id": profile_id})

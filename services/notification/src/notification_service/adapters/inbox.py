@@ -16,8 +16,9 @@ INBOX = "inbox"
 INDEXES = Indexes(
     INBOX,
     (
-        IndexModel([("recipient_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
-                   name="by_recipient_time"),
+        IndexModel(
+            [("recipient_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="by_recipient_time"
+        ),
         IndexModel([("recipient_id", ASCENDING), ("read_at", ASCENDING)], name="unread"),
     ),
 )
@@ -34,8 +35,9 @@ class Inbox:
         except DuplicateKeyError:
             pass
 
-    async def page(self, recipient_id: str, *, limit: int, after: tuple[datetime, str] | None,
-                   unread_only: bool) -> list[dict[str, Any]]:
+    async def page(
+        self, recipient_id: str, *, limit: int, after: tuple[datetime, str] | None, unread_only: bool
+    ) -> list[dict[str, Any]]:
         """Newest first; `after` is the (created_at, id) of the last item of the previous page."""
         query: dict[str, Any] = {"recipient_id": recipient_id}
         if unread_only:
@@ -51,15 +53,15 @@ class Inbox:
 
     async def mark_read(self, recipient_id: str, item_id: str, now: datetime) -> bool | None:
         """True if marked now, False if it was read already, None if there is no such item."""
-        res = await self.coll.update_one({"_id": item_id, "recipient_id": recipient_id, "read_at": None},
-                                         {"$set": {"read_at": now}})
+        res = await self.coll.update_one(
+            {"_id": item_id, "recipient_id": recipient_id, "read_at": None}, {"$set": {"read_at": now}}
+        )
         if res.modified_count:
             return True
         return False if await self.coll.find_one({"_id": item_id, "recipient_id": recipient_id}) else None
 
     async def mark_all_read(self, recipient_id: str, now: datetime) -> int:
-        res = await self.coll.update_many({"recipient_id": recipient_id, "read_at": None},
-                                          {"$set": {"read_at": now}})
+        res = await self.coll.update_many({"recipient_id": recipient_id, "read_at": None}, {"$set": {"read_at": now}})
         return res.modified_count
 
     async def forget(self, recipient_id: str) -> None:
@@ -68,8 +70,10 @@ class Inbox:
     async def redact(self, item_id: str) -> None:
         item = await self.coll.find_one({"_id": item_id}, {"redacted": 1})
         if item and item.get("redacted"):
-            await self.coll.update_one({"_id": item_id}, {"$set": {
-                "title": item["redacted"]["title"], "text": item["redacted"]["text"], "redacted": None}})
+            await self.coll.update_one(
+                {"_id": item_id},
+                {"$set": {"title": item["redacted"]["title"], "text": item["redacted"]["text"], "redacted": None}},
+            )
 
     async def redact_mentions(self, profile_id: str) -> int:
         """Other people's items naming this (erased) person: their text without free text replaces
@@ -78,7 +82,8 @@ class Inbox:
         changed = 0
         async for item in cursor:
             redacted = item["redacted"]
-            await self.coll.update_one({"_id": item["_id"]}, {"$set": {
-                "title": redacted["title"], "text": redacted["text"], "redacted": None}})
+            await self.coll.update_one(
+                {"_id": item["_id"]}, {"$set": {"title": redacted["title"], "text": redacted["text"], "redacted": None}}
+            )
             changed += 1
         return changed

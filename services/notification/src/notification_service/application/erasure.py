@@ -60,8 +60,13 @@ class Erasure(ContactWaiting):
         if channel == domain.Channel.EMAIL:
             if state == "sending":  # being sent right now: its attempt decides (see `attempt`)
                 return None
-            return {"state": "cancelled", "reason": domain.ERASED_MENTION, "message": None, "due_at": None,
-                    "updated_at": now}
+            return {
+                "state": "cancelled",
+                "reason": domain.ERASED_MENTION,
+                "message": None,
+                "due_at": None,
+                "updated_at": now,
+            }
         if channel == domain.Channel.IN_APP and message.get("redacted"):
             return {"message": {**message, **message["redacted"], "redacted": None}}
         if channel == domain.Channel.WEBHOOK and message.get("body"):
@@ -74,8 +79,9 @@ class Erasure(ContactWaiting):
         await self.ctx.timers.cancel(f"retry:{doc['_id']}:{int(doc.get('attempt_count') or 0)}")
 
     # --- reading the inbox -----------------------------------------------------------------------
-    async def inbox_page(self, profile_id: str, *, limit: int, after: tuple[datetime, str] | None,
-                         unread_only: bool) -> list[dict[str, Any]]:
+    async def inbox_page(
+        self, profile_id: str, *, limit: int, after: tuple[datetime, str] | None, unread_only: bool
+    ) -> list[dict[str, Any]]:
         """A page of the inbox with every person reference shown as that person's current name, and
         an item naming an erased person shown without free text (also when it was written in the
         instant the erasure ran, after the erasure had rewritten the stored items)."""
@@ -84,12 +90,19 @@ class Erasure(ContactWaiting):
         people |= {pid for i in items if i.get("redacted") for pid in i.get("mentions") or []}
         contacts = await self.contacts.get_many(sorted(people)) if people else {}
         erased = {pid for pid, c in contacts.items() if c.get("erased")}
-        names = {pid: domain.FORMER_MEMBER if pid in erased else str(c.get("display_name") or domain.UNKNOWN_MEMBER)
-                 for pid, c in contacts.items()}
+        names = {
+            pid: domain.FORMER_MEMBER if pid in erased else str(c.get("display_name") or domain.UNKNOWN_MEMBER)
+            for pid, c in contacts.items()
+        }
         shown = []
         for item in items:
             if item.get("redacted") and erased.intersection(item.get("mentions") or []):
                 item = {**item, **item["redacted"]}
-            shown.append({**item, "title": domain.resolve_refs(item["title"], names),
-                          "text": domain.resolve_refs(item["text"], names)})
+            shown.append(
+                {
+                    **item,
+                    "title": domain.resolve_refs(item["title"], names),
+                    "text": domain.resolve_refs(item["text"], names),
+                }
+            )
         return shown
