@@ -273,15 +273,17 @@ class DeliveryAttempts(NotificationBase):
         )
         fields = {"state": "retrying", "reason": failure.reason, "due_at": retry_at, "updated_at": now}
         if await self._finish(before, fields, attempt_log, []):
+            timer_id = f"retry:{before['_id']}:{n}"
+            await self._schedule(RETRY_TIMER, timer_id, retry_at, before)
+            # Erased while this attempt was under way (the erasure left a `sending` email to us):
+            # the retry must not keep the message or send it.
             cancel, _ = await self._erasure_check(before)
-            if cancel is None:
-                await self._schedule(RETRY_TIMER, f"retry:{before['_id']}:{n}", retry_at, before)
-            elif await self.deliveries.rewrite(
+            if cancel is not None and await self.deliveries.rewrite(
                 before["_id"],
                 "retrying",
                 {"state": "cancelled", "reason": cancel, "message": None, "due_at": None, "updated_at": now},
             ):
-                # Erased while this attempt was under way: the erasure left it to us.
+                await self.ctx.timers.cancel(timer_id)
                 return "cancelled"
         return "retrying"
 
