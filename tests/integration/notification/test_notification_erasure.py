@@ -70,8 +70,13 @@ async def found_anywhere(service: Running) -> list[tuple[str, str, str]]:
 
 
 async def own_state(service: Running) -> dict[str, list[dict[str, Any]]]:
+    """The service's own documents, but the webhook side (the flaky endpoint's retries go on meanwhile)."""
     db = service.runtime.db
-    return {name: [d async for d in db[name].find({}).sort("_id", 1)] for name in OWN}
+    return {
+        name: [d async for d in db[name].find({}).sort("_id", 1) if d.get("channel") != "webhook"]
+        for name in OWN
+        if name != "webhook_endpoints"
+    }
 
 
 async def handled(service: Running, event: Envelope[Any]) -> bool:
@@ -135,7 +140,7 @@ async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_no
     await service.delivery(f"{intro.id}:{ADA}:email", state="delivered")
     held = await service.delivery(f"{intro.id}:{ALAN}:email", state="held")
     await service.delivery(f"{intro.id}:{ALAN}:in_app", state="held")
-    retrying_hook = await service.delivery(f"{intro.id}:{flaky}:webhook", state="retrying")
+    await service.delivery(f"{intro.id}:{flaky}:webhook", state="retrying")
     await eventually(lambda: _async(len(receiver.on("all")) >= 5))
     # Her own email fails for now (the mail server is away): a retrying delivery with her address.
     box.stop()
@@ -150,8 +155,10 @@ async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_no
     assert any(NAME in i["title"] for i in grace_before)
     assert await service.runtime.db[TIMERS].count_documents({"group": ADA, "state": "pending"}) == 1
 
+    assert WORDS["introduction"] in str(receiver.on("flaky")[0]["body"])
     erased = await service.send(ProfileErased(profile_id=ADA))
     await eventually(lambda: handled(service, erased))
+    hook_calls = len(receiver.on("flaky"))
 
     assert await found_anywhere(service) == []
     # Grace's inbox still lists every item, naming Ada as a former member.
@@ -167,9 +174,10 @@ async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_no
     service.runtime.clock.set(held["due_at"] + timedelta(hours=2))
     await service.fire_timers()
     await service.delivery(f"{intro.id}:{ALAN}:in_app", state="delivered")
-    await service.delivery(retrying_hook["_id"], state="retrying")  # the flaky endpoint still answers 503
+    # The webhook retry after the erasure (timer or recovery) goes out without the words.
+    await eventually(lambda: _async(len(receiver.on("flaky")) > hook_calls))
     assert [i["title"] for i in await inbox(service, ALAN)] == ["Grace Hopper introduced you to a former member"]
-    assert all(WORDS["introduction"] not in str(call["body"]) for call in receiver.on("flaky")[1:])
+    assert all(WORDS["introduction"] not in str(call["body"]) for call in receiver.on("flaky")[hook_calls:])
     assert box.to(EMAIL) == [m for m in box.to(EMAIL) if m["X-Mentorship-Delivery"] != retrying_mail["_id"]]
     assert await found_anywhere(service) == []
 
