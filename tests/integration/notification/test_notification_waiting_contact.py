@@ -77,6 +77,8 @@ async def test_a_person_never_known_fails_after_the_grace_period_and_an_erased_o
     box, _ = smtp
     accepted = await service.send(MentorshipRequestAccepted(mentorship_id="m-2", mentee_id="nobody", mentor_id=MENTOR))
     waiting = await service.delivery(f"{accepted.id}:nobody:none", state="waiting_for_contact")
+    # Its re-check timer is written just after the delivery: wait for it before moving the clock.
+    await eventually(lambda: service.runtime.db["timers"].find_one({"group": "nobody", "state": "pending"}))
 
     # Re-checks inside the grace period find nobody and keep waiting (clock moved, never slept).
     service.runtime.clock.set(waiting["wait_until"] - timedelta(seconds=1))
