@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -45,7 +45,7 @@ from pymongo.errors import DuplicateKeyError
 
 from mentorship_contracts import Envelope
 from mentorship_kit.mongo import Indexes
-from mentorship_kit.outbox import LEASE, OUTBOX, PENDING, SEQ, new_document
+from mentorship_kit.outbox import DEAD, LEASE, OUTBOX, PENDING, SEQ, new_document
 
 from ..domain import Mentorship, State
 
@@ -64,7 +64,7 @@ REVIEW_FLAGS = "review_flags"
 EXPOSURES = "exposures"
 PUBLICATION_CLAIMS = "publication_claims"
 OUTBOX_COLLECTIONS = (VERSIONS, PUBLICATIONS, INTRODUCTIONS, ANSWERS, PROGRAMS, ENROLLMENTS, WITHDRAWALS)
-_INTERNAL = (OUTBOX, PENDING, SEQ, LEASE, "_id", "seq")
+_INTERNAL = (OUTBOX, PENDING, SEQ, LEASE, DEAD, "_id", "seq")
 _NO_OUTBOX = {OUTBOX: 0, PENDING: 0, SEQ: 0, LEASE: 0}
 
 INDEXES = (
@@ -201,6 +201,24 @@ class Store:
                 out.setdefault(lock["mentee_id"], set()).add(lock["mentor_id"])
         return out
 
+    async def rewrite_versions(self, mentorship_id: str, rewrite: Callable[[Mentorship], Mentorship]) -> int:
+        """Rewrite every stored version of a mentorship (erasure: its free text goes); returns how
+        many changed. Outbox entries set aside for good go too: they are never published and may
+        carry the text. A version whose rewrite changes nothing is not written (idempotent)."""
+        changed = 0
+        async for doc in self.versions.find({"mentorship_id": mentorship_id}, {OUTBOX: 0}):
+            before = mentorship_of(doc)
+            old, new = before.as_dict(), rewrite(before).as_dict()
+            fields = {k: v for k, v in new.items() if old.get(k) != v}
+            if not fields and not doc.get(DEAD):
+                continue
+            update: dict[str, Any] = {"$set": fields} if fields else {}
+            if doc.get(DEAD):
+                update["$unset"] = {DEAD: ""}
+            await self.versions.update_one({"_id": doc["_id"]}, update)
+            changed += 1
+        return changed
+
     async def flag_for_review(self, mentorship_id: str, flag: dict[str, Any]) -> bool:
         try:
             await self.flags.insert_one({"_id": flag["event_id"], "mentorship_id": mentorship_id, **flag})
@@ -303,6 +321,11 @@ class Store:
                     out[c["mentor_id"]] -= 1
         return out
 
+    async def forget_mentor(self, mentor_id: str) -> None:
+        """An erased mentor: no capacity document, no slot claims left."""
+        await self.claims.delete_many({"mentor_id": mentor_id})
+        await self.loads.delete_one({"_id": mentor_id})
+
     # --- rotation of suggestions ---------------------------------------------------------------
     async def exposures_by_others(self, mentor_ids: Sequence[str], mentee_id: str, now: datetime) -> dict[str, int]:
         """Per mentor, how many OTHER mentees are being shown them right now."""
@@ -323,6 +346,10 @@ class Store:
 
     async def forget_exposures(self, mentee_id: str) -> None:
         await self.exposures.delete_many({"mentee_id": mentee_id})
+
+    async def forget_exposures_of(self, profile_id: str) -> None:
+        """Every exposure the person was shown in or was shown as a mentor (rotation forgets them)."""
+        await self.exposures.delete_many({"$or": [{"mentee_id": profile_id}, {"mentor_ids": profile_id}]})
 
     async def purge_exposures(self, now: datetime) -> int:
         return (await self.exposures.delete_many({"until": {"$lte": now}})).deleted_count
@@ -400,6 +427,20 @@ class Store:
                 latest[d["profile_id"]] = d
         return [pid for pid, d in latest.items() if d["_id"] not in ended]
 
+    async def enrolments_of(self, profile_id: str) -> list[dict[str, Any]]:
+        """The person's latest spell per (program, role), each with `withdrawn_at` (None while enrolled)."""
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        async for d in self.enrollments.find({"profile_id": profile_id}, _NO_OUTBOX):
+            key = (d["program_id"], d["role"])
+            if key not in latest or d.get("spell", 0) > latest[key].get("spell", 0):
+                latest[key] = d
+        out = []
+        for d in latest.values():
+            withdrawal = await self.withdrawals.find_one({"_id": d["_id"]}, {"withdrawn_at": 1})
+            out.append({**d, "spell": d.get("spell", 0),
+                        "withdrawn_at": withdrawal["withdrawn_at"] if withdrawal else None})
+        return out
+
     async def runs_of(self, program_id: str, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """A page of the program's cohort runs, newest first, without the proposal's pair lists."""
         query = {"program_id": program_id}
@@ -472,6 +513,13 @@ class Store:
             found = [d for d in found if d["state"] == state]
         found.sort(key=lambda d: (d["made_at"], d["_id"]), reverse=True)
         return found[offset:offset + limit], len(found)
+
+    async def scrub_introduction(self, introduction_id: str) -> bool:
+        """Erasure: the introduction's message goes (and outbox entries set aside for good)."""
+        res = await self.introductions.update_one(
+            {"_id": introduction_id, "$or": [{"message": {"$ne": ""}}, {DEAD: {"$exists": True}}]},
+            {"$set": {"message": ""}, "$unset": {DEAD: ""}})
+        return res.modified_count == 1
 
     async def answer_introduction(self, introduction_id: str, state: str, at: datetime, events: Events) -> bool:
         try:
