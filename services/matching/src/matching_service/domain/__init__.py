@@ -31,7 +31,8 @@ from .programs import (
 from .text import free_text, single_line
 
 __all__ = [
-    "AUTO_DECLINE_REASON", "HOLDS_SLOT", "LEFT_REASON", "OPEN_STATES", "PARTNER_STATES", "PENDING_STATES", "AgreementDefaults",
+    "AUTO_DECLINE_REASON", "HOLDS_SLOT", "LEFT_REASON", "OPEN_STATES", "PARTNER_STATES", "PENDING_STATES",
+    "AgreementDefaults",
     "Change", "Constraints", "LifecycleError", "MatchingMode", "Mentorship", "ProgramSpec", "ProgramStatus",
     "RequestExpired",
     "RuleViolation", "State", "TransitionRefused", "Weights", "planned_end", "program_status", "request_mentorship",

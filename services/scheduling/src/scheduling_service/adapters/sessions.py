@@ -11,6 +11,7 @@ holds that time, is stale and is reclaimed.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from mentorship_contracts import Envelope
 from mentorship_kit.mongo import Indexes
-from mentorship_kit.outbox import new_document, with_events
+from mentorship_kit.outbox import DEAD, new_document, with_events
 
 from ..domain import OPEN_STATUSES, buckets
 
@@ -197,4 +198,22 @@ class SessionStore:
         return doc["person_id"] if doc else None
 
     async def forget_person(self, person_id: str) -> None:
+        """Revoke the person's calendar feed tokens."""
         await self.feeds.delete_many({"person_id": person_id})
+
+    # --- erasure ------------------------------------------------------------------------------
+    async def all_of_person(self, person_id: str) -> list[dict[str, Any]]:
+        return await self.sessions.find({"participants": person_id}).to_list(None)
+
+    async def scrub(self, session_id: str, changes: dict[str, Any]) -> None:
+        """Overwrite free text (see `domain.scrubbed_session`); outbox entries set aside for good go
+        too (never published, and they may carry the text)."""
+        update: dict[str, Any] = {"$unset": {DEAD: ""}}
+        if changes:
+            update["$set"] = changes
+        await self.sessions.update_one({"_id": session_id}, update)
+
+    async def release_person(self, person_id: str) -> int:
+        """Every booking claim of the person's time (claim ids start with the person's id)."""
+        prefix = re.escape(f"{person_id}|")
+        return (await self.claims.delete_many({"_id": {"$regex": f"^{prefix}"}})).deleted_count
