@@ -77,7 +77,8 @@ async def test_an_erased_person_leaves_no_personal_data_in_matching(start_matchi
                   goals=[{"goal_id": "g1", "title": GOAL, "description": EXPECTATIONS}])
     mo, pat, cy, dee = person(["mentor"], mentor_capacity=1), person(["mentor"]), person(["mentee"]), person(["mentee"])
     await register(svc, erin, mo, pat, cy, dee)
-    me, as_mo, as_pat = token(erin.profile_id, "mentee"), token(mo.profile_id, "mentor"), token(pat.profile_id, "mentor")
+    me, as_mo = token(erin.profile_id, "mentee"), token(mo.profile_id, "mentor")
+    as_pat = token(pat.profile_id, "mentor")
 
     r = await svc.http.post("/programs", headers=ADMIN, json={"name": "Spring", "starts_on": "2020-01-01",
                                                               "ends_on": "2099-12-31", "cadence": "weekly"})
