@@ -14,6 +14,7 @@ import contextlib
 from typing import Any
 
 from mentorship_contracts import Envelope
+from mentorship_kit.outbox import DEAD
 from mentorship_kit.problems import Conflict
 
 from ..domain import LEFT_REASON, scrubbed_session
@@ -26,12 +27,16 @@ class Forgetting(SessionUseCases):
         await self.profiles.erase(person_id, event.time)
         now = self.now()
         for s in await self.store.all_of_person(person_id):
+            # Scrub before cancelling: the cancel puts an event in the session's outbox, and the
+            # relay's later removal rewrites the document; on FerretDB (read-modify-write) a scrub
+            # racing that removal could be lost, a scrub written before it cannot.
+            changes = scrubbed_session(s)
+            if changes or s.get(DEAD):
+                await self.store.scrub(s["_id"], changes)
             if s["status"] == "scheduled" and s["start"] > now:
-                with contextlib.suppress(Conflict):  # changed meanwhile: the scrub below still runs
+                with contextlib.suppress(Conflict):  # changed meanwhile (cancelled by someone): nothing to do
                     await self.cancel(None, s["_id"], reason=LEFT_REASON, cause=event, by="system")
             await self.ctx.timers.cancel_group(f"session:{s['_id']}")
-            current = await self.store.get(s["_id"]) or s
-            await self.store.scrub(s["_id"], scrubbed_session(current))
         await self.store.release_person(person_id)
         for m in await self.mentorships.of_person(person_id):
             await self.ctx.timers.cancel_group(f"checkin:{m['_id']}")
