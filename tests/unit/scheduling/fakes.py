@@ -217,7 +217,7 @@ class FakeSessions(Outbox):
     async def all_of_person(self, person_id: str) -> list[dict[str, Any]]:
         return self._sorted([s for s in self.sessions.values() if person_id in s["participants"]])
 
-    async def scrub(self, session_id: str, changes: dict[str, Any]) -> None:
+    async def scrub(self, session_id: str, changes: dict[str, Any]) -> bool:
         s = self.sessions[session_id]
         for key, value in changes.items():
             *path, last = key.split(".")
@@ -225,6 +225,7 @@ class FakeSessions(Outbox):
             for part in path:
                 target = target[part]
             target[last] = value
+        return bool(changes)
 
     async def release_person(self, person_id: str) -> int:
         mine = [c for c in self.claims if c.startswith(f"{person_id}|")]

@@ -44,10 +44,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from mentorship_contracts import Envelope
+from mentorship_kit.erasure import scrubbed_pending
 from mentorship_kit.mongo import Indexes
-from mentorship_kit.outbox import DEAD, LEASE, OUTBOX, PENDING, SEQ, new_document
+from mentorship_kit.outbox import DEAD, LEASE, OUTBOX, PENDING, SEQ, new_document, with_replaced_events
 
 from ..domain import Mentorship, State
+from ..domain.mentorship import PLATFORM_REASONS
 
 VERSIONS = "mentorship_versions"
 LOADS = "mentor_loads"
@@ -110,6 +112,16 @@ def _opened_at(version: dict[str, Any]) -> datetime:
 def mentorship_of(version: dict[str, Any]) -> Mentorship:
     """The aggregate of a stored version (its `seq` is the aggregate's version)."""
     return Mentorship.model_validate({**state_of(version), "version": version["seq"]})
+
+
+def _scrub_update(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The update that erases free text from a document: `fields` overwritten, unpublished events
+    without personal data, entries set aside for good dropped. Empty when nothing is left to do."""
+    update: dict[str, Any] = {"$set": fields} if fields else {}
+    if doc.get(DEAD):
+        update["$unset"] = {DEAD: ""}
+    pending = scrubbed_pending(doc, PLATFORM_REASONS)
+    return with_replaced_events(update, pending) if pending is not None else update
 
 
 class Store:
@@ -203,20 +215,18 @@ class Store:
 
     async def rewrite_versions(self, mentorship_id: str, rewrite: Callable[[Mentorship], Mentorship]) -> int:
         """Rewrite every stored version of a mentorship (erasure: its free text goes); returns how
-        many changed. Outbox entries set aside for good go too: they are never published and may
-        carry the text. A version whose rewrite changes nothing is not written (idempotent)."""
+        many changed. Unpublished events of a version lose their personal fields before they leave,
+        and outbox entries set aside for good go (never published, and they may carry the text). A
+        version whose rewrite changes nothing is not written (idempotent)."""
         changed = 0
-        async for doc in self.versions.find({"mentorship_id": mentorship_id}, {OUTBOX: 0}):
+        async for doc in self.versions.find({"mentorship_id": mentorship_id}):
             before = mentorship_of(doc)
             old, new = before.as_dict(), rewrite(before).as_dict()
             fields = {k: v for k, v in new.items() if old.get(k) != v}
-            if not fields and not doc.get(DEAD):
-                continue
-            update: dict[str, Any] = {"$set": fields} if fields else {}
-            if doc.get(DEAD):
-                update["$unset"] = {DEAD: ""}
-            await self.versions.update_one({"_id": doc["_id"]}, update)
-            changed += 1
+            update = _scrub_update(doc, fields)
+            if update:
+                await self.versions.update_one({"_id": doc["_id"]}, update)
+                changed += 1
         return changed
 
     async def flag_for_review(self, mentorship_id: str, flag: dict[str, Any]) -> bool:
@@ -515,11 +525,14 @@ class Store:
         return found[offset:offset + limit], len(found)
 
     async def scrub_introduction(self, introduction_id: str) -> bool:
-        """Erasure: the introduction's message goes (and outbox entries set aside for good)."""
-        res = await self.introductions.update_one(
-            {"_id": introduction_id, "$or": [{"message": {"$ne": ""}}, {DEAD: {"$exists": True}}]},
-            {"$set": {"message": ""}, "$unset": {DEAD: ""}})
-        return res.modified_count == 1
+        """Erasure: the introduction's message goes, from the document and its unpublished event."""
+        doc = await self.introductions.find_one({"_id": introduction_id})
+        if doc is None:
+            return False
+        update = _scrub_update(doc, {"message": ""} if doc.get("message") else {})
+        if update:
+            await self.introductions.update_one({"_id": introduction_id}, update)
+        return bool(update)
 
     async def answer_introduction(self, introduction_id: str, state: str, at: datetime, events: Events) -> bool:
         try:

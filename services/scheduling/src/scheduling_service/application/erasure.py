@@ -14,7 +14,6 @@ import contextlib
 from typing import Any
 
 from mentorship_contracts import Envelope
-from mentorship_kit.outbox import DEAD
 from mentorship_kit.problems import Conflict
 
 from ..domain import LEFT_REASON, scrubbed_session
@@ -30,9 +29,7 @@ class Forgetting(SessionUseCases):
             # Scrub before cancelling: the cancel puts an event in the session's outbox, and the
             # relay's later removal rewrites the document; on FerretDB (read-modify-write) a scrub
             # racing that removal could be lost, a scrub written before it cannot.
-            changes = scrubbed_session(s)
-            if changes or s.get(DEAD):
-                await self.store.scrub(s["_id"], changes)
+            await self.store.scrub(s["_id"], scrubbed_session(s))
             if s["status"] == "scheduled" and s["start"] > now:
                 with contextlib.suppress(Conflict):  # changed meanwhile (cancelled by someone): nothing to do
                     await self.cancel(None, s["_id"], reason=LEFT_REASON, cause=event, by="system")
