@@ -17,17 +17,28 @@ def test_text_goes_codes_ids_and_dates_stay() -> None:
     requested = Envelope.wrap(MentorshipRequested(**IDS, message="I am Erin", expires_at=NOW), source="matching")
     clean = without_personal_data(requested)
     assert clean.id == requested.id and clean.data.message == "" and clean.data.mentee_id == "erin"
-    agreement = Agreement(goals=["Erin leads"], goal_ids=["g1"], expectations="Erin's burnout", cadence="weekly",
-                          planned_end=date(2031, 6, 1))
+    agreement = Agreement(
+        goals=["Erin leads"],
+        goal_ids=["g1"],
+        expectations="Erin's burnout",
+        cadence="weekly",
+        planned_end=date(2031, 6, 1),
+    )
     started = Envelope.wrap(MentorshipStarted(**IDS, agreement=agreement, started_at=NOW), source="matching")
     kept = without_personal_data(started).data.agreement
     assert (kept.goals, kept.expectations, kept.goal_ids, kept.cadence, kept.planned_end) == (
-        [], "", ["g1"], "weekly", date(2031, 6, 1))
+        [],
+        "",
+        ["g1"],
+        "weekly",
+        date(2031, 6, 1),
+    )
 
 
 def test_neutral_texts_are_kept_and_a_clean_event_is_the_same_object() -> None:
-    ended = Envelope.wrap(MentorshipEnded(**IDS, reason="the person left the platform", ended_at=NOW),
-                          source="matching")
+    ended = Envelope.wrap(
+        MentorshipEnded(**IDS, reason="the person left the platform", ended_at=NOW), source="matching"
+    )
     assert without_personal_data(ended, keep={"the person left the platform"}) is ended
 
 

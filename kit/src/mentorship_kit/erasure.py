@@ -29,8 +29,12 @@ def _blank(value: Any, keep: Collection[str]) -> Any:
             inner = getattr(value, name)
             if field.annotation is str and isinstance(inner, str):  # free text (not a Literal code)
                 changes[name] = _blank(inner, keep)
-            elif (isinstance(inner, list) and inner and not name.endswith("_ids")
-                  and all(isinstance(i, str) for i in inner)):  # texts such as goal titles (not ids)
+            elif (
+                isinstance(inner, list)
+                and inner
+                and not name.endswith("_ids")
+                and all(isinstance(i, str) for i in inner)
+            ):  # texts such as goal titles (not ids)
                 changes[name] = []
         return value.model_copy(update=changes) if changes else value
     return value

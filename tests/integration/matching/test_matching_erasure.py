@@ -46,8 +46,9 @@ def strings(value: Any) -> list[str]:
 
 
 async def dump(db: Any) -> dict[str, list[dict[str, Any]]]:
-    return {name: await db[name].find({}).sort("_id", 1).to_list(None)
-            for name in sorted(await db.list_collection_names())}
+    return {
+        name: await db[name].find({}).sort("_id", 1).to_list(None) for name in sorted(await db.list_collection_names())
+    }
 
 
 async def leaks(db: Any) -> list[tuple[str, str]]:
@@ -73,27 +74,38 @@ async def handled(db: Any, envelope: Envelope[Any]) -> bool:
 async def test_an_erased_person_leaves_no_personal_data_in_matching(start_matching, register, infra, prefix):
     svc = await start_matching()
     db = svc.runtime.db
-    erin = person(["mentee"], display_name=NAME, email=EMAIL,
-                  goals=[{"goal_id": "g1", "title": GOAL, "description": EXPECTATIONS}])
+    erin = person(
+        ["mentee"],
+        display_name=NAME,
+        email=EMAIL,
+        goals=[{"goal_id": "g1", "title": GOAL, "description": EXPECTATIONS}],
+    )
     mo, pat, cy, dee = person(["mentor"], mentor_capacity=1), person(["mentor"]), person(["mentee"]), person(["mentee"])
     await register(svc, erin, mo, pat, cy, dee)
     me, as_mo = token(erin.profile_id, "mentee"), token(mo.profile_id, "mentor")
     as_pat = token(pat.profile_id, "mentor")
 
-    r = await svc.http.post("/programs", headers=ADMIN, json={"name": "Spring", "starts_on": "2020-01-01",
-                                                              "ends_on": "2099-12-31", "cadence": "weekly"})
+    r = await svc.http.post(
+        "/programs",
+        headers=ADMIN,
+        json={"name": "Spring", "starts_on": "2020-01-01", "ends_on": "2099-12-31", "cadence": "weekly"},
+    )
     assert r.status_code == 201, r.text
     program_id = r.json()["program_id"]
-    r = await svc.http.post(f"/programs/{program_id}/enrollments", headers=me,
-                            json={"profile_id": erin.profile_id, "role": "mentee"})
+    r = await svc.http.post(
+        f"/programs/{program_id}/enrollments", headers=me, json={"profile_id": erin.profile_id, "role": "mentee"}
+    )
     assert r.status_code == 201, r.text
     assert (await svc.http.get(f"/suggestions/{erin.profile_id}", headers=me)).status_code == 200
 
     r = await svc.http.post("/mentorships", headers=me, json={"mentor_id": mo.profile_id, "message": FIRST_MESSAGE})
     assert r.status_code == 201, r.text
     active_id = r.json()["mentorship_id"]
-    r = await svc.http.post(f"/mentorships/{active_id}/accept", headers=as_mo,
-                            json={"agreement": {"goals": [GOAL], "goal_ids": ["g1"], "expectations": EXPECTATIONS}})
+    r = await svc.http.post(
+        f"/mentorships/{active_id}/accept",
+        headers=as_mo,
+        json={"agreement": {"goals": [GOAL], "goal_ids": ["g1"], "expectations": EXPECTATIONS}},
+    )
     assert r.status_code == 200 and r.json()["state"] == "active", r.text
     r = await svc.http.post("/mentorships", headers=me, json={"mentor_id": pat.profile_id, "message": FIRST_MESSAGE})
     declined_id = r.json()["mentorship_id"]
@@ -102,8 +114,9 @@ async def test_an_erased_person_leaves_no_personal_data_in_matching(start_matchi
     r = await svc.http.post("/mentorships", headers=me, json={"mentor_id": pat.profile_id, "message": SECOND_MESSAGE})
     assert r.status_code == 201, r.text
     open_id = r.json()["mentorship_id"]
-    r = await svc.http.post(f"/mentorships/{active_id}/introductions", headers=as_mo,
-                            json={"contact_id": cy.profile_id, "message": INTRO})
+    r = await svc.http.post(
+        f"/mentorships/{active_id}/introductions", headers=as_mo, json={"contact_id": cy.profile_id, "message": INTRO}
+    )
     assert r.status_code == 201, r.text
     introduction_id = r.json()["introduction_id"]
     # Mo is at capacity: Dee's request cannot be accepted yet
@@ -126,8 +139,9 @@ async def test_an_erased_person_leaves_no_personal_data_in_matching(start_matchi
     assert (await svc.matching.store.load(mo.profile_id))["free"] == 1
     intro = await svc.matching.store.get_introduction(introduction_id)
     assert intro["state"] == "closed" and intro["message"] == ""
-    assert await svc.matching.store.enrolments_of(erin.profile_id) and \
-        all(s["withdrawn_at"] is not None for s in await svc.matching.store.enrolments_of(erin.profile_id))
+    assert await svc.matching.store.enrolments_of(erin.profile_id) and all(
+        s["withdrawn_at"] is not None for s in await svc.matching.store.enrolments_of(erin.profile_id)
+    )
     ids = {active_id, open_id, declined_id}
     live = await db["timers"].find({"state": "pending"}).to_list(None)
     assert not [t for t in live if t["payload"].get("mentorship_id") in ids]
@@ -152,9 +166,13 @@ async def test_an_erased_person_leaves_no_personal_data_in_matching(start_matchi
     assert after == before
 
     # --- a late ProfileUpdated (a retry, a re-driven dead letter) brings nothing back
-    late = Envelope.wrap(ProfileUpdated(profile_id=erin.profile_id, changed_fields=["display_name"],
-                                        changes={"display_name": NAME}, profile=erin),
-                         source="profile", time=erased.time + timedelta(minutes=5))
+    late = Envelope.wrap(
+        ProfileUpdated(
+            profile_id=erin.profile_id, changed_fields=["display_name"], changes={"display_name": NAME}, profile=erin
+        ),
+        source="profile",
+        time=erased.time + timedelta(minutes=5),
+    )
     await publish(infra, prefix, Topic.PROFILE, [late])
     await eventually(lambda: handled(db, late), timeout=60)
     assert await leaks(db) == []
@@ -177,9 +195,16 @@ async def test_events_still_in_the_outbox_leave_without_the_persons_text(infra, 
     db = mongo[f"{prefix.replace('.', '_').strip('_')}_matching_outbox"]
     store = Store(db)
     now = datetime.now(UTC)
-    change = request_mentorship(mentorship_id="m1", mentee_id="erin", mentor_id="mo", program_id=None,
-                                message=FIRST_MESSAGE, approval_required=False, now=now,
-                                expires_at=now + timedelta(days=7))
+    change = request_mentorship(
+        mentorship_id="m1",
+        mentee_id="erin",
+        mentor_id="mo",
+        program_id=None,
+        message=FIRST_MESSAGE,
+        approval_required=False,
+        now=now,
+        expires_at=now + timedelta(days=7),
+    )
     requested = Envelope.wrap(change.events[0], source="matching")
     assert await store.save(change.after, [requested])
     before = await db[VERSIONS].find_one({"mentorship_id": "m1"})

@@ -54,8 +54,9 @@ def strings(value: Any) -> list[str]:
 
 
 async def dump(db: Any) -> dict[str, list[dict[str, Any]]]:
-    return {name: await db[name].find({}).sort("_id", 1).to_list(None)
-            for name in sorted(await db.list_collection_names())}
+    return {
+        name: await db[name].find({}).sort("_id", 1).to_list(None) for name in sorted(await db.list_collection_names())
+    }
 
 
 async def leaks(db: Any) -> list[tuple[str, str]]:
@@ -82,15 +83,21 @@ async def send(infra: Any, prefix: str, env: Envelope[Any]) -> Envelope[Any]:
 def handled(db: Any, consumer: str, env: Envelope[Any]) -> Any:
     async def check() -> bool:
         return await db["processed_events"].find_one({"_id": f"{consumer}:{env.id}"}) is not None
+
     return check
 
 
 async def test_an_erased_person_leaves_no_personal_data_in_scheduling(spawn, infra, prefix, mongo):
     svc = spawn("scheduling", dev_clock_enabled="true")
     db = mongo[db_name(prefix)]
-    erin = ProfileSnapshot(profile_id="erin", display_name=NAME, email=EMAIL, roles=["mentee"],
-                           time_zone="Europe/Berlin",
-                           availability=[AvailabilityWindow(weekday=d, start="08:00", end="18:00") for d in range(5)])
+    erin = ProfileSnapshot(
+        profile_id="erin",
+        display_name=NAME,
+        email=EMAIL,
+        roles=["mentee"],
+        time_zone="Europe/Berlin",
+        availability=[AvailabilityWindow(weekday=d, start="08:00", end="18:00") for d in range(5)],
+    )
     await send(infra, prefix, Envelope.wrap(ProfileRegistered(profile_id="erin", profile=erin), source="profile"))
     await mentorship(infra, prefix, "m-erin", "mo", "erin", goals=(GOAL,))
     await mentorship(infra, prefix, "m-dee", "mo", "dee")
@@ -100,32 +107,45 @@ async def test_an_erased_person_leaves_no_personal_data_in_scheduling(spawn, inf
     async with httpx.AsyncClient(base_url=svc.url, timeout=20) as http:
         await known(http, svc.url, "m-erin")
         await known(http, svc.url, "m-dee")
-        r = await http.post("/mentorships/m-erin/sessions", headers=me,
-                            json={"start": held_start.isoformat(), "duration_minutes": 60, "agenda": AGENDA,
-                                  "location": "Quarrington's office"})
+        r = await http.post(
+            "/mentorships/m-erin/sessions",
+            headers=me,
+            json={
+                "start": held_start.isoformat(),
+                "duration_minutes": 60,
+                "agenda": AGENDA,
+                "location": "Quarrington's office",
+            },
+        )
         assert r.status_code == 201, r.text
         held_id = r.json()["session_id"]
-        r = await http.post("/_dev/clock", headers=ADMIN,
-                            json={"set_to": (held_start + timedelta(hours=2)).isoformat()})
+        r = await http.post(
+            "/_dev/clock", headers=ADMIN, json={"set_to": (held_start + timedelta(hours=2)).isoformat()}
+        )
         assert r.status_code == 200, r.text
         r = await http.post(f"/sessions/{held_id}/complete", headers=as_mo, json={"notes": NOTES})
         assert r.status_code == 200, r.text
         for who, rating, comment in ((as_mo, 2, MENTOR_COMMENT), (me, 5, MENTEE_COMMENT)):
-            r = await http.post(f"/sessions/{held_id}/feedback", headers=who,
-                                json={"rating": rating, "comment": comment})
+            r = await http.post(
+                f"/sessions/{held_id}/feedback", headers=who, json={"rating": rating, "comment": comment}
+            )
             assert r.status_code == 201, r.text
         r = await http.post("/mentorships/m-erin/milestones", headers=me, json={"title": MILESTONE})
         assert r.status_code == 201, r.text
-        r = await http.post("/mentorships/m-erin/sessions", headers=me,
-                            json={"start": next_start.isoformat(), "duration_minutes": 60, "agenda": NEXT_AGENDA})
+        r = await http.post(
+            "/mentorships/m-erin/sessions",
+            headers=me,
+            json={"start": next_start.isoformat(), "duration_minutes": 60, "agenda": NEXT_AGENDA},
+        )
         assert r.status_code == 201, r.text
         next_id = r.json()["session_id"]
         feed = (await http.post("/calendar/feed", headers=me)).json()
         feed_path = httpx.URL(feed["url"]).path
         assert (await http.get(feed_path)).status_code == 200
         # Mo's time at the next session is taken (by the session with Erin)
-        r = await http.post("/mentorships/m-dee/sessions", headers=as_mo,
-                            json={"start": next_start.isoformat(), "duration_minutes": 60})
+        r = await http.post(
+            "/mentorships/m-dee/sessions", headers=as_mo, json={"start": next_start.isoformat(), "duration_minutes": 60}
+        )
         assert r.status_code == 409, r.text
         await eventually(lambda: drained(db), timeout=60)
         assert await leaks(db)  # the history is there before the erase
@@ -143,8 +163,11 @@ async def test_an_erased_person_leaves_no_personal_data_in_scheduling(spawn, inf
         assert held["agenda"] == "" and held["notes"] == ""
         session_ids = {held_id, next_id}
         live = await db["timers"].find({"state": "pending"}).to_list(None)
-        assert not [t for t in live if t["payload"].get("session_id") in session_ids
-                    or t["payload"].get("mentorship_id") == "m-erin"]
+        assert not [
+            t
+            for t in live
+            if t["payload"].get("session_id") in session_ids or t["payload"].get("mentorship_id") == "m-erin"
+        ]
         assert await db["booking_claims"].find_one({"_id": {"$regex": "^erin\\|"}}) is None
         assert await db["booking_claims"].find_one({"session_id": next_id}) is None
         assert await db["calendar_feeds"].find_one({"person_id": "erin"}) is None
@@ -157,7 +180,8 @@ async def test_an_erased_person_leaves_no_personal_data_in_scheduling(spawn, inf
         events = await scheduling_events(infra, prefix, want=99, timeout=5)
         cancelled = [e for e in events if e.type.endswith("session_cancelled") and e.data.session_id == next_id]
         assert [(e.data.reason, e.data.cancelled_by, e.causationid) for e in cancelled] == [
-            (LEFT_REASON, "system", erased.id)]
+            (LEFT_REASON, "system", erased.id)
+        ]
 
         # --- a second erase changes nothing
         before = await dump(db)
@@ -168,12 +192,28 @@ async def test_an_erased_person_leaves_no_personal_data_in_scheduling(spawn, inf
         assert after == before
 
         # --- late events (a retry, a re-driven dead letter) bring nothing back
-        late_update = await send(infra, prefix, Envelope.wrap(
-            ProfileUpdated(profile_id="erin", changed_fields=["time_zone"], changes={"time_zone": "UTC"},
-                           profile=erin), source="profile", time=erased.time + timedelta(minutes=5)))
-        late_start = await publish(infra, prefix, MentorshipStarted(
-            mentorship_id="m-erin", mentor_id="mo", mentee_id="erin", started_at=held_start,
-            agreement=Agreement(goals=[GOAL], cadence="weekly")))
+        late_update = await send(
+            infra,
+            prefix,
+            Envelope.wrap(
+                ProfileUpdated(
+                    profile_id="erin", changed_fields=["time_zone"], changes={"time_zone": "UTC"}, profile=erin
+                ),
+                source="profile",
+                time=erased.time + timedelta(minutes=5),
+            ),
+        )
+        late_start = await publish(
+            infra,
+            prefix,
+            MentorshipStarted(
+                mentorship_id="m-erin",
+                mentor_id="mo",
+                mentee_id="erin",
+                started_at=held_start,
+                agreement=Agreement(goals=[GOAL], cadence="weekly"),
+            ),
+        )
         await eventually(handled(db, "profiles", late_update), timeout=60)
         await eventually(handled(db, "mentorships", late_start), timeout=60)
         assert await leaks(db) == []
@@ -181,6 +221,7 @@ async def test_an_erased_person_leaves_no_personal_data_in_scheduling(spawn, inf
         assert (await db["profiles"].find_one({"_id": "erin"})).get("erased") is True
 
         # --- the journey goes on: Mo's time is free for Dee
-        r = await http.post("/mentorships/m-dee/sessions", headers=as_mo,
-                            json={"start": next_start.isoformat(), "duration_minutes": 60})
+        r = await http.post(
+            "/mentorships/m-dee/sessions", headers=as_mo, json={"start": next_start.isoformat(), "duration_minutes": 60}
+        )
         assert r.status_code == 201, r.text

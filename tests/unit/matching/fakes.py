@@ -36,8 +36,9 @@ class FakeTimers:
         self.planned: dict[str, dict[str, Any]] = {}
         self.cancelled: list[str] = []
 
-    async def schedule(self, timer_id: str, kind: str, due: datetime, payload: dict[str, Any], *,
-                       group: str | None = None) -> None:
+    async def schedule(
+        self, timer_id: str, kind: str, due: datetime, payload: dict[str, Any], *, group: str | None = None
+    ) -> None:
         self.planned[timer_id] = {"_id": timer_id, "kind": kind, "due": due, "payload": payload, "group": group}
 
     async def cancel(self, timer_id: str) -> bool:
@@ -54,9 +55,17 @@ class FakeProfiles:
         self.erased: set[str] = set()
 
     def add(self, profile_id: str, roles: list[str], **fields: Any) -> str:
-        self.by_id[profile_id] = {"profile_id": profile_id, "roles": roles, "active": True, "time_zone": "UTC",
-                                  "languages": ["en"], "skills": [], "development_areas": [], "seniority": "mid",
-                                  **fields}
+        self.by_id[profile_id] = {
+            "profile_id": profile_id,
+            "roles": roles,
+            "active": True,
+            "time_zone": "UTC",
+            "languages": ["en"],
+            "skills": [],
+            "development_areas": [],
+            "seniority": "mid",
+            **fields,
+        }
         return profile_id
 
     async def profile(self, profile_id: str) -> dict[str, Any] | None:
@@ -141,8 +150,11 @@ class FakeStore:
     async def excluded_mentors(self, mentee_ids: Sequence[str], *, forbid_repeats: bool) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for m in self.latest():
-            if m.mentee_id in mentee_ids and (m.not_a_good_fit or m.state in (State.AWAITING_APPROVAL, State.ACTIVE)
-                                              or (forbid_repeats and m.state in (State.COMPLETED, State.ENDED))):
+            if m.mentee_id in mentee_ids and (
+                m.not_a_good_fit
+                or m.state in (State.AWAITING_APPROVAL, State.ACTIVE)
+                or (forbid_repeats and m.state in (State.COMPLETED, State.ENDED))
+            ):
                 out.setdefault(m.mentee_id, set()).add(m.mentor_id)
         for mentee, mentor in self.locks:
             if mentee in mentee_ids:
@@ -167,8 +179,11 @@ class FakeStore:
         return True
 
     async def review_flags(self, mentorship_id: str) -> list[dict[str, Any]]:
-        return [{k: v for k, v in f.items() if k != "mentorship_id"} for f in self.flags
-                if f["mentorship_id"] == mentorship_id]
+        return [
+            {k: v for k, v in f.items() if k != "mentorship_id"}
+            for f in self.flags
+            if f["mentorship_id"] == mentorship_id
+        ]
 
     async def flagged(self) -> list[dict[str, Any]]:
         ids = sorted({f["mentorship_id"] for f in self.flags})
@@ -197,8 +212,12 @@ class FakeStore:
         if mentor_id not in self.capacity:
             return None
         holders = self.holders(mentor_id)
-        return {"mentor_id": mentor_id, "capacity": self.capacity[mentor_id], "holders": holders,
-                "free": self.capacity[mentor_id] - len(holders)}
+        return {
+            "mentor_id": mentor_id,
+            "capacity": self.capacity[mentor_id],
+            "holders": holders,
+            "free": self.capacity[mentor_id] - len(holders),
+        }
 
     async def take_slot(self, mentor_id: str, mentorship_id: str) -> dict[str, Any] | None:
         capacity = self.capacity.get(mentor_id, 0)
@@ -238,8 +257,11 @@ class FakeStore:
         self.forgotten.append(mentee_id)
 
     async def forget_exposures_of(self, profile_id: str) -> None:
-        self.exposures = {mentee: shown for mentee, shown in self.exposures.items()
-                          if mentee != profile_id and profile_id not in shown}
+        self.exposures = {
+            mentee: shown
+            for mentee, shown in self.exposures.items()
+            if mentee != profile_id and profile_id not in shown
+        }
 
     # --- programs
     async def get_program(self, program_id: str) -> dict[str, Any] | None:
@@ -262,11 +284,16 @@ class World:
 def world(**settings: Any) -> World:
     clock, timers, profiles, store = FixedClock(), FakeTimers(), FakeProfiles(), FakeStore()
     written: list[int] = []
-    ctx = UseCaseContext(clock=clock, timers=timers, events=EventFactory("matching", clock),  # type: ignore[arg-type]
-                         events_written=lambda: written.append(1))
+    ctx = UseCaseContext(
+        clock=clock,
+        timers=timers,
+        events=EventFactory("matching", clock),  # type: ignore[arg-type]
+        events_written=lambda: written.append(1),
+    )
     config = Settings(jwt_secret="unit-test-secret-0123456789abcdef", **settings)
-    lifecycle = LifecycleUseCases(ctx, settings=config, profiles=profiles, mentorships=store, capacity=store,
-                                  exposures=store, programs=store)
+    lifecycle = LifecycleUseCases(
+        ctx, settings=config, profiles=profiles, mentorships=store, capacity=store, exposures=store, programs=store
+    )
     return World(clock, timers, profiles, store, lifecycle, ReviewUseCases(ctx, mentorships=store), written)
 
 
@@ -286,19 +313,30 @@ class FakeProgramStore:
         self.programs[doc["_id"]] = dict(doc)
         self.outbox.extend(events)
 
-    async def list_programs(self, *, name_contains: str | None, mode: str | None, starts_after: Any,
-                            starts_before: Any, ends_after: Any, ends_before: Any, offset: int,
-                            limit: int) -> tuple[list[dict[str, Any]], int]:
+    async def list_programs(
+        self,
+        *,
+        name_contains: str | None,
+        mode: str | None,
+        starts_after: Any,
+        starts_before: Any,
+        ends_after: Any,
+        ends_before: Any,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int]:
         def keep(p: dict[str, Any]) -> bool:
-            return ((not name_contains or name_contains.lower() in p["name"].lower())
-                    and (not mode or p["mode"] == mode)
-                    and (not starts_after or p["starts_on"] > starts_after.isoformat())
-                    and (not starts_before or p["starts_on"] <= starts_before.isoformat())
-                    and (not ends_after or p["ends_on"] >= ends_after.isoformat())
-                    and (not ends_before or p["ends_on"] < ends_before.isoformat()))
+            return (
+                (not name_contains or name_contains.lower() in p["name"].lower())
+                and (not mode or p["mode"] == mode)
+                and (not starts_after or p["starts_on"] > starts_after.isoformat())
+                and (not starts_before or p["starts_on"] <= starts_before.isoformat())
+                and (not ends_after or p["ends_on"] >= ends_after.isoformat())
+                and (not ends_before or p["ends_on"] < ends_before.isoformat())
+            )
 
         found = sorted((p for p in self.programs.values() if keep(p)), key=lambda p: p["created_at"], reverse=True)
-        return found[offset:offset + limit], len(found)
+        return found[offset : offset + limit], len(found)
 
     async def update_program(self, program_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         program = self.programs.get(program_id)
@@ -308,8 +346,11 @@ class FakeProgramStore:
         return program
 
     async def latest_enrolment(self, program_id: str, role: str, profile_id: str) -> dict[str, Any] | None:
-        spells = [e for e in self.enrolments.values()
-                  if (e["program_id"], e["role"], e["profile_id"]) == (program_id, role, profile_id)]
+        spells = [
+            e
+            for e in self.enrolments.values()
+            if (e["program_id"], e["role"], e["profile_id"]) == (program_id, role, profile_id)
+        ]
         if not spells:
             return None
         latest = max(spells, key=lambda e: e["spell"])
@@ -336,8 +377,9 @@ class FakeProgramStore:
         return [f for f in found if f is not None]
 
     async def enrolled(self, program_id: str, role: str) -> list[str]:
-        people = {e["profile_id"] for e in self.enrolments.values()
-                  if e["program_id"] == program_id and e["role"] == role}
+        people = {
+            e["profile_id"] for e in self.enrolments.values() if e["program_id"] == program_id and e["role"] == role
+        }
         out = []
         for pid in sorted(people):
             latest = await self.latest_enrolment(program_id, role, pid)
@@ -361,8 +403,9 @@ class FakeIntroductions:
         found = self.intros.get(introduction_id)
         return dict(found) if found else None
 
-    async def answer_introduction(self, introduction_id: str, state: str, at: datetime,
-                                  events: Sequence[Envelope[Any]]) -> bool:
+    async def answer_introduction(
+        self, introduction_id: str, state: str, at: datetime, events: Sequence[Envelope[Any]]
+    ) -> bool:
         intro = self.intros[introduction_id]
         if intro["state"] != "pending":
             return False
@@ -370,12 +413,16 @@ class FakeIntroductions:
         self.outbox.extend(events)
         return True
 
-    async def introductions_of(self, profile_id: str, *, as_: str | None, state: str | None, offset: int,
-                               limit: int) -> tuple[list[dict[str, Any]], int]:
-        found = [dict(i) for i in self.intros.values()
-                 if profile_id in (i["introduced_by"], i["contact_id"], i["mentee_id"])
-                 and (state is None or i["state"] == state)]
-        return found[offset:offset + limit], len(found)
+    async def introductions_of(
+        self, profile_id: str, *, as_: str | None, state: str | None, offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        found = [
+            dict(i)
+            for i in self.intros.values()
+            if profile_id in (i["introduced_by"], i["contact_id"], i["mentee_id"])
+            and (state is None or i["state"] == state)
+        ]
+        return found[offset : offset + limit], len(found)
 
     async def scrub_introduction(self, introduction_id: str) -> bool:
         intro = self.intros[introduction_id]
@@ -397,7 +444,13 @@ class ErasureWorld:
 def erasure_world() -> ErasureWorld:
     base = world()
     programs, introductions = FakeProgramStore(), FakeIntroductions()
-    erasure = ErasureUseCases(base.lifecycle.ctx, profiles=base.profiles, mentorships=base.store,  # type: ignore[arg-type]
-                              capacity=base.store, exposures=base.store, programs=programs,
-                              introductions=introductions)
+    erasure = ErasureUseCases(
+        base.lifecycle.ctx,
+        profiles=base.profiles,
+        mentorships=base.store,  # type: ignore[arg-type]
+        capacity=base.store,
+        exposures=base.store,
+        programs=programs,
+        introductions=introductions,
+    )
     return ErasureWorld(base, programs, introductions, erasure)

@@ -23,9 +23,17 @@ def who(pid: str) -> Principal:
 
 
 def active(**fields: Any) -> Mentorship:
-    base: dict[str, Any] = dict(mentorship_id="m1", mentee_id="erin", mentor_id="mo", state=State.ACTIVE,
-                                message=MESSAGE, requested_at=START, started_at=START,
-                                agreement=Agreement(goals=[GOAL], goal_ids=["g1"], expectations=EXPECT), version=3)
+    base: dict[str, Any] = dict(
+        mentorship_id="m1",
+        mentee_id="erin",
+        mentor_id="mo",
+        state=State.ACTIVE,
+        message=MESSAGE,
+        requested_at=START,
+        started_at=START,
+        agreement=Agreement(goals=[GOAL], goal_ids=["g1"], expectations=EXPECT),
+        version=3,
+    )
     return Mentorship(**{**base, **fields})
 
 
@@ -35,8 +43,13 @@ def test_scrubbed_keeps_ids_states_and_numbers_but_no_free_text() -> None:
     assert clean.message == "" and clean.reason == ""
     assert clean.agreement is not None and clean.agreement.goals == [] and clean.agreement.expectations == ""
     assert clean.agreement.goal_ids == ["g1"] and clean.agreement.cadence == m.agreement.cadence  # type: ignore[union-attr]
-    assert (clean.mentee_id, clean.mentor_id, clean.state, clean.score, clean.version) == ("erin", "mo", "active",
-                                                                                           0.8, 3)
+    assert (clean.mentee_id, clean.mentor_id, clean.state, clean.score, clean.version) == (
+        "erin",
+        "mo",
+        "active",
+        0.8,
+        3,
+    )
     assert clean.scrubbed() is clean  # nothing left to scrub: the same object (no write)
 
 
@@ -77,8 +90,13 @@ async def history(w: ErasureWorld) -> dict[str, str]:
     """Erin (mentee) with an active mentorship with Mo, an open request to Pat, an introduction to
     Cy, an enrolment, exposures; Mo also mentors Dee (untouched)."""
     base = w.base
-    for pid, roles, cap in (("mo", ["mentor"], 2), ("pat", ["mentor"], 2), ("erin", ["mentee", "mentor"], 1),
-                            ("dee", ["mentee"], None), ("cy", ["mentee"], None)):
+    for pid, roles, cap in (
+        ("mo", ["mentor"], 2),
+        ("pat", ["mentor"], 2),
+        ("erin", ["mentee", "mentor"], 1),
+        ("dee", ["mentee"], None),
+        ("cy", ["mentee"], None),
+    ):
         base.profiles.add(pid, roles, mentor_capacity=cap, display_name=pid.title())
         await base.lifecycle.profile_changed(base.profiles.by_id[pid])
     agreement = Agreement(goals=[GOAL], expectations=EXPECT)
@@ -90,11 +108,27 @@ async def history(w: ErasureWorld) -> dict[str, str]:
     await base.store.expose("dee", ["erin"], START + timedelta(hours=1))
     await base.store.expose("cy", ["mo"], START + timedelta(hours=1))
     await w.introductions.insert_introduction(
-        {"_id": "i1", "mentorship_id": m1.mentorship_id, "introduced_by": "mo", "mentee_id": "erin",
-         "contact_id": "cy", "message": "Erin, meet Cy", "state": "pending", "made_at": START}, [])
+        {
+            "_id": "i1",
+            "mentorship_id": m1.mentorship_id,
+            "introduced_by": "mo",
+            "mentee_id": "erin",
+            "contact_id": "cy",
+            "message": "Erin, meet Cy",
+            "state": "pending",
+            "made_at": START,
+        },
+        [],
+    )
     w.programs.programs["p1"] = {"_id": "p1", "version": 1, "name": "Spring"}
-    w.programs.enrolments["p1:mentee:erin#1"] = {"_id": "p1:mentee:erin#1", "program_id": "p1", "role": "mentee",
-                                                 "profile_id": "erin", "spell": 1, "enrolled_at": START}
+    w.programs.enrolments["p1:mentee:erin#1"] = {
+        "_id": "p1:mentee:erin#1",
+        "program_id": "p1",
+        "role": "mentee",
+        "profile_id": "erin",
+        "spell": 1,
+        "enrolled_at": START,
+    }
     return {"active": m1.mentorship_id, "request": m2.mentorship_id, "other": m3.mentorship_id}
 
 
@@ -133,11 +167,21 @@ async def test_a_second_erasure_changes_nothing_more() -> None:
     await history(w)
     await w.erasure.profile_erased(erased("erin"))
     store = w.base.store
-    before = (dict(store.versions), dict(store.claims), dict(w.programs.withdrawals), repr(w.introductions.intros),
-              len(w.programs.outbox))
+    before = (
+        dict(store.versions),
+        dict(store.claims),
+        dict(w.programs.withdrawals),
+        repr(w.introductions.intros),
+        len(w.programs.outbox),
+    )
     await w.erasure.profile_erased(erased("erin"))
-    after = (dict(store.versions), dict(store.claims), dict(w.programs.withdrawals), repr(w.introductions.intros),
-             len(w.programs.outbox))
+    after = (
+        dict(store.versions),
+        dict(store.claims),
+        dict(w.programs.withdrawals),
+        repr(w.introductions.intros),
+        len(w.programs.outbox),
+    )
     assert before == after
 
 
@@ -146,8 +190,9 @@ async def test_an_erased_person_is_not_brought_back_by_a_late_update() -> None:
     await history(w)
     await w.erasure.profile_erased(erased("erin"))
     snapshot = ProfileSnapshot(profile_id="erin", display_name="Erin", email="erin@example.org", roles=["mentee"])
-    late = ProfileUpdated(profile_id="erin", changed_fields=["display_name"], changes={"display_name": "Erin"},
-                          profile=snapshot)
+    late = ProfileUpdated(
+        profile_id="erin", changed_fields=["display_name"], changes={"display_name": "Erin"}, profile=snapshot
+    )
     assert await w.base.profiles.upsert(late.profile, START + timedelta(days=1)) is False
     assert "erin" not in w.base.profiles.by_id
     assert await w.base.profiles.profile("erin") is None

@@ -23,10 +23,20 @@ AGENDA, NOTES, COMMENT, GOAL = "Erin's promotion plan", "Erin cried", "Erin was 
 
 
 def test_scrubbed_session_empties_free_text_and_keeps_numbers() -> None:
-    s = {"agenda": AGENDA, "notes": NOTES, "location": "Erin's flat", "cancel_reason": "Erin is ill",
-         "feedback": {"mentor": {"rating": 2, "comment": COMMENT}, "mentee": {"rating": 5, "comment": ""}}}
-    assert scrubbed_session(s) == {"agenda": "", "notes": "", "location": None, "cancel_reason": LEFT_REASON,
-                                   "feedback.mentor.comment": ""}
+    s = {
+        "agenda": AGENDA,
+        "notes": NOTES,
+        "location": "Erin's flat",
+        "cancel_reason": "Erin is ill",
+        "feedback": {"mentor": {"rating": 2, "comment": COMMENT}, "mentee": {"rating": 5, "comment": ""}},
+    }
+    assert scrubbed_session(s) == {
+        "agenda": "",
+        "notes": "",
+        "location": None,
+        "cancel_reason": LEFT_REASON,
+        "feedback.mentor.comment": "",
+    }
     assert scrubbed_session({"agenda": "", "cancel_reason": LEFT_REASON, "feedback": {}}) == {}
 
 
@@ -44,9 +54,17 @@ def erased(pid: str, at: datetime) -> Envelope[ProfileErased]:
 
 
 def started(mid: str, mentor: str, mentee: str, at: datetime) -> Envelope[MentorshipStarted]:
-    return Envelope.wrap(MentorshipStarted(mentorship_id=mid, mentor_id=mentor, mentee_id=mentee, started_at=at,
-                                           agreement=Agreement(goals=[GOAL], cadence="weekly")),
-                         source="matching", time=at)
+    return Envelope.wrap(
+        MentorshipStarted(
+            mentorship_id=mid,
+            mentor_id=mentor,
+            mentee_id=mentee,
+            started_at=at,
+            agreement=Agreement(goals=[GOAL], cadence="weekly"),
+        ),
+        source="matching",
+        time=at,
+    )
 
 
 @pytest.fixture
@@ -55,12 +73,14 @@ async def world() -> World:
     agenda; Erin's calendar feed; Mo also mentors Dee (untouched)."""
     fake = FakeContext("scheduling", now=NOW)
     w = World(fake, FakeMentorships(), FakeProfiles(), FakeSessions(), None)  # type: ignore[arg-type]
-    w.scheduling = SchedulingUseCases(fake.ctx, settings=Settings(), mentorships=w.mentorships,
-                                      profiles=w.profiles, sessions=w.sessions)
+    w.scheduling = SchedulingUseCases(
+        fake.ctx, settings=Settings(), mentorships=w.mentorships, profiles=w.profiles, sessions=w.sessions
+    )
     await w.scheduling.mentorship_started(started("m1", "mo", "erin", NOW))
     await w.scheduling.mentorship_started(started("m2", "mo", "dee", NOW))
-    past = await w.scheduling.schedule(ERIN, "m1", start=NOW + timedelta(days=1), duration=60, location="Room 1",
-                                       agenda=AGENDA)
+    past = await w.scheduling.schedule(
+        ERIN, "m1", start=NOW + timedelta(days=1), duration=60, location="Room 1", agenda=AGENDA
+    )
     fake.clock.set(NOW + timedelta(days=1, hours=2))
     await w.scheduling.complete(MO, past["_id"], notes=NOTES)
     await w.scheduling.feedback(MO, past["_id"], rating=2, comment=COMMENT, not_a_good_fit=False)
@@ -91,8 +111,11 @@ async def test_erasure_cancels_scrubs_releases_and_forgets(world: World) -> None
     cancelled_id = next(s["_id"] for s in erin_sessions(w) if s["status"] == "cancelled")
     assert cancelled_id not in w.sessions.claims.values()  # Mo's time is free again
     pending = w.fake.timers.pending()
-    assert not [t for t in pending if t["group"] in ("checkin:m1",) or
-                t["payload"].get("session_id") in {s["_id"] for s in erin_sessions(w)}]
+    assert not [
+        t
+        for t in pending
+        if t["group"] in ("checkin:m1",) or t["payload"].get("session_id") in {s["_id"] for s in erin_sessions(w)}
+    ]
     assert w.mentorships.docs["m1"]["status"] == "ended" and w.mentorships.docs["m1"]["participants"] == []
     assert w.sessions.feeds == {} and await w.profiles.get("erin") is None
     dee = next(s for s in w.sessions.sessions.values() if "dee" in s["participants"])
@@ -102,12 +125,13 @@ async def test_erasure_cancels_scrubs_releases_and_forgets(world: World) -> None
 async def test_a_second_erasure_changes_nothing_more(world: World) -> None:
     w = world
     await w.scheduling.profile_erased(erased("erin", w.fake.clock.now()))
-    state = repr([w.sessions.sessions, w.sessions.claims, w.mentorships.docs, w.profiles.docs,
-                  w.fake.timers.pending()])
+    state = repr([w.sessions.sessions, w.sessions.claims, w.mentorships.docs, w.profiles.docs, w.fake.timers.pending()])
     events = len(w.sessions.outbox)
     await w.scheduling.profile_erased(erased("erin", w.fake.clock.now() + timedelta(minutes=5)))
-    assert repr([w.sessions.sessions, w.sessions.claims, w.mentorships.docs, w.profiles.docs,
-                 w.fake.timers.pending()]) == state
+    assert (
+        repr([w.sessions.sessions, w.sessions.claims, w.mentorships.docs, w.profiles.docs, w.fake.timers.pending()])
+        == state
+    )
     assert len(w.sessions.outbox) == events
 
 
@@ -115,8 +139,9 @@ async def test_late_events_do_not_bring_the_person_back(world: World) -> None:
     w = world
     now = w.fake.clock.now()
     await w.scheduling.profile_erased(erased("erin", now))
-    snapshot = ProfileSnapshot(profile_id="erin", display_name="Erin", email="erin@example.org", roles=["mentee"],
-                               time_zone="Europe/Berlin")
+    snapshot = ProfileSnapshot(
+        profile_id="erin", display_name="Erin", email="erin@example.org", roles=["mentee"], time_zone="Europe/Berlin"
+    )
     update = ProfileUpdated(profile_id="erin", changed_fields=["time_zone"], changes={}, profile=snapshot)
     await w.scheduling.profile_changed(Envelope.wrap(update, source="profile", time=now + timedelta(hours=1)))
     assert await w.profiles.get("erin") is None

@@ -28,9 +28,17 @@ _ATTEMPTS = 5
 
 
 class ErasureUseCases:
-    def __init__(self, ctx: UseCaseContext, *, profiles: ProfileTombstones, mentorships: MentorshipStore,
-                 capacity: CapacityStore, exposures: ExposureStore, programs: ProgramStore,
-                 introductions: IntroductionStore) -> None:
+    def __init__(
+        self,
+        ctx: UseCaseContext,
+        *,
+        profiles: ProfileTombstones,
+        mentorships: MentorshipStore,
+        capacity: CapacityStore,
+        exposures: ExposureStore,
+        programs: ProgramStore,
+        introductions: IntroductionStore,
+    ) -> None:
         self.ctx = ctx
         self.profiles = profiles
         self.mentorships = mentorships
@@ -66,8 +74,10 @@ class ErasureUseCases:
             if await self.mentorships.save(change.after, events):
                 await self._let_go(change)
                 return
-        log.warning("erasure could not close a mentorship (changed concurrently); the redelivery retries",
-                    mentorship_id=mentorship_id)
+        log.warning(
+            "erasure could not close a mentorship (changed concurrently); the redelivery retries",
+            mentorship_id=mentorship_id,
+        )
         raise RuntimeError(f"mentorship {mentorship_id} kept changing during erasure")
 
     async def _let_go(self, change: Change) -> None:
@@ -91,10 +101,24 @@ class ErasureUseCases:
             if spell["withdrawn_at"] is not None:
                 continue
             now: datetime = self.ctx.clock.now()
-            withdrawn = self.ctx.events.caused_by(cause, ProgramParticipantWithdrawn(
-                program_id=spell["program_id"], profile_id=person_id, role=spell["role"],
-                enrolment_id=spell["_id"], enrolled_at=spell["enrolled_at"], withdrawn_at=now))
-            doc = {"_id": spell["_id"], "program_id": spell["program_id"], "profile_id": person_id,
-                   "role": spell["role"], "enrolled_at": spell["enrolled_at"], "withdrawn_at": now}
+            withdrawn = self.ctx.events.caused_by(
+                cause,
+                ProgramParticipantWithdrawn(
+                    program_id=spell["program_id"],
+                    profile_id=person_id,
+                    role=spell["role"],
+                    enrolment_id=spell["_id"],
+                    enrolled_at=spell["enrolled_at"],
+                    withdrawn_at=now,
+                ),
+            )
+            doc = {
+                "_id": spell["_id"],
+                "program_id": spell["program_id"],
+                "profile_id": person_id,
+                "role": spell["role"],
+                "enrolled_at": spell["enrolled_at"],
+                "withdrawn_at": now,
+            }
             if await self.programs.insert_withdrawal(doc, [withdrawn]):
                 await self.programs.update_program(spell["program_id"], {})  # older dry runs are stale
