@@ -20,6 +20,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request, Response
 from faststream.kafka import KafkaBroker
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, Field
 from pymongo.asynchronous.database import AsyncDatabase
@@ -58,6 +59,7 @@ from .policy import Policy, policy
 from .problems import Problem, install_problem_handlers
 from .settings import ServiceSettings
 from .timers import TimerHandler, TimerLoop, Timers, timer_indexes
+from .tracing import StoreSpans, configure_tracing, context_from_headers, flush_tracing, record_failure, tracer
 from .usecase import EventFactory, UseCaseContext
 
 log = structlog.get_logger()
@@ -74,7 +76,8 @@ class ServiceRuntime:
         set_event_max_bytes(settings.event_max_bytes)
         self.clock = Clock()
         self.topics = TopicNames(settings.kafka_topic_prefix)
-        self.client = connect(settings.mongodb_uri, app_name=self.service)
+        tracing = configure_tracing(self.service)  # before the Mongo client: its listener records store spans
+        self.client = connect(settings.mongodb_uri, app_name=self.service, listeners=[StoreSpans()] if tracing else [])
         self.db: AsyncDatabase[dict[str, Any]] = self.client[settings.database_name]
         self.kafka_options = kafka_client_options(settings)
         self.broker = KafkaBroker(
@@ -342,6 +345,7 @@ class ServiceRuntime:
             except Exception:
                 log.exception("stop hook failed", hook=getattr(hook, "__name__", repr(hook)))
         await self.client.close()
+        await flush_tracing()  # export the last spans before the process ends
         log.info("service stopped")
 
     async def sample_gauges(self) -> None:
@@ -449,11 +453,28 @@ def create_app(
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
+        # A SERVER span per request, continuing a caller's `traceparent`; named by the route
+        # template once routing has found it (`POST /mentorships/{mentorship_id}/accept`).
+        with tracer().start_as_current_span(
+            request.method,
+            context=context_from_headers(request.headers.items()),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "url.path": request.url.path},
+        ) as span:
+            try:
+                response = await call_next(request)
+            except Exception as exc:
+                record_failure(span, exc)
+                raise
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            span.update_name(f"{request.method} {path}")
+            span.set_attribute("http.route", path)
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 500:
+                span.set_status(Status(StatusCode.ERROR))
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             runtime.wake_relay()  # a write may have queued events: publish them now
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
         elapsed = time.perf_counter() - started
         HTTP_REQUESTS.labels(runtime.service, request.method, path, str(response.status_code)).inc()
         HTTP_REQUEST_SECONDS.labels(runtime.service, request.method, path, str(response.status_code)).observe(elapsed)
