@@ -20,7 +20,6 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request, Response
 from faststream.kafka import KafkaBroker
-from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, Field
 from pymongo.asynchronous.database import AsyncDatabase
@@ -59,7 +58,7 @@ from .policy import Policy, policy
 from .problems import Problem, install_problem_handlers
 from .settings import ServiceSettings
 from .timers import TimerHandler, TimerLoop, Timers, timer_indexes
-from .tracing import StoreSpans, configure_tracing, context_from_headers, flush_tracing, record_failure, tracer
+from .tracing import StoreSpans, configure_tracing, flush_tracing
 from .usecase import EventFactory, UseCaseContext
 
 log = structlog.get_logger()
@@ -446,35 +445,27 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    # FastAPI's own OpenTelemetry support makes the SERVER span of each request (named by the route
+    # template, continuing a caller's `traceparent`) once `configure_tracing` installed a provider;
+    # without one it does nothing. Spans per dependency and serialisation step are left out.
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        telemetry={"operation_spans": False},
+    )
     app.state.runtime = runtime
     install_problem_handlers(app)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        # A SERVER span per request, continuing a caller's `traceparent`; named by the route
-        # template once routing has found it (`POST /mentorships/{mentorship_id}/accept`).
-        with tracer().start_as_current_span(
-            request.method,
-            context=context_from_headers(request.headers.items()),
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": request.method, "url.path": request.url.path},
-        ) as span:
-            try:
-                response = await call_next(request)
-            except Exception as exc:
-                record_failure(span, exc)
-                raise
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            span.update_name(f"{request.method} {path}")
-            span.set_attribute("http.route", path)
-            span.set_attribute("http.response.status_code", response.status_code)
-            if response.status_code >= 500:
-                span.set_status(Status(StatusCode.ERROR))
+        response = await call_next(request)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             runtime.wake_relay()  # a write may have queued events: publish them now
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
         elapsed = time.perf_counter() - started
         HTTP_REQUESTS.labels(runtime.service, request.method, path, str(response.status_code)).inc()
         HTTP_REQUEST_SECONDS.labels(runtime.service, request.method, path, str(response.status_code)).observe(elapsed)
