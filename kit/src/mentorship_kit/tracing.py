@@ -27,7 +27,6 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -196,11 +195,3 @@ def add_trace_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Muta
         event_dict.setdefault("trace_id", format(ctx.trace_id, "032x"))
         event_dict.setdefault("span_id", format(ctx.span_id, "016x"))
     return event_dict
-
-
-def attach(ctx: Context) -> object:
-    return otel_context.attach(ctx)
-
-
-def detach(token: object) -> None:
-    otel_context.detach(token)  # type: ignore[arg-type]
