@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mentorship_contracts import Envelope, EventData, encode
 from mentorship_contracts.matching import MentorshipRequestAccepted
-from mentorship_ops.journey import SmtpSink
+from mentorship_ops.support import SmtpSink
 from tests.integration.notification.conftest import person
 from tests.support.kafka import eventually, produce
 from tests.support.processes import ServiceProcess, free_port
@@ -120,12 +120,12 @@ async def test_three_replicas_over_six_partitions_share_the_work_once(
     ]
 
     async def all_sent() -> bool:
-        return len(sink.snapshot()) >= len(accepted)
+        return len(sink.messages) >= len(accepted)
 
     await eventually(all_sent, timeout=90, interval=0.5)
     await asyncio.sleep(3)  # anything sent twice would arrive by now
-    recipients = Counter(str(m["To"]) for m in sink.snapshot())
-    assert len(sink.snapshot()) == len(accepted), recipients
+    recipients = Counter(str(m["To"]) for m in sink.messages)
+    assert len(sink.messages) == len(accepted), recipients
     assert set(recipients.values()) == {1}
     assert set(recipients) == {f"Person {i} <p{i:02d}@example.org>" for i in range(0, PEOPLE, 2)}
     senders = [await asyncio.to_thread(handled, proc, "matching-events") for proc in replicas["notification"]]

@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
@@ -44,6 +45,7 @@ from .metrics import (
     EVENTS_SKIPPED,
     HANDLER_SECONDS,
 )
+from .tracing import context_from_headers, tracer
 
 PROCESSED = "processed_events"
 
@@ -148,7 +150,33 @@ class EventConsumer:
         }
 
     async def process(self, record: Any) -> str:
-        """Handle one ConsumerRecord; returns what happened (for tests and logs)."""
+        """Handle one ConsumerRecord; returns what happened (for tests and logs).
+
+        In a CONSUMER span that continues the trace the record's headers carry (`traceparent`), so
+        the store calls made and the events written while handling it belong to the same trace."""
+        headers = list(getattr(record, "headers", None) or [])
+        with tracer().start_as_current_span(
+            f"process {self.topic}",
+            context=context_from_headers(headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": str(getattr(record, "topic", self.topic)),
+                "messaging.consumer.group.name": self.group_id,
+                "messaging.destination.partition.id": str(getattr(record, "partition", "")),
+                "messaging.kafka.offset": int(getattr(record, "offset", -1)),
+                "cloudevents.event_type": _header(headers, "ce_type"),
+                "cloudevents.event_id": _header(headers, "ce_id"),
+            },
+        ) as span:
+            outcome = await self._process(record)
+            span.set_attribute("mentorship.outcome", outcome)
+            if outcome == "dead_lettered":
+                span.set_status(Status(StatusCode.ERROR, "dead-lettered"))
+            return outcome
+
+    async def _process(self, record: Any) -> str:
         structlog.contextvars.bind_contextvars(consumer=self.name)
         try:
             envelope = decode(record.value)
@@ -232,7 +260,7 @@ class EventConsumer:
     async def dead_letter(self, record: Any, exc: BaseException, *, attempts: int) -> None:
         dlt = dead_letter_topic(record.topic)
         reason = f"{type(exc).__name__}: {exc}"[:2000]
-        headers = list(record.headers or []) + [
+        headers = list(getattr(record, "headers", None) or []) + [
             ("dlt-error", reason.encode()),
             ("dlt-error-type", type(exc).__name__.encode()),
             ("dlt-stack", "".join(traceback.format_exception(exc))[-4000:].encode()),
@@ -256,3 +284,10 @@ class EventConsumer:
             partition=record.partition,
             offset=record.offset,
         )
+
+
+def _header(headers: list[tuple[str, bytes]], name: str) -> str:
+    for key, value in headers:
+        if key == name:
+            return value.decode("utf-8", "replace")
+    return ""

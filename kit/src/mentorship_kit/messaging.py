@@ -16,6 +16,7 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 from mentorship_contracts import CONTENT_TYPE, DEAD_LETTER_SUFFIX, Envelope, Topic, dead_letter_topic, encode
 
 from .settings import KafkaClientSettings
+from .tracing import trace_headers
 
 Headers = list[tuple[str, bytes]]
 
@@ -128,7 +129,8 @@ async def kafka_failure_reason(
 
 
 def envelope_headers(envelope: Envelope) -> Headers:  # type: ignore[type-arg]
-    """CloudEvents Kafka binding (structured mode) plus the type for cheap filtering."""
+    """CloudEvents Kafka binding (structured mode) plus the type for cheap filtering. The trace
+    context (`traceparent`, `ce_traceparent`) is added where the record is written (see `tracing`)."""
     return [
         ("content-type", CONTENT_TYPE.encode()),
         ("ce_type", envelope.type.encode()),
@@ -152,7 +154,7 @@ def new_producer(bootstrap: str, client_id: str, options: Mapping[str, Any] | No
 
 async def publish_envelope(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:  # type: ignore[type-arg]
     await producer.send_and_wait(
-        topic, encode(envelope), key=envelope.subject.encode(), headers=envelope_headers(envelope)
+        topic, encode(envelope), key=envelope.subject.encode(), headers=envelope_headers(envelope) + trace_headers()
     )
 
 

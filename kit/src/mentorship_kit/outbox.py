@@ -33,6 +33,8 @@ from aiokafka.errors import (
     RecordListTooLargeError,
     RecordTooLargeError,
 )
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -43,6 +45,7 @@ from .messaging import TopicNames, envelope_headers
 from .metrics import OUTBOX_PUBLISHED, OUTBOX_SET_ASIDE
 from .mongo import Indexes
 from .problems import Problem
+from .tracing import context_from_headers, record_failure, trace_headers, tracer, without_trace_headers
 
 OUTBOX = "outbox"
 PENDING = "outbox_pending"
@@ -92,12 +95,14 @@ class EventTooLarge(Problem):
 def outbox_entries(events: Sequence[Envelope]) -> list[dict[str, Any]]:  # type: ignore[type-arg]
     """The outbox form of events; refuses (EventTooLarge) any that would never be published.
 
-    Called while the use case builds its write, so a refusal leaves nothing written.
+    Called while the use case builds its write, so a refusal leaves nothing written. Each entry
+    keeps the current trace context (`traceparent`), so its publication joins the use case's trace.
     """
     entries = []
+    trace_context = trace_headers()
     for e in events:
         body = encode(e)
-        headers = envelope_headers(e)
+        headers = envelope_headers(e) + trace_context
         size = len(body) + len(e.subject.encode()) + sum(len(k) + len(v) for k, v in headers)
         if size > _event_max_bytes:
             log.warning(
@@ -259,37 +264,51 @@ class OutboxRelay:
 
     async def _publish(self, collection: str, doc: dict[str, Any]) -> int:
         entries = doc.get(OUTBOX) or []
-        sent: list[tuple[asyncio.Future[Any], dict[str, Any]]] = []
+        sent: list[tuple[asyncio.Future[Any], dict[str, Any], Span]] = []
         set_aside: list[tuple[dict[str, Any], BaseException]] = []
         for entry in entries:
             try:
                 topic = self.topics(entry["topic"])
-                message = (
-                    entry["body"].encode(),
-                    entry["key"].encode(),
-                    [(k, v.encode()) for k, v in entry["headers"].items()],
-                )
+                stored_headers = [(k, v.encode()) for k, v in entry["headers"].items()]
+                message = (entry["body"].encode(), entry["key"].encode())
             except (KeyError, TypeError, AttributeError) as exc:  # not an entry we wrote: never publishable
                 set_aside.append((entry, exc))
                 continue
+            # A child of the use case's span (the context saved with the entry); the record carries
+            # this span's context, so the consumer's handling is a child of the publication.
+            span = self._publish_span(entry, topic, stored_headers)
+            headers = without_trace_headers(stored_headers) + trace_headers(trace.set_span_in_context(span))
             try:
-                fut = await self.producer.send(topic, message[0], key=message[1], headers=message[2])
+                fut = await self.producer.send(topic, message[0], key=message[1], headers=headers)
             except UNPUBLISHABLE as exc:  # refused by the client itself (e.g. larger than max_request_size)
+                record_failure(span, exc)
+                span.end()
                 set_aside.append((entry, exc))
                 continue
-            sent.append((fut, entry))
+            except BaseException as exc:
+                record_failure(span, exc)
+                span.end()
+                raise
+            sent.append((fut, entry, span))
         published: list[str] = []
         producer_broken = False
-        for fut, entry in sent:
+        for fut, entry, span in sent:
             try:
                 await fut  # acks=all: the broker has it before we forget it
             except UNPUBLISHABLE as exc:  # refused by the broker for good
+                record_failure(span, exc)
                 set_aside.append((entry, exc))
                 producer_broken = True
                 continue
-            except OutOfOrderSequenceNumber:  # after a refusal: stays pending, sent again by a new producer
+            except OutOfOrderSequenceNumber as exc:  # after a refusal: stays pending, sent again by a new producer
+                record_failure(span, exc)
                 producer_broken = True
                 continue
+            except BaseException as exc:
+                record_failure(span, exc)
+                raise
+            finally:
+                span.end()
             OUTBOX_PUBLISHED.labels(self.service, entry["topic"]).inc()
             published.append(entry["id"])
         dead = [self._set_aside(collection, doc["_id"], entry, exc) for entry, exc in set_aside]
@@ -297,6 +316,22 @@ class OutboxRelay:
         if producer_broken:
             await self._renew()
         return len(published) + len(dead)
+
+    def _publish_span(self, entry: dict[str, Any], topic: str, headers: list[tuple[str, bytes]]) -> Span:
+        return tracer().start_span(
+            f"send {entry['topic']}",
+            context=context_from_headers(headers),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": topic,
+                "messaging.message.id": str(entry.get("id", "")),
+                "messaging.kafka.message.key": str(entry.get("key", ""))[:128],
+                "cloudevents.event_id": str(entry.get("id", "")),
+                "cloudevents.event_type": str(entry.get("type", "")),
+            },
+        )
 
     async def _renew(self) -> None:
         if self._renew_producer is None:

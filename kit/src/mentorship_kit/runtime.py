@@ -58,6 +58,7 @@ from .policy import Policy, policy
 from .problems import Problem, install_problem_handlers
 from .settings import ServiceSettings
 from .timers import TimerHandler, TimerLoop, Timers, timer_indexes
+from .tracing import StoreSpans, configure_tracing, flush_tracing
 from .usecase import EventFactory, UseCaseContext
 
 log = structlog.get_logger()
@@ -74,7 +75,8 @@ class ServiceRuntime:
         set_event_max_bytes(settings.event_max_bytes)
         self.clock = Clock()
         self.topics = TopicNames(settings.kafka_topic_prefix)
-        self.client = connect(settings.mongodb_uri, app_name=self.service)
+        tracing = configure_tracing(self.service)  # before the Mongo client: its listener records store spans
+        self.client = connect(settings.mongodb_uri, app_name=self.service, listeners=[StoreSpans()] if tracing else [])
         self.db: AsyncDatabase[dict[str, Any]] = self.client[settings.database_name]
         self.kafka_options = kafka_client_options(settings)
         self.broker = KafkaBroker(
@@ -342,6 +344,7 @@ class ServiceRuntime:
             except Exception:
                 log.exception("stop hook failed", hook=getattr(hook, "__name__", repr(hook)))
         await self.client.close()
+        await flush_tracing()  # export the last spans before the process ends
         log.info("service stopped")
 
     async def sample_gauges(self) -> None:
@@ -442,7 +445,16 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    # FastAPI's own OpenTelemetry support makes the SERVER span of each request (named by the route
+    # template, continuing a caller's `traceparent`) once `configure_tracing` installed a provider;
+    # without one it does nothing. Spans per dependency and serialisation step are left out.
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        telemetry={"operation_spans": False},
+    )
     app.state.runtime = runtime
     install_problem_handlers(app)
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from opentelemetry.trace import SpanKind
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -26,6 +27,7 @@ from .clock import Clock
 from .metrics import TIMERS_FAILED, TIMERS_FIRED
 from .mongo import Indexes
 from .outbox import with_events
+from .tracing import record_failure, tracer
 
 TIMERS = "timers"
 log = structlog.get_logger()
@@ -218,25 +220,39 @@ class TimerLoop:
                     log.error("no handler for timer kind", kind=timer["kind"], timer_id=timer["_id"])
                     await self.timers.cancel(timer["_id"])
                     continue
-                try:
-                    events = await handler(timer, self.timers.clock.now())
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # one bad timer must not stall the others
-                    gave_up = await self.timers.failed_attempt(timer, repr(exc), max_attempts=self.max_attempts)
-                    log.error(
-                        "timer handler failed",
-                        kind=timer["kind"],
-                        timer_id=timer["_id"],
-                        error=repr(exc)[:300],
-                        gave_up=gave_up,
-                    )
-                    TIMERS_FAILED.labels(self.service, timer["kind"]).inc()
-                    continue
-                if await self.timers.fire(timer, events):
+                if await self._fire(timer, handler):
                     fired += 1
-                    TIMERS_FIRED.labels(self.service, timer["kind"]).inc()
-                    self.on_fired()
             if not claimed_any:
                 break
         return fired
+
+    async def _fire(self, timer: dict[str, Any], handler: TimerHandler) -> bool:
+        """Run one claimed timer's handler and record it fired with its events, in a span of its own
+        (the events it causes start their trace there)."""
+        with tracer().start_as_current_span(
+            f"timer {timer['kind']}",
+            kind=SpanKind.INTERNAL,
+            attributes={"mentorship.timer.kind": str(timer["kind"]), "mentorship.timer.id": str(timer["_id"])[:128]},
+        ) as span:
+            try:
+                events = await handler(timer, self.timers.clock.now())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one bad timer must not stall the others
+                record_failure(span, exc)
+                gave_up = await self.timers.failed_attempt(timer, repr(exc), max_attempts=self.max_attempts)
+                log.error(
+                    "timer handler failed",
+                    kind=timer["kind"],
+                    timer_id=timer["_id"],
+                    error=repr(exc)[:300],
+                    gave_up=gave_up,
+                )
+                TIMERS_FAILED.labels(self.service, timer["kind"]).inc()
+                return False
+            if not await self.timers.fire(timer, events):
+                span.set_attribute("mentorship.timer.lost_lease", True)
+                return False
+            TIMERS_FIRED.labels(self.service, timer["kind"]).inc()
+            self.on_fired()
+            return True

@@ -3,12 +3,12 @@ layer: the use cases run against them without Kafka or the store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from matching_service.application import LifecycleUseCases, ReviewUseCases
+from matching_service.application import ErasureUseCases, LifecycleUseCases, ReviewUseCases
 from matching_service.domain import Mentorship, State
 from matching_service.settings import Settings
 from mentorship_contracts import Envelope
@@ -52,6 +52,7 @@ class FakeProfiles:
     def __init__(self) -> None:
         self.by_id: dict[str, dict[str, Any]] = {}
         self.bumps = 0
+        self.erased: set[str] = set()
 
     def add(self, profile_id: str, roles: list[str], **fields: Any) -> str:
         self.by_id[profile_id] = {
@@ -81,6 +82,8 @@ class FakeProfiles:
 
     # what the consumers call (the Mongo read model's writing side)
     async def upsert(self, profile: Any, event_time: datetime) -> bool:
+        if profile.profile_id in self.erased:  # the tombstone keeps an erased person forgotten
+            return False
         self.by_id[profile.profile_id] = profile.model_dump(mode="json")
         self.bumps += 1
         return True
@@ -93,6 +96,10 @@ class FakeProfiles:
 
     async def erase(self, profile_id: str, event_time: datetime) -> None:
         self.by_id.pop(profile_id, None)
+        self.erased.add(profile_id)
+
+    async def is_erased(self, profile_id: str) -> bool:
+        return profile_id in self.erased
 
 
 @dataclass
@@ -106,6 +113,7 @@ class FakeStore:
     claims: dict[str, str] = field(default_factory=dict)  # claim id -> mentorship id
     programs: dict[str, dict[str, Any]] = field(default_factory=dict)
     forgotten: list[str] = field(default_factory=list)
+    exposures: dict[str, list[str]] = field(default_factory=dict)  # mentee id -> mentors shown
 
     # --- mentorships
     async def save(self, mentorship: Mentorship, events: Sequence[Envelope[Any]]) -> bool:
@@ -185,6 +193,14 @@ class FakeStore:
         for m, events in started:
             await self.save(m, events)
 
+    async def rewrite_versions(self, mentorship_id: str, rewrite: Callable[[Mentorship], Mentorship]) -> int:
+        changed = 0
+        for key, (m, events) in list(self.versions.items()):
+            if key[0] == mentorship_id and (new := rewrite(m)) != m:
+                self.versions[key] = (new, events)
+                changed += 1
+        return changed
+
     # --- capacity
     async def set_capacity(self, mentor_id: str, capacity: int) -> None:
         self.capacity[mentor_id] = capacity
@@ -225,15 +241,27 @@ class FakeStore:
     async def free_slots(self, mentor_ids: Sequence[str]) -> dict[str, int]:
         return {m: self.capacity[m] - len(self.holders(m)) for m in mentor_ids if m in self.capacity}
 
+    async def forget_mentor(self, mentor_id: str) -> None:
+        self.capacity.pop(mentor_id, None)
+        for cid in [c for c in self.claims if c.startswith(f"{mentor_id}#")]:
+            del self.claims[cid]
+
     # --- exposures
     async def exposures_by_others(self, mentor_ids: Sequence[str], mentee_id: str, now: datetime) -> dict[str, int]:
         return {}
 
     async def expose(self, mentee_id: str, mentor_ids: Sequence[str], until: datetime) -> None:
-        return None
+        self.exposures.setdefault(mentee_id, []).extend(mentor_ids)
 
     async def forget_exposures(self, mentee_id: str) -> None:
         self.forgotten.append(mentee_id)
+
+    async def forget_exposures_of(self, profile_id: str) -> None:
+        self.exposures = {
+            mentee: shown
+            for mentee, shown in self.exposures.items()
+            if mentee != profile_id and profile_id not in shown
+        }
 
     # --- programs
     async def get_program(self, program_id: str) -> dict[str, Any] | None:
@@ -343,6 +371,11 @@ class FakeProgramStore:
         self.outbox.extend(events)
         return True
 
+    async def enrolments_of(self, profile_id: str) -> list[dict[str, Any]]:
+        keys = {(e["program_id"], e["role"]) for e in self.enrolments.values() if e["profile_id"] == profile_id}
+        found = [await self.latest_enrolment(p, r, profile_id) for p, r in sorted(keys)]
+        return [f for f in found if f is not None]
+
     async def enrolled(self, program_id: str, role: str) -> list[str]:
         people = {
             e["profile_id"] for e in self.enrolments.values() if e["program_id"] == program_id and e["role"] == role
@@ -353,3 +386,71 @@ class FakeProgramStore:
             if latest is not None and latest["withdrawn_at"] is None:
                 out.append(pid)
         return out
+
+
+@dataclass
+class FakeIntroductions:
+    """Introductions and their answers, each stored with its events."""
+
+    intros: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outbox: list[Envelope[Any]] = field(default_factory=list)
+
+    async def insert_introduction(self, doc: dict[str, Any], events: Sequence[Envelope[Any]]) -> None:
+        self.intros[doc["_id"]] = dict(doc)
+        self.outbox.extend(events)
+
+    async def get_introduction(self, introduction_id: str) -> dict[str, Any] | None:
+        found = self.intros.get(introduction_id)
+        return dict(found) if found else None
+
+    async def answer_introduction(
+        self, introduction_id: str, state: str, at: datetime, events: Sequence[Envelope[Any]]
+    ) -> bool:
+        intro = self.intros[introduction_id]
+        if intro["state"] != "pending":
+            return False
+        intro.update(state=state, answered_at=at)
+        self.outbox.extend(events)
+        return True
+
+    async def introductions_of(
+        self, profile_id: str, *, as_: str | None, state: str | None, offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        found = [
+            dict(i)
+            for i in self.intros.values()
+            if profile_id in (i["introduced_by"], i["contact_id"], i["mentee_id"])
+            and (state is None or i["state"] == state)
+        ]
+        return found[offset : offset + limit], len(found)
+
+    async def scrub_introduction(self, introduction_id: str) -> bool:
+        intro = self.intros[introduction_id]
+        changed = intro["message"] != ""
+        intro["message"] = ""
+        return changed
+
+
+@dataclass
+class ErasureWorld:
+    """The lifecycle and erasure use cases over one set of fakes."""
+
+    base: World
+    programs: FakeProgramStore
+    introductions: FakeIntroductions
+    erasure: ErasureUseCases
+
+
+def erasure_world() -> ErasureWorld:
+    base = world()
+    programs, introductions = FakeProgramStore(), FakeIntroductions()
+    erasure = ErasureUseCases(
+        base.lifecycle.ctx,
+        profiles=base.profiles,
+        mentorships=base.store,  # type: ignore[arg-type]
+        capacity=base.store,
+        exposures=base.store,
+        programs=programs,
+        introductions=introductions,
+    )
+    return ErasureWorld(base, programs, introductions, erasure)

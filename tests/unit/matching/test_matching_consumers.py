@@ -53,7 +53,7 @@ async def test_a_profile_event_reaches_the_read_model_and_the_capacity() -> None
     w = world()
     runtime = ServiceRuntime(Settings(jwt_secret="unit-test-secret-0123456789abcdef", kafka_topic_prefix="unit."))
     runtime.db = MemoryDatabase()  # type: ignore[assignment]
-    register_consumers(runtime, w.profiles, w.lifecycle, w.reviews)  # type: ignore[arg-type]
+    register_consumers(runtime, w.profiles, w.lifecycle, w.reviews, None)  # type: ignore[arg-type]
     topic = runtime.topics(Topic.PROFILE)
     registered = Envelope.wrap(ProfileRegistered(profile_id="p1", profile=snapshot("p1")), source="profile")
     async with TestKafkaBroker(runtime.broker) as broker:

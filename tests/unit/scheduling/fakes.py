@@ -102,6 +102,9 @@ class FakeMentorships(Outbox):
     async def of_person(self, person_id: str) -> list[dict[str, Any]]:
         return [copy.deepcopy(m) for m in self.docs.values() if person_id in m.get("participants", [])]
 
+    async def participant_left(self, mentorship_id: str) -> None:
+        self.docs[mentorship_id].update(status="ended", milestones={}, participants=[])
+
 
 class FakeProfiles:
     def __init__(self) -> None:
@@ -122,7 +125,11 @@ class FakeProfiles:
         return True
 
     async def erase(self, profile_id: str, event_time: datetime) -> None:
-        self.docs[profile_id] = {"_id": profile_id, "erased": True, "as_of": event_time}
+        if not await self.is_erased(profile_id):
+            self.docs[profile_id] = {"_id": profile_id, "erased": True, "as_of": event_time}
+
+    async def is_erased(self, profile_id: str) -> bool:
+        return bool(self.docs.get(profile_id, {}).get("erased"))
 
     async def get(self, profile_id: str) -> dict[str, Any] | None:
         doc = self.docs.get(profile_id)
@@ -306,3 +313,22 @@ class FakeSessions(Outbox):
 
     async def forget_person(self, person_id: str) -> None:
         self.feeds = {h: p for h, p in self.feeds.items() if p != person_id}
+
+    async def all_of_person(self, person_id: str) -> list[dict[str, Any]]:
+        return self._sorted([s for s in self.sessions.values() if person_id in s["participants"]])
+
+    async def scrub(self, session_id: str, changes: dict[str, Any]) -> bool:
+        s = self.sessions[session_id]
+        for key, value in changes.items():
+            *path, last = key.split(".")
+            target = s
+            for part in path:
+                target = target[part]
+            target[last] = value
+        return bool(changes)
+
+    async def release_person(self, person_id: str) -> int:
+        mine = [c for c in self.claims if c.startswith(f"{person_id}|")]
+        for cid in mine:
+            del self.claims[cid]
+        return len(mine)

@@ -69,6 +69,11 @@ app.kubernetes.io/component: {{ .name }}
 {{- $_ := set $settings "KAFKA_SECURITY_PROTOCOL" $v.kafka.sasl.securityProtocol -}}
 {{- $_ := set $settings "KAFKA_SASL_MECHANISM" $v.kafka.sasl.mechanism -}}
 {{- end -}}
+{{- if $v.otel.endpoint -}}
+{{- $_ := set $settings "OTEL_EXPORTER_OTLP_ENDPOINT" $v.otel.endpoint -}}
+{{- $_ := set $settings "OTEL_TRACES_SAMPLER" $v.otel.sampler -}}
+{{- if $v.otel.samplerArg }}{{ $_ := set $settings "OTEL_TRACES_SAMPLER_ARG" (toString $v.otel.samplerArg) }}{{ end -}}
+{{- end -}}
 {{- if eq .name "notification" -}}
 {{- $_ := set $settings "SMTP_HOST" $v.smtp.host -}}
 {{- $_ := set $settings "SMTP_PORT" (toString $v.smtp.port) -}}

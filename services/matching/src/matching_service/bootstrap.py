@@ -17,6 +17,7 @@ from .adapters.store import Store
 from .application import (
     EXPIRY_TIMER,
     CohortUseCases,
+    ErasureUseCases,
     IntroductionUseCases,
     LifecycleUseCases,
     ProfileCache,
@@ -41,6 +42,7 @@ class Matching:
     programs: ProgramUseCases
     cohorts: CohortUseCases
     introductions: IntroductionUseCases
+    erasure: ErasureUseCases
     store: Store
     profiles: ProfileReadModel
     cache: ProfileCache
@@ -74,6 +76,9 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
             ctx, settings=settings, programs=repo, profiles=profiles, mentorships=repo, capacity=repo
         ),
         introductions=IntroductionUseCases(ctx, introductions=repo, mentorships=repo, profiles=profiles),
+        erasure=ErasureUseCases(
+            ctx, profiles=profiles, mentorships=repo, capacity=repo, exposures=repo, programs=repo, introductions=repo
+        ),
         store=repo,
         profiles=profiles,
         cache=cache,
@@ -84,7 +89,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
     for name in store.OUTBOX_COLLECTIONS:
         runtime.outbox_collection(name)
     runtime.produces(Topic.MATCHING)
-    register_consumers(runtime, profiles, matching.lifecycle, matching.reviews)
+    register_consumers(runtime, profiles, matching.lifecycle, matching.reviews, matching.erasure)
     runtime.timer(EXPIRY_TIMER, matching.lifecycle.expire)
 
     async def purge_old_exposures() -> None:

@@ -10,6 +10,7 @@ import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CADENCE_DAYS = {"weekly": 7, "biweekly": 14, "monthly": 30}
@@ -17,6 +18,10 @@ CADENCE_DAYS = {"weekly": 7, "biweekly": 14, "monthly": 30}
 BUCKET_MINUTES = 5
 OPEN_STATUSES = ("scheduled",)
 BUSY_STATUSES = ("scheduled", "completed", "no_show")
+# Said when a participant erased their profile: neutral, names nobody.
+LEFT_REASON = "the person left the platform"
+# Reasons the platform writes itself (no personal data): they survive a scrub.
+PLATFORM_REASONS = (LEFT_REASON, "the mentorship ended")
 
 
 class RuleViolation(ValueError):
@@ -238,3 +243,22 @@ def planned_sessions(started_at: datetime, until: datetime, cadence: str) -> int
         return 0
     days = (until - started_at).total_seconds() / 86400
     return int(days // CADENCE_DAYS.get(cadence, 14)) + 1
+
+
+def scrubbed_session(session: dict[str, Any]) -> dict[str, Any]:
+    """The fields to overwrite so a session with an erased participant keeps no free text: the
+    agenda, the notes, the location, a cancel reason a person wrote and every feedback comment (by
+    or about the person). Ids, times, statuses and ratings stay. Empty when already clean."""
+    changes: dict[str, Any] = {}
+    for text in ("agenda", "notes"):
+        if session.get(text):
+            changes[text] = ""
+    if session.get("location"):
+        changes["location"] = None
+    reason = session.get("cancel_reason")
+    if reason and reason not in PLATFORM_REASONS:
+        changes["cancel_reason"] = LEFT_REASON
+    for role, entry in (session.get("feedback") or {}).items():
+        if entry.get("comment"):
+            changes[f"feedback.{role}.comment"] = ""
+    return changes

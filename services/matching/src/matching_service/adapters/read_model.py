@@ -45,7 +45,10 @@ class ProfileReadModel:
             "as_of": event_time,
             "erased": False,
         }
-        res = await self.coll.update_one({"_id": profile.profile_id, **_newer(event_time)}, {"$set": fields})
+        # an erased person stays erased, whatever the event's time (a late retry, a re-driven dead letter)
+        res = await self.coll.update_one(
+            {"_id": profile.profile_id, "erased": {"$ne": True}, **_newer(event_time)}, {"$set": fields}
+        )
         changed = res.modified_count == 1
         if res.matched_count == 0 and not await self.coll.find_one({"_id": profile.profile_id}, {"_id": 1}):
             try:
@@ -71,13 +74,19 @@ class ProfileReadModel:
         return None
 
     async def erase(self, profile_id: str, event_time: datetime) -> None:
-        """Forget the person: keep only a tombstone (id and time) so replays stay forgotten."""
+        """Forget the person: keep only a tombstone (id and time) so replays and late events stay
+        forgotten. A second erase changes nothing."""
+        if await self.is_erased(profile_id):
+            return
         await self.coll.replace_one(
             {"_id": profile_id},
             {"_id": profile_id, "erased": True, "as_of": event_time, "roles": [], "active": False},
             upsert=True,
         )
         await self._bump()
+
+    async def is_erased(self, profile_id: str) -> bool:
+        return await self.coll.find_one({"_id": profile_id, "erased": True}, {"_id": 1}) is not None
 
     async def get(self, profile_id: str) -> dict[str, Any] | None:
         doc = await self.coll.find_one({"_id": profile_id})

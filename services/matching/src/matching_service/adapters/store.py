@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -44,10 +44,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from mentorship_contracts import Envelope
+from mentorship_kit.erasure import scrubbed_pending
 from mentorship_kit.mongo import Indexes
-from mentorship_kit.outbox import LEASE, OUTBOX, PENDING, SEQ, new_document
+from mentorship_kit.outbox import DEAD, LEASE, OUTBOX, PENDING, SEQ, new_document, with_replaced_events
 
 from ..domain import Mentorship, State
+from ..domain.mentorship import PLATFORM_REASONS
 
 VERSIONS = "mentorship_versions"
 LOADS = "mentor_loads"
@@ -64,7 +66,7 @@ REVIEW_FLAGS = "review_flags"
 EXPOSURES = "exposures"
 PUBLICATION_CLAIMS = "publication_claims"
 OUTBOX_COLLECTIONS = (VERSIONS, PUBLICATIONS, INTRODUCTIONS, ANSWERS, PROGRAMS, ENROLLMENTS, WITHDRAWALS)
-_INTERNAL = (OUTBOX, PENDING, SEQ, LEASE, "_id", "seq")
+_INTERNAL = (OUTBOX, PENDING, SEQ, LEASE, DEAD, "_id", "seq")
 _NO_OUTBOX = {OUTBOX: 0, PENDING: 0, SEQ: 0, LEASE: 0}
 
 INDEXES = (
@@ -133,6 +135,16 @@ def _opened_at(version: dict[str, Any]) -> datetime:
 def mentorship_of(version: dict[str, Any]) -> Mentorship:
     """The aggregate of a stored version (its `seq` is the aggregate's version)."""
     return Mentorship.model_validate({**state_of(version), "version": version["seq"]})
+
+
+def _scrub_update(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The update that erases free text from a document: `fields` overwritten, unpublished events
+    without personal data, entries set aside for good dropped. Empty when nothing is left to do."""
+    update: dict[str, Any] = {"$set": fields} if fields else {}
+    if doc.get(DEAD):
+        update["$unset"] = {DEAD: ""}
+    pending = scrubbed_pending(doc, PLATFORM_REASONS)
+    return with_replaced_events(update, pending) if pending is not None else update
 
 
 class Store:
@@ -224,6 +236,22 @@ class Store:
             for lock in locks:
                 out.setdefault(lock["mentee_id"], set()).add(lock["mentor_id"])
         return out
+
+    async def rewrite_versions(self, mentorship_id: str, rewrite: Callable[[Mentorship], Mentorship]) -> int:
+        """Rewrite every stored version of a mentorship (erasure: its free text goes); returns how
+        many changed. Unpublished events of a version lose their personal fields before they leave,
+        and outbox entries set aside for good go (never published, and they may carry the text). A
+        version whose rewrite changes nothing is not written (idempotent)."""
+        changed = 0
+        async for doc in self.versions.find({"mentorship_id": mentorship_id}):
+            before = mentorship_of(doc)
+            old, new = before.as_dict(), rewrite(before).as_dict()
+            fields = {k: v for k, v in new.items() if old.get(k) != v}
+            update = _scrub_update(doc, fields)
+            if update:
+                await self.versions.update_one({"_id": doc["_id"]}, update)
+                changed += 1
+        return changed
 
     async def flag_for_review(self, mentorship_id: str, flag: dict[str, Any]) -> bool:
         try:
@@ -335,6 +363,11 @@ class Store:
                     out[c["mentor_id"]] -= 1
         return out
 
+    async def forget_mentor(self, mentor_id: str) -> None:
+        """An erased mentor: no capacity document, no slot claims left."""
+        await self.claims.delete_many({"mentor_id": mentor_id})
+        await self.loads.delete_one({"_id": mentor_id})
+
     # --- rotation of suggestions ---------------------------------------------------------------
     async def exposures_by_others(self, mentor_ids: Sequence[str], mentee_id: str, now: datetime) -> dict[str, int]:
         """Per mentor, how many OTHER mentees are being shown them right now."""
@@ -358,6 +391,10 @@ class Store:
 
     async def forget_exposures(self, mentee_id: str) -> None:
         await self.exposures.delete_many({"mentee_id": mentee_id})
+
+    async def forget_exposures_of(self, profile_id: str) -> None:
+        """Every exposure the person was shown in or was shown as a mentor (rotation forgets them)."""
+        await self.exposures.delete_many({"$or": [{"mentee_id": profile_id}, {"mentor_ids": profile_id}]})
 
     async def purge_exposures(self, now: datetime) -> int:
         return (await self.exposures.delete_many({"until": {"$lte": now}})).deleted_count
@@ -449,6 +486,21 @@ class Store:
                 latest[d["profile_id"]] = d
         return [pid for pid, d in latest.items() if d["_id"] not in ended]
 
+    async def enrolments_of(self, profile_id: str) -> list[dict[str, Any]]:
+        """The person's latest spell per (program, role), each with `withdrawn_at` (None while enrolled)."""
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        async for d in self.enrollments.find({"profile_id": profile_id}, _NO_OUTBOX):
+            key = (d["program_id"], d["role"])
+            if key not in latest or d.get("spell", 0) > latest[key].get("spell", 0):
+                latest[key] = d
+        out = []
+        for d in latest.values():
+            withdrawal = await self.withdrawals.find_one({"_id": d["_id"]}, {"withdrawn_at": 1})
+            out.append(
+                {**d, "spell": d.get("spell", 0), "withdrawn_at": withdrawal["withdrawn_at"] if withdrawal else None}
+            )
+        return out
+
     async def runs_of(self, program_id: str, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """A page of the program's cohort runs, newest first, without the proposal's pair lists."""
         query = {"program_id": program_id}
@@ -526,6 +578,16 @@ class Store:
             found = [d for d in found if d["state"] == state]
         found.sort(key=lambda d: (d["made_at"], d["_id"]), reverse=True)
         return found[offset : offset + limit], len(found)
+
+    async def scrub_introduction(self, introduction_id: str) -> bool:
+        """Erasure: the introduction's message goes, from the document and its unpublished event."""
+        doc = await self.introductions.find_one({"_id": introduction_id})
+        if doc is None:
+            return False
+        update = _scrub_update(doc, {"message": ""} if doc.get("message") else {})
+        if update:
+            await self.introductions.update_one({"_id": introduction_id}, update)
+        return bool(update)
 
     async def answer_introduction(self, introduction_id: str, state: str, at: datetime, events: Events) -> bool:
         try:

@@ -2,6 +2,7 @@
 conditional single-document write carrying its events (see `adapters.store`)."""
 
 from .cohorts import CohortUseCases
+from .erasure import ErasureUseCases
 from .introductions import IntroductionUseCases
 from .lifecycle import LifecycleUseCases, MentorshipView
 from .profile_cache import ProfileCache
@@ -13,6 +14,7 @@ from .suggestions import SuggestionUseCases
 __all__ = [
     "EXPIRY_TIMER",
     "CohortUseCases",
+    "ErasureUseCases",
     "IntroductionUseCases",
     "LifecycleUseCases",
     "MentorshipView",

@@ -3,6 +3,7 @@
 from .mentorship import (
     AUTO_DECLINE_REASON,
     HOLDS_SLOT,
+    LEFT_REASON,
     OPEN_STATES,
     PARTNER_STATES,
     PENDING_STATES,
@@ -32,6 +33,7 @@ from .text import free_text, single_line
 __all__ = [
     "AUTO_DECLINE_REASON",
     "HOLDS_SLOT",
+    "LEFT_REASON",
     "OPEN_STATES",
     "PARTNER_STATES",
     "PENDING_STATES",

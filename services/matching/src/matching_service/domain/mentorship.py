@@ -39,6 +39,11 @@ from mentorship_contracts.matching import (
 from .programs import planned_end
 
 AUTO_DECLINE_REASON = "the mentor reached their capacity"
+# Said when a participant erased their profile: neutral, names nobody.
+LEFT_REASON = "the person left the platform"
+ERASURE_ACTOR = "platform"
+# Reasons the platform writes itself: no personal data, so they survive a scrub.
+PLATFORM_REASONS = (AUTO_DECLINE_REASON, LEFT_REASON)
 
 
 class State(StrEnum):
@@ -214,6 +219,33 @@ class Mentorship(BaseModel):
         return Change(
             self, after, [MentorshipEnded(**self._ids(), reason=reason, not_a_good_fit=not_a_good_fit, ended_at=now)]
         )
+
+    # --- erasure ---------------------------------------------------------------------------------
+    def scrubbed(self) -> Mentorship:
+        """The same mentorship without free text (the request message, a reason a person wrote, the
+        agreement's goal titles and expectations): what a participant's erasure leaves. Ids, dates,
+        states and numbers stay; so do the reasons the platform wrote itself."""
+        changes: dict[str, object] = {}
+        if self.message:
+            changes["message"] = ""
+        if self.reason and self.reason not in PLATFORM_REASONS:
+            changes["reason"] = ""
+        if self.agreement is not None and (self.agreement.goals or self.agreement.expectations):
+            changes["agreement"] = self.agreement.model_copy(update={"goals": [], "expectations": ""})
+        return self.model_copy(update=changes) if changes else self
+
+    def leave(self, person_id: str, now: datetime) -> Change | None:
+        """A participant erased their profile: an open request closes (withdrawn when the mentee
+        left, declined when the mentor did) and an active mentorship ends, each with a neutral
+        reason. None when nothing is open any more (or the person takes no part)."""
+        if not self.has_participant(person_id, "mentee", "mentor"):
+            return None
+        mentee_left = person_id == self.mentee_id
+        if self.state in PENDING_STATES:
+            return self.withdraw(now) if mentee_left else self.decline(LEFT_REASON, now, by_admin=True)
+        if self.state == State.ACTIVE:
+            return self.end(LEFT_REASON, False, ERASURE_ACTOR, now)
+        return None
 
     # --- helpers --------------------------------------------------------------------------------
     def started_event(self) -> MentorshipStarted:

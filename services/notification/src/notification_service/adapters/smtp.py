@@ -14,6 +14,9 @@ from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 
 import aiosmtplib
+from opentelemetry.trace import SpanKind
+
+from mentorship_kit.tracing import record_failure, tracer
 
 from ..settings import Settings
 
@@ -90,6 +93,23 @@ class SmtpMailer:
         return client
 
     async def send(self, message: EmailMessage, recipient: str) -> None:
+        with tracer().start_as_current_span(
+            "smtp send",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "server.address": self.settings.smtp_host,
+                "server.port": self.settings.smtp_port,
+                "mentorship.delivery_id": str(message.get("X-Mentorship-Delivery", "")),
+            },
+        ) as span:
+            try:
+                await self._send(message, recipient)
+            except SendFailed as exc:
+                record_failure(span, exc)
+                span.set_attribute("mentorship.permanent", exc.permanent)
+                raise
+
+    async def _send(self, message: EmailMessage, recipient: str) -> None:
         async with self._slots:
             reused = bool(self._idle)
             client = self._idle.pop() if reused else None

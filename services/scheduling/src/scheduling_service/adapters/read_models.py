@@ -104,6 +104,15 @@ class MentorshipReadModel:
     async def get(self, mentorship_id: str) -> dict[str, Any] | None:
         return await self.coll.find_one({"_id": mentorship_id})
 
+    async def participant_left(self, mentorship_id: str) -> None:
+        """A participant erased their profile: the mentorship is over here (matching ends it too)
+        and keeps no participants and no milestones (their titles are the person's goals). The
+        event time is kept, so a late start cannot revive it."""
+        await self.coll.update_one(
+            {"_id": mentorship_id},
+            {"$set": {"status": "ended", "milestones": {}, "participants": []}, "$unset": {"outbox_dead": ""}},
+        )
+
     async def session_held(self, mentorship_id: str, start: datetime) -> None:
         """Remember the latest held session (an older one, completed late, changes nothing)."""
         await self.coll.update_one(
@@ -156,6 +165,8 @@ class ProfileReadModel:
         return False
 
     async def erase(self, profile_id: str, event_time: datetime) -> None:
+        if await self.is_erased(profile_id):
+            return  # a second erase changes nothing
         await self.coll.replace_one(
             {"_id": profile_id}, {"_id": profile_id, "erased": True, "as_of": event_time}, upsert=True
         )
@@ -163,3 +174,6 @@ class ProfileReadModel:
     async def get(self, profile_id: str) -> dict[str, Any] | None:
         doc = await self.coll.find_one({"_id": profile_id})
         return None if doc is None or doc.get("erased") else doc
+
+    async def is_erased(self, profile_id: str) -> bool:
+        return await self.coll.find_one({"_id": profile_id, "erased": True}, {"_id": 1}) is not None

@@ -11,6 +11,7 @@ holds that time, is stale and is reclaimed.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,10 +21,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from mentorship_contracts import Envelope
+from mentorship_kit.erasure import scrubbed_pending
 from mentorship_kit.mongo import Indexes
-from mentorship_kit.outbox import new_document, with_events
+from mentorship_kit.outbox import DEAD, new_document, with_events, with_replaced_events
 
-from ..domain import OPEN_STATUSES, buckets
+from ..domain import OPEN_STATUSES, PLATFORM_REASONS, buckets
 
 SESSIONS = "sessions"
 CLAIMS = "booking_claims"
@@ -272,4 +274,31 @@ class SessionStore:
         return doc["person_id"] if doc else None
 
     async def forget_person(self, person_id: str) -> None:
+        """Revoke the person's calendar feed tokens."""
         await self.feeds.delete_many({"person_id": person_id})
+
+    # --- erasure ------------------------------------------------------------------------------
+    async def all_of_person(self, person_id: str) -> list[dict[str, Any]]:
+        return await self.sessions.find({"participants": person_id}).to_list(None)
+
+    async def scrub(self, session_id: str, changes: dict[str, Any]) -> bool:
+        """Overwrite free text (see `domain.scrubbed_session`); unpublished events lose their
+        personal fields before they leave, and outbox entries set aside for good go (never
+        published, and they may carry the text). Nothing is written when nothing is left to do."""
+        doc = await self.get(session_id)
+        if doc is None:
+            return False
+        update: dict[str, Any] = {"$set": changes} if changes else {}
+        if doc.get(DEAD):
+            update["$unset"] = {DEAD: ""}
+        pending = scrubbed_pending(doc, PLATFORM_REASONS)
+        if pending is not None:
+            update = with_replaced_events(update, pending)
+        if update:
+            await self.sessions.update_one({"_id": session_id}, update)
+        return bool(update)
+
+    async def release_person(self, person_id: str) -> int:
+        """Every booking claim of the person's time (claim ids start with the person's id)."""
+        prefix = re.escape(f"{person_id}|")
+        return (await self.claims.delete_many({"_id": {"$regex": f"^{prefix}"}})).deleted_count

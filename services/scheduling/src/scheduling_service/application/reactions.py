@@ -14,6 +14,8 @@ from .sessions import SessionUseCases
 class EventReactions(SessionUseCases):
     async def mentorship_started(self, event: Envelope[Any]) -> None:
         d = event.data
+        if await self.profiles.is_erased(d.mentor_id) or await self.profiles.is_erased(d.mentee_id):
+            return  # late (a retry, a re-driven dead letter): nothing about an erased person comes back
         applied = await self.mentorships.started(
             mentorship_id=d.mentorship_id,
             mentor_id=d.mentor_id,
@@ -45,7 +47,3 @@ class EventReactions(SessionUseCases):
         await self.profiles.upsert(
             p.profile_id, p.time_zone, [w.model_dump(mode="json") for w in p.availability], event.time
         )
-
-    async def profile_erased(self, event: Envelope[Any]) -> None:
-        await self.profiles.erase(event.data.profile_id, event.time)
-        await self.store.forget_person(event.data.profile_id)
