@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mentorship_contracts import Topic
 from mentorship_contracts.scheduling import CheckInOverdue
-from notification_service.entrypoints.app import create
-from tests.integration.notification.conftest import Running, known, notification_settings, person, smtp  # noqa: F401
+from tests.integration.notification.conftest import (  # noqa: F401 (fixtures)
+    Running,
+    known,
+    notification_settings,
+    person,
+    service,
+    smtp,
+)
 from tests.support.kafka import eventually, produce
 
 pytestmark = pytest.mark.integration
@@ -47,26 +51,15 @@ def value(found: Samples, name: str, **labels: str) -> float | None:
     return None
 
 
-@pytest.fixture
-async def service(settings_for: Any, smtp: Any, infra: Any, prefix: str) -> AsyncIterator[Running]:  # noqa: F811
-    app = create(notification_settings(settings_for, smtp[1]))
-    await app.state.runtime.start()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notification") as http:
-        try:
-            yield Running(app, http, infra, prefix)
-        finally:
-            await app.state.runtime.stop()
-
-
-async def metrics(service: Running) -> Samples:
+async def metrics(service: Running) -> Samples:  # noqa: F811 (the fixture imported above)
     response = await service.http.get("/metrics")
     assert response.status_code == 200
     return samples(response.text)
 
 
 async def test_every_operator_metric_is_exposed_with_a_plausible_value(
-    service: Running,
-    smtp: Any,  # noqa: F811 (a fixture imported above)
+    service: Running,  # noqa: F811 (fixtures imported above)
+    smtp: Any,  # noqa: F811
     prefix: str,
 ) -> None:
     box, _ = smtp

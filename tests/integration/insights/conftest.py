@@ -5,48 +5,33 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from insights_service.entrypoints.app import create
 from insights_service.settings import Settings
 from mentorship_contracts import Envelope, encode
+from tests.support.inprocess import InProcess, in_process
 from tests.support.processes import JWT_SECRET
 
 
-@dataclass
-class Running:
-    app: Any
-    http: httpx.AsyncClient
-
+class Running(InProcess):
     @property
     def insights(self) -> Any:
         return self.app.state.insights
 
-    @property
-    def runtime(self) -> Any:
-        return self.app.state.runtime
-
 
 @pytest.fixture
 async def start_insights(settings_for) -> AsyncIterator[Callable[..., Any]]:
-    stack = contextlib.AsyncExitStack()
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def start(**overrides: Any) -> Running:
-        settings = settings_for(Settings, jwt_secret=JWT_SECRET, **overrides)
-        app = create(settings)
-        await stack.enter_async_context(app.router.lifespan_context(app))
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://insights", timeout=30)
-        )
-        return Running(app, http)
+        async def start(**overrides: Any) -> Running:
+            app = create(settings_for(Settings, jwt_secret=JWT_SECRET, **overrides))
+            return Running(*await stack.enter_async_context(in_process(app, "insights")))
 
-    yield start
-    await stack.aclose()
+        yield start
 
 
 async def publish(infra: Any, prefix: str, envelopes: list[Envelope[Any]]) -> None:

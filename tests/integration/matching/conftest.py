@@ -6,10 +6,8 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -17,41 +15,28 @@ from matching_service.entrypoints.app import create
 from matching_service.settings import Settings
 from mentorship_contracts import Envelope, Topic, encode
 from mentorship_contracts.profile import ProfileRegistered, ProfileSnapshot
+from tests.support.inprocess import InProcess, in_process
 from tests.support.kafka import eventually
 from tests.support.processes import JWT_SECRET, token
 
 ADMIN = token("admin-1", "admin")
 
 
-@dataclass
-class Running:
-    app: Any
-    http: httpx.AsyncClient
-
+class Running(InProcess):
     @property
     def matching(self) -> Any:
         return self.app.state.matching
 
-    @property
-    def runtime(self) -> Any:
-        return self.app.state.runtime
-
 
 @pytest.fixture
 async def start_matching(settings_for) -> AsyncIterator[Callable[..., Any]]:
-    stack = contextlib.AsyncExitStack()
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def start(**overrides: Any) -> Running:
-        settings = settings_for(Settings, jwt_secret=JWT_SECRET, **overrides)
-        app = create(settings)
-        await stack.enter_async_context(app.router.lifespan_context(app))
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://matching", timeout=30)
-        )
-        return Running(app, http)
+        async def start(**overrides: Any) -> Running:
+            app = create(settings_for(Settings, jwt_secret=JWT_SECRET, **overrides))
+            return Running(*await stack.enter_async_context(in_process(app, "matching")))
 
-    yield start
-    await stack.aclose()
+        yield start
 
 
 def person(roles: list[str], **fields: Any) -> ProfileSnapshot:

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -24,6 +23,7 @@ from mentorship_contracts.profile import NotificationPreferences, ProfileRegiste
 from mentorship_ops.support import SmtpSink, free_port
 from notification_service.entrypoints.app import create
 from notification_service.settings import Settings
+from tests.support.inprocess import InProcess, in_process
 from tests.support.kafka import eventually, produce
 from tests.support.processes import JWT_SECRET
 
@@ -82,15 +82,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @dataclass
-class Running:
-    app: Any
-    http: httpx.AsyncClient
-    infra: Any
-    prefix: str
-
-    @property
-    def runtime(self) -> Any:
-        return self.app.state.runtime
+class Running(InProcess):
+    infra: Any = None
+    prefix: str = ""
 
     @property
     def notifications(self) -> Any:
@@ -135,13 +129,8 @@ def notification_settings(settings_for: Any, smtp_port: int, **overrides: Any) -
 
 @pytest.fixture
 async def service(settings_for: Any, smtp: tuple[SmtpSink, int], infra: Any, prefix: str) -> AsyncIterator[Running]:
-    app = create(notification_settings(settings_for, smtp[1]))
-    await app.state.runtime.start()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notification") as http:
-        try:
-            yield Running(app, http, infra, prefix)
-        finally:
-            await app.state.runtime.stop()
+    async with in_process(create(notification_settings(settings_for, smtp[1])), "notification") as (app, http):
+        yield Running(app, http, infra, prefix)
 
 
 def person(
