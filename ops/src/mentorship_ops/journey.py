@@ -401,6 +401,7 @@ class Journey:
             today = (await self.clocks()).date()
             spec = {"name": f"Engineering mentoring {self.run_id}", "starts_on": today.isoformat(),
                     "ends_on": (today + timedelta(weeks=16)).isoformat(), "mode": "self-select",
+                    "self_enrollment": True,  # people enroll themselves below
                     "cadence": "monthly", "duration_weeks": 16,
                     "constraints": {"max_tz_distance_hours": 9, "forbid_repeat_partners": True}}
             r = await self.call("matching", "POST", "/programs", as_=self.admin(), json=spec)

@@ -72,6 +72,7 @@ async def _run(svc, program_id, body=None):
 async def test_program_cohort_dry_run_pins_stale_and_publish(start_matching, register, infra, prefix):
     svc = await start_matching()
     base = {"name": "Spring cohort", "starts_on": "2026-03-01", "ends_on": "2026-08-31", "mode": "admin-approved",
+            "self_enrollment": True,  # the mentees below enroll themselves
             "cadence": "weekly", "duration_weeks": 16, "constraints": {"max_tz_distance_hours": 4}}
     for bad, field in [({**base, "weights": {"skills": -1}}, "weights.skills"),
                        ({**base, "weights": {"skills": 0, "availability": 0, "seniority": 0, "language": 0,

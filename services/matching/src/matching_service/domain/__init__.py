@@ -24,6 +24,7 @@ from .programs import (
     ProgramSpec,
     ProgramStatus,
     Weights,
+    allows_self_enrollment,
     planned_end,
     program_status,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "AUTO_DECLINE_REASON", "HOLDS_SLOT", "OPEN_STATES", "PARTNER_STATES", "PENDING_STATES", "AgreementDefaults",
     "Change", "Constraints", "LifecycleError", "MatchingMode", "Mentorship", "ProgramSpec", "ProgramStatus",
     "RequestExpired",
-    "RuleViolation", "State", "TransitionRefused", "Weights", "planned_end", "program_status", "request_mentorship",
+    "RuleViolation", "State", "TransitionRefused", "Weights",
+    "allows_self_enrollment", "planned_end", "program_status", "request_mentorship",
     "settle_agreement", "start_from_cohort", "free_text", "single_line",
 ]

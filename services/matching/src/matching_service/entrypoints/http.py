@@ -322,7 +322,7 @@ async def update_program(
     "/{program_id}/enrollments",
     status_code=status.HTTP_201_CREATED,
     summary="Enroll a person",
-    openapi_extra=policy(Policy.PERSON, note="the person named in the body"),
+    openapi_extra=policy(Policy.PERSON, note="the person named in the body, where the program allows self-enrolment"),
 )
 async def enroll(
     program_id: PathId, body: Enrollment, principal: CurrentPrincipal, matching: Matching
