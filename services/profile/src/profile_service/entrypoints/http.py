@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mentorship_contracts.profile import ProfileSnapshot, Role, normalise_tag
+from mentorship_contracts.text import SINGLE_LINE_PATTERN
 from mentorship_kit.auth import CurrentPrincipal
 from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import Problem, Unprocessable
@@ -27,6 +28,8 @@ router = APIRouter(prefix="/profiles", tags=["profiles"])
 
 CorrelationId = Annotated[str | None, Header(alias="x-correlation-id", max_length=128)]
 IfMatch = Annotated[str | None, Header(alias="if-match", description='Version from the ETag, e.g. "3"')]
+# Path and query parameters are bounded like bodies (issue 11): a profile id is one line of at most 64.
+ProfileId = Annotated[str, Path(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN)]
 
 
 class NewProfile(ProfileSnapshot):
@@ -116,7 +119,8 @@ async def search_profiles(
     time_zone: Annotated[str | None, Query(max_length=64, description="IANA name")] = None,
     active: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN,
+                                         description="next_cursor of the previous page")] = None,
 ) -> ProfilePage:
     principal.require_admin()
     skill_tag = None
@@ -134,7 +138,7 @@ async def search_profiles(
 
 @router.get("/{profile_id}", response_model=ProfileView, summary="Read a profile (self or admin)",
             openapi_extra=policy(Policy.PERSON))
-async def get_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
+async def get_profile(profile_id: ProfileId, principal: CurrentPrincipal, profiles: Profiles,
                       response: Response) -> ProfileView:
     principal.require_self_or_admin(profile_id)
     return _view(await profiles.get(profile_id), response)
@@ -143,7 +147,7 @@ async def get_profile(profile_id: str, principal: CurrentPrincipal, profiles: Pr
 @router.patch("/{profile_id}", response_model=ProfileView,
               summary="Change some fields (self or admin); emits ProfileUpdated with only the changed fields",
               openapi_extra=policy(Policy.PERSON, "a person's own new email is unverified; an admin's is verified"))
-async def update_profile(profile_id: str, body: ProfilePatch, principal: CurrentPrincipal,  # type: ignore[valid-type]
+async def update_profile(profile_id: ProfileId, body: ProfilePatch, principal: CurrentPrincipal,  # type: ignore[valid-type]
                          profiles: Profiles, response: Response, if_match: IfMatch = None,
                          correlation_id: CorrelationId = None) -> ProfileView:
     principal.require_self_or_admin(profile_id)
@@ -155,7 +159,7 @@ async def update_profile(profile_id: str, body: ProfilePatch, principal: Current
 
 @router.post("/{profile_id}/roles", response_model=ProfileView, summary="Take on a role (self or admin)",
              openapi_extra=policy(Policy.PERSON))
-async def add_role(profile_id: str, body: RoleToAdd, principal: CurrentPrincipal, profiles: Profiles,
+async def add_role(profile_id: ProfileId, body: RoleToAdd, principal: CurrentPrincipal, profiles: Profiles,
                    response: Response, if_match: IfMatch = None, correlation_id: CorrelationId = None) -> ProfileView:
     principal.require_self_or_admin(profile_id)
     stored = await profiles.add_role(profile_id, body.role, body.mentor_capacity,
@@ -165,7 +169,7 @@ async def add_role(profile_id: str, body: RoleToAdd, principal: CurrentPrincipal
 
 @router.delete("/{profile_id}/roles/{role}", response_model=ProfileView, summary="Give up a role (self or admin)",
                openapi_extra=policy(Policy.PERSON))
-async def remove_role(profile_id: str, role: Role, principal: CurrentPrincipal, profiles: Profiles,
+async def remove_role(profile_id: ProfileId, role: Role, principal: CurrentPrincipal, profiles: Profiles,
                       response: Response, if_match: IfMatch = None,
                       correlation_id: CorrelationId = None) -> ProfileView:
     principal.require_self_or_admin(profile_id)
@@ -176,7 +180,8 @@ async def remove_role(profile_id: str, role: Role, principal: CurrentPrincipal, 
 
 @router.post("/{profile_id}/deactivate", response_model=ProfileView, summary="Deactivate (self or admin)",
              openapi_extra=policy(Policy.PERSON, "an admin's deactivation is lifted only by an admin"))
-async def deactivate_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response,
+async def deactivate_profile(profile_id: ProfileId, principal: CurrentPrincipal, profiles: Profiles,
+                             response: Response,
                              body: Annotated[Deactivation | None, Body()] = None,
                              correlation_id: CorrelationId = None) -> ProfileView:
     principal.require_self_or_admin(profile_id)
@@ -187,7 +192,8 @@ async def deactivate_profile(profile_id: str, principal: CurrentPrincipal, profi
 
 @router.post("/{profile_id}/reactivate", response_model=ProfileView, summary="Reactivate (self or admin)",
              openapi_extra=policy(Policy.PERSON, "after an admin's deactivation: an admin only (403 to the person)"))
-async def reactivate_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response,
+async def reactivate_profile(profile_id: ProfileId, principal: CurrentPrincipal, profiles: Profiles,
+                             response: Response,
                              correlation_id: CorrelationId = None) -> ProfileView:
     principal.require_self_or_admin(profile_id)
     return _view(await profiles.reactivate(profile_id, correlation_id=correlation_id, by_admin=principal.is_admin),
@@ -197,7 +203,7 @@ async def reactivate_profile(profile_id: str, principal: CurrentPrincipal, profi
 @router.post("/{profile_id}/verify-email", response_model=ProfileView,
              summary="Vouch for the profile's email (admin): the HR import may then merge into it",
              openapi_extra=policy(Policy.ADMIN, "for rows the import held with 'email not verified'"))
-async def verify_email(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
+async def verify_email(profile_id: ProfileId, principal: CurrentPrincipal, profiles: Profiles,
                        response: Response) -> ProfileView:
     principal.require_admin()
     return _view(await profiles.verify_email(profile_id), response)
@@ -206,7 +212,7 @@ async def verify_email(profile_id: str, principal: CurrentPrincipal, profiles: P
 @router.delete("/{profile_id}", status_code=status.HTTP_204_NO_CONTENT,
                summary="Erase (right to be forgotten; self or admin); repeating it is harmless",
                openapi_extra=policy(Policy.PERSON))
-async def erase_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
+async def erase_profile(profile_id: ProfileId, principal: CurrentPrincipal, profiles: Profiles,
                         correlation_id: CorrelationId = None) -> Response:
     principal.require_self_or_admin(profile_id)
     await profiles.erase(profile_id, correlation_id=correlation_id)
