@@ -49,23 +49,38 @@ def real_ids(w: World) -> dict[str, str]:
     return {"profile_id": w.mentee, "mentee_id": w.mentee, "mentor_id": w.mentor, **w.ids}
 
 
-def fuzz(service: str, spec: dict[str, Any], base_url: str, ids: dict[str, str], deadline: float,
-         statuses: Counter[str]) -> list[str]:
+def fuzz(
+    service: str, spec: dict[str, Any], base_url: str, ids: dict[str, str], deadline: float, statuses: Counter[str]
+) -> list[str]:
     failures: list[str] = []
     session = requests.Session()
     for result in openapi.from_dict(spec).get_all_operations():
-        failures += fuzz_operation(f"{service} {result.ok().label}", result.ok(), base_url, session, ids,
-                                   deadline, statuses)
+        failures += fuzz_operation(
+            f"{service} {result.ok().label}", result.ok(), base_url, session, ids, deadline, statuses
+        )
     return failures
 
 
-def fuzz_operation(name: str, operation: Any, base_url: str, session: requests.Session, ids: dict[str, str],
-                   deadline: float, statuses: Counter[str]) -> list[str]:
+def fuzz_operation(
+    name: str,
+    operation: Any,
+    base_url: str,
+    session: requests.Session,
+    ids: dict[str, str],
+    deadline: float,
+    statuses: Counter[str],
+) -> list[str]:
     """Every failure kind once (no shrinking: the curl line reproduces it)."""
     failures: dict[str, str] = {}
 
-    @hypothesis.settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                         phases=[Phase.generate], suppress_health_check=list(HealthCheck), derandomize=True)
+    @hypothesis.settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+    )
     @hypothesis.given(case=operation.as_strategy(), use_real_ids=st.booleans(), over_long=st.integers(0, 3))
     def run(case: Any, use_real_ids: bool, over_long: int) -> None:
         if time.monotonic() > deadline:
@@ -113,8 +128,14 @@ async def test_fuzzing_every_operation_finds_no_5xx_and_no_schema_violation(fuzz
 
 def parameters(spec: dict[str, Any], where: str) -> list[tuple[str, str, dict[str, Any], str]]:
     """(method, path, operation, parameter name) for every `where` ("query" or "path") parameter."""
-    return [(method, path, op, p["name"]) for path, item in spec["paths"].items() for method, op in item.items()
-            if isinstance(op, dict) for p in op.get("parameters", []) if p["in"] == where]
+    return [
+        (method, path, op, p["name"])
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict)
+        for p in op.get("parameters", [])
+        if p["in"] == where
+    ]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -133,15 +154,21 @@ async def test_an_over_long_query_or_path_parameter_answers_422_naming_it(fuzz_w
                 if p["in"] == "path":
                     value = "a" * OVER_LONG if where == "path" and p["name"] == name else ids.get(p["name"], "x")
                     path = path.replace("{" + p["name"] + "}", value)
-            params = {p["name"]: ids.get(p["name"], "x") for p in op.get("parameters", [])
-                      if p["in"] == "query" and p.get("required")}
+            params = {
+                p["name"]: ids.get(p["name"], "x")
+                for p in op.get("parameters", [])
+                if p["in"] == "query" and p.get("required")
+            }
             if where == "query":
                 params[name] = "a" * OVER_LONG
             r = await platform.call(service, method.upper(), path, params=params, headers=dict(ADMIN))
             checked[where] += 1
             fields = {e.get("field") for e in r.json().get("errors", [])} if r.status_code == 422 else set()
-            if r.status_code != 422 or name not in fields or \
-                    not r.headers["content-type"].startswith("application/problem+json"):
+            if (
+                r.status_code != 422
+                or name not in fields
+                or not r.headers["content-type"].startswith("application/problem+json")
+            ):
                 failures.append(f"{method.upper()} {template} {where} {name!r}: {r.status_code} {r.text[:160]}")
     print(f"{service}: {checked['query']} query and {checked['path']} path parameters sent over-long")
     assert checked["query"] >= 1, f"{service} has no query parameter to check"

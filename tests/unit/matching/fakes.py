@@ -36,8 +36,9 @@ class FakeTimers:
         self.planned: dict[str, dict[str, Any]] = {}
         self.cancelled: list[str] = []
 
-    async def schedule(self, timer_id: str, kind: str, due: datetime, payload: dict[str, Any], *,
-                       group: str | None = None) -> None:
+    async def schedule(
+        self, timer_id: str, kind: str, due: datetime, payload: dict[str, Any], *, group: str | None = None
+    ) -> None:
         self.planned[timer_id] = {"_id": timer_id, "kind": kind, "due": due, "payload": payload, "group": group}
 
     async def cancel(self, timer_id: str) -> bool:
@@ -53,9 +54,17 @@ class FakeProfiles:
         self.bumps = 0
 
     def add(self, profile_id: str, roles: list[str], **fields: Any) -> str:
-        self.by_id[profile_id] = {"profile_id": profile_id, "roles": roles, "active": True, "time_zone": "UTC",
-                                  "languages": ["en"], "skills": [], "development_areas": [], "seniority": "mid",
-                                  **fields}
+        self.by_id[profile_id] = {
+            "profile_id": profile_id,
+            "roles": roles,
+            "active": True,
+            "time_zone": "UTC",
+            "languages": ["en"],
+            "skills": [],
+            "development_areas": [],
+            "seniority": "mid",
+            **fields,
+        }
         return profile_id
 
     async def profile(self, profile_id: str) -> dict[str, Any] | None:
@@ -133,8 +142,11 @@ class FakeStore:
     async def excluded_mentors(self, mentee_ids: Sequence[str], *, forbid_repeats: bool) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for m in self.latest():
-            if m.mentee_id in mentee_ids and (m.not_a_good_fit or m.state in (State.AWAITING_APPROVAL, State.ACTIVE)
-                                              or (forbid_repeats and m.state in (State.COMPLETED, State.ENDED))):
+            if m.mentee_id in mentee_ids and (
+                m.not_a_good_fit
+                or m.state in (State.AWAITING_APPROVAL, State.ACTIVE)
+                or (forbid_repeats and m.state in (State.COMPLETED, State.ENDED))
+            ):
                 out.setdefault(m.mentee_id, set()).add(m.mentor_id)
         for mentee, mentor in self.locks:
             if mentee in mentee_ids:
@@ -159,8 +171,11 @@ class FakeStore:
         return True
 
     async def review_flags(self, mentorship_id: str) -> list[dict[str, Any]]:
-        return [{k: v for k, v in f.items() if k != "mentorship_id"} for f in self.flags
-                if f["mentorship_id"] == mentorship_id]
+        return [
+            {k: v for k, v in f.items() if k != "mentorship_id"}
+            for f in self.flags
+            if f["mentorship_id"] == mentorship_id
+        ]
 
     async def flagged(self) -> list[dict[str, Any]]:
         ids = sorted({f["mentorship_id"] for f in self.flags})
@@ -181,8 +196,12 @@ class FakeStore:
         if mentor_id not in self.capacity:
             return None
         holders = self.holders(mentor_id)
-        return {"mentor_id": mentor_id, "capacity": self.capacity[mentor_id], "holders": holders,
-                "free": self.capacity[mentor_id] - len(holders)}
+        return {
+            "mentor_id": mentor_id,
+            "capacity": self.capacity[mentor_id],
+            "holders": holders,
+            "free": self.capacity[mentor_id] - len(holders),
+        }
 
     async def take_slot(self, mentor_id: str, mentorship_id: str) -> dict[str, Any] | None:
         capacity = self.capacity.get(mentor_id, 0)
@@ -237,11 +256,16 @@ class World:
 def world(**settings: Any) -> World:
     clock, timers, profiles, store = FixedClock(), FakeTimers(), FakeProfiles(), FakeStore()
     written: list[int] = []
-    ctx = UseCaseContext(clock=clock, timers=timers, events=EventFactory("matching", clock),  # type: ignore[arg-type]
-                         events_written=lambda: written.append(1))
+    ctx = UseCaseContext(
+        clock=clock,
+        timers=timers,
+        events=EventFactory("matching", clock),  # type: ignore[arg-type]
+        events_written=lambda: written.append(1),
+    )
     config = Settings(jwt_secret="unit-test-secret-0123456789abcdef", **settings)
-    lifecycle = LifecycleUseCases(ctx, settings=config, profiles=profiles, mentorships=store, capacity=store,
-                                  exposures=store, programs=store)
+    lifecycle = LifecycleUseCases(
+        ctx, settings=config, profiles=profiles, mentorships=store, capacity=store, exposures=store, programs=store
+    )
     return World(clock, timers, profiles, store, lifecycle, ReviewUseCases(ctx, mentorships=store), written)
 
 
@@ -261,19 +285,30 @@ class FakeProgramStore:
         self.programs[doc["_id"]] = dict(doc)
         self.outbox.extend(events)
 
-    async def list_programs(self, *, name_contains: str | None, mode: str | None, starts_after: Any,
-                            starts_before: Any, ends_after: Any, ends_before: Any, offset: int,
-                            limit: int) -> tuple[list[dict[str, Any]], int]:
+    async def list_programs(
+        self,
+        *,
+        name_contains: str | None,
+        mode: str | None,
+        starts_after: Any,
+        starts_before: Any,
+        ends_after: Any,
+        ends_before: Any,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int]:
         def keep(p: dict[str, Any]) -> bool:
-            return ((not name_contains or name_contains.lower() in p["name"].lower())
-                    and (not mode or p["mode"] == mode)
-                    and (not starts_after or p["starts_on"] > starts_after.isoformat())
-                    and (not starts_before or p["starts_on"] <= starts_before.isoformat())
-                    and (not ends_after or p["ends_on"] >= ends_after.isoformat())
-                    and (not ends_before or p["ends_on"] < ends_before.isoformat()))
+            return (
+                (not name_contains or name_contains.lower() in p["name"].lower())
+                and (not mode or p["mode"] == mode)
+                and (not starts_after or p["starts_on"] > starts_after.isoformat())
+                and (not starts_before or p["starts_on"] <= starts_before.isoformat())
+                and (not ends_after or p["ends_on"] >= ends_after.isoformat())
+                and (not ends_before or p["ends_on"] < ends_before.isoformat())
+            )
 
         found = sorted((p for p in self.programs.values() if keep(p)), key=lambda p: p["created_at"], reverse=True)
-        return found[offset:offset + limit], len(found)
+        return found[offset : offset + limit], len(found)
 
     async def update_program(self, program_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         program = self.programs.get(program_id)
@@ -283,8 +318,11 @@ class FakeProgramStore:
         return program
 
     async def latest_enrolment(self, program_id: str, role: str, profile_id: str) -> dict[str, Any] | None:
-        spells = [e for e in self.enrolments.values()
-                  if (e["program_id"], e["role"], e["profile_id"]) == (program_id, role, profile_id)]
+        spells = [
+            e
+            for e in self.enrolments.values()
+            if (e["program_id"], e["role"], e["profile_id"]) == (program_id, role, profile_id)
+        ]
         if not spells:
             return None
         latest = max(spells, key=lambda e: e["spell"])
@@ -306,8 +344,9 @@ class FakeProgramStore:
         return True
 
     async def enrolled(self, program_id: str, role: str) -> list[str]:
-        people = {e["profile_id"] for e in self.enrolments.values()
-                  if e["program_id"] == program_id and e["role"] == role}
+        people = {
+            e["profile_id"] for e in self.enrolments.values() if e["program_id"] == program_id and e["role"] == role
+        }
         out = []
         for pid in sorted(people):
             latest = await self.latest_enrolment(program_id, role, pid)

@@ -36,8 +36,17 @@ class MemoryDatabase(dict[str, MemoryCollection]):
 
 
 def snapshot(pid: str, **fields: Any) -> ProfileSnapshot:
-    return ProfileSnapshot.model_validate({"profile_id": pid, "display_name": "Ada", "email": f"{pid}@example.org",
-                                           "roles": ["mentor"], "time_zone": "UTC", "mentor_capacity": 3, **fields})
+    return ProfileSnapshot.model_validate(
+        {
+            "profile_id": pid,
+            "display_name": "Ada",
+            "email": f"{pid}@example.org",
+            "roles": ["mentor"],
+            "time_zone": "UTC",
+            "mentor_capacity": 3,
+            **fields,
+        }
+    )
 
 
 async def test_a_profile_event_reaches_the_read_model_and_the_capacity() -> None:

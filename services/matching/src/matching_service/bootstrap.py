@@ -55,16 +55,29 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
     repo = Store(runtime.db)  # one adapter implements the mentorship, capacity, program ... ports
     cache = ProfileCache(profiles, runtime.clock, settings.default_mentor_capacity)
     matching = Matching(
-        suggestions=SuggestionUseCases(ctx, settings=settings, profiles=profiles, cache=cache, mentorships=repo,
-                                       capacity=repo, exposures=repo, programs=repo),
-        lifecycle=LifecycleUseCases(ctx, settings=settings, profiles=profiles, mentorships=repo, capacity=repo,
-                                    exposures=repo, programs=repo),
+        suggestions=SuggestionUseCases(
+            ctx,
+            settings=settings,
+            profiles=profiles,
+            cache=cache,
+            mentorships=repo,
+            capacity=repo,
+            exposures=repo,
+            programs=repo,
+        ),
+        lifecycle=LifecycleUseCases(
+            ctx, settings=settings, profiles=profiles, mentorships=repo, capacity=repo, exposures=repo, programs=repo
+        ),
         reviews=ReviewUseCases(ctx, mentorships=repo),
         programs=ProgramUseCases(ctx, programs=repo, profiles=profiles),
-        cohorts=CohortUseCases(ctx, settings=settings, programs=repo, profiles=profiles, mentorships=repo,
-                               capacity=repo),
+        cohorts=CohortUseCases(
+            ctx, settings=settings, programs=repo, profiles=profiles, mentorships=repo, capacity=repo
+        ),
         introductions=IntroductionUseCases(ctx, introductions=repo, mentorships=repo, profiles=profiles),
-        store=repo, profiles=profiles, cache=cache, settings=settings,
+        store=repo,
+        profiles=profiles,
+        cache=cache,
+        settings=settings,
     )
 
     runtime.indexes(read_model.INDEXES, *store.INDEXES)

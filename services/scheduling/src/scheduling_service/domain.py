@@ -165,8 +165,9 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def occurrences(first_start: datetime, cadence: str, tz_name: str, *, count: int | None,
-                until: datetime | None, limit: int) -> list[datetime]:
+def occurrences(
+    first_start: datetime, cadence: str, tz_name: str, *, count: int | None, until: datetime | None, limit: int
+) -> list[datetime]:
     """Occurrence starts (UTC) of a series; the local wall time is kept across DST changes."""
     if count is None and until is None:
         raise RuleViolation("a series needs an end: give count or until", "count")
@@ -214,8 +215,9 @@ def buckets(start: datetime, duration_minutes: int) -> list[datetime]:
     return [start + timedelta(minutes=m) for m in range(0, duration_minutes, BUCKET_MINUTES)]
 
 
-def validate_session_times(start: datetime, duration_minutes: int, now: datetime, *,
-                           min_minutes: int, max_minutes: int, field: str = "start") -> datetime:
+def validate_session_times(
+    start: datetime, duration_minutes: int, now: datetime, *, min_minutes: int, max_minutes: int, field: str = "start"
+) -> datetime:
     if start.tzinfo is None:
         raise RuleViolation("start needs a time zone offset (e.g. 2026-05-04T09:00:00Z)", field)
     start = start.astimezone(UTC)
@@ -224,8 +226,7 @@ def validate_session_times(start: datetime, duration_minutes: int, now: datetime
     if start.second or start.microsecond or start.minute % BUCKET_MINUTES:
         raise RuleViolation(f"start must be on a {BUCKET_MINUTES}-minute boundary", field)
     if not (min_minutes <= duration_minutes <= max_minutes):
-        raise RuleViolation(f"duration must be between {min_minutes} and {max_minutes} minutes",
-                            "duration_minutes")
+        raise RuleViolation(f"duration must be between {min_minutes} and {max_minutes} minutes", "duration_minutes")
     if duration_minutes % BUCKET_MINUTES:
         raise RuleViolation(f"duration must be a multiple of {BUCKET_MINUTES} minutes", "duration_minutes")
     return start

@@ -10,5 +10,15 @@ from .reviews import ReviewUseCases
 from .shared import EXPIRY_TIMER
 from .suggestions import SuggestionUseCases
 
-__all__ = ["EXPIRY_TIMER", "CohortUseCases", "IntroductionUseCases", "LifecycleUseCases", "MentorshipView",
-           "ProfileCache", "ProgramQuery", "ProgramUseCases", "ReviewUseCases", "SuggestionUseCases"]
+__all__ = [
+    "EXPIRY_TIMER",
+    "CohortUseCases",
+    "IntroductionUseCases",
+    "LifecycleUseCases",
+    "MentorshipView",
+    "ProfileCache",
+    "ProgramQuery",
+    "ProgramUseCases",
+    "ReviewUseCases",
+    "SuggestionUseCases",
+]

@@ -181,8 +181,9 @@ class Mentorship(BaseModel):
         """The mentor reached their capacity: their other open requests are declined for them."""
         self._require("decline", State.REQUESTED)
         after = self._next(state=State.DECLINED, closed_at=now, reason=AUTO_DECLINE_REASON, automatic=True)
-        return Change(self, after, [MentorshipRequestDeclined(**self._ids(), reason=AUTO_DECLINE_REASON,
-                                                              automatic=True)])
+        return Change(
+            self, after, [MentorshipRequestDeclined(**self._ids(), reason=AUTO_DECLINE_REASON, automatic=True)]
+        )
 
     def withdraw(self, now: datetime) -> Change:
         """The mentee takes the request back (before it starts)."""
@@ -209,24 +210,29 @@ class Mentorship(BaseModel):
     def end(self, reason: str, not_a_good_fit: bool, by: str, now: datetime) -> Change:
         """End early, with a reason; "not a good fit" keeps the pair apart from now on."""
         self._require("end", State.ACTIVE)
-        after = self._next(state=State.ENDED, closed_at=now, reason=reason, not_a_good_fit=not_a_good_fit,
-                           ended_by=by)
-        return Change(self, after, [MentorshipEnded(**self._ids(), reason=reason, not_a_good_fit=not_a_good_fit,
-                                                    ended_at=now)])
+        after = self._next(state=State.ENDED, closed_at=now, reason=reason, not_a_good_fit=not_a_good_fit, ended_by=by)
+        return Change(
+            self, after, [MentorshipEnded(**self._ids(), reason=reason, not_a_good_fit=not_a_good_fit, ended_at=now)]
+        )
 
     # --- helpers --------------------------------------------------------------------------------
     def started_event(self) -> MentorshipStarted:
         assert self.agreement is not None and self.started_at is not None
-        return MentorshipStarted(**self._ids(), agreement=self.agreement, started_at=self.started_at,
-                                 origin=self.origin)
+        return MentorshipStarted(
+            **self._ids(), agreement=self.agreement, started_at=self.started_at, origin=self.origin
+        )
 
     def _require(self, action: str, *allowed: State) -> None:
         if self.state not in allowed:
             raise TransitionRefused(action, self.state)
 
     def _ids(self) -> dict[str, str | None]:
-        return {"mentorship_id": self.mentorship_id, "mentee_id": self.mentee_id, "mentor_id": self.mentor_id,
-                "program_id": self.program_id}
+        return {
+            "mentorship_id": self.mentorship_id,
+            "mentee_id": self.mentee_id,
+            "mentor_id": self.mentor_id,
+            "program_id": self.program_id,
+        }
 
     def _next(self, **changes: object) -> Mentorship:
         return self.model_copy(update={**changes, "version": self.version + 1})
@@ -251,24 +257,70 @@ class Change:
         return self.before is not None and self.before.state == State.REQUESTED and self.after.state != State.REQUESTED
 
 
-def request_mentorship(*, mentorship_id: str, mentee_id: str, mentor_id: str, program_id: str | None, message: str,
-                       approval_required: bool, now: datetime, expires_at: datetime) -> Change:
+def request_mentorship(
+    *,
+    mentorship_id: str,
+    mentee_id: str,
+    mentor_id: str,
+    program_id: str | None,
+    message: str,
+    approval_required: bool,
+    now: datetime,
+    expires_at: datetime,
+) -> Change:
     """A mentee asks a mentor (the checks of who may be asked are the application's: they read
     profiles and capacity)."""
     if mentee_id == mentor_id:
         raise RuleViolation("mentor_id", "you cannot request yourself as a mentor")
-    after = Mentorship(mentorship_id=mentorship_id, mentee_id=mentee_id, mentor_id=mentor_id, program_id=program_id,
-                       state=State.REQUESTED, message=message, requested_at=now, expires_at=expires_at,
-                       origin="request", approval_required=approval_required, version=1)
-    event = MentorshipRequested(mentorship_id=mentorship_id, mentee_id=mentee_id, mentor_id=mentor_id,
-                                program_id=program_id, message=message, expires_at=expires_at)
+    after = Mentorship(
+        mentorship_id=mentorship_id,
+        mentee_id=mentee_id,
+        mentor_id=mentor_id,
+        program_id=program_id,
+        state=State.REQUESTED,
+        message=message,
+        requested_at=now,
+        expires_at=expires_at,
+        origin="request",
+        approval_required=approval_required,
+        version=1,
+    )
+    event = MentorshipRequested(
+        mentorship_id=mentorship_id,
+        mentee_id=mentee_id,
+        mentor_id=mentor_id,
+        program_id=program_id,
+        message=message,
+        expires_at=expires_at,
+    )
     return Change(None, after, [event])
 
 
-def start_from_cohort(*, mentorship_id: str, mentee_id: str, mentor_id: str, program_id: str, run_id: str,
-                      score: float, agreement: Agreement, now: datetime) -> Change:
+def start_from_cohort(
+    *,
+    mentorship_id: str,
+    mentee_id: str,
+    mentor_id: str,
+    program_id: str,
+    run_id: str,
+    score: float,
+    agreement: Agreement,
+    now: datetime,
+) -> Change:
     """A published cohort run starts its mentorships directly (the admin's review was the approval)."""
-    after = Mentorship(mentorship_id=mentorship_id, mentee_id=mentee_id, mentor_id=mentor_id, program_id=program_id,
-                       state=State.ACTIVE, origin="cohort", run_id=run_id, score=score, requested_at=now,
-                       accepted_at=now, started_at=now, agreement=agreement, version=1)
+    after = Mentorship(
+        mentorship_id=mentorship_id,
+        mentee_id=mentee_id,
+        mentor_id=mentor_id,
+        program_id=program_id,
+        state=State.ACTIVE,
+        origin="cohort",
+        run_id=run_id,
+        score=score,
+        requested_at=now,
+        accepted_at=now,
+        started_at=now,
+        agreement=agreement,
+        version=1,
+    )
     return Change(None, after, [after.started_event()])

@@ -102,7 +102,6 @@ def planned_end(start: date, duration_weeks: int) -> date:
     return start + timedelta(weeks=duration_weeks)
 
 
-
 class ProgramStatus(StrEnum):
     """Where a program stands on its calendar (derived from its dates, never stored)."""
 

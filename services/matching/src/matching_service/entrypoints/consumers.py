@@ -21,8 +21,9 @@ from ..adapters.read_model import CANDIDATES, ProfileReadModel
 from ..application import LifecycleUseCases, ReviewUseCases
 
 
-def register_consumers(runtime: ServiceRuntime, profiles: ProfileReadModel, lifecycle: LifecycleUseCases,
-                       reviews: ReviewUseCases) -> None:
+def register_consumers(
+    runtime: ServiceRuntime, profiles: ProfileReadModel, lifecycle: LifecycleUseCases, reviews: ReviewUseCases
+) -> None:
     async def on_snapshot(event: Envelope[ProfileRegistered] | Envelope[ProfileUpdated]) -> None:
         if await profiles.upsert(event.data.profile, event.time):
             await lifecycle.profile_changed(event.data.profile.model_dump(mode="json"))

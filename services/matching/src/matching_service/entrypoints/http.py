@@ -301,8 +301,9 @@ async def list_programs(
     status_: Annotated[ProgramStatus | None, Query(alias="status", description="upcoming, running or ended")] = None,
     name_contains: Annotated[
         str | None,
-        Query(min_length=1, max_length=200, pattern=SINGLE_LINE_PATTERN,
-              description="case-insensitive part of the name"),
+        Query(
+            min_length=1, max_length=200, pattern=SINGLE_LINE_PATTERN, description="case-insensitive part of the name"
+        ),
     ] = None,
     mode: Annotated[MatchingMode | None, Query()] = None,
     offset: Offset = 0,

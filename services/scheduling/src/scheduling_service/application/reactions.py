@@ -15,10 +15,16 @@ class EventReactions(SessionUseCases):
     async def mentorship_started(self, event: Envelope[Any]) -> None:
         d = event.data
         applied = await self.mentorships.started(
-            mentorship_id=d.mentorship_id, mentor_id=d.mentor_id, mentee_id=d.mentee_id,
-            cadence=d.agreement.cadence, goals=list(d.agreement.goals), goal_ids=list(d.agreement.goal_ids),
+            mentorship_id=d.mentorship_id,
+            mentor_id=d.mentor_id,
+            mentee_id=d.mentee_id,
+            cadence=d.agreement.cadence,
+            goals=list(d.agreement.goals),
+            goal_ids=list(d.agreement.goal_ids),
             planned_end=d.agreement.planned_end.isoformat() if d.agreement.planned_end else None,
-            started_at=d.started_at, event_time=event.time)
+            started_at=d.started_at,
+            event_time=event.time,
+        )
         m = await self.mentorships.get(d.mentorship_id)
         if applied and m and m.get("status") == "active":
             await self.plan_check_ins(m)
@@ -36,8 +42,9 @@ class EventReactions(SessionUseCases):
 
     async def profile_changed(self, event: Envelope[Any]) -> None:
         p = event.data.profile
-        await self.profiles.upsert(p.profile_id, p.time_zone,
-                                   [w.model_dump(mode="json") for w in p.availability], event.time)
+        await self.profiles.upsert(
+            p.profile_id, p.time_zone, [w.model_dump(mode="json") for w in p.availability], event.time
+        )
 
     async def profile_erased(self, event: Envelope[Any]) -> None:
         await self.profiles.erase(event.data.profile_id, event.time)
