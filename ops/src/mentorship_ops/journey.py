@@ -528,6 +528,7 @@ class Journey:
                 "starts_on": today.isoformat(),
                 "ends_on": (today + timedelta(weeks=16)).isoformat(),
                 "mode": "self-select",
+                "self_enrollment": True,  # people enroll themselves below
                 "cadence": "monthly",
                 "duration_weeks": 16,
                 "constraints": {"max_tz_distance_hours": 9, "forbid_repeat_partners": True},

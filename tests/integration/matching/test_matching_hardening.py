@@ -170,11 +170,11 @@ async def test_strings_and_lists_have_limits_and_single_lines_refuse_control_cha
     )
     assert r.status_code == 201, r.text
     mid = r.json()["mentorship_id"]
-    # A 1.1 MB goal is a body over the 1 MiB cap: refused before anything reads it (413).
+    # a 1.1 MB goal is refused by the body cap before it is read (413); a 10 KB one by the goal's limit
     r = await svc.http.post(
         f"/mentorships/{mid}/accept", headers=as_mentor, json={"agreement": {"goals": ["x" * 1_100_000]}}
     )
-    assert r.status_code == 413, r.text[:300]
+    assert r.status_code == 413 and r.headers["content-type"].startswith("application/problem+json"), r.text[:300]
     for agreement, field in [
         ({"goals": ["x" * 10_000]}, "agreement.goals.0"),
         ({"goals": ["two\nlines"]}, "agreement.goals.0"),
@@ -195,3 +195,59 @@ async def test_strings_and_lists_have_limits_and_single_lines_refuse_control_cha
     assert r.status_code == 422
     r = await svc.http.post(f"/mentorships/{mid}/withdraw", headers={**me, "x-correlation-id": "c" * 129})
     assert r.status_code == 422 and (await svc.matching.store.get_mentorship(mid))["state"] == "requested"
+
+
+async def test_self_enrolment_only_where_the_program_allows_it(start_matching, register):
+    svc = await start_matching()
+    mentee, mentor = person(["mentee"]), person(["mentor"])
+    await register(svc, mentee, mentor)
+    me = token(mentee.profile_id, "mentee")
+    enrol = {"profile_id": mentee.profile_id, "role": "mentee"}
+
+    async def program(**fields):
+        r = await svc.http.post("/programs", headers=ADMIN, json={**PROGRAM, **fields})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    # Unless the admin says otherwise: self-select programs take self-enrolment, the others do not.
+    open_ = await program(mode="self-select")
+    closed = await program(mode="admin-approved")
+    assert (open_["self_enrollment"], closed["self_enrollment"]) == (True, False)
+    r = await svc.http.post(f"/programs/{open_['program_id']}/enrollments", headers=me, json=enrol)
+    assert r.status_code == 201, r.text
+    r = await svc.http.post(f"/programs/{closed['program_id']}/enrollments", headers=me, json=enrol)
+    assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["detail"] == "this program takes enrolments from admins only"
+    assert (await svc.http.get(f"/programs/{closed['program_id']}", headers=ADMIN)).json()["enrolled"] == {
+        "mentee": 0,
+        "mentor": 0,
+    }
+    # an admin enrolls them; leaving is always the person's own choice
+    r = await svc.http.post(f"/programs/{closed['program_id']}/enrollments", headers=ADMIN, json=enrol)
+    assert r.status_code == 201, r.text
+    r = await svc.http.delete(f"/programs/{closed['program_id']}/enrollments/mentee/{mentee.profile_id}", headers=me)
+    assert r.status_code == 204, r.text
+
+    # Explicit either way, whatever the mode; the admin may change it later.
+    explicit_no = await program(mode="self-select", self_enrollment=False)
+    explicit_yes = await program(mode="automatic", self_enrollment=True)
+    r = await svc.http.post(f"/programs/{explicit_no['program_id']}/enrollments", headers=me, json=enrol)
+    assert r.status_code == 403, r.text
+    r = await svc.http.post(f"/programs/{explicit_yes['program_id']}/enrollments", headers=me, json=enrol)
+    assert r.status_code == 201, r.text
+    r = await svc.http.put(
+        f"/programs/{explicit_no['program_id']}",
+        headers=ADMIN,
+        json={**PROGRAM, "mode": "self-select", "self_enrollment": True},
+    )
+    assert r.status_code == 200 and r.json()["self_enrollment"] is True, r.text
+    r = await svc.http.post(f"/programs/{explicit_no['program_id']}/enrollments", headers=me, json=enrol)
+    assert r.status_code == 201, r.text
+
+    # nobody enrolls someone else, even where self-enrolment is open
+    r = await svc.http.post(
+        f"/programs/{open_['program_id']}/enrollments", headers=token(mentor.profile_id), json=enrol
+    )
+    assert r.status_code == 403, r.text
+    r = await svc.http.post("/programs", headers=ADMIN, json={**PROGRAM, "self_enrollment": "maybe"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "self_enrollment"

@@ -78,6 +78,7 @@ async def test_program_cohort_dry_run_pins_stale_and_publish(start_matching, reg
         "starts_on": "2026-03-01",
         "ends_on": "2026-08-31",
         "mode": "admin-approved",
+        "self_enrollment": True,  # the mentees below enroll themselves
         "cadence": "weekly",
         "duration_weeks": 16,
         "constraints": {"max_tz_distance_hours": 4},

@@ -3,7 +3,10 @@
 Every operation gets a bounded number of generated requests (valid by its schema; about half of
 them with path parameters taken from real resources, so that calls get past "not found" and into
 the use cases). Nothing may answer 5xx or drop the connection, no answer may break the response
-schema the route declares, and every service is still ready afterwards.
+schema the route declares, and every service is still ready afterwards. Some of the generated
+requests carry over-long query values (far beyond any declared maximum), and every query and path
+parameter of every service is also sent over-long once on its own: each is refused with a 422
+naming it, before any use case runs.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ pytestmark = pytest.mark.integration
 EXAMPLES_PER_OPERATION = 12
 BUDGET_SECONDS = 150.0  # for all four services; a run on a quiet machine takes far less
 REQUEST_TIMEOUT = 15.0
+OVER_LONG = 5000  # characters: beyond every declared maximum (the longest, a cursor, is a few hundred)
 
 
 @pytest.fixture(scope="session")
@@ -77,12 +81,14 @@ def fuzz_operation(
         suppress_health_check=list(HealthCheck),
         derandomize=True,
     )
-    @hypothesis.given(case=operation.as_strategy(), use_real_ids=st.booleans())
-    def run(case: Any, use_real_ids: bool) -> None:
+    @hypothesis.given(case=operation.as_strategy(), use_real_ids=st.booleans(), over_long=st.integers(0, 3))
+    def run(case: Any, use_real_ids: bool, over_long: int) -> None:
         if time.monotonic() > deadline:
             return
         if use_real_ids and case.path_parameters:
             case.path_parameters = {k: ids.get(k, v) for k, v in case.path_parameters.items()}
+        if over_long == 0 and case.query:  # a quarter of the requests: every query value over-long
+            case.query = {k: "a" * OVER_LONG for k in case.query}
         curl = case.as_curl_command(headers={"Authorization": "<admin>"})
         try:
             response = case.call(base_url=base_url, session=session, headers=dict(ADMIN), timeout=REQUEST_TIMEOUT)
@@ -118,3 +124,52 @@ async def test_fuzzing_every_operation_finds_no_5xx_and_no_schema_violation(fuzz
         assert r.status_code == 200, (service, r.text)
     assert elapsed < BUDGET_SECONDS + 60  # bounded: the budget, plus the operation running at its end
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures)
+
+
+def parameters(spec: dict[str, Any], where: str) -> list[tuple[str, str, dict[str, Any], str]]:
+    """(method, path, operation, parameter name) for every `where` ("query" or "path") parameter."""
+    return [
+        (method, path, op, p["name"])
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict)
+        for p in op.get("parameters", [])
+        if p["in"] == where
+    ]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_an_over_long_query_or_path_parameter_answers_422_naming_it(fuzz_world, service):
+    """Every query and path parameter, sent 5,000 characters long on its own (the others real), as an
+    admin: a 422 problem that names it. Nothing is read or written with such a value."""
+    platform, w = fuzz_world
+    spec = await platform.openapi(service)
+    ids = real_ids(w)
+    failures: list[str] = []
+    checked = {"query": 0, "path": 0}
+    for where in ("query", "path"):
+        for method, template, op, name in parameters(spec, where):
+            path = template
+            for p in op.get("parameters", []):
+                if p["in"] == "path":
+                    value = "a" * OVER_LONG if where == "path" and p["name"] == name else ids.get(p["name"], "x")
+                    path = path.replace("{" + p["name"] + "}", value)
+            params = {
+                p["name"]: ids.get(p["name"], "x")
+                for p in op.get("parameters", [])
+                if p["in"] == "query" and p.get("required")
+            }
+            if where == "query":
+                params[name] = "a" * OVER_LONG
+            r = await platform.call(service, method.upper(), path, params=params, headers=dict(ADMIN))
+            checked[where] += 1
+            fields = {e.get("field") for e in r.json().get("errors", [])} if r.status_code == 422 else set()
+            if (
+                r.status_code != 422
+                or name not in fields
+                or not r.headers["content-type"].startswith("application/problem+json")
+            ):
+                failures.append(f"{method.upper()} {template} {where} {name!r}: {r.status_code} {r.text[:160]}")
+    print(f"{service}: {checked['query']} query and {checked['path']} path parameters sent over-long")
+    assert checked["query"] >= 1, f"{service} has no query parameter to check"
+    assert not failures, "\n".join(failures)

@@ -271,3 +271,17 @@ async def test_every_route_answers_each_kind_of_caller_as_its_policy_says(world,
                 )
     print(f"{service}: {len(ops)} routes, {calls} calls")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_the_dev_clock_needs_an_admin_token(platform_for_policies, service):
+    """Issue 11: with the dev clock on (as in `make run`), `POST /_dev/clock` answered 200 without any
+    token, so anyone could move time and expire every open request."""
+    platform = platform_for_policies
+    still = {"advance_seconds": 0}
+    r = await platform.call(service, "POST", "/_dev/clock", json=still)
+    assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json"), r.text
+    r = await platform.call(service, "POST", "/_dev/clock", json=still, headers=token("someone", "mentee", "mentor"))
+    assert r.status_code == 403, r.text
+    r = await platform.call(service, "POST", "/_dev/clock", json=still, headers=dict(ADMIN))
+    assert r.status_code == 200 and "now" in r.json(), r.text

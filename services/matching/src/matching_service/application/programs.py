@@ -1,4 +1,5 @@
-"""Programs and enrollments (admins run programs; people enroll themselves or are enrolled)."""
+"""Programs and enrollments (admins run programs; people enroll themselves where the program allows
+it, otherwise an admin enrolls them; anyone may withdraw their own enrollment)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 
 from mentorship_contracts.matching import ProgramCreated, ProgramParticipantEnrolled, ProgramParticipantWithdrawn
 from mentorship_kit.auth import Principal
-from mentorship_kit.problems import NotFound, Unprocessable
+from mentorship_kit.problems import Forbidden, NotFound, Unprocessable
 from mentorship_kit.usecase import UseCaseContext
 
-from ..domain import MatchingMode, ProgramSpec, ProgramStatus, program_status
+from ..domain import MatchingMode, ProgramSpec, ProgramStatus, allows_self_enrollment, program_status
 from .ports import ProfileReader, ProgramStore
 from .shared import new_id, page, present_program
 
@@ -72,6 +73,7 @@ class ProgramUseCases:
         if program is None:
             raise NotFound("program", program_id)
         out = present_program(program)
+        out["self_enrollment"] = allows_self_enrollment(program)
         out["enrolled"] = {role: len(await self.programs.enrolled(program_id, role)) for role in ("mentee", "mentor")}
         return out
 
@@ -98,7 +100,14 @@ class ProgramUseCases:
             limit=query.limit,
             **bounds,
         )
-        items = [{**present_program(doc), "status": program_status(doc, today)} for doc in found]
+        items = [
+            {
+                **present_program(doc),
+                "self_enrollment": allows_self_enrollment(doc),
+                "status": program_status(doc, today),
+            }
+            for doc in found
+        ]
         return page(items, total, query.offset, query.limit)
 
     async def update_program(self, principal: Principal, program_id: str, spec: ProgramSpec) -> dict[str, Any]:
@@ -110,8 +119,11 @@ class ProgramUseCases:
 
     async def enroll(self, principal: Principal, program_id: str, profile_id: str, role: str) -> dict[str, Any]:
         principal.require_self_or_admin(profile_id)
-        if await self.programs.get_program(program_id) is None:
+        program = await self.programs.get_program(program_id)
+        if program is None:
             raise NotFound("program", program_id)
+        if not principal.is_admin and not allows_self_enrollment(program):
+            raise Forbidden("this program takes enrolments from admins only")
         profile = await self.profiles.profile(profile_id)
         if profile is None:
             raise Unprocessable(f"no profile with id {profile_id!r}", field="profile_id")

@@ -25,6 +25,7 @@ from .programs import (
     ProgramSpec,
     ProgramStatus,
     Weights,
+    allows_self_enrollment,
     planned_end,
     program_status,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "State",
     "TransitionRefused",
     "Weights",
+    "allows_self_enrollment",
     "free_text",
     "planned_end",
     "program_status",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -66,6 +67,11 @@ class ProgramSpec(BaseModel):
     constraints: Constraints = Field(default_factory=Constraints)
     cadence: Cadence = "biweekly"
     duration_weeks: int = Field(default=12, ge=1, le=156)
+    self_enrollment: bool | None = Field(
+        default=None,
+        description="whether people may enroll themselves (otherwise only admins enroll them); "
+        "when not given: true for self-select programs, false otherwise",
+    )
 
     @field_validator("name")
     @classmethod
@@ -79,7 +85,17 @@ class ProgramSpec(BaseModel):
     def _dates(self) -> ProgramSpec:
         if self.ends_on < self.starts_on:
             raise ValueError("ends_on must not be before starts_on")
+        if self.self_enrollment is None:  # stored explicitly, so a later change of mode does not flip it
+            self.self_enrollment = self.mode is MatchingMode.SELF_SELECT
         return self
+
+
+def allows_self_enrollment(program: dict[str, Any]) -> bool:
+    """A stored program's choice; programs stored before the setting existed follow their mode."""
+    chosen = program.get("self_enrollment")
+    if chosen is None:
+        return bool(program.get("mode", MatchingMode.SELF_SELECT) == MatchingMode.SELF_SELECT)
+    return bool(chosen)
 
 
 def planned_end(start: date, duration_weeks: int) -> date:

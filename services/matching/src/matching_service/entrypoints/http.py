@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 
+from mentorship_contracts.text import SINGLE_LINE_PATTERN
 from mentorship_kit.auth import CurrentPrincipal
 from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import NotFound
@@ -24,7 +25,9 @@ Matching = Annotated[MatchingUseCases, Depends(service)]
 ADMIN = policy(Policy.ADMIN)
 PERSON = policy(Policy.PERSON)
 CorrelationId = Annotated[str | None, Header(alias="x-correlation-id", max_length=128)]
-PathId = Annotated[str, Path(min_length=1, max_length=64)]
+# Path and query parameters are bounded like bodies (issue 11): ids are one line of at most 64.
+PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN)]
+QueryId = Annotated[str, Query(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN)]
 DEFAULT_LIMIT = 50
 Offset = Annotated[int, Query(ge=0, le=100_000, description="items to skip")]
 Limit = Annotated[int, Query(ge=1, le=100, description="items per page (at most 100)")]
@@ -53,7 +56,7 @@ async def suggest(
     principal: CurrentPrincipal,
     matching: Matching,
     k: Annotated[int, Query(ge=1, le=100)] = 5,
-    program_id: Annotated[str | None, Query(max_length=64)] = None,
+    program_id: Annotated[str | None, Query(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN)] = None,
 ) -> dict[str, Any]:
     principal.require_self_or_admin(mentee_id)
     return await matching.suggestions.suggestions(mentee_id, min(k, matching.settings.suggestion_max_k), program_id)
@@ -69,7 +72,7 @@ async def score_pair(
     mentor_id: PathId,
     principal: CurrentPrincipal,
     matching: Matching,
-    program_id: Annotated[str | None, Query(max_length=64)] = None,
+    program_id: Annotated[str | None, Query(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN)] = None,
 ) -> dict[str, Any]:
     principal.require_self_or_admin(mentee_id)
     return await matching.suggestions.explain_pair(mentee_id, mentor_id, program_id)
@@ -100,7 +103,7 @@ async def request_mentor(
     openapi_extra=policy(Policy.PERSON, note="the person named by profile_id"),
 )
 async def list_mentorships(
-    principal: CurrentPrincipal, matching: Matching, profile_id: Annotated[str, Query(min_length=1, max_length=64)]
+    principal: CurrentPrincipal, matching: Matching, profile_id: QueryId
 ) -> list[dict[str, Any]]:
     return [m.as_dict() for m in await matching.lifecycle.list_for(principal, profile_id)]
 
@@ -297,7 +300,10 @@ async def list_programs(
     matching: Matching,
     status_: Annotated[ProgramStatus | None, Query(alias="status", description="upcoming, running or ended")] = None,
     name_contains: Annotated[
-        str | None, Query(min_length=1, max_length=200, description="case-insensitive part of the name")
+        str | None,
+        Query(
+            min_length=1, max_length=200, pattern=SINGLE_LINE_PATTERN, description="case-insensitive part of the name"
+        ),
     ] = None,
     mode: Annotated[MatchingMode | None, Query()] = None,
     offset: Offset = 0,
@@ -323,7 +329,7 @@ async def update_program(
     "/{program_id}/enrollments",
     status_code=status.HTTP_201_CREATED,
     summary="Enroll a person",
-    openapi_extra=policy(Policy.PERSON, note="the person named in the body"),
+    openapi_extra=policy(Policy.PERSON, note="the person named in the body, where the program allows self-enrolment"),
 )
 async def enroll(
     program_id: PathId, body: Enrollment, principal: CurrentPrincipal, matching: Matching

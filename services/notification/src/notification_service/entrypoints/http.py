@@ -7,10 +7,10 @@ import binascii
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
-from mentorship_contracts.text import SINGLE_LINE, Line, Name
+from mentorship_contracts.text import ID_MAX, SINGLE_LINE, SINGLE_LINE_PATTERN, Line, Name
 from mentorship_kit.auth import CurrentPrincipal
 from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import NotFound, Unprocessable
@@ -26,6 +26,25 @@ def service(request: Request) -> NotificationUseCases:
 
 
 App = Annotated[NotificationUseCases, Depends(service)]
+
+# Path and query parameters are bounded like bodies (issue 11). Ids are one line: a profile id or an event id
+# (ID_MAX); a delivery (and its inbox item) is named by event, recipient and channel; webhook endpoints are
+# minted here. A cursor is what this API handed out: url-safe base64 of a time and an item id.
+ProfileId = Annotated[str, Path(min_length=1, max_length=ID_MAX, pattern=SINGLE_LINE_PATTERN)]
+DELIVERY_ID_MAX = 2 * ID_MAX + 16
+DeliveryId = Annotated[str, Path(min_length=1, max_length=DELIVERY_ID_MAX, pattern=SINGLE_LINE_PATTERN)]
+EndpointId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=4 * (DELIVERY_ID_MAX + 64) // 3 + 4,
+        pattern=r"^[A-Za-z0-9_=-]+$",
+        description="next_cursor of the previous page",
+    ),
+]
+QueryId = Annotated[str | None, Query(min_length=1, max_length=ID_MAX, pattern=SINGLE_LINE_PATTERN)]
+QueryWord = Annotated[str | None, Query(min_length=1, max_length=40, pattern=r"^[a-z_]+$")]
 
 inbox_router = APIRouter(prefix="/people/{profile_id}/inbox", tags=["inbox"])
 webhook_router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -82,11 +101,11 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
     openapi_extra=policy(Policy.PERSON),
 )
 async def list_inbox(
-    profile_id: str,
+    profile_id: ProfileId,
     principal: CurrentPrincipal,
     app: App,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     unread_only: bool = False,
 ) -> InboxPage:
     principal.require_self_or_admin(profile_id)
@@ -102,13 +121,15 @@ async def list_inbox(
 
 
 @inbox_router.get("/unread-count", summary="How many inbox items are unread", openapi_extra=policy(Policy.PERSON))
-async def unread_count(profile_id: str, principal: CurrentPrincipal, app: App) -> dict[str, int]:
+async def unread_count(profile_id: ProfileId, principal: CurrentPrincipal, app: App) -> dict[str, int]:
     principal.require_self_or_admin(profile_id)
     return {"unread_count": await app.inbox.unread_count(profile_id)}
 
 
 @inbox_router.post("/{item_id}/read", summary="Mark one item read (idempotent)", openapi_extra=policy(Policy.PERSON))
-async def mark_read(profile_id: str, item_id: str, principal: CurrentPrincipal, app: App) -> dict[str, Any]:
+async def mark_read(
+    profile_id: ProfileId, item_id: DeliveryId, principal: CurrentPrincipal, app: App
+) -> dict[str, Any]:
     principal.require_self_or_admin(profile_id)
     changed = await app.inbox.mark_read(profile_id, item_id, app.clock.now())
     if changed is None:
@@ -117,7 +138,7 @@ async def mark_read(profile_id: str, item_id: str, principal: CurrentPrincipal, 
 
 
 @inbox_router.post("/read-all", summary="Mark every item read", openapi_extra=policy(Policy.PERSON))
-async def mark_all_read(profile_id: str, principal: CurrentPrincipal, app: App) -> dict[str, int]:
+async def mark_all_read(profile_id: ProfileId, principal: CurrentPrincipal, app: App) -> dict[str, int]:
     principal.require_self_or_admin(profile_id)
     return {"marked": await app.inbox.mark_all_read(profile_id, app.clock.now()), "unread_count": 0}
 
@@ -199,7 +220,7 @@ async def list_endpoints(principal: CurrentPrincipal, app: App) -> list[Endpoint
     summary="One webhook endpoint (admin)",
     openapi_extra=policy(Policy.ADMIN),
 )
-async def get_endpoint(endpoint_id: str, principal: CurrentPrincipal, app: App) -> Endpoint:
+async def get_endpoint(endpoint_id: EndpointId, principal: CurrentPrincipal, app: App) -> Endpoint:
     principal.require_admin()
     doc = await app.endpoints.get(endpoint_id)
     if doc is None:
@@ -213,7 +234,7 @@ async def get_endpoint(endpoint_id: str, principal: CurrentPrincipal, app: App) 
     summary="Re-enable a disabled endpoint and reset its failure count (admin)",
     openapi_extra=policy(Policy.ADMIN),
 )
-async def enable_endpoint(endpoint_id: str, principal: CurrentPrincipal, app: App) -> Endpoint:
+async def enable_endpoint(endpoint_id: EndpointId, principal: CurrentPrincipal, app: App) -> Endpoint:
     principal.require_admin()
     return Endpoint(**_endpoint(await app.enable_endpoint(endpoint_id)))
 
@@ -224,7 +245,7 @@ async def enable_endpoint(endpoint_id: str, principal: CurrentPrincipal, app: Ap
     summary="Remove a webhook endpoint (admin)",
     openapi_extra=policy(Policy.ADMIN),
 )
-async def delete_endpoint(endpoint_id: str, principal: CurrentPrincipal, app: App) -> Response:
+async def delete_endpoint(endpoint_id: EndpointId, principal: CurrentPrincipal, app: App) -> Response:
     principal.require_admin()
     if not await app.endpoints.delete(endpoint_id):
         raise NotFound("webhook endpoint", endpoint_id)
@@ -295,11 +316,11 @@ def _delivery(doc: dict[str, Any]) -> Delivery:
 async def delivery_log(
     principal: CurrentPrincipal,
     app: App,
-    recipient_id: str | None = None,
-    state: str | None = None,
-    source_event_id: str | None = None,
-    channel: str | None = None,
-    before: AwareDatetime | None = Query(default=None, description="only deliveries created before this time"),
+    recipient_id: QueryId = None,
+    state: QueryWord = None,
+    source_event_id: QueryId = None,
+    channel: QueryWord = None,
+    before: Annotated[AwareDatetime | None, Query(description="only deliveries created before this time")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[Delivery]:
     principal.require_admin()
@@ -320,7 +341,7 @@ async def delivery_log(
     summary="One delivery (admin)",
     openapi_extra=policy(Policy.ADMIN),
 )
-async def get_delivery(delivery_id: str, principal: CurrentPrincipal, app: App) -> Delivery:
+async def get_delivery(delivery_id: DeliveryId, principal: CurrentPrincipal, app: App) -> Delivery:
     principal.require_admin()
     doc = await app.deliveries.get(delivery_id)
     if doc is None:
@@ -333,7 +354,7 @@ async def get_delivery(delivery_id: str, principal: CurrentPrincipal, app: App) 
     summary="The contact book entry of a person (admin, debugging)",
     openapi_extra=policy(Policy.ADMIN, "debugging: holds the person's address"),
 )
-async def get_contact(profile_id: str, principal: CurrentPrincipal, app: App) -> dict[str, Any]:
+async def get_contact(profile_id: ProfileId, principal: CurrentPrincipal, app: App) -> dict[str, Any]:
     principal.require_admin()
     doc = await app.contacts.get(profile_id)
     if doc is None:

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mentorship_contracts.profile import ProfileSnapshot, Role, normalise_tag
+from mentorship_contracts.text import SINGLE_LINE_PATTERN
 from mentorship_kit.auth import CurrentPrincipal
 from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import Problem, Unprocessable
@@ -27,6 +28,8 @@ router = APIRouter(prefix="/profiles", tags=["profiles"])
 
 CorrelationId = Annotated[str | None, Header(alias="x-correlation-id", max_length=128)]
 IfMatch = Annotated[str | None, Header(alias="if-match", description='Version from the ETag, e.g. "3"')]
+# Path and query parameters are bounded like bodies (issue 11): a profile id is one line of at most 64.
+ProfileId = Annotated[str, Path(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN)]
 
 
 class NewProfile(ProfileSnapshot):
@@ -125,12 +128,19 @@ async def search_profiles(
     principal: CurrentPrincipal,
     profiles: Profiles,
     role: Role | None = None,
-    skill: Annotated[str | None, Query(max_length=60, description="A skill tag, e.g. 'python'")] = None,
-    department: Annotated[str | None, Query(max_length=200, description="Case-insensitive")] = None,
-    time_zone: Annotated[str | None, Query(max_length=64, description="IANA name")] = None,
+    skill: Annotated[
+        str | None, Query(max_length=60, pattern=SINGLE_LINE_PATTERN, description="A skill tag, e.g. 'python'")
+    ] = None,
+    department: Annotated[
+        str | None, Query(max_length=200, pattern=SINGLE_LINE_PATTERN, description="Case-insensitive")
+    ] = None,
+    time_zone: Annotated[str | None, Query(max_length=64, pattern=SINGLE_LINE_PATTERN, description="IANA name")] = None,
     active: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN, description="next_cursor of the previous page"),
+    ] = None,
 ) -> ProfilePage:
     principal.require_admin()
     skill_tag = None
@@ -153,7 +163,7 @@ async def search_profiles(
     openapi_extra=policy(Policy.PERSON),
 )
 async def get_profile(
-    profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response
+    profile_id: ProfileId, principal: CurrentPrincipal, profiles: Profiles, response: Response
 ) -> ProfileView:
     principal.require_self_or_admin(profile_id)
     return _view(await profiles.get(profile_id), response)
@@ -166,7 +176,7 @@ async def get_profile(
     openapi_extra=policy(Policy.PERSON, "a person's own new email is unverified; an admin's is verified"),
 )
 async def update_profile(
-    profile_id: str,
+    profile_id: ProfileId,
     body: ProfilePatch,
     principal: CurrentPrincipal,
     profiles: Profiles,
@@ -193,7 +203,7 @@ async def update_profile(
     openapi_extra=policy(Policy.PERSON),
 )
 async def add_role(
-    profile_id: str,
+    profile_id: ProfileId,
     body: RoleToAdd,
     principal: CurrentPrincipal,
     profiles: Profiles,
@@ -215,7 +225,7 @@ async def add_role(
     openapi_extra=policy(Policy.PERSON),
 )
 async def remove_role(
-    profile_id: str,
+    profile_id: ProfileId,
     role: Role,
     principal: CurrentPrincipal,
     profiles: Profiles,
@@ -237,7 +247,7 @@ async def remove_role(
     openapi_extra=policy(Policy.PERSON, "an admin's deactivation is lifted only by an admin"),
 )
 async def deactivate_profile(
-    profile_id: str,
+    profile_id: ProfileId,
     principal: CurrentPrincipal,
     profiles: Profiles,
     response: Response,
@@ -258,7 +268,7 @@ async def deactivate_profile(
     openapi_extra=policy(Policy.PERSON, "after an admin's deactivation: an admin only (403 to the person)"),
 )
 async def reactivate_profile(
-    profile_id: str,
+    profile_id: ProfileId,
     principal: CurrentPrincipal,
     profiles: Profiles,
     response: Response,
@@ -277,7 +287,7 @@ async def reactivate_profile(
     openapi_extra=policy(Policy.ADMIN, "for rows the import held with 'email not verified'"),
 )
 async def verify_email(
-    profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response
+    profile_id: ProfileId, principal: CurrentPrincipal, profiles: Profiles, response: Response
 ) -> ProfileView:
     principal.require_admin()
     return _view(await profiles.verify_email(profile_id), response)
@@ -290,7 +300,7 @@ async def verify_email(
     openapi_extra=policy(Policy.PERSON),
 )
 async def erase_profile(
-    profile_id: str, principal: CurrentPrincipal, profiles: Profiles, correlation_id: CorrelationId = None
+    profile_id: ProfileId, principal: CurrentPrincipal, profiles: Profiles, correlation_id: CorrelationId = None
 ) -> Response:
     principal.require_self_or_admin(profile_id)
     await profiles.erase(profile_id, correlation_id=correlation_id)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from mentorship_contracts.profile import TimeZoneName
-from mentorship_contracts.text import SINGLE_LINE, Id, Line
+from mentorship_contracts.text import ID_MAX, SINGLE_LINE, SINGLE_LINE_PATTERN, Id, Line
 from mentorship_kit.auth import CurrentPrincipal
 from mentorship_kit.policy import Policy, policy
 
@@ -16,6 +16,14 @@ from ..application import SchedulingUseCases
 
 router = APIRouter(tags=["scheduling"])
 ICS = "text/calendar; charset=utf-8"
+
+# Path parameters are bounded like bodies (issue 11). Mentorship ids come from matching's events (one line,
+# as long as an event id may be); sessions, milestones and feed tokens are minted here (letters, digits, _ -).
+MentorshipId = Annotated[str, Path(min_length=1, max_length=ID_MAX, pattern=SINGLE_LINE_PATTERN)]
+MINTED_PATTERN = r"^[A-Za-z0-9_-]+$"
+SessionId = Annotated[str, Path(min_length=1, max_length=64, pattern=MINTED_PATTERN)]
+MilestoneId = Annotated[str, Path(min_length=1, max_length=64, pattern=MINTED_PATTERN)]
+FeedToken = Annotated[str, Path(min_length=1, max_length=128, pattern=MINTED_PATTERN)]
 
 
 def use_cases(request: Request) -> SchedulingUseCases:
@@ -113,7 +121,7 @@ def view(s: dict[str, Any]) -> dict[str, Any]:
     summary="The mentorship as scheduling knows it",
     openapi_extra=policy(Policy.PARTICIPANT),
 )
-async def get_mentorship(mentorship_id: str, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+async def get_mentorship(mentorship_id: MentorshipId, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     m = await use_cases(request).mentorship_for(principal, mentorship_id, active=False)
     milestones = sorted(
         ({"milestone_id": k, **v} for k, v in (m.get("milestones") or {}).items()), key=lambda x: x.get("order", 0)
@@ -137,7 +145,7 @@ async def get_mentorship(mentorship_id: str, principal: CurrentPrincipal, reques
     openapi_extra=policy(Policy.PARTICIPANT),
 )
 async def propose_slots(
-    mentorship_id: str,
+    mentorship_id: MentorshipId,
     principal: CurrentPrincipal,
     request: Request,
     count: Annotated[int, Query(ge=1, le=50)] = 5,
@@ -157,7 +165,7 @@ async def propose_slots(
     openapi_extra=policy(Policy.PARTICIPANT),
 )
 async def schedule(
-    mentorship_id: str, body: NewSession, principal: CurrentPrincipal, request: Request
+    mentorship_id: MentorshipId, body: NewSession, principal: CurrentPrincipal, request: Request
 ) -> dict[str, Any]:
     s = await use_cases(request).schedule(
         principal,
@@ -175,7 +183,9 @@ async def schedule(
     summary="Sessions of a mentorship",
     openapi_extra=policy(Policy.PARTICIPANT),
 )
-async def list_sessions(mentorship_id: str, principal: CurrentPrincipal, request: Request) -> list[dict[str, Any]]:
+async def list_sessions(
+    mentorship_id: MentorshipId, principal: CurrentPrincipal, request: Request
+) -> list[dict[str, Any]]:
     uc = use_cases(request)
     await uc.mentorship_for(principal, mentorship_id, active=False)
     return [view(s) for s in await uc.store.of_mentorship(mentorship_id)]
@@ -188,7 +198,7 @@ async def list_sessions(mentorship_id: str, principal: CurrentPrincipal, request
     openapi_extra=policy(Policy.PARTICIPANT),
 )
 async def create_series(
-    mentorship_id: str, body: NewSeries, principal: CurrentPrincipal, request: Request
+    mentorship_id: MentorshipId, body: NewSeries, principal: CurrentPrincipal, request: Request
 ) -> dict[str, Any]:
     docs = await use_cases(request).create_series(
         principal,
@@ -206,7 +216,7 @@ async def create_series(
 
 
 @router.get("/sessions/{session_id}", summary="One session", openapi_extra=policy(Policy.PARTICIPANT))
-async def get_session(session_id: str, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+async def get_session(session_id: SessionId, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     return view(await use_cases(request).session_for(principal, session_id))
 
 
@@ -216,7 +226,7 @@ async def get_session(session_id: str, principal: CurrentPrincipal, request: Req
     openapi_extra=policy(Policy.PARTICIPANT),
 )
 async def reschedule(
-    session_id: str, body: Reschedule, principal: CurrentPrincipal, request: Request
+    session_id: SessionId, body: Reschedule, principal: CurrentPrincipal, request: Request
 ) -> list[dict[str, Any]]:
     done = await use_cases(request).reschedule(
         principal,
@@ -235,7 +245,9 @@ async def reschedule(
     summary="Call a session off (or it and the following ones)",
     openapi_extra=policy(Policy.PARTICIPANT),
 )
-async def cancel(session_id: str, body: Cancel, principal: CurrentPrincipal, request: Request) -> list[dict[str, Any]]:
+async def cancel(
+    session_id: SessionId, body: Cancel, principal: CurrentPrincipal, request: Request
+) -> list[dict[str, Any]]:
     done = await use_cases(request).cancel(principal, session_id, reason=body.reason, scope=body.scope)
     return [view(s) for s in done]
 
@@ -245,14 +257,16 @@ async def cancel(session_id: str, body: Cancel, principal: CurrentPrincipal, req
     summary="Mark a session held, with shared notes",
     openapi_extra=policy(Policy.PARTICIPANT),
 )
-async def complete(session_id: str, body: Complete, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+async def complete(
+    session_id: SessionId, body: Complete, principal: CurrentPrincipal, request: Request
+) -> dict[str, Any]:
     return view(await use_cases(request).complete(principal, session_id, notes=body.notes))
 
 
 @router.post(
     "/sessions/{session_id}/no-show", summary="Report who did not turn up", openapi_extra=policy(Policy.PARTICIPANT)
 )
-async def no_show(session_id: str, body: NoShow, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+async def no_show(session_id: SessionId, body: NoShow, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     return view(await use_cases(request).no_show(principal, session_id, absent_ids=body.absent_ids))
 
 
@@ -262,7 +276,9 @@ async def no_show(session_id: str, body: NoShow, principal: CurrentPrincipal, re
     summary="Rate a completed session",
     openapi_extra=policy(Policy.PARTICIPANT, "the session's participants only", admins=False),
 )
-async def feedback(session_id: str, body: Feedback, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+async def feedback(
+    session_id: SessionId, body: Feedback, principal: CurrentPrincipal, request: Request
+) -> dict[str, Any]:
     return await use_cases(request).feedback(
         principal, session_id, rating=body.rating, comment=body.comment, not_a_good_fit=body.not_a_good_fit
     )
@@ -274,7 +290,7 @@ async def feedback(session_id: str, body: Feedback, principal: CurrentPrincipal,
     response_class=Response,
     openapi_extra=policy(Policy.PARTICIPANT),
 )
-async def session_ical(session_id: str, principal: CurrentPrincipal, request: Request) -> Response:
+async def session_ical(session_id: SessionId, principal: CurrentPrincipal, request: Request) -> Response:
     body = await use_cases(request).session_ical(principal, session_id)
     return Response(body, media_type=ICS, headers={"content-disposition": f'attachment; filename="{session_id}.ics"'})
 
@@ -298,7 +314,7 @@ async def new_feed(principal: CurrentPrincipal, request: Request) -> dict[str, s
     response_class=Response,
     openapi_extra=policy(Policy.ANONYMOUS, "the secret token in the path is the credential"),
 )
-async def feed(token: str, request: Request) -> Response:
+async def feed(token: FeedToken, request: Request) -> Response:
     body = await use_cases(request).feed(token)
     return Response(body, media_type=ICS, headers={"cache-control": "no-store"})
 
@@ -310,7 +326,7 @@ async def feed(token: str, request: Request) -> Response:
     openapi_extra=policy(Policy.PARTICIPANT),
 )
 async def add_milestone(
-    mentorship_id: str, body: NewMilestone, principal: CurrentPrincipal, request: Request
+    mentorship_id: MentorshipId, body: NewMilestone, principal: CurrentPrincipal, request: Request
 ) -> dict[str, Any]:
     return await use_cases(request).add_milestone(principal, mentorship_id, title=body.title, goal_id=body.goal_id)
 
@@ -321,7 +337,7 @@ async def add_milestone(
     openapi_extra=policy(Policy.PARTICIPANT),
 )
 async def reach_milestone(
-    mentorship_id: str, milestone_id: str, principal: CurrentPrincipal, request: Request
+    mentorship_id: MentorshipId, milestone_id: MilestoneId, principal: CurrentPrincipal, request: Request
 ) -> dict[str, Any]:
     return await use_cases(request).reach_milestone(principal, mentorship_id, milestone_id)
 
@@ -331,5 +347,5 @@ async def reach_milestone(
     summary="Sessions held vs planned, milestones, rating",
     openapi_extra=policy(Policy.PARTICIPANT, "ratings: a participant sees only their own, an admin all"),
 )
-async def progress(mentorship_id: str, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+async def progress(mentorship_id: MentorshipId, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     return await use_cases(request).progress(principal, mentorship_id)
