@@ -80,12 +80,12 @@ class FakeProfiles:
         self.docs: dict[str, dict[str, Any]] = {}
 
     async def upsert(self, profile_id: str, time_zone: str, availability: list[dict[str, Any]],
-                     event_time: datetime) -> bool:
+                     event_time: datetime, *, external_id: str | None = None) -> bool:
         current = self.docs.get(profile_id)
         if current is not None and (current.get("erased") or current["as_of"] > event_time):
             return False
         self.docs[profile_id] = {"_id": profile_id, "time_zone": time_zone, "availability": availability,
-                                 "as_of": event_time}
+                                 "as_of": event_time, "external_id": external_id}
         return True
 
     async def erase(self, profile_id: str, event_time: datetime) -> None:

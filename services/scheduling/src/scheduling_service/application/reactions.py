@@ -37,7 +37,8 @@ class EventReactions(SessionUseCases):
     async def profile_changed(self, event: Envelope[Any]) -> None:
         p = event.data.profile
         await self.profiles.upsert(p.profile_id, p.time_zone,
-                                   [w.model_dump(mode="json") for w in p.availability], event.time)
+                                   [w.model_dump(mode="json") for w in p.availability], event.time,
+                                   external_id=p.external_id)
 
     async def profile_erased(self, event: Envelope[Any]) -> None:
         await self.profiles.erase(event.data.profile_id, event.time)
