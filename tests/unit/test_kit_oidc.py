@@ -163,7 +163,7 @@ async def test_ec_keys_and_algorithm_pinned_per_key() -> None:
     assert "does not match its key" in await refused(v, forged)
 
 
-@pytest.mark.parametrize("claims, reason", [
+@pytest.mark.parametrize(("claims", "reason"), [
     ({"exp": int(time.time()) - 120}, "token expired"),
     ({"nbf": int(time.time()) + 120}, "not valid yet"),
     ({"aud": "another-app"}, "audience"),
@@ -198,7 +198,7 @@ async def test_a_provider_that_cannot_be_reached_is_a_503_not_a_401() -> None:
 
 def test_settings_refuse_symmetric_and_none_algorithms_and_need_an_audience() -> None:
     for bad in ("HS256", "RS256,none", "none", ""):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="OIDC_ALGORITHMS"):
             parse_algorithms(bad)
     with pytest.raises(ValidationError):
         settings(oidc_algorithms="RS256,HS256")

@@ -9,6 +9,7 @@ own processes on the shared broker and store, pointed at the provider by OIDC_* 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -254,7 +255,7 @@ async def test_key_rotation_in_the_middle_without_restarting_the_service(spawn, 
         old_n = oidc_provider.signing_key["n"]
         oidc_provider.rotate_key()  # the provider now publishes and signs with a new key only
         assert oidc_provider.signing_key["n"] != old_n
-        published = httpx.get(f"{oidc_provider.issuer('company')}/jwks").json()["keys"]
+        published = (await http.get(f"{oidc_provider.issuer('company')}/jwks")).json()["keys"]
         assert [k["n"] for k in published] == [oidc_provider.signing_key["n"]]
 
         after = oidc_provider.token("newbie")
@@ -263,6 +264,6 @@ async def test_key_rotation_in_the_middle_without_restarting_the_service(spawn, 
         assert rotated.status_code == 200, rotated.text  # keys fetched again on the failed check
         assert rotated.json()["profile_id"] == first.json()["profile_id"]
 
-        time.sleep(1.1)  # past OIDC_JWKS_MIN_REFRESH_SECONDS: the old token gets its one refetch too
+        await asyncio.sleep(1.1)  # past OIDC_JWKS_MIN_REFRESH_SECONDS: the old token gets its one refetch too
         stale = await http.get("/me", headers=bearer(before))
         assert_refused(stale, "signature does not verify", before, oidc_provider)
