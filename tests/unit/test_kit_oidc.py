@@ -68,8 +68,16 @@ class FakeProvider:
 
     def token(self, kid: str, alg: str = "RS256", **claims: Any) -> str:
         now = int(time.time())
-        body = {"iss": ISSUER, "aud": AUDIENCE, "sub": "00u-alice", "iat": now, "exp": now + 300,
-                "email": "alice@example.com", "email_verified": True, **claims}
+        body = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": "00u-alice",
+            "iat": now,
+            "exp": now + 300,
+            "email": "alice@example.com",
+            "email_verified": True,
+            **claims,
+        }
         return jwt.encode(body, self.keys[kid], algorithm=alg, headers={"kid": kid})
 
 
@@ -82,16 +90,21 @@ class Clock:
 
 
 def settings(**overrides: Any) -> ServiceSettings:
-    base: dict[str, Any] = dict(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_roles_claim="realm_access.roles",
-                                oidc_role_map="mentorship-admins=admin,engineering=mentee,engineering=mentor",
-                                oidc_jwks_min_refresh_seconds=30)
+    base: dict[str, Any] = dict(
+        oidc_issuer=ISSUER,
+        oidc_audience=AUDIENCE,
+        oidc_roles_claim="realm_access.roles",
+        oidc_role_map="mentorship-admins=admin,engineering=mentee,engineering=mentor",
+        oidc_jwks_min_refresh_seconds=30,
+    )
     base.update(overrides)
     return ServiceSettings(**base)
 
 
 def verifier(provider: FakeProvider, clock: Clock | None = None, **overrides: Any) -> OidcVerifier:
-    return OidcVerifier(settings(**overrides), transport=httpx.MockTransport(provider.handler),
-                        monotonic=clock or Clock())
+    return OidcVerifier(
+        settings(**overrides), transport=httpx.MockTransport(provider.handler), monotonic=clock or Clock()
+    )
 
 
 async def refused(v: OidcVerifier, token: str) -> str:
@@ -103,8 +116,9 @@ async def refused(v: OidcVerifier, token: str) -> str:
 async def test_a_valid_token_becomes_an_identity_with_mapped_roles() -> None:
     idp = FakeProvider()
     idp.add_rsa("k1")
-    identity = await verifier(idp).verify(idp.token("k1", name="Alice", realm_access={
-        "roles": ["engineering", "mentorship-admins", "unmapped"]}))
+    identity = await verifier(idp).verify(
+        idp.token("k1", name="Alice", realm_access={"roles": ["engineering", "mentorship-admins", "unmapped"]})
+    )
     assert identity.subject == "00u-alice" and identity.email == "alice@example.com" and identity.email_verified
     assert identity.name == "Alice" and identity.roles == {"admin", "mentee", "mentor"}
 
@@ -163,20 +177,27 @@ async def test_ec_keys_and_algorithm_pinned_per_key() -> None:
     assert "does not match its key" in await refused(v, forged)
 
 
-@pytest.mark.parametrize(("claims", "reason"), [
-    ({"exp": int(time.time()) - 120}, "token expired"),
-    ({"nbf": int(time.time()) + 120}, "not valid yet"),
-    ({"aud": "another-app"}, "audience"),
-    ({"iss": "https://idp.example.com/realms/other"}, "issuer"),
-    ({"sub": None}, "subject claim"),
-])
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"exp": int(time.time()) - 120}, "token expired"),
+        ({"nbf": int(time.time()) + 120}, "not valid yet"),
+        ({"aud": "another-app"}, "audience"),
+        ({"iss": "https://idp.example.com/realms/other"}, "issuer"),
+        ({"sub": None}, "subject claim"),
+    ],
+)
 async def test_claims_are_checked(claims: dict[str, Any], reason: str) -> None:
     idp = FakeProvider()
     idp.add_rsa("k1")
     token = idp.token("k1", **{k: v for k, v in claims.items() if v is not None})
     if claims.get("sub", "") is None:
-        token = jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 60}, idp.keys["k1"],
-                           algorithm="RS256", headers={"kid": "k1"})
+        token = jwt.encode(
+            {"iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 60},
+            idp.keys["k1"],
+            algorithm="RS256",
+            headers={"kid": "k1"},
+        )
     detail = await refused(verifier(idp), token)
     assert reason in detail and token not in detail
 

@@ -45,8 +45,10 @@ def oidc_home() -> Path:
 
 
 def _marker() -> dict[str, Any]:
-    return {"mock_oauth2_server_version": MOCK_OAUTH2_SERVER_VERSION,
-            "pom_sha": hashlib.sha256(OIDC_POM_FILE.read_bytes()).hexdigest()[:16]}
+    return {
+        "mock_oauth2_server_version": MOCK_OAUTH2_SERVER_VERSION,
+        "pom_sha": hashlib.sha256(OIDC_POM_FILE.read_bytes()).hexdigest()[:16],
+    }
 
 
 def oidc_installed() -> bool:
@@ -60,8 +62,9 @@ def install_oidc(log: Log = log_stderr, force: bool = False) -> Path:
         return home
     mvn = shutil.which("mvn")
     if not mvn:
-        raise InfraError("mvn not found: needed once to fetch mock-oauth2-server from Maven Central "
-                         "(apt-get install maven)")
+        raise InfraError(
+            "mvn not found: needed once to fetch mock-oauth2-server from Maven Central (apt-get install maven)"
+        )
     cache_dir().mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     log(f"[install] mock-oauth2-server {MOCK_OAUTH2_SERVER_VERSION}: fetching jars with {OIDC_POM_FILE.name} ...")
@@ -69,8 +72,19 @@ def install_oidc(log: Log = log_stderr, force: bool = False) -> Path:
     os.chmod(tmp, 0o755)
     try:
         libs = tmp / "libs"
-        run([mvn, "-B", "-q", "-f", str(OIDC_POM_FILE), f"-Dmock-oauth2-server.version={MOCK_OAUTH2_SERVER_VERSION}",
-             "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs}"])
+        run(
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(OIDC_POM_FILE),
+                f"-Dmock-oauth2-server.version={MOCK_OAUTH2_SERVER_VERSION}",
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={libs}",
+            ]
+        )
         jars = sorted(p.name for p in libs.glob("*.jar"))
         if f"mock-oauth2-server-{MOCK_OAUTH2_SERVER_VERSION}.jar" not in jars:
             raise InfraError(f"Maven did not produce mock-oauth2-server in {libs}; got: {', '.join(jars)}")
@@ -125,13 +139,19 @@ class OidcProvider:
     def _config(self) -> dict[str, Any]:
         callbacks = []
         for issuer_id in self.issuer_ids:
-            mappings = [{"requestParam": "scope", "match": scope, "claims": claims}
-                        for scope, claims in self.profiles.get(issuer_id, {}).items()]
-            callbacks.append({"issuerId": issuer_id, "tokenExpiry": self.token_expiry_seconds,
-                              "requestMappings": mappings})
-        return {"interactiveLogin": False, "httpServer": "NettyWrapper", "tokenCallbacks": callbacks,
-                "tokenProvider": {"keyProvider": {"initialKeys": json.dumps(self.signing_key),
-                                                  "algorithm": "RS256"}}}
+            mappings = [
+                {"requestParam": "scope", "match": scope, "claims": claims}
+                for scope, claims in self.profiles.get(issuer_id, {}).items()
+            ]
+            callbacks.append(
+                {"issuerId": issuer_id, "tokenExpiry": self.token_expiry_seconds, "requestMappings": mappings}
+            )
+        return {
+            "interactiveLogin": False,
+            "httpServer": "NettyWrapper",
+            "tokenCallbacks": callbacks,
+            "tokenProvider": {"keyProvider": {"initialKeys": json.dumps(self.signing_key), "algorithm": "RS256"}},
+        }
 
     def start(self, log: Log = log_stderr) -> OidcProvider:
         from .kafka import java
@@ -140,8 +160,13 @@ class OidcProvider:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "oidc-config.json"
         config.write_text(json.dumps(self._config(), indent=2))
-        env = {**os.environ, "SERVER_HOSTNAME": "127.0.0.1", "SERVER_PORT": str(self.port),
-               "JSON_CONFIG_PATH": str(config), "LOG_LEVEL": "WARN"}
+        env = {
+            **os.environ,
+            "SERVER_HOSTNAME": "127.0.0.1",
+            "SERVER_PORT": str(self.port),
+            "JSON_CONFIG_PATH": str(config),
+            "LOG_LEVEL": "WARN",
+        }
         cmd = [java(), "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", str(home / "libs" / "*"), MAIN_CLASS]
         self.proc = spawn("oidc", cmd, self.workdir, self.workdir / f"oidc-{self.restarts}.log", env)
         wait_ready("oidc", self.proc, self._probe, OIDC_READY_TIMEOUT)
@@ -171,17 +196,31 @@ class OidcProvider:
 
     def token(self, scope: str, issuer_id: str = "company", **extra: str) -> str:
         """An access token from the provider's token endpoint (client_credentials)."""
-        body = {"grant_type": "client_credentials", "client_id": "mentorship-tests",
-                "client_secret": "not-checked", "scope": scope, **extra}
+        body = {
+            "grant_type": "client_credentials",
+            "client_id": "mentorship-tests",
+            "client_secret": "not-checked",
+            "scope": scope,
+            **extra,
+        }
         data = "&".join(f"{k}={urllib.request.quote(v)}" for k, v in body.items()).encode()
-        request = urllib.request.Request(f"{self.issuer(issuer_id)}/token", data=data, method="POST",  # noqa: S310
-                                         headers={"content-type": "application/x-www-form-urlencoded"})
+        request = urllib.request.Request(  # noqa: S310 - loopback only
+            f"{self.issuer(issuer_id)}/token",
+            data=data,
+            method="POST",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
         with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback only
             return str(json.load(answer)["access_token"])
 
 
-def start_oidc(workdir: Path, *, issuer_ids: tuple[str, ...] = ("company",),
-               profiles: dict[str, dict[str, dict[str, Any]]] | None = None, log: Log = log_stderr) -> OidcProvider:
+def start_oidc(
+    workdir: Path,
+    *,
+    issuer_ids: tuple[str, ...] = ("company",),
+    profiles: dict[str, dict[str, dict[str, Any]]] | None = None,
+    log: Log = log_stderr,
+) -> OidcProvider:
     port = free_ports(1)[0]
     return OidcProvider(port, workdir, issuer_ids, profiles=profiles or {}).start(log)
 

@@ -46,8 +46,14 @@ class Principal:
             raise Forbidden("admin role required")
 
 
-def issue_token(secret: str, subject: str, roles: list[str], *, issuer: str = "mentorship-platform",
-                ttl: timedelta = timedelta(hours=12)) -> str:
+def issue_token(
+    secret: str,
+    subject: str,
+    roles: list[str],
+    *,
+    issuer: str = "mentorship-platform",
+    ttl: timedelta = timedelta(hours=12),
+) -> str:
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown role(s): {sorted(unknown)}")
@@ -60,13 +66,15 @@ def issue_token(secret: str, subject: str, roles: list[str], *, issuer: str = "m
 DEFAULT_LEEWAY = timedelta(seconds=30)
 
 
-def decode_token(secret: str, token: str, *, issuer: str = "mentorship-platform",
-                 leeway: timedelta | float = DEFAULT_LEEWAY) -> Principal:
+def decode_token(
+    secret: str, token: str, *, issuer: str = "mentorship-platform", leeway: timedelta | float = DEFAULT_LEEWAY
+) -> Principal:
     """Checks signature, issuer and times; `leeway` absorbs clock skew between issuer and service
     (a token that expired 10 s ago on a clock 20 s behind is still accepted)."""
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=issuer, leeway=leeway,
-                            options={"require": ["sub", "exp"]})
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], issuer=issuer, leeway=leeway, options={"require": ["sub", "exp"]}
+        )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("token expired") from exc
     except jwt.PyJWTError as exc:
@@ -118,8 +126,10 @@ async def current_caller(request: Request) -> Principal | Identity:
     if _is_dev_token(token):
         if request.app.state.runtime.settings.allow_dev_tokens:
             return _dev_principal(request, token)
-        raise Unauthorized("invalid token: development HS256 tokens are not accepted here; sign in through "
-                           "the company identity provider (RS256/ES256 tokens)")
+        raise Unauthorized(
+            "invalid token: development HS256 tokens are not accepted here; sign in through "
+            "the company identity provider (RS256/ES256 tokens)"
+        )
     return await verifier.verify(token)
 
 
@@ -130,8 +140,10 @@ async def current_principal(request: Request) -> Principal:
     directory = getattr(request.app.state.runtime, "identities", None)
     profile_id = await directory.profile_for(caller) if directory is not None else None
     if profile_id is None:
-        raise Forbidden("no profile is linked to this sign-on yet: call GET /me on the profile service first "
-                        "(it links your imported profile or creates one)")
+        raise Forbidden(
+            "no profile is linked to this sign-on yet: call GET /me on the profile service first "
+            "(it links your imported profile or creates one)"
+        )
     return Principal(subject=profile_id, roles=caller.roles, identity=caller)
 
 

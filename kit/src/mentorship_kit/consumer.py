@@ -36,7 +36,14 @@ from mentorship_contracts import (
 )
 
 from .messaging import TopicNames
-from .metrics import EVENTS_DEAD_LETTERED, EVENTS_FAILED, EVENTS_HANDLED, EVENTS_SKIPPED, HANDLER_SECONDS
+from .metrics import (
+    DEAD_LETTERS_WRITTEN,
+    EVENTS_DEAD_LETTERED,
+    EVENTS_FAILED,
+    EVENTS_HANDLED,
+    EVENTS_SKIPPED,
+    HANDLER_SECONDS,
+)
 
 PROCESSED = "processed_events"
 
@@ -94,6 +101,7 @@ class EventConsumer:
         self.topics = topics
         self.retry = retry
         self.on_handled = on_handled  # a handler may have queued events: wake the outbox relay
+        self._subscriber: object | None = None  # FastStream's subscriber: its consumer gives the assignment
 
     @property
     def group_id(self) -> str:
@@ -104,7 +112,7 @@ class EventConsumer:
             body: bytes = msg.body
             return body
 
-        @broker.subscriber(
+        subscriber = broker.subscriber(
             self.topics(self.topic),
             group_id=self.group_id,
             auto_offset_reset="earliest",
@@ -113,8 +121,31 @@ class EventConsumer:
             title=f"{self.service}.{self.name}",
             description=f"{self.service} consumes {self.topic} ({', '.join(sorted(self.handlers))})",
         )
+
+        self._subscriber = subscriber
+
+        @subscriber
         async def on_record(body: bytes, message: KafkaMessage) -> None:
             await self.process(message.raw_message)
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Per (topic, partition) assigned to this replica: end offset minus the group's committed
+        offset (from the log start when nothing is committed yet). Empty before the first assignment."""
+        consumer = getattr(self._subscriber, "consumer", None)
+        if consumer is None:
+            return {}
+        assigned = sorted(consumer.assignment())
+        if not assigned:
+            return {}
+        ends = await consumer.end_offsets(assigned)
+        committed = {tp: await consumer.committed(tp) for tp in assigned}
+        uncommitted = [tp for tp, offset in committed.items() if offset is None or offset < 0]
+        # auto_offset_reset=earliest: a group with no commit yet starts at the log's first record
+        firsts = await consumer.beginning_offsets(uncommitted) if uncommitted else {}
+        return {
+            (tp.topic, tp.partition): max(ends.get(tp, 0) - (firsts.get(tp, 0) if tp in firsts else committed[tp]), 0)
+            for tp in assigned
+        }
 
     async def process(self, record: Any) -> str:
         """Handle one ConsumerRecord; returns what happened (for tests and logs)."""
@@ -217,5 +248,11 @@ class EventConsumer:
             lambda: self.dlt_producer().send_and_wait(dlt, record.value, key=record.key, headers=headers)
         )
         EVENTS_DEAD_LETTERED.labels(self.service, self.name, record.topic).inc()
-        log.error("record dead-lettered", dead_letter_topic=dlt, reason=reason[:300],
-                  partition=record.partition, offset=record.offset)
+        DEAD_LETTERS_WRITTEN.labels(self.service, self.name, record.topic).inc()
+        log.error(
+            "record dead-lettered",
+            dead_letter_topic=dlt,
+            reason=reason[:300],
+            partition=record.partition,
+            offset=record.offset,
+        )

@@ -41,8 +41,7 @@ log = structlog.get_logger()
 
 # Asymmetric JWS algorithms only: a verifier that holds only public keys cannot check HMAC, and
 # accepting HS* with a public key as the secret is the classic key-confusion forgery.
-ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
-                                   "ES512"})
+ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
 _EC_CURVE_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 PLATFORM_ROLES = frozenset({"admin", "mentor", "mentee"})
 MAX_SUBJECT_LENGTH = 128  # ProfileSnapshot.external_id's limit
@@ -54,8 +53,10 @@ def parse_algorithms(raw: str) -> tuple[str, ...]:
         raise ValueError("OIDC_ALGORITHMS is empty (e.g. RS256,ES256)")
     refused = [a for a in algorithms if a not in ASYMMETRIC_ALGORITHMS]
     if refused:
-        raise ValueError(f"OIDC_ALGORITHMS: {', '.join(refused)} not accepted; only asymmetric signatures "
-                         f"({', '.join(sorted(ASYMMETRIC_ALGORITHMS))}), never none or HS*")
+        raise ValueError(
+            f"OIDC_ALGORITHMS: {', '.join(refused)} not accepted; only asymmetric signatures "
+            f"({', '.join(sorted(ASYMMETRIC_ALGORITHMS))}), never none or HS*"
+        )
     return algorithms
 
 
@@ -113,8 +114,9 @@ class IdentityDirectory(Protocol):
 
 class IdentityProviderUnavailable(Problem):
     def __init__(self) -> None:
-        super().__init__(503, "Service unavailable",
-                         "the identity provider's signing keys could not be fetched; try again shortly")
+        super().__init__(
+            503, "Service unavailable", "the identity provider's signing keys could not be fetched; try again shortly"
+        )
 
 
 class _Refused(Exception):
@@ -138,8 +140,13 @@ def _key_algorithm(jwk: Mapping[str, Any]) -> str | None:
 
 
 class OidcVerifier:
-    def __init__(self, settings: ServiceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.issuer = settings.oidc_issuer
         self.audience = settings.oidc_audience
         self.algorithms = parse_algorithms(settings.oidc_algorithms)
@@ -176,13 +183,17 @@ class OidcVerifier:
 
     async def _fetch_keys(self) -> None:
         try:
-            async with httpx.AsyncClient(verify=self._verify_tls, timeout=5.0, transport=self._transport,
-                                         follow_redirects=False) as client:
+            async with httpx.AsyncClient(
+                verify=self._verify_tls, timeout=5.0, transport=self._transport, follow_redirects=False
+            ) as client:
                 if self._jwks_uri is None:
                     metadata = await self._get_json(client, self.discovery_url)
                     if metadata.get("issuer") != self.issuer:
-                        log.error("oidc discovery names another issuer", expected=self.issuer,
-                                  discovered=metadata.get("issuer"))
+                        log.error(
+                            "oidc discovery names another issuer",
+                            expected=self.issuer,
+                            discovered=metadata.get("issuer"),
+                        )
                         raise ValueError("the discovery document's issuer is not OIDC_ISSUER")
                     jwks_uri = metadata.get("jwks_uri")
                     if not isinstance(jwks_uri, str) or not jwks_uri:
@@ -238,40 +249,53 @@ class OidcVerifier:
         if not isinstance(alg, str) or alg.lower() == "none":
             raise _Refused("unsigned tokens (alg none) are not accepted")
         if alg.upper().startswith("HS"):
-            raise _Refused(f"symmetric {alg[:5]} tokens are not accepted from the identity provider "
-                           f"(accepted: {', '.join(self.algorithms)})")
+            raise _Refused(
+                f"symmetric {alg[:5]} tokens are not accepted from the identity provider "
+                f"(accepted: {', '.join(self.algorithms)})"
+            )
         if alg not in self.algorithms:
-            raise _Refused(f"signature algorithm not accepted (accepted: {', '.join(self.algorithms)})",
-                           alg=alg[:20])
+            raise _Refused(f"signature algorithm not accepted (accepted: {', '.join(self.algorithms)})", alg=alg[:20])
         if kid is not None and not isinstance(kid, str):
             raise _Refused("malformed key id (kid)")
         key, fresh = await self._key(kid)
         if key is None:
             why = "keys refreshed" if fresh else f"keys refreshed less than {self.min_refresh_seconds:g} s ago"
-            raise _Refused(f"signed with a key the identity provider does not publish (unknown key id; {why})",
-                           kid=(kid or "")[:100])
+            raise _Refused(
+                f"signed with a key the identity provider does not publish (unknown key id; {why})",
+                kid=(kid or "")[:100],
+            )
         try:
             claims = self._decode(token, key, alg)
         except jwt.InvalidSignatureError:
             # The provider may have rotated the key under the same kid: look again, once.
             again, fresh = await self._key(kid, after_failure=True)
             if not fresh or again is None:
-                raise _Refused("signature does not verify with the identity provider's key",
-                               kid=(kid or "")[:100]) from None
+                raise _Refused(
+                    "signature does not verify with the identity provider's key", kid=(kid or "")[:100]
+                ) from None
             try:
                 claims = self._decode(token, again, alg)
             except jwt.InvalidSignatureError:
-                raise _Refused("signature does not verify with the identity provider's key",
-                               kid=(kid or "")[:100]) from None
+                raise _Refused(
+                    "signature does not verify with the identity provider's key", kid=(kid or "")[:100]
+                ) from None
         return self._identity(claims)
 
     def _decode(self, token: str, key: jwt.PyJWK, alg: str) -> dict[str, Any]:
         if key.algorithm_name != alg:
-            raise _Refused("token algorithm does not match its key's algorithm", alg=alg[:20],
-                           key_alg=key.algorithm_name)
+            raise _Refused(
+                "token algorithm does not match its key's algorithm", alg=alg[:20], key_alg=key.algorithm_name
+            )
         try:
-            return jwt.decode(token, key.key, algorithms=[alg], audience=self.audience, issuer=self.issuer,
-                              leeway=self.leeway, options={"require": ["exp", "iss", "aud"]})
+            return jwt.decode(
+                token,
+                key.key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iss", "aud"]},
+            )
         except jwt.InvalidSignatureError:
             raise
         except jwt.ExpiredSignatureError:
@@ -290,15 +314,23 @@ class OidcVerifier:
     def _identity(self, claims: Mapping[str, Any]) -> Identity:
         subject = claim_at(claims, self.subject_claim)
         if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_SUBJECT_LENGTH:
-            raise _Refused(f"the subject claim '{self.subject_claim}' (OIDC_SUBJECT_CLAIM) is missing, not a "
-                           f"string or longer than {MAX_SUBJECT_LENGTH} characters")
+            raise _Refused(
+                f"the subject claim '{self.subject_claim}' (OIDC_SUBJECT_CLAIM) is missing, not a "
+                f"string or longer than {MAX_SUBJECT_LENGTH} characters"
+            )
         email = claim_at(claims, self.email_claim)
         email = email.strip() if isinstance(email, str) and email.strip() else None
         name = claim_at(claims, self.name_claim)
         name = name.strip() if isinstance(name, str) and name.strip() else None
         verified = bool(email) and _is_true(claim_at(claims, self.email_verified_claim))
-        return Identity(issuer=self.issuer, subject=subject, email=email, email_verified=verified, name=name,
-                        roles=self._roles(claim_at(claims, self.roles_claim)))
+        return Identity(
+            issuer=self.issuer,
+            subject=subject,
+            email=email,
+            email_verified=verified,
+            name=name,
+            roles=self._roles(claim_at(claims, self.roles_claim)),
+        )
 
     def _roles(self, value: Any) -> frozenset[str]:
         if isinstance(value, str):

@@ -41,8 +41,7 @@ def _localinfra_oidc() -> Any:
     """deploy/local/localinfra/oidc.py, imported the way deploy/local/infra.py imports its package."""
     if "localinfra" not in sys.modules:
         init = ROOT / "deploy/local/localinfra/__init__.py"
-        spec = importlib.util.spec_from_file_location("localinfra", init,
-                                                      submodule_search_locations=[str(init.parent)])
+        spec = importlib.util.spec_from_file_location("localinfra", init, submodule_search_locations=[str(init.parent)])
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         sys.modules["localinfra"] = module
@@ -52,10 +51,16 @@ def _localinfra_oidc() -> Any:
     return localinfra.oidc
 
 
-def person(sub: str, email: str, *, verified: bool = True, name: str = "", groups: tuple[str, ...] = (),
-           aud: str = AUDIENCE) -> dict[str, Any]:
-    claims: dict[str, Any] = {"sub": sub, "aud": [aud], "email": email, "email_verified": verified,
-                              "groups": list(groups)}
+def person(
+    sub: str, email: str, *, verified: bool = True, name: str = "", groups: tuple[str, ...] = (), aud: str = AUDIENCE
+) -> dict[str, Any]:
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "aud": [aud],
+        "email": email,
+        "email_verified": verified,
+        "groups": list(groups),
+    }
     if name:
         claims["name"] = name
     return claims
@@ -81,8 +86,14 @@ def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def oidc_env(provider: Any, **extra: str) -> dict[str, str]:
-    return dict(oidc_issuer=provider.issuer("company"), oidc_audience=AUDIENCE, oidc_roles_claim="groups",
-                oidc_role_map=ROLE_MAP, oidc_jwks_min_refresh_seconds="1", **extra)
+    return dict(
+        oidc_issuer=provider.issuer("company"),
+        oidc_audience=AUDIENCE,
+        oidc_roles_claim="groups",
+        oidc_role_map=ROLE_MAP,
+        oidc_jwks_min_refresh_seconds="1",
+        **extra,
+    )
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -95,8 +106,16 @@ def b64(data: bytes) -> str:
 
 def company_claims(provider: Any, sub: str = "okta|00u-alice", **changes: Any) -> dict[str, Any]:
     now = int(time.time())
-    claims = {"sub": sub, "aud": AUDIENCE, "iss": provider.issuer("company"), "iat": now, "nbf": now,
-              "exp": now + 300, "email": "alice@example.com", "email_verified": True}
+    claims = {
+        "sub": sub,
+        "aud": AUDIENCE,
+        "iss": provider.issuer("company"),
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+        "email": "alice@example.com",
+        "email_verified": True,
+    }
     claims.update(changes)
     return claims
 
@@ -112,8 +131,10 @@ def hs256_with_public_key(provider: Any, claims: dict[str, Any]) -> str:
 
     public = RSAAlgorithm.from_jwk(json.dumps(provider.signing_key)).public_key()
     pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT', 'kid': 'company'}).encode())}." \
-                    f"{b64(json.dumps(claims).encode())}"
+    signing_input = (
+        f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT', 'kid': 'company'}).encode())}."
+        f"{b64(json.dumps(claims).encode())}"
+    )
     signature = hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64(signature)}"
 
@@ -138,18 +159,30 @@ async def settled_profile_events(infra: Any, prefix: str, want: int) -> list[Any
 
 
 async def test_first_sign_in_links_by_verified_email_creates_otherwise_and_maps_roles(
-        spawn, infra, prefix, oidc_provider) -> None:
+    spawn, infra, prefix, oidc_provider
+) -> None:
     profile = spawn("profile", **oidc_env(oidc_provider, allow_dev_tokens="true"))
     matching = spawn("matching", **oidc_env(oidc_provider))
     admin_dev = dev_token("hr-admin", "admin")
     async with httpx.AsyncClient(base_url=profile.url, timeout=15) as http:
         # HR imported Alice (an admin's registration: email verified) and someone with Bob's address.
-        imported = await http.post("/profiles", headers=admin_dev, json={
-            "profile_id": "alice-hr-1", "display_name": "Alice Liddell", "email": "Alice@Example.com",
-            "roles": ["mentor"], "mentor_capacity": 2})
+        imported = await http.post(
+            "/profiles",
+            headers=admin_dev,
+            json={
+                "profile_id": "alice-hr-1",
+                "display_name": "Alice Liddell",
+                "email": "Alice@Example.com",
+                "roles": ["mentor"],
+                "mentor_capacity": 2,
+            },
+        )
         assert imported.status_code == 201, imported.text
-        bob = await http.post("/profiles", headers=admin_dev, json={
-            "profile_id": "bob-hr-1", "display_name": "Bob", "email": "bob@example.com", "roles": ["mentee"]})
+        bob = await http.post(
+            "/profiles",
+            headers=admin_dev,
+            json={"profile_id": "bob-hr-1", "display_name": "Bob", "email": "bob@example.com", "roles": ["mentee"]},
+        )
         assert bob.status_code == 201, bob.text
 
         alice_token = oidc_provider.token("alice")
@@ -176,9 +209,11 @@ async def test_first_sign_in_links_by_verified_email_creates_otherwise_and_maps_
         assert linked and linked[0].data.changed_fields == ["external_id"]
         assert linked[0].data.profile.external_id == "okta|00u-alice"
         async with httpx.AsyncClient(base_url=matching.url, timeout=15) as m:
+
             async def mapped() -> bool:
                 answer = await m.get("/read-models/profiles/alice-hr-1", headers=bearer(alice_token))
                 return answer.status_code == 200
+
             await eventually(mapped, timeout=20)
 
         # Nobody with this email: a new mentee profile from the claims; verified because the IdP says so.
@@ -196,12 +231,16 @@ async def test_first_sign_in_links_by_verified_email_creates_otherwise_and_maps_
         assert "bob-hr-1" not in sneaky.text
         bob_now = await http.get("/profiles/bob-hr-1", headers=admin_dev)
         assert bob_now.json()["external_id"] is None
-        assert (await http.get("/profiles/bob-hr-1",
-                               headers=bearer(oidc_provider.token("unverified")))).status_code == 403
+        assert (
+            await http.get("/profiles/bob-hr-1", headers=bearer(oidc_provider.token("unverified")))
+        ).status_code == 403
 
         # A person cannot claim another sign-on by writing external_id themselves.
-        hijack = await http.patch("/profiles/" + created["profile_id"], headers=bearer(oidc_provider.token("newbie")),
-                                  json={"external_id": "okta|00u-admin"})
+        hijack = await http.patch(
+            "/profiles/" + created["profile_id"],
+            headers=bearer(oidc_provider.token("newbie")),
+            json={"external_id": "okta|00u-admin"},
+        )
         assert hijack.status_code == 403, hijack.text
 
         # groups: mentorship-admins maps to admin
@@ -218,19 +257,34 @@ async def test_every_bad_token_is_refused_with_a_reason_and_nothing_leaked(spawn
     now = int(time.time())
     other_key = _localinfra_oidc().new_rsa_jwk()
     cases = {
-        "expired": (signed_with_provider_key(oidc_provider, company_claims(oidc_provider, iat=now - 900,
-                                                                            nbf=now - 900, exp=now - 600)),
-                    "token expired"),
-        "not yet valid": (signed_with_provider_key(oidc_provider, company_claims(oidc_provider, nbf=now + 600)),
-                          "not valid yet"),
+        "expired": (
+            signed_with_provider_key(
+                oidc_provider, company_claims(oidc_provider, iat=now - 900, nbf=now - 900, exp=now - 600)
+            ),
+            "token expired",
+        ),
+        "not yet valid": (
+            signed_with_provider_key(oidc_provider, company_claims(oidc_provider, nbf=now + 600)),
+            "not valid yet",
+        ),
         "wrong audience": (oidc_provider.token("other-app"), "audience"),
-        "wrong issuer": (signed_with_provider_key(oidc_provider, company_claims(
-            oidc_provider, iss="https://login.evil.example/company")), "issuer"),
+        "wrong issuer": (
+            signed_with_provider_key(
+                oidc_provider, company_claims(oidc_provider, iss="https://login.evil.example/company")
+            ),
+            "issuer",
+        ),
         "alg none": (unsigned(company_claims(oidc_provider)), "alg none"),
-        "HS256 with the public key": (hs256_with_public_key(oidc_provider, company_claims(oidc_provider)),
-                                      "HS256"),
-        "unknown key": (jwt.encode(company_claims(oidc_provider), RSAAlgorithm.from_jwk(json.dumps(other_key)),
-                                   algorithm="RS256", headers={"kid": "not-a-company-key"}), "unknown key id"),
+        "HS256 with the public key": (hs256_with_public_key(oidc_provider, company_claims(oidc_provider)), "HS256"),
+        "unknown key": (
+            jwt.encode(
+                company_claims(oidc_provider),
+                RSAAlgorithm.from_jwk(json.dumps(other_key)),
+                algorithm="RS256",
+                headers={"kid": "not-a-company-key"},
+            ),
+            "unknown key id",
+        ),
         "not a JWT": ("definitely-not-a-jwt", "well-formed"),
     }
     async with httpx.AsyncClient(base_url=matching.url, timeout=15) as m:

@@ -31,8 +31,7 @@ class FakeProfileRepository:
         key = email_key(profile.email)
         return next((pid for pid, s in self.profiles.items() if email_key(s.profile.email) == key), None)
 
-    async def add(self, profile: ProfileSnapshot, events: list[Envelope[Any]], *,
-                  email_verified: bool = False) -> None:
+    async def add(self, profile: ProfileSnapshot, events: list[Envelope[Any]], *, email_verified: bool = False) -> None:
         if profile.profile_id in self.profiles or profile.profile_id in self.erased:
             raise ProfileExists(profile.profile_id)
         if self._email_owner(profile) is not None:
@@ -46,15 +45,22 @@ class FakeProfileRepository:
     async def is_erased(self, profile_id: str) -> bool:
         return profile_id in self.erased
 
-    async def save(self, profile: ProfileSnapshot, expected_version: int, changed_fields: Sequence[str],
-                   events: Sequence[Envelope[Any]], marks: dict[str, bool] | None = None) -> bool:
+    async def save(
+        self,
+        profile: ProfileSnapshot,
+        expected_version: int,
+        changed_fields: Sequence[str],
+        events: Sequence[Envelope[Any]],
+        marks: dict[str, bool] | None = None,
+    ) -> bool:
         current = self.profiles.get(profile.profile_id)
         if current is None or current.version != expected_version:
             return False
         if self._email_owner(profile) not in (None, profile.profile_id):
             raise EmailTaken()
-        self.profiles[profile.profile_id] = replace(current, profile=profile, version=expected_version + 1,
-                                                    **(marks or {}))
+        self.profiles[profile.profile_id] = replace(
+            current, profile=profile, version=expected_version + 1, **(marks or {})
+        )
         self.outbox += events
         return True
 
@@ -68,11 +74,16 @@ class FakeProfileRepository:
     async def search(self, filters: SearchFilters, *, after: str | None, limit: int) -> list[StoredProfile]:
         def matches(stored: StoredProfile) -> bool:
             fields = search_fields(stored.profile)
-            return ((filters.role is None or filters.role in fields["roles"])
-                    and (filters.skill is None or filters.skill in fields["skills"])
-                    and (filters.active is None or filters.active == fields["active"]))
-        found = sorted((s for pid, s in self.profiles.items() if (after is None or pid > after) and matches(s)),
-                       key=lambda s: s.profile.profile_id)
+            return (
+                (filters.role is None or filters.role in fields["roles"])
+                and (filters.skill is None or filters.skill in fields["skills"])
+                and (filters.active is None or filters.active == fields["active"])
+            )
+
+        found = sorted(
+            (s for pid, s in self.profiles.items() if (after is None or pid > after) and matches(s)),
+            key=lambda s: s.profile.profile_id,
+        )
         return found[:limit]
 
     async def by_email_keys(self, keys: Sequence[str]) -> dict[str, StoredProfile]:

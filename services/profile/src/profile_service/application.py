@@ -28,9 +28,12 @@ WRITE_ATTEMPTS = 5
 
 class PreconditionFailed(Problem):
     def __init__(self, current_version: int) -> None:
-        super().__init__(412, "Precondition failed",
-                         "the profile changed since you read it; read it again and retry",
-                         current_version=current_version)
+        super().__init__(
+            412,
+            "Precondition failed",
+            "the profile changed since you read it; read it again and retry",
+            current_version=current_version,
+        )
 
 
 def unprocessable(exc: domain.ProfileRuleViolation) -> Unprocessable:
@@ -53,16 +56,18 @@ class ProfileUseCases:
         self.settings = settings
         self.profiles = profiles
 
-    async def register(self, profile: ProfileSnapshot, correlation_id: str | None = None, *,
-                       by_admin: bool = False) -> StoredProfile:
+    async def register(
+        self, profile: ProfileSnapshot, correlation_id: str | None = None, *, by_admin: bool = False
+    ) -> StoredProfile:
         """A person registering themselves gives an unverified email; an admin's is verified."""
         try:
             event = domain.register(profile)
         except domain.ProfileRuleViolation as exc:
             raise unprocessable(exc) from exc
         try:
-            await self.profiles.add(profile, self.ctx.events.many([event], correlation_id=correlation_id),
-                                    email_verified=by_admin)
+            await self.profiles.add(
+                profile, self.ctx.events.many([event], correlation_id=correlation_id), email_verified=by_admin
+            )
         except EmailTaken as exc:
             raise taken(by_admin) from exc
         except ProfileExists as exc:
@@ -78,43 +83,72 @@ class ProfileUseCases:
             raise NotFound("profile", profile_id)
         return stored
 
-    async def update(self, profile_id: str, changes: dict[str, Any], *, expected_version: int | None = None,
-                     correlation_id: str | None = None, by_admin: bool = False) -> StoredProfile:
+    async def update(
+        self,
+        profile_id: str,
+        changes: dict[str, Any],
+        *,
+        expected_version: int | None = None,
+        correlation_id: str | None = None,
+        by_admin: bool = False,
+    ) -> StoredProfile:
         if "external_id" in changes and not by_admin:
             # It names the person at the identity provider: whoever sets it is signed in as that person.
             raise Forbidden("external_id is set by company sign-on (GET /me) or by an admin, not by the person")
-        return await self._change(profile_id, lambda s: domain.update(s.profile, changes, by_admin=by_admin),
-                                  expected_version, correlation_id, by_admin=by_admin)
-
-    async def add_role(self, profile_id: str, role: Role, mentor_capacity: int | None = None, *,
-                       expected_version: int | None = None, correlation_id: str | None = None) -> StoredProfile:
-        return await self._change(profile_id, lambda s: domain.add_role(s.profile, role, mentor_capacity),
-                                  expected_version, correlation_id)
-
-    async def remove_role(self, profile_id: str, role: Role, *, expected_version: int | None = None,
-                          correlation_id: str | None = None) -> StoredProfile:
-        return await self._change(profile_id, lambda s: domain.remove_role(s.profile, role),
-                                  expected_version, correlation_id)
-
-    async def deactivate(self, profile_id: str, reason: str | None = None, *,
-                         correlation_id: str | None = None, by_admin: bool = False) -> StoredProfile:
         return await self._change(
-            profile_id, lambda s: domain.deactivate(s.profile, reason, by_admin=by_admin,
-                                                    held_by_admin=s.deactivated_by_admin),
-            None, correlation_id)
+            profile_id,
+            lambda s: domain.update(s.profile, changes, by_admin=by_admin),
+            expected_version,
+            correlation_id,
+            by_admin=by_admin,
+        )
 
-    async def reactivate(self, profile_id: str, *, correlation_id: str | None = None,
-                         by_admin: bool = False) -> StoredProfile:
+    async def add_role(
+        self,
+        profile_id: str,
+        role: Role,
+        mentor_capacity: int | None = None,
+        *,
+        expected_version: int | None = None,
+        correlation_id: str | None = None,
+    ) -> StoredProfile:
+        return await self._change(
+            profile_id, lambda s: domain.add_role(s.profile, role, mentor_capacity), expected_version, correlation_id
+        )
+
+    async def remove_role(
+        self, profile_id: str, role: Role, *, expected_version: int | None = None, correlation_id: str | None = None
+    ) -> StoredProfile:
+        return await self._change(
+            profile_id, lambda s: domain.remove_role(s.profile, role), expected_version, correlation_id
+        )
+
+    async def deactivate(
+        self, profile_id: str, reason: str | None = None, *, correlation_id: str | None = None, by_admin: bool = False
+    ) -> StoredProfile:
+        return await self._change(
+            profile_id,
+            lambda s: domain.deactivate(s.profile, reason, by_admin=by_admin, held_by_admin=s.deactivated_by_admin),
+            None,
+            correlation_id,
+        )
+
+    async def reactivate(
+        self, profile_id: str, *, correlation_id: str | None = None, by_admin: bool = False
+    ) -> StoredProfile:
         """An admin's deactivation is lifted only by an admin (403 to the person)."""
         return await self._change(
-            profile_id, lambda s: domain.reactivate(s.profile, by_admin=by_admin,
-                                                    held_by_admin=s.deactivated_by_admin),
-            None, correlation_id)
+            profile_id,
+            lambda s: domain.reactivate(s.profile, by_admin=by_admin, held_by_admin=s.deactivated_by_admin),
+            None,
+            correlation_id,
+        )
 
     async def verify_email(self, profile_id: str) -> StoredProfile:
         """An admin vouches for the email (the HR import then merges into this profile)."""
-        return await self._change(profile_id, lambda s: domain.verify_email(s.profile, already=s.email_verified),
-                                  None, None)
+        return await self._change(
+            profile_id, lambda s: domain.verify_email(s.profile, already=s.email_verified), None, None
+        )
 
     async def erase(self, profile_id: str, *, correlation_id: str | None = None) -> None:
         """Right to be forgotten; erasing an erased profile again is a no-op."""
@@ -139,8 +173,11 @@ class ProfileUseCases:
             if linked is not None:
                 return linked, False
             if not identity.email:
-                raise Unprocessable("the identity provider sent no email for this person (OIDC_EMAIL_CLAIM): "
-                                    "a profile cannot be created", field="email")
+                raise Unprocessable(
+                    "the identity provider sent no email for this person (OIDC_EMAIL_CLAIM): "
+                    "a profile cannot be created",
+                    field="email",
+                )
             holder = await self.profiles.by_email(identity.email)
             if holder is not None:
                 return await self._link(holder, identity, correlation_id), False
@@ -153,8 +190,10 @@ class ProfileUseCases:
     async def _link(self, holder: StoredProfile, identity: Identity, correlation_id: str | None) -> StoredProfile:
         if not (identity.email_verified and holder.email_verified) or holder.profile.external_id is not None:
             # Linking on an unverified address would hand someone else's profile to whoever claims it.
-            raise Conflict("this email belongs to a profile that cannot be linked to your sign-on automatically "
-                           "(an address not verified on both sides, or linked to another sign-on); ask an admin")
+            raise Conflict(
+                "this email belongs to a profile that cannot be linked to your sign-on automatically "
+                "(an address not verified on both sides, or linked to another sign-on); ask an admin"
+            )
         subject = identity.subject
 
         def link(stored: StoredProfile) -> domain.Change:
@@ -168,22 +207,38 @@ class ProfileUseCases:
         assert identity.email is not None
         name = (identity.name or identity.email.split("@")[0])[:200]
         try:
-            profile = domain.validate({"profile_id": str(uuid.uuid4()), "display_name": name, "email": identity.email,
-                                       "roles": [Role.MENTEE], "external_id": identity.subject})
+            profile = domain.validate(
+                {
+                    "profile_id": str(uuid.uuid4()),
+                    "display_name": name,
+                    "email": identity.email,
+                    "roles": [Role.MENTEE],
+                    "external_id": identity.subject,
+                }
+            )
             event = domain.register(profile)
         except domain.ProfileRuleViolation as exc:
             raise unprocessable(exc) from exc
-        await self.profiles.add(profile, self.ctx.events.many([event], correlation_id=correlation_id),
-                                email_verified=identity.email_verified)
+        await self.profiles.add(
+            profile,
+            self.ctx.events.many([event], correlation_id=correlation_id),
+            email_verified=identity.email_verified,
+        )
         self.ctx.events_written()
         return StoredProfile(profile, 1, email_verified=identity.email_verified)
 
     async def search(self, filters: SearchFilters, *, after: str | None, limit: int) -> list[StoredProfile]:
         return await self.profiles.search(filters, after=after, limit=limit)
 
-    async def _change(self, profile_id: str, apply: Callable[[StoredProfile], domain.Change],
-                      expected_version: int | None, correlation_id: str | None, *,
-                      by_admin: bool = False) -> StoredProfile:
+    async def _change(
+        self,
+        profile_id: str,
+        apply: Callable[[StoredProfile], domain.Change],
+        expected_version: int | None,
+        correlation_id: str | None,
+        *,
+        by_admin: bool = False,
+    ) -> StoredProfile:
         """Optimistic concurrency: read, decide, write only if the version is still the one read."""
         for _ in range(WRITE_ATTEMPTS):
             stored = await self.get(profile_id)
@@ -199,15 +254,15 @@ class ProfileUseCases:
                 return stored
             try:
                 events = self.ctx.events.many(change.events, correlation_id=correlation_id)
-                saved = await self.profiles.save(change.profile, stored.version, change.changed_fields, events,
-                                                 change.marks)
+                saved = await self.profiles.save(
+                    change.profile, stored.version, change.changed_fields, events, change.marks
+                )
             except EmailTaken as exc:
                 raise taken(by_admin) from exc
             if saved:
                 if change.events:
                     self.ctx.events_written()
-                return replace(stored, profile=change.profile, version=stored.version + 1,
-                               **change.marks)  # type: ignore[arg-type]
+                return replace(stored, profile=change.profile, version=stored.version + 1, **change.marks)
         raise Conflict("the profile is being changed concurrently; retry")
 
 

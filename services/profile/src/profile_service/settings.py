@@ -7,9 +7,11 @@ class Settings(ServiceSettings):
     service_name: str = "profile"
     http_port: int = 8001
     profile_import_max_bytes: int = Field(
-        default=50 * 1024 * 1024, ge=1024, description="Largest bulk import file accepted (bytes)")
+        default=50 * 1024 * 1024, ge=1024, description="Largest bulk import file accepted (bytes)"
+    )
     profile_import_batch_size: int = Field(
-        default=1000, ge=1, le=5000, description="Rows per batch read/write (and per progress line)")
+        default=1000, ge=1, le=5000, description="Rows per batch read/write (and per progress line)"
+    )
 
     def body_limits(self) -> dict[tuple[str, str], int]:
         # The bulk import streams a file far larger than any JSON body (HTTP_MAX_BODY_BYTES).

@@ -22,8 +22,11 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Schedul
     profiles = ProfileReadModel(runtime.db)
     runtime.identities = profiles
     scheduling = SchedulingUseCases(
-        runtime.context(), settings=settings, mentorships=MentorshipReadModel(runtime.db),
-        profiles=profiles, sessions=SessionStore(runtime.db),
+        runtime.context(),
+        settings=settings,
+        mentorships=MentorshipReadModel(runtime.db),
+        profiles=profiles,
+        sessions=SessionStore(runtime.db),
     )
     runtime.indexes(*read_model_indexes(), *session_indexes())
     runtime.outbox_collection(SESSIONS)

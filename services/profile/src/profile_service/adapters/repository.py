@@ -102,8 +102,9 @@ def search_fields(profile: ProfileSnapshot) -> dict[str, Any]:
     }
 
 
-def profile_document(profile: ProfileSnapshot, events: Sequence[Envelope[Any]], *,
-                     email_verified: bool = False) -> dict[str, Any]:
+def profile_document(
+    profile: ProfileSnapshot, events: Sequence[Envelope[Any]], *, email_verified: bool = False
+) -> dict[str, Any]:
     return new_document(
         {
             "_id": profile.profile_id,
@@ -117,9 +118,14 @@ def profile_document(profile: ProfileSnapshot, events: Sequence[Envelope[Any]], 
     )
 
 
-def _update_document(profile: ProfileSnapshot, expected_version: int, changed_fields: Sequence[str],
-                     events: Sequence[Envelope[Any]], write_id: str | None = None,
-                     marks: dict[str, bool] | None = None) -> dict[str, Any]:
+def _update_document(
+    profile: ProfileSnapshot,
+    expected_version: int,
+    changed_fields: Sequence[str],
+    events: Sequence[Envelope[Any]],
+    write_id: str | None = None,
+    marks: dict[str, bool] | None = None,
+) -> dict[str, Any]:
     # $set only what changed: a concurrent reader never sees a half-written profile anyway
     # (single-document write), and the write stays small.
     dumped = profile.model_dump(mode="json")
@@ -141,8 +147,7 @@ class ProfileRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.coll = db[PROFILES]
 
-    async def add(self, profile: ProfileSnapshot, events: list[Envelope[Any]], *,
-                  email_verified: bool = False) -> None:
+    async def add(self, profile: ProfileSnapshot, events: list[Envelope[Any]], *, email_verified: bool = False) -> None:
         try:
             await self.coll.insert_one(profile_document(profile, events, email_verified=email_verified))
         except DuplicateKeyError as exc:
@@ -157,8 +162,14 @@ class ProfileRepository:
     async def is_erased(self, profile_id: str) -> bool:
         return await self.coll.find_one({"_id": profile_id, "erased": True}, {"_id": 1}) is not None
 
-    async def save(self, profile: ProfileSnapshot, expected_version: int, changed_fields: Sequence[str],
-                   events: Sequence[Envelope[Any]], marks: dict[str, bool] | None = None) -> bool:
+    async def save(
+        self,
+        profile: ProfileSnapshot,
+        expected_version: int,
+        changed_fields: Sequence[str],
+        events: Sequence[Envelope[Any]],
+        marks: dict[str, bool] | None = None,
+    ) -> bool:
         """Conditional write: False when someone else changed the profile since it was read."""
         try:
             result = await self.coll.update_one(
@@ -179,12 +190,20 @@ class ProfileRepository:
         """
         result = await self.coll.update_one(
             _live(profile_id),
-            with_replaced_events({
-                "$set": {"erased": True, "email_key": f"erased:{profile_id}"},
-                "$unset": {"profile": "", "search": "", "write_id": "", "email_verified": "",
-                           "deactivated_by_admin": ""},
-                "$inc": {"version": 1},
-            }, events),
+            with_replaced_events(
+                {
+                    "$set": {"erased": True, "email_key": f"erased:{profile_id}"},
+                    "$unset": {
+                        "profile": "",
+                        "search": "",
+                        "write_id": "",
+                        "email_verified": "",
+                        "deactivated_by_admin": "",
+                    },
+                    "$inc": {"version": 1},
+                },
+                events,
+            ),
         )
         return result.modified_count == 1
 
@@ -220,8 +239,9 @@ class ProfileRepository:
         if not keys:
             return {}
         found: dict[str, StoredProfile] = {}
-        async for doc in self.coll.find({"email_key": {"$in": list(keys)}, "erased": {"$ne": True}},
-                                        {**PROJECTION, "email_key": 1}):
+        async for doc in self.coll.find(
+            {"email_key": {"$in": list(keys)}, "erased": {"$ne": True}}, {**PROJECTION, "email_key": 1}
+        ):
             found[doc["email_key"]] = _stored(doc)
         return found
 
@@ -235,8 +255,10 @@ class ProfileRepository:
         if not profiles:
             return set()
         try:
-            await self.coll.insert_many([profile_document(p.profile, p.events, email_verified=p.email_verified)
-                                         for p in profiles], ordered=False)
+            await self.coll.insert_many(
+                [profile_document(p.profile, p.events, email_verified=p.email_verified) for p in profiles],
+                ordered=False,
+            )
         except BulkWriteError as exc:
             return {err["index"] for err in exc.details.get("writeErrors", [])}
         return set()
@@ -248,8 +270,10 @@ class ProfileRepository:
             return set()
         write_ids = [uuid.uuid4().hex for _ in updates]
         ops = [
-            UpdateOne(_live(u.profile_id, version=u.expected_version),
-                      _update_document(u.profile, u.expected_version, u.changed_fields, u.events, wid))
+            UpdateOne(
+                _live(u.profile_id, version=u.expected_version),
+                _update_document(u.profile, u.expected_version, u.changed_fields, u.events, wid),
+            )
             for u, wid in zip(updates, write_ids, strict=True)
         ]
         failed: set[int] = set()
@@ -276,6 +300,9 @@ def _is_duplicate_key(exc: OperationFailure) -> bool:
 
 
 def _stored(doc: dict[str, Any]) -> StoredProfile:
-    return StoredProfile(ProfileSnapshot.model_validate(doc["profile"]), int(doc.get("version", 1)),
-                         email_verified=bool(doc.get("email_verified")),
-                         deactivated_by_admin=bool(doc.get("deactivated_by_admin")))
+    return StoredProfile(
+        ProfileSnapshot.model_validate(doc["profile"]),
+        int(doc.get("version", 1)),
+        email_verified=bool(doc.get("email_verified")),
+        deactivated_by_admin=bool(doc.get("deactivated_by_admin")),
+    )

@@ -13,10 +13,12 @@ from .http import me_router, router
 
 def create(settings: Settings | None = None) -> FastAPI:
     runtime, use_cases = bootstrap(settings)
-    app = create_app(runtime, title="Profile service",
-                     description="People: roles, skills, goals, availability, preferences. "
-                                 "Source of truth for profile.events.",
-                     routers=[router, me_router])
+    app = create_app(
+        runtime,
+        title="Profile service",
+        description="People: roles, skills, goals, availability, preferences. Source of truth for profile.events.",
+        routers=[router, me_router],
+    )
     app.state.profiles = use_cases.profiles
     app.state.bulk_import = use_cases.imports
     return app

@@ -9,18 +9,20 @@ it is the sum of the capabilities below, which share one constructor (`base.Sche
 - `calendars`: iCalendar of a session and a personal feed
 - `timers`: reminders, overdue check-ins, inactive mentorships
 - `reactions`: matching's and profile's events
+- `erasure`: forgetting a person on `ProfileErased`
 """
 
 from __future__ import annotations
 
 from .calendars import CalendarUseCases
+from .erasure import Forgetting
 from .milestones import MilestoneUseCases
 from .reactions import EventReactions
 from .slots import SlotUseCases
 from .timers import CHECK_IN, INACTIVE, REMINDER
 
 
-class SchedulingUseCases(EventReactions, SlotUseCases, MilestoneUseCases, CalendarUseCases):
+class SchedulingUseCases(EventReactions, Forgetting, SlotUseCases, MilestoneUseCases, CalendarUseCases):
     """All of scheduling's use cases: `SchedulingUseCases(ctx, settings=..., mentorships=...,
     profiles=..., sessions=...)`."""
 
