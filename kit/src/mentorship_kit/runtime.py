@@ -53,6 +53,7 @@ from .metrics import (
     TIMERS_LATENESS,
 )
 from .mongo import Indexes, connect, ensure_indexes, ping
+from .oidc import IdentityDirectory, OidcVerifier
 from .outbox import OutboxRelay, outbox_indexes, set_event_max_bytes
 from .policy import Policy, policy
 from .problems import Problem, install_problem_handlers
@@ -98,6 +99,10 @@ class ServiceRuntime:
         self._outbox_collections: list[str] = ["timers"]
         self._timer_handlers: dict[str, TimerHandler] = {}
         self._produces: set[str] = set()
+        # Company sign-on: the token verifier (caches the provider's keys) and the service's map from
+        # a signed-in person to a profile id (set by bootstrap; see mentorship_kit.auth).
+        self.oidc: OidcVerifier | None = OidcVerifier(settings) if settings.oidc_issuer else None
+        self.identities: IdentityDirectory | None = None
         self._read_models: dict[str, list[str]] = {}
         self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []

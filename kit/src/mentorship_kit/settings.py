@@ -78,6 +78,40 @@ class ServiceSettings(KafkaClientSettings):
     jwt_leeway_seconds: float = Field(
         default=30.0, ge=0, le=300, description="Clock skew allowed when checking a token's exp, nbf and iat"
     )
+    # Company sign-on (OpenID Connect); see mentorship_kit.oidc and the README's "Company sign-on".
+    oidc_issuer: str = Field(
+        default="",
+        description="Issuer URL of the company identity provider; discovery at "
+        "<issuer>/.well-known/openid-configuration. Empty: no OIDC",
+    )
+    oidc_audience: str = Field(default="", description="Audience (aud) tokens must carry, e.g. the API's client id")
+    oidc_algorithms: str = Field(default="RS256,ES256", description="Signature algorithms accepted (asymmetric only)")
+    oidc_leeway_seconds: float = Field(default=30.0, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat")
+    oidc_subject_claim: str = Field(default="sub", description="Claim naming the person (the profile's external_id)")
+    oidc_email_claim: str = "email"
+    oidc_email_verified_claim: str = "email_verified"
+    oidc_name_claim: str = Field(default="name", description="Claim with the display name used on first sign-in")
+    oidc_roles_claim: str = Field(
+        default="", description="Claim with groups or roles; dotted path for nested claims, e.g. realm_access.roles"
+    )
+    oidc_role_map: str = Field(
+        default="",
+        description="IdP group or role = platform role, comma separated, e.g. "
+        "mentorship-admins=admin,engineering=mentee",
+    )
+    oidc_ca_file: str = Field(
+        default="", description="CA bundle (PEM) to verify the identity provider; system CAs if empty"
+    )
+    oidc_jwks_cache_seconds: float = Field(default=3600.0, ge=1, description="Keys are fetched again after this")
+    oidc_jwks_min_refresh_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="At most one key refetch per this many seconds when a token names an "
+        "unknown key id or does not verify (rotation without hammering the IdP)",
+    )
+    allow_dev_tokens: bool = Field(
+        default=False, description="With OIDC_ISSUER set, also accept the development HS256 tokens (JWT_SECRET)"
+    )
     http_max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,
@@ -101,6 +135,19 @@ class ServiceSettings(KafkaClientSettings):
     dev_clock_enabled: bool = Field(
         default=False, description="Expose POST /_dev/clock to move this process's clock (tests, demo)"
     )
+
+    @model_validator(mode="after")
+    def _safe_oidc_algorithms(self) -> ServiceSettings:
+        from .oidc import parse_algorithms, parse_role_map  # the list's rules live with the verifier
+
+        parse_algorithms(self.oidc_algorithms)
+        parse_role_map(self.oidc_role_map)
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError(
+                "OIDC_ISSUER needs OIDC_AUDIENCE: tokens issued for other applications of the "
+                "same identity provider must not be accepted"
+            )
+        return self
 
     def check_secrets(self) -> None:
         if self.jwt_secret == DEV_JWT_SECRET and self.http_host not in LOOPBACK_HOSTS and not self.allow_dev_jwt_secret:

@@ -111,7 +111,13 @@ class FakeProfiles:
         self.docs: dict[str, dict[str, Any]] = {}
 
     async def upsert(
-        self, profile_id: str, time_zone: str, availability: list[dict[str, Any]], event_time: datetime
+        self,
+        profile_id: str,
+        time_zone: str,
+        availability: list[dict[str, Any]],
+        event_time: datetime,
+        *,
+        external_id: str | None = None,
     ) -> bool:
         current = self.docs.get(profile_id)
         if current is not None and (current.get("erased") or current["as_of"] > event_time):
@@ -121,6 +127,7 @@ class FakeProfiles:
             "time_zone": time_zone,
             "availability": availability,
             "as_of": event_time,
+            "external_id": external_id,
         }
         return True
 

@@ -54,6 +54,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
     runtime = ServiceRuntime(settings)
     ctx = runtime.context()
     profiles = ProfileReadModel(runtime.db)
+    runtime.identities = profiles
     repo = Store(runtime.db)  # one adapter implements the mentorship, capacity, program ... ports
     cache = ProfileCache(profiles, runtime.clock, settings.default_mentor_capacity)
     matching = Matching(

@@ -27,6 +27,8 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Notific
     settings = settings or Settings()
     runtime = ServiceRuntime(settings)
     mailer = SmtpMailer(settings)
+    contacts = ContactBook(runtime.db)
+    runtime.identities = contacts  # company sign-on: external_id -> profile id
     sender = WebhookSender(
         timeout=settings.webhook_timeout_seconds,
         allow_loopback=settings.webhook_allow_loopback,
@@ -35,7 +37,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Notific
     notifications = NotificationUseCases(
         runtime.context(),
         settings=settings,
-        contacts=ContactBook(runtime.db),
+        contacts=contacts,
         waits=ContactWaits(runtime.db),
         deliveries=DeliveryStore(runtime.db, lease=timedelta(seconds=settings.delivery_lease_seconds)),
         inbox=Inbox(runtime.db),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from mentorship_contracts.profile import ProfileSnapshot, Role
+from mentorship_kit.oidc import Identity
 from mentorship_kit.problems import Conflict, Forbidden, NotFound, Problem, Unprocessable
 from mentorship_kit.usecase import UseCaseContext
 
@@ -90,6 +92,9 @@ class ProfileUseCases:
         correlation_id: str | None = None,
         by_admin: bool = False,
     ) -> StoredProfile:
+        if "external_id" in changes and not by_admin:
+            # It names the person at the identity provider: whoever sets it is signed in as that person.
+            raise Forbidden("external_id is set by company sign-on (GET /me) or by an admin, not by the person")
         return await self._change(
             profile_id,
             lambda s: domain.update(s.profile, changes, by_admin=by_admin),
@@ -154,6 +159,74 @@ class ProfileUseCases:
         if not await self.profiles.is_erased(profile_id):
             raise NotFound("profile", profile_id)
 
+    async def sign_in(self, identity: Identity, correlation_id: str | None = None) -> tuple[StoredProfile, bool]:
+        """First (or any) company sign-on: the person's profile, and whether it was created now.
+
+        Found by external_id (= the identity provider's subject); else the profile whose email is
+        verified and equals the provider's verified email is linked (external_id set, ProfileUpdated);
+        else a new mentee profile is created with the name and email from the claims (the email
+        verified only if the provider says so). An unverified email on either side never links.
+        Repeating it returns the same profile.
+        """
+        for _ in range(WRITE_ATTEMPTS):
+            linked = await self.profiles.by_external_id(identity.subject)
+            if linked is not None:
+                return linked, False
+            if not identity.email:
+                raise Unprocessable(
+                    "the identity provider sent no email for this person (OIDC_EMAIL_CLAIM): "
+                    "a profile cannot be created",
+                    field="email",
+                )
+            holder = await self.profiles.by_email(identity.email)
+            if holder is not None:
+                return await self._link(holder, identity, correlation_id), False
+            try:
+                return await self._create_signed_in(identity, correlation_id), True
+            except EmailTaken:
+                continue  # someone (maybe this person's other request) took the email meanwhile: look again
+        raise Conflict("the profile is being changed concurrently; retry")
+
+    async def _link(self, holder: StoredProfile, identity: Identity, correlation_id: str | None) -> StoredProfile:
+        if not (identity.email_verified and holder.email_verified) or holder.profile.external_id is not None:
+            # Linking on an unverified address would hand someone else's profile to whoever claims it.
+            raise Conflict(
+                "this email belongs to a profile that cannot be linked to your sign-on automatically "
+                "(an address not verified on both sides, or linked to another sign-on); ask an admin"
+            )
+        subject = identity.subject
+
+        def link(stored: StoredProfile) -> domain.Change:
+            if stored.profile.external_id not in (None, subject):
+                raise domain.NotAllowed("the profile was linked to another sign-on meanwhile")
+            return domain.update(stored.profile, {"external_id": subject}, allowed=frozenset({"external_id"}))
+
+        return await self._change(holder.profile.profile_id, link, None, correlation_id)
+
+    async def _create_signed_in(self, identity: Identity, correlation_id: str | None) -> StoredProfile:
+        assert identity.email is not None
+        name = (identity.name or identity.email.split("@")[0])[:200]
+        try:
+            profile = domain.validate(
+                {
+                    "profile_id": str(uuid.uuid4()),
+                    "display_name": name,
+                    "email": identity.email,
+                    "roles": [Role.MENTEE],
+                    "external_id": identity.subject,
+                }
+            )
+            event = domain.register(profile)
+        except domain.ProfileRuleViolation as exc:
+            raise unprocessable(exc) from exc
+        await self.profiles.add(
+            profile,
+            self.ctx.events.many([event], correlation_id=correlation_id),
+            email_verified=identity.email_verified,
+        )
+        self.ctx.events_written()
+        return StoredProfile(profile, 1, email_verified=identity.email_verified)
+
     async def search(self, filters: SearchFilters, *, after: str | None, limit: int) -> list[StoredProfile]:
         return await self.profiles.search(filters, after=after, limit=limit)
 
@@ -191,3 +264,21 @@ class ProfileUseCases:
                     self.ctx.events_written()
                 return replace(stored, profile=change.profile, version=stored.version + 1, **change.marks)
         raise Conflict("the profile is being changed concurrently; retry")
+
+
+class ProfileIdentities:
+    """The profile service's `IdentityDirectory`: a signed-in person's profile from its own store, by
+    external_id, or by an email verified both by the provider and here (not yet linked elsewhere)."""
+
+    def __init__(self, profiles: ProfileRepository) -> None:
+        self.profiles = profiles
+
+    async def profile_for(self, identity: Identity) -> str | None:
+        linked = await self.profiles.by_external_id(identity.subject)
+        if linked is not None:
+            return linked.profile.profile_id
+        if identity.email_verified and identity.email:
+            holder = await self.profiles.by_email(identity.email)
+            if holder is not None and holder.email_verified and holder.profile.external_id is None:
+                return holder.profile.profile_id
+        return None

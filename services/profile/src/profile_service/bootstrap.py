@@ -12,7 +12,7 @@ from mentorship_contracts import Topic
 from mentorship_kit.runtime import ServiceRuntime
 
 from .adapters.repository import INDEXES, PROFILES, ProfileRepository
-from .application import ProfileUseCases
+from .application import ProfileIdentities, ProfileUseCases
 from .importing import ProfileImportUseCases
 from .settings import Settings
 
@@ -34,6 +34,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Profile
         profiles=ProfileUseCases(ctx, settings=settings, profiles=repository),
         imports=ProfileImportUseCases(ctx, settings=settings, profiles=repository),
     )
+    runtime.identities = ProfileIdentities(repository)
     runtime.indexes(INDEXES)
     runtime.outbox_collection(PROFILES)
     runtime.produces(Topic.PROFILE)

@@ -19,11 +19,13 @@ from .settings import Settings
 def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, SchedulingUseCases]:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings)
+    profiles = ProfileReadModel(runtime.db)
+    runtime.identities = profiles
     scheduling = SchedulingUseCases(
         runtime.context(),
         settings=settings,
         mentorships=MentorshipReadModel(runtime.db),
-        profiles=ProfileReadModel(runtime.db),
+        profiles=profiles,
         sessions=SessionStore(runtime.db),
     )
     runtime.indexes(*read_model_indexes(), *session_indexes())

@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from mentorship_contracts.profile import ProfileSnapshot
 from mentorship_kit.mongo import Indexes
+from mentorship_kit.oidc import Identity
 
 CANDIDATES = "profiles"
 META = "meta"
@@ -106,6 +107,14 @@ class ProfileReadModel:
 
     async def all_live(self) -> list[dict[str, Any]]:
         return [doc["profile"] async for doc in self.coll.find({"erased": False}, {"profile": 1})]
+
+    async def profile_for(self, identity: Identity) -> str | None:
+        """Identity map for company sign-on (kit `IdentityDirectory`): the live profile whose
+        external_id is the provider's subject. Email is not used here: the events do not say whether
+        an address is verified; the profile service links by verified email (GET /me), which sets
+        external_id and reaches this map through ProfileUpdated."""
+        doc = await self.coll.find_one({"profile.external_id": identity.subject, "erased": False}, {"_id": 1})
+        return str(doc["_id"]) if doc else None
 
     async def version(self) -> int:
         doc = await self.meta.find_one({"_id": PROFILES_VERSION})

@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from mentorship_contracts.profile import ProfileSnapshot
+from mentorship_kit.oidc import Identity
 
 CONTACTS = "contacts"
 CONTACT_WAITS = "contact_waits"
@@ -31,6 +32,7 @@ class ContactBook:
             "time_zone": profile.time_zone,
             "preferences": profile.notification_preferences.model_dump(mode="json"),
             "active": profile.active,
+            "external_id": profile.external_id,
         }
         await self._apply(profile.profile_id, fields, as_of)
 
@@ -69,6 +71,14 @@ class ContactBook:
 
     async def get(self, profile_id: str) -> dict[str, Any] | None:
         return await self.coll.find_one({"_id": profile_id})
+
+    async def profile_for(self, identity: Identity) -> str | None:
+        """Identity map for company sign-on (kit `IdentityDirectory`): the live profile whose
+        external_id is the provider's subject. Email is not used here: the events do not say whether
+        an address is verified; the profile service links by verified email (GET /me), which sets
+        external_id and reaches this map through ProfileUpdated."""
+        doc = await self.coll.find_one({"external_id": identity.subject, "erased": {"$ne": True}}, {"_id": 1})
+        return str(doc["_id"]) if doc else None
 
 
 class ContactWaits:

@@ -224,6 +224,15 @@ class ProfileRepository:
         cursor = self.coll.find(query, PROJECTION).sort("_id", ASCENDING).limit(limit)
         return [_stored(doc) async for doc in cursor]
 
+    # --- sign-on --------------------------------------------------------------------------------
+    async def by_external_id(self, external_id: str) -> StoredProfile | None:
+        doc = await self.coll.find_one({"profile.external_id": external_id, "erased": {"$ne": True}}, PROJECTION)
+        return _stored(doc) if doc else None
+
+    async def by_email(self, email: str) -> StoredProfile | None:
+        doc = await self.coll.find_one({"email_key": email_key(email), "erased": {"$ne": True}}, PROJECTION)
+        return _stored(doc) if doc else None
+
     # --- bulk (import) ----------------------------------------------------------------------
     async def by_email_keys(self, keys: Sequence[str]) -> dict[str, StoredProfile]:
         """One read for a whole batch of rows."""

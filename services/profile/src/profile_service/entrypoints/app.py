@@ -8,7 +8,7 @@ from mentorship_kit.runtime import create_app
 
 from ..bootstrap import bootstrap
 from ..settings import Settings
-from .http import router
+from .http import me_router, router
 
 
 def create(settings: Settings | None = None) -> FastAPI:
@@ -17,7 +17,7 @@ def create(settings: Settings | None = None) -> FastAPI:
         runtime,
         title="Profile service",
         description="People: roles, skills, goals, availability, preferences. Source of truth for profile.events.",
-        routers=[router],
+        routers=[router, me_router],
     )
     app.state.profiles = use_cases.profiles
     app.state.bulk_import = use_cases.imports

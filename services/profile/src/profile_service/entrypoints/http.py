@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mentorship_contracts.profile import ProfileSnapshot, Role, normalise_tag
 from mentorship_contracts.text import SINGLE_LINE_PATTERN
-from mentorship_kit.auth import CurrentPrincipal
+from mentorship_kit.auth import CurrentCaller, CurrentPrincipal, Principal
 from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import Problem, Unprocessable
 
@@ -25,6 +25,7 @@ from ..import_format import BadImportFile, read_csv, read_jsonl
 from ..importing import ImportReport, ProfileImportUseCases
 
 router = APIRouter(prefix="/profiles", tags=["profiles"])
+me_router = APIRouter(tags=["profiles"])
 
 CorrelationId = Annotated[str | None, Header(alias="x-correlation-id", max_length=128)]
 IfMatch = Annotated[str | None, Header(alias="if-match", description='Version from the ETag, e.g. "3"')]
@@ -120,6 +121,25 @@ async def register_profile(
         ProfileSnapshot.model_validate(body.model_dump()), correlation_id, by_admin=principal.is_admin
     )
     response.headers["location"] = f"/profiles/{stored.profile.profile_id}"
+    return _view(stored, response)
+
+
+@me_router.get(
+    "/me",
+    response_model=ProfileView,
+    summary="The caller's own profile; company sign-on's first call",
+    openapi_extra=policy(
+        Policy.AUTHENTICATED,
+        "an OIDC token: links the imported profile with the same "
+        "verified email, or creates a mentee profile; idempotent",
+    ),
+)
+async def me(
+    caller: CurrentCaller, profiles: Profiles, response: Response, correlation_id: CorrelationId = None
+) -> ProfileView:
+    if isinstance(caller, Principal):  # a development token: its subject is the profile id
+        return _view(await profiles.get(caller.subject), response)
+    stored, _created = await profiles.sign_in(caller, correlation_id)
     return _view(stored, response)
 
 

@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from mentorship_contracts import Envelope
 from mentorship_kit.mongo import Indexes
+from mentorship_kit.oidc import Identity
 from mentorship_kit.outbox import with_events
 
 MENTORSHIPS = "mentorships"
@@ -147,9 +148,15 @@ class ProfileReadModel:
         self.coll = db[PROFILES]
 
     async def upsert(
-        self, profile_id: str, time_zone: str, availability: list[dict[str, Any]], event_time: datetime
+        self,
+        profile_id: str,
+        time_zone: str,
+        availability: list[dict[str, Any]],
+        event_time: datetime,
+        *,
+        external_id: str | None = None,
     ) -> bool:
-        fields = {"time_zone": time_zone, "availability": availability}
+        fields = {"time_zone": time_zone, "availability": availability, "external_id": external_id}
         # An erased person stays erased: the tombstone blocks older replays.
         res = await self.coll.update_one(
             {"_id": profile_id, "as_of": {"$lte": event_time}, "erased": {"$ne": True}},
@@ -174,6 +181,14 @@ class ProfileReadModel:
     async def get(self, profile_id: str) -> dict[str, Any] | None:
         doc = await self.coll.find_one({"_id": profile_id})
         return None if doc is None or doc.get("erased") else doc
+
+    async def profile_for(self, identity: Identity) -> str | None:
+        """Identity map for company sign-on (kit `IdentityDirectory`): the live profile whose
+        external_id is the provider's subject. Email is not used here: the events do not say whether
+        an address is verified; the profile service links by verified email (GET /me), which sets
+        external_id and reaches this map through ProfileUpdated."""
+        doc = await self.coll.find_one({"external_id": identity.subject, "erased": {"$ne": True}}, {"_id": 1})
+        return str(doc["_id"]) if doc else None
 
     async def is_erased(self, profile_id: str) -> bool:
         return await self.coll.find_one({"_id": profile_id, "erased": True}, {"_id": 1}) is not None

@@ -45,5 +45,9 @@ class EventReactions(SessionUseCases):
     async def profile_changed(self, event: Envelope[Any]) -> None:
         p = event.data.profile
         await self.profiles.upsert(
-            p.profile_id, p.time_zone, [w.model_dump(mode="json") for w in p.availability], event.time
+            p.profile_id,
+            p.time_zone,
+            [w.model_dump(mode="json") for w in p.availability],
+            event.time,
+            external_id=p.external_id,
         )
