@@ -13,8 +13,13 @@ import pytest
 from scim2_client import BaseSyncSCIMClient
 from scim2_tester import Status, check_server
 
-from mentorship_contracts.profile import ProfileDeactivated, ProfileErased, ProfileReactivated, ProfileRegistered, \
-    ProfileUpdated
+from mentorship_contracts.profile import (
+    ProfileDeactivated,
+    ProfileErased,
+    ProfileReactivated,
+    ProfileRegistered,
+    ProfileUpdated,
+)
 from tests.support.processes import token
 
 from .test_profile_api import events_of, settled
@@ -123,7 +128,7 @@ async def test_the_directorys_writes_are_the_profiles_events(spawn, infra, prefi
         assert [p["profile_id"] for p in found] == [pid]
 
         # Filters: userName (case-insensitive), externalId, id, joined by `and`; paging.
-        for flt, want in ((f'userName eq "grace@example.org"', 1), ('externalId eq "emp-42"', 1),
+        for flt, want in (('userName eq "grace@example.org"', 1), ('externalId eq "emp-42"', 1),
                           (f'id eq "{pid}" and externalId eq "emp-42"', 1), ('externalId eq "emp-43"', 0),
                           ('externalId eq "emp-42" and externalId eq "emp-43"', 0)):
             r = await scim.get("/Users", params={"filter": flt})

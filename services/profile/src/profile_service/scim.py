@@ -383,7 +383,7 @@ def apply_patch(state: UserState, body: Any) -> UserState:
 
 # --- filters (RFC 7644 §3.4.2.2): `eq` on a few attributes, joined by `and` -------------------------
 
-_TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|\(|\)|[^\s()]+)')
+_TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|\(|\)|[^\s()"]+)')
 _FILTERABLE = {"username": "user_name", "externalid": "external_id", "id": "profile_id",
                "emails": "email", "emails.value": "email", "active": "active"}
 
@@ -398,9 +398,14 @@ def parse_filter(text: str | None) -> Lookup:
         return Lookup()
     if len(text) > 1000:
         raise invalid_filter("the filter is too long")
-    tokens = [t for t in _TOKEN.findall(text) if t]
-    if "".join(tokens) != re.sub(r"\s+", "", text):
-        raise invalid_filter("the filter could not be read")
+    tokens: list[str] = []
+    position = 0
+    while text[position:].strip():
+        match = _TOKEN.match(text, position)
+        if not match:
+            raise invalid_filter(f"the filter could not be read from {text[position:][:40]!r}")
+        tokens.append(match.group(1))
+        position = match.end()
     found: dict[str, Any] = {}
     conflicting = False
     position = 0
