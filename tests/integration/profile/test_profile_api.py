@@ -167,8 +167,8 @@ async def test_every_endpoint_and_event_through_a_profile_life(spawn, infra, pre
     for personal in ("ada", "lovelace", "example.org", "research", "analyst", "mathematics", "europe/london",
                      "p-bob", "parental"):
         assert personal not in text.replace("p-ada", ""), personal
-    assert set(doc) <= {"_id", "email_key", "erased", "version", "outbox", "outbox_seq", "outbox_pending",
-                        "outbox_lease_until"}
+    assert set(doc) <= {"_id", "email_key", "external_key", "erased", "version", "outbox", "outbox_seq",
+                        "outbox_pending", "outbox_lease_until"}
 
 
 async def test_bad_input_gets_4xx_naming_the_field_and_writes_nothing(spawn, infra, prefix, mongo):
