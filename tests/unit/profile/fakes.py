@@ -102,6 +102,10 @@ class FakeProfileRepository:
     async def by_email_keys(self, keys: Sequence[str]) -> dict[str, StoredProfile]:
         return {email_key(s.profile.email): s for s in self.profiles.values() if email_key(s.profile.email) in keys}
 
+    async def external_id_owners(self, external_ids: Sequence[str]) -> dict[str, str]:
+        return {s.profile.external_id: pid for pid, s in self.profiles.items()
+                if s.profile.external_id is not None and s.profile.external_id in external_ids}
+
     async def ids_in_use(self, ids: Sequence[str]) -> set[str]:
         return {i for i in ids if i in self.profiles or i in self.erased}
 
@@ -110,7 +114,7 @@ class FakeProfileRepository:
         for i, new in enumerate(profiles):
             try:
                 await self.add(new.profile, new.events, email_verified=new.email_verified)
-            except (ProfileExists, EmailTaken):
+            except (ProfileExists, EmailTaken, ExternalIdTaken):
                 refused.add(i)
         return refused
 
@@ -120,6 +124,6 @@ class FakeProfileRepository:
             try:
                 if not await self.save(u.profile, u.expected_version, u.changed_fields, u.events):
                     missed.add(i)
-            except EmailTaken:
+            except (EmailTaken, ExternalIdTaken):
                 missed.add(i)
         return missed

@@ -294,6 +294,15 @@ class ProfileRepository:
             found[doc["email_key"]] = _stored(doc)
         return found
 
+    async def external_id_owners(self, external_ids: Sequence[str]) -> dict[str, str]:
+        """external id -> the profile holding it, for those in use."""
+        if not external_ids:
+            return {}
+        keys = [external_key_of(e) for e in external_ids]
+        return {doc["profile"]["external_id"]: doc["_id"]
+                async for doc in self.coll.find({"external_key": {"$in": keys}, "erased": {"$ne": True}},
+                                                {"profile.external_id": 1})}
+
     async def ids_in_use(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
