@@ -87,6 +87,7 @@ async def test_the_scim_compliance_checker_finds_no_failure(spawn):
 
     results = await asyncio.to_thread(run)
     print(f"\nscim2-tester: {len(results)} checks, {dict(Counter(r.status.name for r in results))}")
+    print("  by check:", dict(Counter(r.title for r in results)))
     for r in results:
         if r.status is not Status.SUCCESS:
             print(f"  {r.status.name:9} {r.resource_type or '-':5} {r.title}: {r.reason}")
