@@ -215,6 +215,17 @@ async def test_bad_requests_get_scim_errors_never_a_500(spawn, mongo, prefix):
         assert_scim_error(await scim.post("/Users", json={"schemas": [USER], "userName": "no-address"}), 400,
                           "invalidValue")
 
+        # A userName that is not the email is kept beside the profile, found and unique case-insensitively.
+        r = await scim.post("/Users", json={**user_body("jdoe"), "emails": [{"value": "jane@example.org"}]})
+        assert r.status_code == 201 and r.json()["userName"] == "jdoe", r.text
+        await settled(mongo, prefix, r.json()["id"])
+        found = (await scim.get("/Users", params={"filter": 'userName eq "JDOE"'})).json()
+        assert [u["id"] for u in found["Resources"]] == [r.json()["id"]]
+        assert (await scim.get("/Users", params={"filter": 'userName eq "jane@example.org"'})).json()[
+            "totalResults"] == 0
+        again = {**user_body("JDoe"), "emails": [{"value": "j2@example.org"}]}
+        assert_scim_error(await scim.post("/Users", json=again), 409, "uniqueness")
+
         assert_scim_error(await scim.post("/Users", json=user_body("ADA@example.org")), 409, "uniqueness")
         assert_scim_error(await scim.post("/Users", json=user_body("bob@example.org", externalId="emp-1")), 409,
                           "uniqueness")
