@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 INFRA := $(PYTHON) deploy/local/infra.py
 PYTEST_ARGS ?=
 
-.PHONY: sync help install run demo test test-unit lint typecheck format schemas bench docs compose-config clean
+.PHONY: sync help install run demo test test-unit lint typecheck format schemas bench docs compose-config chart-check clean
 
 help:
 	@echo "make run      - start Kafka, FerretDB and all four services (Ctrl-C stops everything)"
@@ -20,6 +20,7 @@ help:
 	@echo "make demo     - with the platform up (make run), play the mentoring journey"
 	@echo "make docs     - generate the event catalog (AsyncAPI, JSON Schemas, event pages, OpenAPI)"
 	@echo "make compose-config - validate docker-compose.yml (needs Docker Compose)"
+	@echo "make chart-check - helm lint/template + kubeconform, promtool rule tests, dashboard check (no cluster)"
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -29,7 +30,7 @@ install:
 run: install
 	@$(UV) run --frozen python deploy/local/run_platform.py
 
-test: install
+test: install lint typecheck
 	@bash deploy/local/with_infra.sh $(UV) run --frozen pytest $(PYTEST_ARGS)
 
 test-unit:
@@ -70,6 +71,13 @@ compose-config:
 	@export JWT_SECRET="$${JWT_SECRET:-placeholder-for-validation-only-0123456789}"; \
 	if docker compose version >/dev/null 2>&1; then docker compose config --quiet; \
 	else docker-compose -f docker-compose.yml config -q; fi && echo "docker-compose.yml is valid"
+
+# Builds helm, kubeconform and promtool once (go install, cached under ~/.cache/mentorship/tools).
+chart-check:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	@$(UV) sync --frozen --quiet
+	@$(PYTHON) deploy/tools/install.py >/dev/null
+	@$(UV) run --frozen pytest tests/deploy/test_chart.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf .run

@@ -38,9 +38,18 @@ def start_services(prefix: str, smtp_port: int, logs: Path) -> list[ServiceProce
     procs = []
     for name in SERVICES:
         port = free_port()
-        env = service_env(name, kafka=KAFKA, mongo=MONGO, prefix=prefix, port=port, jwt_secret=SECRET,
-                          dev_clock_enabled="true", smtp_host="127.0.0.1", smtp_port=str(smtp_port),
-                          log_level="WARNING")
+        env = service_env(
+            name,
+            kafka=KAFKA,
+            mongo=MONGO,
+            prefix=prefix,
+            port=port,
+            jwt_secret=SECRET,
+            dev_clock_enabled="true",
+            smtp_host="127.0.0.1",
+            smtp_port=str(smtp_port),
+            log_level="WARNING",
+        )
         procs.append(ServiceProcess(name, port, env, logs / f"{name}.log").launch())
     for proc in procs:
         proc.wait_ready(timeout=120)
@@ -57,18 +66,38 @@ async def prepare(j: Journey, n: int) -> list[tuple[str, str, str]]:
     rows = []
     for i in range(n):
         for kind, extra in (("mentee", {}), ("mentor", {"mentor_capacity": 1, "skills": [{"name": "python"}]})):
-            rows.append({"profile_id": f"{j.run_id}-{kind}-{i:03d}", "email": f"{kind}{i}.{j.run_id}@bench.local",
-                         "display_name": f"{kind.title()} {i}", "roles": [kind], "time_zone": "Europe/Berlin",
-                         **extra})
-    r = await j.call("profile", "POST", "/profiles/import", as_=j.admin(), headers={
-        "content-type": "application/x-ndjson"}, content="\n".join(json.dumps(x) for x in rows).encode())
+            rows.append(
+                {
+                    "profile_id": f"{j.run_id}-{kind}-{i:03d}",
+                    "email": f"{kind}{i}.{j.run_id}@bench.local",
+                    "display_name": f"{kind.title()} {i}",
+                    "roles": [kind],
+                    "time_zone": "Europe/Berlin",
+                    **extra,
+                }
+            )
+    r = await j.call(
+        "profile",
+        "POST",
+        "/profiles/import",
+        as_=j.admin(),
+        headers={"content-type": "application/x-ndjson"},
+        content="\n".join(json.dumps(x) for x in rows).encode(),
+    )
     assert json.loads(r.text.splitlines()[-1])["created"] == len(rows), r.text[-500:]
     await j.known_everywhere([x["profile_id"] for x in rows], "bench people")
     pairs = []
     for i in range(n):
         mentee, mentor = f"{j.run_id}-mentee-{i:03d}", f"{j.run_id}-mentor-{i:03d}"
-        req = (await j.call("matching", "POST", "/mentorships", as_=j.token(mentee, "mentee"),
-                            json={"mentor_id": mentor, "message": "bench"})).json()
+        req = (
+            await j.call(
+                "matching",
+                "POST",
+                "/mentorships",
+                as_=j.token(mentee, "mentee"),
+                json={"mentor_id": mentor, "message": "bench"},
+            )
+        ).json()
         pairs.append((req["mentorship_id"], mentee, mentor))
     return pairs
 
@@ -77,8 +106,7 @@ async def accept_and_time(j: Journey, pair: tuple[str, str, str]) -> float:
     mid, mentee, mentor = pair
     await j.call("matching", "POST", f"/mentorships/{mid}/accept", as_=j.token(mentor, "mentor"))
     accepted_at = time.time()
-    seen = (await j.watcher.wait_for("MentorshipRequestAccepted", lambda d: d.mentorship_id == mid,
-                                     timeout=180))[0]
+    seen = (await j.watcher.wait_for("MentorshipRequestAccepted", lambda d: d.mentorship_id == mid, timeout=180))[0]
     key = f"{seen.envelope.id}:{mentee}:email"
     deadline = time.monotonic() + 180
     while not (mails := j.sink.by_delivery(key)):
@@ -123,8 +151,13 @@ async def kafka_baseline(n: int) -> list[float]:
 
 
 def row(name: str, values: list[float]) -> tuple[str, int, str, str, str]:
-    return (name, len(values), f"{statistics.median(values) * 1000:.1f}", f"{pct(values, 99) * 1000:.1f}",
-            f"{max(values) * 1000:.1f}")
+    return (
+        name,
+        len(values),
+        f"{statistics.median(values) * 1000:.1f}",
+        f"{pct(values, 99) * 1000:.1f}",
+        f"{max(values) * 1000:.1f}",
+    )
 
 
 async def main() -> None:
@@ -145,8 +178,9 @@ async def main() -> None:
             logs.mkdir(parents=True, exist_ok=True)
             procs = await asyncio.to_thread(start_services, prefix, smtp_port, logs)
             urls = {p.name: p.url for p in procs}
-        j = Journey(urls=urls, kafka=KAFKA, prefix=prefix, jwt_secret=secret, sink=sink, mentees=0, mentors=0,
-                    wait_timeout=180)
+        j = Journey(
+            urls=urls, kafka=KAFKA, prefix=prefix, jwt_secret=secret, sink=sink, mentees=0, mentors=0, wait_timeout=180
+        )
         await j.watcher.start()
         try:
             pairs = await prepare(j, 2 * REQUESTS)
@@ -161,11 +195,15 @@ async def main() -> None:
         for p in procs:
             p.stop()
         sink.stop()
-    print_table(("acceptance -> email in the SMTP sink (ms)", "n", "p50", "p99", "max"), [
-        row("end to end, one at a time", one_by_one),
-        row(f"end to end, burst of {REQUESTS} accepts", list(burst)),
-        row("baseline: raw SMTP send to the sink", smtp),
-        row("baseline: raw Kafka produce -> consume", kafka)])
+    print_table(
+        ("acceptance -> email in the SMTP sink (ms)", "n", "p50", "p99", "max"),
+        [
+            row("end to end, one at a time", one_by_one),
+            row(f"end to end, burst of {REQUESTS} accepts", list(burst)),
+            row("baseline: raw SMTP send to the sink", smtp),
+            row("baseline: raw Kafka produce -> consume", kafka),
+        ],
+    )
 
 
 if __name__ == "__main__":

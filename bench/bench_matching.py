@@ -70,19 +70,40 @@ def synthetic(n_mentees: int, n_mentors: int, seed: int = SEED) -> tuple[list[Pe
         picked = rng.choice(N_SKILLS, size=rng.integers(3, 9), replace=False, p=popularity)
         weights = rng.choice([1.0, 0.7, 0.4], size=len(picked), p=[0.4, 0.4, 0.2])
         offset = int(rng.choice(ZONES, p=zone_p))
-        mentees.append(Person(
-            profile_id=f"e{i}", skills={}, needs={skills[s]: float(w) for s, w in zip(picked, weights, strict=True)},
-            seniority=int(rng.integers(0, 5)), languages=languages(), offset_minutes=offset, slots=slots(offset),
-            meeting=int(rng.choice(4, p=[0.7, 0.2, 0.05, 0.05])), manager_id=None, roles=frozenset({"mentee"})))
+        mentees.append(
+            Person(
+                profile_id=f"e{i}",
+                skills={},
+                needs={skills[s]: float(w) for s, w in zip(picked, weights, strict=True)},
+                seniority=int(rng.integers(0, 5)),
+                languages=languages(),
+                offset_minutes=offset,
+                slots=slots(offset),
+                meeting=int(rng.choice(4, p=[0.7, 0.2, 0.05, 0.05])),
+                manager_id=None,
+                roles=frozenset({"mentee"}),
+            )
+        )
     mentors = []
     for j in range(n_mentors):
         picked = rng.choice(N_SKILLS, size=rng.integers(5, 16), replace=False, p=popularity)
         offset = int(rng.choice(ZONES, p=zone_p))
-        mentors.append(Person(
-            profile_id=f"r{j}", skills={skills[s]: int(rng.integers(1, 6)) for s in picked}, needs={},
-            seniority=int(rng.integers(2, 8)), languages=languages(), offset_minutes=offset, slots=slots(offset),
-            meeting=int(rng.choice(4, p=[0.7, 0.2, 0.05, 0.05])), manager_id=None, roles=frozenset({"mentor"}),
-            active=True, capacity=int(rng.integers(1, 5))))
+        mentors.append(
+            Person(
+                profile_id=f"r{j}",
+                skills={skills[s]: int(rng.integers(1, 6)) for s in picked},
+                needs={},
+                seniority=int(rng.integers(2, 8)),
+                languages=languages(),
+                offset_minutes=offset,
+                slots=slots(offset),
+                meeting=int(rng.choice(4, p=[0.7, 0.2, 0.05, 0.05])),
+                manager_id=None,
+                roles=frozenset({"mentor"}),
+                active=True,
+                capacity=int(rng.integers(1, 5)),
+            )
+        )
     # a few manager relations, so the constraint is exercised
     for i in range(0, n_mentees, 97):
         m = mentees[i]
@@ -128,8 +149,11 @@ def exact_dense(mentees: list[Person], index: MentorIndex, free: np.ndarray) -> 
 
 
 def cohort_section(n_mentees: int, n_mentors: int, *, exact: str) -> list[tuple[str, str, str, str, str]]:
-    print(f"\n-- cohort {n_mentees // 1000}k mentees x {n_mentors // 1000}k mentors "
-          f"(K={K}, max time-zone gap {CONSTRAINTS.max_tz_distance_hours:g} h) --", flush=True)
+    print(
+        f"\n-- cohort {n_mentees // 1000}k mentees x {n_mentors // 1000}k mentors "
+        f"(K={K}, max time-zone gap {CONSTRAINTS.max_tz_distance_hours:g} h) --",
+        flush=True,
+    )
     mentees, mentors = synthetic(n_mentees, n_mentors)
     elapsed, peak, (index, free, result) = run_cohort(mentees, mentors, K)
     q = result.quality
@@ -148,16 +172,29 @@ def cohort_section(n_mentees: int, n_mentors: int, *, exact: str) -> list[tuple[
         optimum, exact_time = reference.quality.total_score, time.perf_counter() - started
         label = f"reference: flow with K={big_k} (dense does not fit)"
     rows = [
-        ("top-K + min-cost flow", f"{elapsed:.2f}", f"{peak:,.0f}", f"{flow_total:,.1f}",
-         f"{100 * flow_total / optimum:.4f}"),
-        ("greedy (same candidates)", f"+{greedy_time:.2f}", "-", f"{greedy_total:,.1f}",
-         f"{100 * greedy_total / optimum:.4f}"),
+        (
+            "top-K + min-cost flow",
+            f"{elapsed:.2f}",
+            f"{peak:,.0f}",
+            f"{flow_total:,.1f}",
+            f"{100 * flow_total / optimum:.4f}",
+        ),
+        (
+            "greedy (same candidates)",
+            f"+{greedy_time:.2f}",
+            "-",
+            f"{greedy_total:,.1f}",
+            f"{100 * greedy_total / optimum:.4f}",
+        ),
         (label, f"{exact_time:.2f}", "-", f"{optimum:,.1f}", "100"),
     ]
     print_table(("method", "time s", "peak MiB", "total score", "% of optimum"), rows)
-    print(f"quality report: matched {q.matched}, unmatched {q.unmatched}, bound ratio {q.bound_ratio:.4f}, "
-          f"p10 {q.p10_score:.3f}, top-5 share {q.top5_share:.3f}, mentees in a blocking pair "
-          f"{q.blocking_pair_mentees}; slots {int(free.sum())}", flush=True)
+    print(
+        f"quality report: matched {q.matched}, unmatched {q.unmatched}, bound ratio {q.bound_ratio:.4f}, "
+        f"p10 {q.p10_score:.3f}, top-5 share {q.top5_share:.3f}, mentees in a blocking pair "
+        f"{q.blocking_pair_mentees}; slots {int(free.sum())}",
+        flush=True,
+    )
     return rows
 
 
@@ -187,9 +224,14 @@ async def suggestion_http(n_mentors: int = 15_000, calls: int = 300) -> tuple[fl
     from mentorship_kit.auth import issue_token
 
     prefix = f"bench{uuid.uuid4().hex[:8]}."
-    settings = Settings(kafka_bootstrap_servers=kafka, mongodb_uri=mongo, kafka_topic_prefix=prefix,
-                        kafka_topic_partitions=1, mongodb_database=f"{prefix.strip('.')}_matching",
-                        jwt_secret="bench-secret-0123456789abcdef-0123456789")
+    settings = Settings(
+        kafka_bootstrap_servers=kafka,
+        mongodb_uri=mongo,
+        kafka_topic_prefix=prefix,
+        kafka_topic_partitions=1,
+        mongodb_database=f"{prefix.strip('.')}_matching",
+        jwt_secret="bench-secret-0123456789abcdef-0123456789",
+    )
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, tz_aware=True)
     db = client[settings.database_name]
     mentees, mentors = synthetic(calls, n_mentors, seed=SEED + 2)
@@ -197,21 +239,31 @@ async def suggestion_http(n_mentors: int = 15_000, calls: int = 300) -> tuple[fl
     docs, loads = [], []
     for p in mentors + mentees:
         profile = _profile_doc(p)
-        docs.append({"_id": p.profile_id, "profile": profile, "roles": profile["roles"], "active": True,
-                     "as_of": now, "erased": False})
+        docs.append(
+            {
+                "_id": p.profile_id,
+                "profile": profile,
+                "roles": profile["roles"],
+                "active": True,
+                "as_of": now,
+                "erased": False,
+            }
+        )
         if p.capacity:
             loads.append({"_id": p.profile_id, "capacity": p.capacity})
     started = time.perf_counter()
     for i in range(0, len(docs), 2000):
-        await db["profiles"].insert_many(docs[i:i + 2000], ordered=False)
+        await db["profiles"].insert_many(docs[i : i + 2000], ordered=False)
     await db["mentor_loads"].insert_many(loads, ordered=False)
     await db["meta"].insert_one({"_id": "profiles_version", "value": 1})
     print(f"(seeded {len(docs):,} profiles in {time.perf_counter() - started:.1f} s)", flush=True)
     app = create(settings)
     times: list[float] = []
     try:
-        async with app.router.lifespan_context(app), httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://matching", timeout=60) as http:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://matching", timeout=60) as http,
+        ):
             admin = {"Authorization": f"Bearer {issue_token(settings.jwt_secret, 'admin', ['admin'])}"}
             started = time.perf_counter()
             warm = await http.get(f"/suggestions/{mentees[0].profile_id}?k=5", headers=admin)
@@ -231,22 +283,30 @@ async def suggestion_http(n_mentors: int = 15_000, calls: int = 300) -> tuple[fl
 def _profile_doc(p: Person) -> dict[str, Any]:
     names = ["intern", "junior", "mid", "senior", "staff", "principal", "director", "executive"]
     windows = [{"weekday": s // 24, "start": f"{s % 24:02d}:00", "end": f"{s % 24 + 1:02d}:00"} for s in p.slots]
-    return {"profile_id": p.profile_id, "roles": sorted(p.roles), "seniority": names[p.seniority],
-            "skills": [{"name": k, "proficiency": v} for k, v in p.skills.items()],
-            "development_areas": [k for k, w in p.needs.items() if w == 1.0],
-            "goals": [{"goal_id": "g", "title": "g", "skills": [k for k, w in p.needs.items() if w != 1.0],
-                       "priority": 2}],
-            "languages": sorted(p.languages), "time_zone": "UTC", "availability": windows,
-            "mentor_capacity": p.capacity if "mentor" in p.roles else None, "active": True,
-            "mentoring_preferences": {"meeting_format": ["any", "video", "in_person", "chat"][p.meeting]}}
+    return {
+        "profile_id": p.profile_id,
+        "roles": sorted(p.roles),
+        "seniority": names[p.seniority],
+        "skills": [{"name": k, "proficiency": v} for k, v in p.skills.items()],
+        "development_areas": [k for k, w in p.needs.items() if w == 1.0],
+        "goals": [{"goal_id": "g", "title": "g", "skills": [k for k, w in p.needs.items() if w != 1.0], "priority": 2}],
+        "languages": sorted(p.languages),
+        "time_zone": "UTC",
+        "availability": windows,
+        "mentor_capacity": p.capacity if "mentor" in p.roles else None,
+        "active": True,
+        "mentoring_preferences": {"meeting_format": ["any", "video", "in_person", "chat"][p.meeting]},
+    }
 
 
 async def main() -> None:
     import logging
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    print(f"seed {SEED}; weights {WEIGHTS.model_dump()}; targets: 10k x 3k <= 1.5 s at >= 99.99 %, "
-          "50k x 15k <= 10 s, < 3 GB, >= 99.95 %, suggestion compute p99 <= 2 ms, HTTP p99 <= 50 ms")
+    print(
+        f"seed {SEED}; weights {WEIGHTS.model_dump()}; targets: 10k x 3k <= 1.5 s at >= 99.99 %, "
+        "50k x 15k <= 10 s, < 3 GB, >= 99.95 %, suggestion compute p99 <= 2 ms, HTTP p99 <= 50 ms"
+    )
     exact = os.environ.get("BENCH_MATCHING_EXACT", "1") != "0"
     if os.environ.get("BENCH_MATCHING_LARGE_ONLY") == "1":
         cohort_section(50_000, 15_000, exact="k")

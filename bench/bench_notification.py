@@ -35,10 +35,17 @@ EVENTS = int(os.environ.get("BENCH_NOTIFICATION_EVENTS", "100"))
 
 
 def message(i: int) -> Any:
-    return build_email(sender="Bench <bench@x.local>", to_name="Ada", to_address="ada@example.org",
-                       subject=f"Milestone {i}", text="Hello Ada,\n\nCongratulations!\n",
-                       html="<p>Congratulations!</p>",
-                       message_id=f"<{i}.{uuid.uuid4().hex}@bench>", date=datetime.now(UTC), delivery_id=f"d-{i}")
+    return build_email(
+        sender="Bench <bench@x.local>",
+        to_name="Ada",
+        to_address="ada@example.org",
+        subject=f"Milestone {i}",
+        text="Hello Ada,\n\nCongratulations!\n",
+        html="<p>Congratulations!</p>",
+        message_id=f"<{i}.{uuid.uuid4().hex}@bench>",
+        date=datetime.now(UTC),
+        delivery_id=f"d-{i}",
+    )
 
 
 async def emails(port: int, settings: Settings) -> list[tuple[str, int, float]]:
@@ -68,15 +75,37 @@ async def delivery_path(settings: Settings) -> tuple[str, int, float]:
         now = runtime.clock.now()
         docs = []
         for i in range(DELIVERIES):
-            docs.append({
-                "_id": f"bench-{i}:ada:email", "source_event_id": f"bench-{i}", "source_event_type": "bench",
-                "correlation_id": f"bench-{i}", "recipient_id": "ada", "recipient_kind": "person", "channel": "email",
-                "category": "milestones", "state": "pending", "reason": None, "urgent": False, "due_at": None,
-                "message": {"to_name": "Ada", "to_address": "ada@example.org", "subject": f"Milestone {i}",
-                            "text": "Hello Ada\n", "html": "<p>Hello</p>"},
-                "attempts": [], "attempt_count": 0, "lease_until": None, "lease_owner": None,
-                "created_at": now, "updated_at": now, "outbox": [], "outbox_pending": False,
-            })
+            docs.append(
+                {
+                    "_id": f"bench-{i}:ada:email",
+                    "source_event_id": f"bench-{i}",
+                    "source_event_type": "bench",
+                    "correlation_id": f"bench-{i}",
+                    "recipient_id": "ada",
+                    "recipient_kind": "person",
+                    "channel": "email",
+                    "category": "milestones",
+                    "state": "pending",
+                    "reason": None,
+                    "urgent": False,
+                    "due_at": None,
+                    "message": {
+                        "to_name": "Ada",
+                        "to_address": "ada@example.org",
+                        "subject": f"Milestone {i}",
+                        "text": "Hello Ada\n",
+                        "html": "<p>Hello</p>",
+                    },
+                    "attempts": [],
+                    "attempt_count": 0,
+                    "lease_until": None,
+                    "lease_owner": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    "outbox": [],
+                    "outbox_pending": False,
+                }
+            )
         await runtime.db["deliveries"].insert_many(docs)
         gate = asyncio.Semaphore(8)
 
@@ -122,8 +151,13 @@ async def end_to_end(settings: Settings, prefix: str) -> tuple[str, int, float]:
     try:
         in_app_only = NotificationPreferences(channels={"email": False, "in_app": True})
         for pid in ("ada", "grace"):
-            snap = ProfileSnapshot(profile_id=pid, display_name=pid.title(), email=f"{pid}@example.org",
-                                   roles=["mentee"], notification_preferences=in_app_only)
+            snap = ProfileSnapshot(
+                profile_id=pid,
+                display_name=pid.title(),
+                email=f"{pid}@example.org",
+                roles=["mentee"],
+                notification_preferences=in_app_only,
+            )
             env = Envelope.wrap(ProfileRegistered(profile_id=pid, profile=snap), source="bench")
             await producer.send_and_wait(f"{prefix}profile.events", encode(env), key=pid.encode())
         while await runtime.db["contacts"].count_documents({}) < 2:
@@ -131,8 +165,14 @@ async def end_to_end(settings: Settings, prefix: str) -> tuple[str, int, float]:
         now = datetime.now(UTC)
         payloads = []
         for i in range(EVENTS):
-            data = MilestoneReached(mentorship_id=f"m-{i % 6}", milestone_id=f"ms-{i}", title=f"Goal {i}",
-                                    mentor_id="grace", mentee_id="ada", reached_at=now)
+            data = MilestoneReached(
+                mentorship_id=f"m-{i % 6}",
+                milestone_id=f"ms-{i}",
+                title=f"Goal {i}",
+                mentor_id="grace",
+                mentee_id="ada",
+                reached_at=now,
+            )
             env = Envelope.wrap(data, source="bench")
             payloads.append((encode(env), env.subject.encode()))
         started = time.perf_counter()
@@ -149,15 +189,27 @@ async def end_to_end(settings: Settings, prefix: str) -> tuple[str, int, float]:
 
 
 def bench_settings(prefix: str, port: int) -> Settings:
-    return Settings(kafka_bootstrap_servers=KAFKA, mongodb_uri=MONGO, kafka_topic_prefix=prefix,
-                    kafka_topic_partitions=3, mongodb_database=f"{prefix.strip('.')}_notification",
-                    smtp_host="127.0.0.1", smtp_port=port, smtp_pool_size=4, outbox_poll_interval_ms=100,
-                    log_level="WARNING")
+    return Settings(
+        kafka_bootstrap_servers=KAFKA,
+        mongodb_uri=MONGO,
+        kafka_topic_prefix=prefix,
+        kafka_topic_partitions=3,
+        mongodb_database=f"{prefix.strip('.')}_notification",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_pool_size=4,
+        outbox_poll_interval_ms=100,
+        log_level="WARNING",
+    )
 
 
 def table(title: str, rows: list[tuple[str, int, float]]) -> None:
-    print_table(("path", "n", "seconds", "per second"),
-                [(name, n, f"{secs:.2f}", f"{n / secs:.0f}") for name, n, secs in rows], title=title, indent="  ")
+    print_table(
+        ("path", "n", "seconds", "per second"),
+        [(name, n, f"{secs:.2f}", f"{n / secs:.0f}") for name, n, secs in rows],
+        title=title,
+        indent="  ",
+    )
 
 
 async def main() -> None:

@@ -70,24 +70,59 @@ def admin() -> dict[str, str]:
 def synthetic_csv(rows: int, tag: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["email", "display_name", "roles", "job_title", "department", "seniority", "years_experience",
-                     "skills", "development_areas", "languages", "time_zone", "availability", "mentor_capacity"])
+    writer.writerow(
+        [
+            "email",
+            "display_name",
+            "roles",
+            "job_title",
+            "department",
+            "seniority",
+            "years_experience",
+            "skills",
+            "development_areas",
+            "languages",
+            "time_zone",
+            "availability",
+            "mentor_capacity",
+        ]
+    )
     for i in range(rows):
         mentor = i % 3 == 0
-        writer.writerow([
-            f"person{i}.{tag}@example.org", f"Person {i}", "mentee;mentor" if mentor else "mentee",
-            f"Engineer {i % 17}", DEPARTMENTS[i % len(DEPARTMENTS)], "senior" if mentor else "mid", str(3 + i % 20),
-            f"{SKILLS[i % 7]}:4;{SKILLS[(i + 2) % 7]}:3", f"{SKILLS[(i + 4) % 7]}", "en;de", ZONES[i % len(ZONES)],
-            "0 09:00-12:00;2 14:00-17:00", "3" if mentor else "",
-        ])
+        writer.writerow(
+            [
+                f"person{i}.{tag}@example.org",
+                f"Person {i}",
+                "mentee;mentor" if mentor else "mentee",
+                f"Engineer {i % 17}",
+                DEPARTMENTS[i % len(DEPARTMENTS)],
+                "senior" if mentor else "mid",
+                str(3 + i % 20),
+                f"{SKILLS[i % 7]}:4;{SKILLS[(i + 2) % 7]}:3",
+                f"{SKILLS[(i + 4) % 7]}",
+                "en;de",
+                ZONES[i % len(ZONES)],
+                "0 09:00-12:00;2 14:00-17:00",
+                "3" if mentor else "",
+            ]
+        )
     return out.getvalue()
 
 
 def profile_service(prefix: str) -> ServiceProcess:
     """The profile service as its own process on a fresh prefix and database."""
     port = free_port()
-    env = service_env("profile", kafka=KAFKA, mongo=MONGO, prefix=prefix, port=port, jwt_secret=JWT_SECRET,
-                      kafka_topic_partitions="3", log_level="WARNING", outbox_poll_interval_ms="100")
+    env = service_env(
+        "profile",
+        kafka=KAFKA,
+        mongo=MONGO,
+        prefix=prefix,
+        port=port,
+        jwt_secret=JWT_SECRET,
+        kafka_topic_partitions="3",
+        log_level="WARNING",
+        outbox_poll_interval_ms="100",
+    )
     return ServiceProcess("profile", port, env, Path(tempfile.gettempdir()) / f"{prefix.strip('.')}_profile.log")
 
 
@@ -98,6 +133,7 @@ def stop_and_drop(service: ServiceProcess) -> None:
 
 
 # --- 1. bulk import ---------------------------------------------------------------------------
+
 
 def baseline_inserts(text: str) -> tuple[str, int, float]:
     """Plain PyMongo loop: insert_one of the documents the import would write."""
@@ -124,8 +160,12 @@ async def service_import(service: ServiceProcess, text: str) -> tuple[str, int, 
     summary: dict[str, Any] = {}
     async with httpx.AsyncClient(timeout=TIMEOUT) as client:
         started = time.perf_counter()
-        async with client.stream("POST", f"{service.url}/profiles/import", content=text.encode(),
-                                 headers={**admin(), "content-type": "text/csv"}) as response:
+        async with client.stream(
+            "POST",
+            f"{service.url}/profiles/import",
+            content=text.encode(),
+            headers={**admin(), "content-type": "text/csv"},
+        ) as response:
             response.raise_for_status()
             async for line in response.aiter_lines():
                 if line.strip():
@@ -137,6 +177,7 @@ async def service_import(service: ServiceProcess, text: str) -> tuple[str, int, 
 
 
 # --- 2. profile updates ----------------------------------------------------------------------
+
 
 def update_payload_size(profile: dict[str, Any]) -> int:
     """Size of one ProfileUpdated envelope as the service publishes it, for the baseline."""
@@ -171,11 +212,19 @@ async def service_updates(service: ServiceProcess, prefix: str) -> tuple[tuple[s
     async with httpx.AsyncClient(base_url=service.url, timeout=60, headers=admin()) as client:
         first: dict[str, Any] = {}
         for w, pid in enumerate(ids):
-            body = {"profile_id": pid, "display_name": f"Bench {w}", "email": f"{pid}@example.org",
-                    "roles": ["mentee", "mentor"], "mentor_capacity": 2, "time_zone": ZONES[w % len(ZONES)],
-                    "job_title": "Engineer", "department": "Engineering",
-                    "skills": [{"name": "python", "proficiency": 4}, {"name": "sql", "proficiency": 3}],
-                    "development_areas": ["leadership"], "languages": ["en"]}
+            body = {
+                "profile_id": pid,
+                "display_name": f"Bench {w}",
+                "email": f"{pid}@example.org",
+                "roles": ["mentee", "mentor"],
+                "mentor_capacity": 2,
+                "time_zone": ZONES[w % len(ZONES)],
+                "job_title": "Engineer",
+                "department": "Engineering",
+                "skills": [{"name": "python", "proficiency": 4}, {"name": "sql", "proficiency": 3}],
+                "development_areas": ["leadership"],
+                "languages": ["en"],
+            }
             response = await client.post("/profiles", json=body)
             response.raise_for_status()
             first = first or response.json()
@@ -209,16 +258,21 @@ async def service_updates(service: ServiceProcess, prefix: str) -> tuple[tuple[s
             elapsed = time.perf_counter() - started
         finally:
             await reader.stop()
-    print(f"  ({UPDATES} PATCH answered after {requests_done:.2f} s; last ProfileUpdated read back after "
-          f"{elapsed:.2f} s; event size {size} bytes)")
+    print(
+        f"  ({UPDATES} PATCH answered after {requests_done:.2f} s; last ProfileUpdated read back after "
+        f"{elapsed:.2f} s; event size {size} bytes)"
+    )
     return (f"service: PATCH -> ProfileUpdated on topic ({CONCURRENCY} workers)", UPDATES, elapsed), size
 
 
 def table(title: str, rows: list[tuple[str, int, float]]) -> None:
     base = rows[0][1] / rows[0][2]
-    print_table(("path", "n", "seconds", "per second", "vs baseline"),
-                [(name, n, f"{secs:.2f}", f"{n / secs:.0f}", f"{n / secs / base:.2f}x") for name, n, secs in rows],
-                title=title, indent="  ")
+    print_table(
+        ("path", "n", "seconds", "per second", "vs baseline"),
+        [(name, n, f"{secs:.2f}", f"{n / secs:.0f}", f"{n / secs / base:.2f}x") for name, n, secs in rows],
+        title=title,
+        indent="  ",
+    )
 
 
 async def main() -> None:

@@ -32,18 +32,41 @@ N = int(os.environ.get("BENCH_SCHEDULING_TIMERS", "200"))
 async def seed(db: Any, n: int) -> None:
     await ensure_indexes(db, [timer_indexes()])
     due = datetime.now(UTC) - timedelta(minutes=1)
-    docs = [{"_id": f"t{i}", "kind": "bench", "due_at": due + timedelta(milliseconds=i), "state": "pending",
-             "payload": {"i": i}, "group": None, "lease_until": None, "outbox": [], "outbox_pending": False}
-            for i in range(n)]
+    docs = [
+        {
+            "_id": f"t{i}",
+            "kind": "bench",
+            "due_at": due + timedelta(milliseconds=i),
+            "state": "pending",
+            "payload": {"i": i},
+            "group": None,
+            "lease_until": None,
+            "outbox": [],
+            "outbox_pending": False,
+        }
+        for i in range(n)
+    ]
     for k in range(0, n, 500):
-        await db[TIMERS].insert_many(docs[k:k + 500])
+        await db[TIMERS].insert_many(docs[k : k + 500])
 
 
 async def handler(timer: dict[str, Any], now: datetime) -> list[Envelope[Any]]:
     start = now + timedelta(hours=1)
-    return [Envelope.wrap(SessionReminderDue(
-        mentorship_id="m", session_id=timer["_id"], mentor_id="a", mentee_id="b", ical_uid=f"{timer['_id']}@x",
-        start=start, duration_minutes=60, offset_minutes=60), source="bench")]
+    return [
+        Envelope.wrap(
+            SessionReminderDue(
+                mentorship_id="m",
+                session_id=timer["_id"],
+                mentor_id="a",
+                mentee_id="b",
+                ical_uid=f"{timer['_id']}@x",
+                start=start,
+                duration_minutes=60,
+                offset_minutes=60,
+            ),
+            source="bench",
+        )
+    ]
 
 
 class CountingTimers(Timers):
@@ -66,8 +89,10 @@ async def run_replicas(replicas: int, n: int) -> tuple[float, int, int, int]:
     try:
         await seed(clients[0][name], n)
         fires: Counter[str] = Counter()
-        loops = [TimerLoop(CountingTimers(c[name], Clock(), fires=fires), {"bench": handler}, service="bench")
-                 for c in clients]
+        loops = [
+            TimerLoop(CountingTimers(c[name], Clock(), fires=fires), {"bench": handler}, service="bench")
+            for c in clients
+        ]
         started = time.perf_counter()
         await asyncio.gather(*[loop.run_due(limit=n + 1) for loop in loops])
         elapsed = time.perf_counter() - started
@@ -103,14 +128,18 @@ async def main() -> None:
     one = await run_replicas(1, N)
     two = await run_replicas(2, N)
     rows = [("baseline: plain conditional update per doc", f"{base:.2f}", f"{N / base:.1f}", "-", "-", "-")]
-    for label, (secs, dup, left, extra) in (("1 replica (claim + handler + fire)", one),
-                                            ("2 replicas, separate clients", two)):
+    for label, (secs, dup, left, extra) in (
+        ("1 replica (claim + handler + fire)", one),
+        ("2 replicas, separate clients", two),
+    ):
         rows.append((label, f"{secs:.2f}", f"{N / secs:.1f}", dup, left, extra))
     print_table(("run", "seconds", "timers/s", "dup fires", "unfired", "extra events"), rows)
     print(f"second replica adds: x{one[0] / two[0]:.2f} throughput")
     if one[1] or two[1] or one[2] or two[2] or one[3] or two[3]:
-        print("WARNING: duplicate firings, unfired timers or extra events found (must be 0); on FerretDB 1.24 "
-              "concurrent find-and-modify/update on one document is not atomic across connections")
+        print(
+            "WARNING: duplicate firings, unfired timers or extra events found (must be 0); on FerretDB 1.24 "
+            "concurrent find-and-modify/update on one document is not atomic across connections"
+        )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,7 @@ def spawn(infra: Infra, prefix: str, tmp_path: Path) -> Iterator[Callable[..., S
 
     def start(name: str, *, replica: int = 0, **extra: str) -> ServiceProcess:
         port = free_port()
-        env = service_env(name, kafka=infra.kafka_bootstrap, mongo=infra.mongodb_uri, prefix=prefix,
-                          port=port, **extra)
+        env = service_env(name, kafka=infra.kafka_bootstrap, mongo=infra.mongodb_uri, prefix=prefix, port=port, **extra)
         proc = ServiceProcess(name, port, env, tmp_path / f"{name}-{replica}.log")
         started.append(proc)
         return proc.start()

@@ -20,8 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {"profile": 8001, "matching": 8002, "scheduling": 8003, "notification": 8004, "insights": 8005}
 # A local development platform: the demo moves the services' clocks, mails go to a local sink
 # on SMTP_PORT (`make demo` starts one), webhooks may target this machine. Override any of them.
-LOCAL_DEFAULTS = {"DEV_CLOCK_ENABLED": "true", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "2525",
-                  "WEBHOOK_ALLOW_LOOPBACK": "true"}
+LOCAL_DEFAULTS = {
+    "DEV_CLOCK_ENABLED": "true",
+    "SMTP_HOST": "127.0.0.1",
+    "SMTP_PORT": "2525",
+    "WEBHOOK_ALLOW_LOOPBACK": "true",
+}
 
 
 def _launcher():  # noqa: ANN202
@@ -103,8 +107,13 @@ def main() -> int:
             env.pop("MONGODB_DATABASE", None)
             log = (logs / f"{name}.log").open("ab")
             # Own session: Ctrl-C reaches only this launcher, which stops the services in order.
-            procs[name] = subprocess.Popen([sys.executable, "-m", f"{name}_service"], env=env,
-                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", f"{name}_service"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             urls[name] = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
         pending = set(urls)

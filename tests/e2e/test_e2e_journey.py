@@ -52,14 +52,24 @@ class Platform:
     def extra(self, name: str) -> dict[str, str]:
         common = {"DEV_CLOCK_ENABLED": "true"}
         if name == "notification":
-            common.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(self.sink.port), WEBHOOK_ALLOW_LOOPBACK="true",
-                          DELIVERY_RECOVERY_INTERVAL_SECONDS="2")
+            common.update(
+                SMTP_HOST="127.0.0.1",
+                SMTP_PORT=str(self.sink.port),
+                WEBHOOK_ALLOW_LOOPBACK="true",
+                DELIVERY_RECOVERY_INTERVAL_SECONDS="2",
+            )
         return common
 
     def start(self, name: str, generation: int = 0) -> ServiceProcess:
         port = free_port()
-        env = service_env(name, kafka=self.infra.kafka_bootstrap, mongo=self.infra.mongodb_uri, prefix=self.prefix,
-                          port=port, **self.extra(name))
+        env = service_env(
+            name,
+            kafka=self.infra.kafka_bootstrap,
+            mongo=self.infra.mongodb_uri,
+            prefix=self.prefix,
+            port=port,
+            **self.extra(name),
+        )
         proc = ServiceProcess(name, port, env, self.logs / f"{name}-{generation}.log")
         self.processes[name] = proc
         return proc.start(timeout=90)
@@ -84,8 +94,16 @@ async def played(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Asyn
     try:
         for name in SERVICES:
             await asyncio.to_thread(platform.start, name)
-        journey = Journey(urls=platform.urls, kafka=infra.kafka_bootstrap, prefix=prefix, jwt_secret=JWT_SECRET,
-                          sink=sink, mentees=8, mentors=4, wait_timeout=120)
+        journey = Journey(
+            urls=platform.urls,
+            kafka=infra.kafka_bootstrap,
+            prefix=prefix,
+            jwt_secret=JWT_SECRET,
+            sink=sink,
+            mentees=8,
+            mentors=4,
+            wait_timeout=120,
+        )
         try:
             steps = await journey.run()
             summary = await journey.summary()
@@ -106,13 +124,21 @@ def step(played: Played, starts: str) -> StepRecord:
 async def test_the_journey_runs_from_program_to_pay_it_forward(played: Played) -> None:
     j, summary = played.journey, played.summary
     assert [s.title for s in played.steps] == [
-        "An admin creates a program", "HR bulk-imports people (JSON Lines)", "People enroll in the program",
-        "Cohort dry run and its quality report", "The admin publishes the matches",
+        "An admin creates a program",
+        "HR bulk-imports people (JSON Lines)",
+        "People enroll in the program",
+        "Cohort dry run and its quality report",
+        "The admin publishes the matches",
         "A mentee asks a mentor directly; the mentor accepts",
-        "Scheduling proposes common hours; a session is booked", "Time passes: reminders fire",
-        "The session is held; both give feedback", "Weeks of silence: an overdue check-in nudges the pair",
-        "A milestone is reached and celebrated", "The mentor introduces their mentee to someone",
-        "Pay it forward: a mentee becomes a mentor", "The program manager checks the program's health"]
+        "Scheduling proposes common hours; a session is booked",
+        "Time passes: reminders fire",
+        "The session is held; both give feedback",
+        "Weeks of silence: an overdue check-in nudges the pair",
+        "A milestone is reached and celebrated",
+        "The mentor introduces their mentee to someone",
+        "Pay it forward: a mentee becomes a mentor",
+        "The program manager checks the program's health",
+    ]
 
     imported = step(played, "HR bulk-imports")
     assert imported.facts["created"] == len(j.everyone) and imported.facts["rejected"] == 0
@@ -132,10 +158,14 @@ async def test_the_journey_runs_from_program_to_pay_it_forward(played: Played) -
     # Each notification-bearing step: the email reached the SMTP sink and the item the inbox.
     for title, event, people in [
         ("The admin publishes", "CohortMatchPublished", 1),
-        ("A mentee asks", "MentorshipRequested", 1), ("A mentee asks", "MentorshipRequestAccepted", 1),
-        ("A mentee asks", "MentorshipStarted", 2), ("Scheduling proposes", "SessionScheduled", 2),
-        ("Time passes", "SessionReminderDue", 4), ("Weeks of silence", "CheckInOverdue", 2),
-        ("A milestone", "MilestoneReached", 2), ("The mentor introduces", "IntroductionMade", 2),
+        ("A mentee asks", "MentorshipRequested", 1),
+        ("A mentee asks", "MentorshipRequestAccepted", 1),
+        ("A mentee asks", "MentorshipStarted", 2),
+        ("Scheduling proposes", "SessionScheduled", 2),
+        ("Time passes", "SessionReminderDue", 4),
+        ("Weeks of silence", "CheckInOverdue", 2),
+        ("A milestone", "MilestoneReached", 2),
+        ("The mentor introduces", "IntroductionMade", 2),
     ]:
         notices = [n for n in step(played, title).notices if n.event == event]
         assert Counter(n.channel for n in notices) == {"email": people, "in_app": people}, (title, notices)
@@ -237,24 +267,25 @@ async def _observable_state(j: Journey) -> dict[str, Any]:
     for p in j.everyone:
         pid = p.profile_id
         state["profiles"][pid] = (await j.call("profile", "GET", f"/profiles/{pid}", as_=admin)).json()
-        state["read_model"][pid] = (await j.call("matching", "GET", f"/read-models/profiles/{pid}",
-                                                 as_=admin)).json()
+        state["read_model"][pid] = (await j.call("matching", "GET", f"/read-models/profiles/{pid}", as_=admin)).json()
         state["mentorships"][pid] = sorted(
             (await j.call("matching", "GET", "/mentorships", as_=admin, params={"profile_id": pid})).json(),
-            key=lambda m: m["mentorship_id"])
-        inbox = (await j.call("notification", "GET", f"/people/{pid}/inbox", as_=admin,
-                              params={"limit": 100})).json()
+            key=lambda m: m["mentorship_id"],
+        )
+        inbox = (await j.call("notification", "GET", f"/people/{pid}/inbox", as_=admin, params={"limit": 100})).json()
         state["inbox"][pid] = sorted((i["item_id"], i["read_at"]) for i in inbox["items"])
-        log = (await j.call("notification", "GET", "/deliveries", as_=admin,
-                            params={"recipient_id": pid, "limit": 500})).json()
+        log = (
+            await j.call("notification", "GET", "/deliveries", as_=admin, params={"recipient_id": pid, "limit": 500})
+        ).json()
         state["deliveries"][pid] = sorted((d["delivery_id"], d["state"], len(d["attempts"])) for d in log)
     mid = j.ids["direct_mentorship"]
     state["sessions"] = (await j.call("scheduling", "GET", f"/mentorships/{mid}/sessions", as_=admin)).json()
     state["scheduling"] = (await j.call("scheduling", "GET", f"/mentorships/{mid}", as_=admin)).json()
     state["progress"] = (await j.call("scheduling", "GET", f"/mentorships/{mid}/progress", as_=admin)).json()
     for cohort_mid in j.ids["cohort_mentorships"][:3]:
-        state[f"scheduling:{cohort_mid}"] = (await j.call("scheduling", "GET", f"/mentorships/{cohort_mid}",
-                                                          as_=admin)).json()
+        state[f"scheduling:{cohort_mid}"] = (
+            await j.call("scheduling", "GET", f"/mentorships/{cohort_mid}", as_=admin)
+        ).json()
     pid = j.ids["program"]["program_id"]
     state["program"] = (await j.call("matching", "GET", f"/programs/{pid}", as_=admin)).json()
     return state
@@ -291,11 +322,18 @@ async def _insights_state(j: Journey) -> dict[str, Any]:
 
     health = await get(f"/programs/{pid}/health")
     reports = {"health": health}
-    for path in (f"/programs/{pid}/attention", f"/programs/{pid}/mentor-load", f"/programs/{pid}/pairs.csv",
-                 "/programs.csv", "/insights/overall", "/insights/supply-gap"):
+    for path in (
+        f"/programs/{pid}/attention",
+        f"/programs/{pid}/mentor-load",
+        f"/programs/{pid}/pairs.csv",
+        "/programs.csv",
+        "/insights/overall",
+        "/insights/supply-gap",
+    ):
         reports[path] = await get(path)
-    stamped = {k: {f: v for f, v in r.items() if f != "as_of"} if isinstance(r, dict) else r
-               for k, r in reports.items()}
+    stamped = {
+        k: {f: v for f, v in r.items() if f != "as_of"} if isinstance(r, dict) else r for k, r in reports.items()
+    }
     return {"as_of": health["as_of"], "figures": health["figures"], "reports": stamped}
 
 
@@ -328,9 +366,15 @@ async def test_replaying_every_input_topic_changes_nothing_and_sends_nothing_twi
         proc.stop()
     for name in SERVICES:
         # Insights is rebuilt: its read models are emptied and refilled from every topic.
-        args = argparse.Namespace(service=name, database=platform.database(name), rebuild=name == "insights",
-                                  forget_processed=True, kafka=platform.infra.kafka_bootstrap,
-                                  mongo=platform.infra.mongodb_uri, prefix=platform.prefix)
+        args = argparse.Namespace(
+            service=name,
+            database=platform.database(name),
+            rebuild=name == "insights",
+            forget_processed=True,
+            kafka=platform.infra.kafka_bootstrap,
+            mongo=platform.infra.mongodb_uri,
+            prefix=platform.prefix,
+        )
         assert await cmd_replay(args) == (1 if name == "profile" else 0)  # profile consumes nothing
     lags = await kafka_ops.group_lags(platform.infra.kafka_bootstrap, platform.prefix)
     assert sum(g.lag for g in lags) > 0  # really rewound: there is history to replay

@@ -17,8 +17,11 @@ async def test_registered_profile_reaches_matching_read_model(spawn, infra, pref
     matching_svc = spawn("matching")
     admin = token("admin-1", "admin")
     body = {
-        "display_name": "Grace Hopper", "email": "Grace@Example.org", "roles": ["mentor"],
-        "time_zone": "America/New_York", "skills": [{"name": "COBOL", "proficiency": 5}],
+        "display_name": "Grace Hopper",
+        "email": "Grace@Example.org",
+        "roles": ["mentor"],
+        "time_zone": "America/New_York",
+        "skills": [{"name": "COBOL", "proficiency": 5}],
         "mentor_capacity": 2,
     }
     async with httpx.AsyncClient(timeout=10) as http:
@@ -47,21 +50,29 @@ async def test_bad_requests_get_problem_json_and_nothing_is_written(spawn, infra
         assert r.status_code == 401
         assert r.headers["content-type"].startswith("application/problem+json")
 
-        r = await http.post("/profiles", headers=admin, json={
-            "display_name": "X", "email": "x@y.z", "roles": ["mentee"], "time_zone": "Mars/Base"})
+        r = await http.post(
+            "/profiles",
+            headers=admin,
+            json={"display_name": "X", "email": "x@y.z", "roles": ["mentee"], "time_zone": "Mars/Base"},
+        )
         assert r.status_code == 422
         problem = r.json()
         assert problem["status"] == 422 and problem["errors"][0]["field"] == "time_zone"
 
-        r = await http.post("/profiles", headers=admin, json={
-            "display_name": "X", "email": "x@y.z", "roles": ["mentee"], "mentor_capacity": 3})
+        r = await http.post(
+            "/profiles",
+            headers=admin,
+            json={"display_name": "X", "email": "x@y.z", "roles": ["mentee"], "mentor_capacity": 3},
+        )
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "mentor_capacity"
 
-        ok = await http.post("/profiles", headers=admin, json={
-            "display_name": "X", "email": "x@y.z", "roles": ["mentee"]})
+        ok = await http.post(
+            "/profiles", headers=admin, json={"display_name": "X", "email": "x@y.z", "roles": ["mentee"]}
+        )
         assert ok.status_code == 201
-        dup = await http.post("/profiles", headers=admin, json={
-            "display_name": "Y", "email": "X@Y.Z", "roles": ["mentee"]})
+        dup = await http.post(
+            "/profiles", headers=admin, json={"display_name": "Y", "email": "X@Y.Z", "roles": ["mentee"]}
+        )
         assert dup.status_code == 409
 
     records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.PROFILE}", want=2, timeout=5)

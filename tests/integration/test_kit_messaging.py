@@ -63,8 +63,7 @@ async def test_poison_goes_to_dead_letter_and_the_partition_moves_on(settings_fo
     topic = f"{prefix}{Topic.PROFILE}"
     try:
         bad = registered("p-bad", name="Poison")
-        await produce(infra.kafka_bootstrap, topic, encode(bad), key=b"same-key",
-                      headers=[("trace", b"abc")])
+        await produce(infra.kafka_bootstrap, topic, encode(bad), key=b"same-key", headers=[("trace", b"abc")])
         await produce(infra.kafka_bootstrap, topic, b"\x00not json at all", key=b"same-key")
         await produce(infra.kafka_bootstrap, topic, encode(registered("p-good")), key=b"same-key")
         await eventually(lambda: svc.count("p-good"))
@@ -94,9 +93,7 @@ class CrashAfterPublish(OutboxRelay):
         raise ConnectionError("process killed")
 
 
-async def test_relay_restarted_between_publish_and_mark_loses_nothing_and_doubles_nothing(
-    settings_for, infra, prefix
-):
+async def test_relay_restarted_between_publish_and_mark_loses_nothing_and_doubles_nothing(settings_for, infra, prefix):
     producer_rt = ServiceRuntime(settings_for(ServiceSettings, service_name="kit-relay-src"))
     producer_rt.outbox_collection("things")
     producer_rt.produces(Topic.PROFILE)
@@ -109,13 +106,26 @@ async def test_relay_restarted_between_publish_and_mark_loses_nothing_and_double
         await producer_rt.db["things"].insert_one(new_document({"_id": "agg-1"}, events[:1]))
         await producer_rt.db["things"].insert_one(new_document({"_id": "agg-2"}, events[1:]))
 
-        crashing = CrashAfterPublish(producer_rt.db, ["things"], producer_rt.producer, producer_rt.topics,
-                                     producer_rt.clock, service="kit-relay-src", lease_seconds=0.2)
+        crashing = CrashAfterPublish(
+            producer_rt.db,
+            ["things"],
+            producer_rt.producer,
+            producer_rt.topics,
+            producer_rt.clock,
+            service="kit-relay-src",
+            lease_seconds=0.2,
+        )
         with pytest.raises(ConnectionError):
             await crashing.drain()
         await asyncio.sleep(0.3)  # the crashed relay's lease runs out
-        restarted = OutboxRelay(producer_rt.db, ["things"], producer_rt.producer, producer_rt.topics,
-                                producer_rt.clock, service="kit-relay-src")
+        restarted = OutboxRelay(
+            producer_rt.db,
+            ["things"],
+            producer_rt.producer,
+            producer_rt.topics,
+            producer_rt.clock,
+            service="kit-relay-src",
+        )
         assert await restarted.drain() == 2
         assert await restarted.drain() == 0
 
@@ -148,7 +158,7 @@ async def test_event_appended_while_relay_publishes_is_kept_and_published_next(s
         await rt.db["things"].insert_one(new_document({"_id": "agg"}, [first]))
 
         class AppendDuringPublish(OutboxRelay):
-            async def _mark_published(self, collection, doc_id, event_ids, dead=()):  # noqa: ANN001
+            async def _mark_published(self, collection, doc_id, event_ids, dead=()):
                 from mentorship_kit.outbox import with_events
 
                 await rt.db["things"].update_one({"_id": "agg"}, with_events({"$set": {"x": 1}}, [late]))
@@ -181,7 +191,7 @@ async def test_events_swapped_in_while_relay_publishes_are_not_lost(settings_for
         await rt.db["things"].insert_one(new_document({"_id": "agg"}, [first]))
 
         class SwapDuringPublish(OutboxRelay):
-            async def _mark_published(self, collection, doc_id, event_ids, dead=()):  # noqa: ANN001
+            async def _mark_published(self, collection, doc_id, event_ids, dead=()):
                 await rt.db["things"].update_one({"_id": "agg"}, with_replaced_events({"$set": {"x": 1}}, [erased]))
                 await super()._mark_published(collection, doc_id, event_ids, dead=dead)
 

@@ -17,8 +17,18 @@ pytestmark = pytest.mark.integration
 
 async def cli(infra, prefix: str, *args: str, check: bool = True) -> str:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mentorship_ops", "--kafka", infra.kafka_bootstrap, "--mongo", infra.mongodb_uri,
-        "--prefix", prefix, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "mentorship_ops",
+        "--kafka",
+        infra.kafka_bootstrap,
+        "--mongo",
+        infra.mongodb_uri,
+        "--prefix",
+        prefix,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"},
     )
     out, _ = await proc.communicate()
@@ -53,4 +63,3 @@ async def test_dead_letter_is_listed_then_redriven_after_the_fix(settings_for, i
         assert "ops-dlt.counter" in status
     finally:
         await svc.runtime.stop()
-

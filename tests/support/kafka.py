@@ -13,8 +13,14 @@ from mentorship_ops.support import read_topic
 __all__ = ["eventually", "produce", "read_topic"]
 
 
-async def produce(bootstrap: str, topic: str, value: bytes, *, key: bytes | None = None,
-                  headers: list[tuple[str, bytes]] | None = None) -> None:
+async def produce(
+    bootstrap: str,
+    topic: str,
+    value: bytes,
+    *,
+    key: bytes | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:

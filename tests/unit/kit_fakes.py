@@ -24,13 +24,20 @@ class FakeTimers:
     def __init__(self) -> None:
         self.timers: dict[str, dict[str, Any]] = {}
 
-    async def schedule(self, timer_id: str, kind: str, due_at: datetime, payload: dict[str, Any], *,
-                       group: str | None = None) -> None:
+    async def schedule(
+        self, timer_id: str, kind: str, due_at: datetime, payload: dict[str, Any], *, group: str | None = None
+    ) -> None:
         current = self.timers.get(timer_id)
         if current is not None and current["state"] == "fired":
             return  # a fired timer stays fired
-        self.timers[timer_id] = {"_id": timer_id, "kind": kind, "due_at": due_at, "payload": payload,
-                                 "group": group, "state": "pending"}
+        self.timers[timer_id] = {
+            "_id": timer_id,
+            "kind": kind,
+            "due_at": due_at,
+            "payload": payload,
+            "group": group,
+            "state": "pending",
+        }
 
     async def all_planned(self, timer_ids: Sequence[str]) -> bool:
         return all(self.timers.get(t, {}).get("state") in ("pending", "fired") for t in timer_ids)
@@ -68,8 +75,12 @@ class FakeContext:
 
     @property
     def ctx(self) -> UseCaseContext:
-        return UseCaseContext(clock=self.clock, timers=self.timers, events=self.events,  # type: ignore[arg-type]
-                              events_written=self._wake)
+        return UseCaseContext(
+            clock=self.clock,
+            timers=self.timers,
+            events=self.events,  # type: ignore[arg-type]
+            events_written=self._wake,
+        )
 
 
 class MemoryCollection:
@@ -99,4 +110,3 @@ def runtime_without_store(settings: Any) -> ServiceRuntime:
     runtime = ServiceRuntime(settings)
     runtime.db = MemoryDb()  # type: ignore[assignment]
     return runtime
-

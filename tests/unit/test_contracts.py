@@ -42,8 +42,11 @@ def test_follow_up_event_keeps_correlation_and_names_its_cause():
 
 def test_time_is_stored_in_utc():
     cest = timezone(timedelta(hours=2))
-    env = Envelope.wrap(ProfileRegistered(profile_id="p1", profile=_profile()), source="profile",
-                        time=datetime(2026, 6, 1, 12, 0, tzinfo=cest))
+    env = Envelope.wrap(
+        ProfileRegistered(profile_id="p1", profile=_profile()),
+        source="profile",
+        time=datetime(2026, 6, 1, 12, 0, tzinfo=cest),
+    )
     assert decode(encode(env)).time == datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 
 
@@ -86,8 +89,9 @@ def test_old_version_is_upcast_to_the_new_model():
         full_name: str
 
     try:
-        register_upcaster("test.thing_v1", "test.thing.v2",
-                          lambda d: {"thing_id": d["thing_id"], "full_name": d["name"]})
+        register_upcaster(
+            "test.thing_v1", "test.thing.v2", lambda d: {"thing_id": d["thing_id"], "full_name": d["name"]}
+        )
         old = Envelope.wrap(ThingV1(thing_id="t1", name="Ada"), source="test")
         new = decode(encode(old))
         assert isinstance(new.data, ThingV2)

@@ -75,9 +75,20 @@ async def call(app: Any, *, path: str, headers: list[tuple[bytes, bytes]], chunk
         elif message["type"] == "http.response.body":
             answer["body"] += message.get("body", b"")
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-             "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
     await app(scope, receive, send)
     assert answer["headers"]["content-type"] == "application/problem+json" or answer["status"] < 400
     return answer["status"], json.loads(answer["body"] or b"{}"), pulled
@@ -88,27 +99,32 @@ def endless(chunk_size: int = 64 * 1024, total: int = 50 * MiB) -> Any:
 
 
 async def test_a_declared_50_mb_body_is_refused_before_a_byte_is_read_or_the_token_checked():
-    status, body, pulled = await call(app_under_test(), path="/things",
-                                      headers=[(b"content-length", str(50 * MiB).encode()),
-                                               (b"content-type", b"application/json")],
-                                      chunks=endless())
+    status, body, pulled = await call(
+        app_under_test(),
+        path="/things",
+        headers=[(b"content-length", str(50 * MiB).encode()), (b"content-type", b"application/json")],
+        chunks=endless(),
+    )
     assert status == 413 and pulled == 0
     assert body["title"] == "Content too large" and body["limit"] == MiB
 
 
 async def test_a_chunked_body_is_cut_off_just_past_the_cap():
-    status, body, pulled = await call(app_under_test(), path="/things",
-                                      headers=[(b"content-type", b"application/json"),
-                                               (b"transfer-encoding", b"chunked")],
-                                      chunks=endless())
+    status, body, pulled = await call(
+        app_under_test(),
+        path="/things",
+        headers=[(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+        chunks=endless(),
+    )
     assert status == 413 and body["status"] == 413
     assert MiB < pulled <= MiB + 64 * 1024  # never the whole 50 MB
 
 
 async def test_a_route_with_its_own_cap_takes_more_and_still_stops():
     app = app_under_test()
-    status, body, pulled = await call(app, path="/big", headers=[(b"content-length", str(3 * MiB).encode())],
-                                      chunks=endless(total=3 * MiB))
+    status, body, pulled = await call(
+        app, path="/big", headers=[(b"content-length", str(3 * MiB).encode())], chunks=endless(total=3 * MiB)
+    )
     assert status == 200 and body == {"size": 3 * MiB}
     status, body, pulled = await call(app, path="/big", headers=[], chunks=endless())
     assert status == 413 and body["limit"] == 4 * MiB and pulled <= 4 * MiB + 64 * 1024
@@ -124,8 +140,13 @@ async def test_a_body_under_the_cap_goes_through_to_authentication():
 
 
 def registered(description: str) -> Envelope[Any]:
-    profile = ProfileSnapshot(profile_id="p-1", display_name="Ada", email="ada@example.org", roles=["mentee"],
-                              goals=[Goal(goal_id=f"g{i}", title="Grow", description=description) for i in range(20)])
+    profile = ProfileSnapshot(
+        profile_id="p-1",
+        display_name="Ada",
+        email="ada@example.org",
+        roles=["mentee"],
+        goals=[Goal(goal_id=f"g{i}", title="Grow", description=description) for i in range(20)],
+    )
     return Envelope.wrap(ProfileRegistered(profile_id="p-1", profile=profile), source="test")
 
 
@@ -147,8 +168,17 @@ def test_the_default_event_limit_is_below_kafkas_default_message_size():
 
 def _token(exp_offset: float) -> str:
     now = datetime.now(UTC)
-    return jwt.encode({"sub": "p-1", "roles": ["mentee"], "iss": "mentorship-platform", "iat": now - timedelta(hours=1),
-                       "exp": now + timedelta(seconds=exp_offset)}, SECRET, algorithm="HS256")
+    return jwt.encode(
+        {
+            "sub": "p-1",
+            "roles": ["mentee"],
+            "iss": "mentorship-platform",
+            "iat": now - timedelta(hours=1),
+            "exp": now + timedelta(seconds=exp_offset),
+        },
+        SECRET,
+        algorithm="HS256",
+    )
 
 
 def test_jwt_validation_allows_30_seconds_of_clock_skew():

@@ -8,9 +8,11 @@ from pathlib import Path
 from mentorship_kit.settings import DEV_JWT_SECRET, ServiceSettings
 from notification_service.settings import Settings as NotificationSettings
 
-COMPOSE = "\n".join(line.split(" #")[0] for line in
-                    (Path(__file__).parents[2] / "docker-compose.yml").read_text().splitlines()
-                    if not line.lstrip().startswith("#"))  # what compose reads, without comments
+COMPOSE = "\n".join(
+    line.split(" #")[0]
+    for line in (Path(__file__).parents[2] / "docker-compose.yml").read_text().splitlines()
+    if not line.lstrip().startswith("#")
+)  # what compose reads, without comments
 
 
 def test_compose_has_no_default_jwt_secret():

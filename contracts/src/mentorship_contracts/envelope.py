@@ -96,6 +96,4 @@ class Envelope(BaseModel, Generic[DataT]):
 
     def caused(self, data: EventData, *, source: str, time: datetime | None = None) -> Envelope[Any]:
         """A follow-up event: same correlation, caused by this one."""
-        return Envelope.wrap(
-            data, source=source, correlation_id=self.correlationid, causation_id=self.id, time=time
-        )
+        return Envelope.wrap(data, source=source, correlation_id=self.correlationid, causation_id=self.id, time=time)

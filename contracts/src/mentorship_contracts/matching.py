@@ -47,8 +47,12 @@ class MatchQuality(BaseModel):
     blocking_pair_mentees: int
 
 
-@event("mentorship.matching.mentorship_requested", topic=Topic.MATCHING, subject="mentorship_id",
-       personal_data=("message",))
+@event(
+    "mentorship.matching.mentorship_requested",
+    topic=Topic.MATCHING,
+    subject="mentorship_id",
+    personal_data=("message",),
+)
 class MentorshipRequested(EventData):
     """A mentee asked a mentor to mentor them; expires at `expires_at` if unanswered."""
 
@@ -71,8 +75,12 @@ class MentorshipRequestAccepted(EventData):
     awaiting_admin_approval: bool = False
 
 
-@event("mentorship.matching.mentorship_request_declined", topic=Topic.MATCHING, subject="mentorship_id",
-       personal_data=("reason",))
+@event(
+    "mentorship.matching.mentorship_request_declined",
+    topic=Topic.MATCHING,
+    subject="mentorship_id",
+    personal_data=("reason",),
+)
 class MentorshipRequestDeclined(EventData):
     """The mentor (or an admin, or the platform at capacity) declined the request."""
 
@@ -104,8 +112,12 @@ class MentorshipRequestWithdrawn(EventData):
     program_id: Id | None = None
 
 
-@event("mentorship.matching.mentorship_started", topic=Topic.MATCHING, subject="mentorship_id",
-       personal_data=("agreement",))
+@event(
+    "mentorship.matching.mentorship_started",
+    topic=Topic.MATCHING,
+    subject="mentorship_id",
+    personal_data=("agreement",),
+)
 class MentorshipStarted(EventData):
     """A mentorship is active: participants, program, agreement and cadence."""
 
@@ -129,8 +141,7 @@ class MentorshipCompleted(EventData):
     completed_at: AwareDatetime
 
 
-@event("mentorship.matching.mentorship_ended", topic=Topic.MATCHING, subject="mentorship_id",
-       personal_data=("reason",))
+@event("mentorship.matching.mentorship_ended", topic=Topic.MATCHING, subject="mentorship_id", personal_data=("reason",))
 class MentorshipEnded(EventData):
     """The mentorship ended early; `not_a_good_fit` frees the slot and excludes the pair."""
 
@@ -155,8 +166,9 @@ class CohortMatchPublished(EventData):
     admin_ids: list[Id] = Field(default_factory=list, max_length=1000)
 
 
-@event("mentorship.matching.introduction_made", topic=Topic.MATCHING, subject="introduction_id",
-       personal_data=("message",))
+@event(
+    "mentorship.matching.introduction_made", topic=Topic.MATCHING, subject="introduction_id", personal_data=("message",)
+)
 class IntroductionMade(EventData):
     """A mentor introduced their mentee to another member for networking."""
 

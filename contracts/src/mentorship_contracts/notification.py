@@ -14,8 +14,7 @@ from .text import Id, Name, Text
 from .topics import Topic
 
 
-@event("mentorship.notification.notification_delivered", topic=Topic.NOTIFICATION,
-       subject="recipient_id")
+@event("mentorship.notification.notification_delivered", topic=Topic.NOTIFICATION, subject="recipient_id")
 class NotificationDelivered(EventData):
     """A message reached a person (or a webhook endpoint) on one channel."""
 
@@ -45,8 +44,7 @@ class NotificationFailed(EventData):
     attempts: int = 1
 
 
-@event("mentorship.notification.webhook_endpoint_disabled", topic=Topic.NOTIFICATION,
-       subject="endpoint_id")
+@event("mentorship.notification.webhook_endpoint_disabled", topic=Topic.NOTIFICATION, subject="endpoint_id")
 class WebhookEndpointDisabled(EventData):
     """A webhook endpoint kept failing and was disabled; an admin must re-enable it."""
 

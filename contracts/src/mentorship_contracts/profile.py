@@ -153,7 +153,8 @@ class ProfileSnapshot(ValueModel):
     development_areas: list[Tag] = Field(default_factory=list, max_length=30)
     goals: list[Goal] = Field(default_factory=list, max_length=20)
     languages: list[Annotated[str, StringConstraints(max_length=64), SINGLE_LINE]] = Field(
-        default_factory=lambda: ["en"], max_length=20)
+        default_factory=lambda: ["en"], max_length=20
+    )
     time_zone: TimeZoneName = "UTC"
     availability: list[AvailabilityWindow] = Field(default_factory=list, max_length=50)
     mentor_capacity: int | None = Field(default=None, ge=0, le=50)
@@ -161,8 +162,10 @@ class ProfileSnapshot(ValueModel):
     notification_preferences: NotificationPreferences = Field(default_factory=NotificationPreferences)
     active: bool = True
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=128), SINGLE_LINE] | None = Field(
-        default=None, description="the person's id in the company directory or identity provider (SCIM externalId, "
-                                  "OIDC subject); unique when set")
+        default=None,
+        description="the person's id in the company directory or identity provider (SCIM externalId, "
+        "OIDC subject); unique when set",
+    )
 
     @field_validator("languages")
     @classmethod
@@ -170,8 +173,7 @@ class ProfileSnapshot(ValueModel):
         return [v.strip().lower() for v in value if v.strip()]
 
 
-@event("mentorship.profile.profile_registered", topic=Topic.PROFILE, subject="profile_id",
-       personal_data=("profile",))
+@event("mentorship.profile.profile_registered", topic=Topic.PROFILE, subject="profile_id", personal_data=("profile",))
 class ProfileRegistered(EventData):
     """A person joined the platform; carries their whole profile."""
 
@@ -179,8 +181,12 @@ class ProfileRegistered(EventData):
     profile: ProfileSnapshot
 
 
-@event("mentorship.profile.profile_updated", topic=Topic.PROFILE, subject="profile_id",
-       personal_data=("changes", "profile"))
+@event(
+    "mentorship.profile.profile_updated",
+    topic=Topic.PROFILE,
+    subject="profile_id",
+    personal_data=("changes", "profile"),
+)
 class ProfileUpdated(EventData):
     """Some profile fields changed; `changes` holds only the changed fields, `profile` the result."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-
 import json
 from collections.abc import Callable
 from typing import Any
@@ -58,9 +57,7 @@ def event(
     return register
 
 
-def register_upcaster(
-    old_type: str, new_type: str, upcast: Callable[[dict[str, Any]], dict[str, Any]]
-) -> None:
+def register_upcaster(old_type: str, new_type: str, upcast: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     """Old events on a topic are read as the new version: payload dict in, payload dict out."""
     _UPCASTERS[old_type] = (new_type, upcast)
 

@@ -25,8 +25,12 @@ class _SessionEvent(EventData):
     sequence: int = Field(default=0, ge=0, description="iCalendar SEQUENCE after this change")
 
 
-@event("mentorship.scheduling.session_scheduled", topic=Topic.SCHEDULING, subject="mentorship_id",
-       personal_data=("agenda",))
+@event(
+    "mentorship.scheduling.session_scheduled",
+    topic=Topic.SCHEDULING,
+    subject="mentorship_id",
+    personal_data=("agenda",),
+)
 class SessionScheduled(_SessionEvent):
     """A mentoring session was booked."""
 
@@ -49,8 +53,12 @@ class SessionRescheduled(_SessionEvent):
     rescheduled_by: Id
 
 
-@event("mentorship.scheduling.session_cancelled", topic=Topic.SCHEDULING, subject="mentorship_id",
-       personal_data=("reason",))
+@event(
+    "mentorship.scheduling.session_cancelled",
+    topic=Topic.SCHEDULING,
+    subject="mentorship_id",
+    personal_data=("reason",),
+)
 class SessionCancelled(_SessionEvent):
     """A session was called off."""
 
@@ -59,8 +67,9 @@ class SessionCancelled(_SessionEvent):
     cancelled_by: Id
 
 
-@event("mentorship.scheduling.session_completed", topic=Topic.SCHEDULING, subject="mentorship_id",
-       personal_data=("notes",))
+@event(
+    "mentorship.scheduling.session_completed", topic=Topic.SCHEDULING, subject="mentorship_id", personal_data=("notes",)
+)
 class SessionCompleted(_SessionEvent):
     """A session took place."""
 
@@ -111,8 +120,12 @@ class MentorshipInactive(EventData):
     inactive_since: AwareDatetime
 
 
-@event("mentorship.scheduling.session_feedback_submitted", topic=Topic.SCHEDULING,
-       subject="mentorship_id", personal_data=("comment",))
+@event(
+    "mentorship.scheduling.session_feedback_submitted",
+    topic=Topic.SCHEDULING,
+    subject="mentorship_id",
+    personal_data=("comment",),
+)
 class SessionFeedbackSubmitted(EventData):
     """A participant rated a completed session; may flag the pairing as not a good fit."""
 

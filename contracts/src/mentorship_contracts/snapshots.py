@@ -88,8 +88,9 @@ def _types(node: dict[str, Any], root: dict[str, Any]) -> set[str]:
     return {"any"}
 
 
-def _compare(type_: str, old: Any, new: Any, old_root: dict[str, Any], new_root: dict[str, Any], where: str,
-             problems: list[str]) -> None:
+def _compare(
+    type_: str, old: Any, new: Any, old_root: dict[str, Any], new_root: dict[str, Any], where: str, problems: list[str]
+) -> None:
     old = _resolve(old, old_root)
     new = _resolve(new, new_root)
     old_props = old.get("properties", {})
@@ -109,9 +110,7 @@ def _compare(type_: str, old: Any, new: Any, old_root: dict[str, Any], new_root:
         old_t, new_t = _types(old_field, old_root), _types(new_field, new_root)
         # Narrowing breaks the reading of old events, widening breaks existing readers: equal only.
         if old_t != new_t and "any" not in old_t | new_t:
-            problems.append(
-                f"{type_}: field {where}{name} changed type {sorted(old_t)} -> {sorted(new_t)}"
-            )
+            problems.append(f"{type_}: field {where}{name} changed type {sorted(old_t)} -> {sorted(new_t)}")
             continue
         o, n = _resolve(old_field, old_root), _resolve(new_field, new_root)
         _compare_limits(type_, f"{where}{name}", _leaf(old_field, old_root), _leaf(new_field, new_root), problems)

@@ -34,8 +34,9 @@ def single_line(value: str) -> str:
     """Refuse control characters and line breaks (a header, an .ics line, a log line stays one line)."""
     found = _CONTROL.search(value)
     if found:
-        raise ValueError(f"must be a single line without control characters (found {found.group()!r} "
-                         f"at position {found.start()})")
+        raise ValueError(
+            f"must be a single line without control characters (found {found.group()!r} at position {found.start()})"
+        )
     return value
 
 

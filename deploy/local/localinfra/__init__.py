@@ -23,5 +23,16 @@ from .lifecycle import install, start, status, stop
 from .probes import kafka_probe, mongo_command, mongo_probe
 from .versions import FERRETDB_VERSION, KAFKA_VERSION, cache_dir
 
-__all__ = ["FERRETDB_VERSION", "KAFKA_VERSION", "InfraError", "cache_dir", "install", "kafka_probe",
-           "mongo_command", "mongo_probe", "start", "status", "stop"]
+__all__ = [
+    "FERRETDB_VERSION",
+    "KAFKA_VERSION",
+    "InfraError",
+    "cache_dir",
+    "install",
+    "kafka_probe",
+    "mongo_command",
+    "mongo_probe",
+    "start",
+    "status",
+    "stop",
+]

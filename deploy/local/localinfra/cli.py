@@ -14,8 +14,9 @@ from .versions import INFO_FILE, KAFKA_HEAP, KAFKA_READY_TIMEOUT, STOP_TIMEOUT
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="infra.py",
-                                 description="Local Kafka (KRaft) + FerretDB (SQLite) for development and tests.")
+    ap = argparse.ArgumentParser(
+        prog="infra.py", description="Local Kafka (KRaft) + FerretDB (SQLite) for development and tests."
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_install = sub.add_parser("install", help="download/build Kafka jars and FerretDB into the cache")
     p_install.add_argument("--force", action="store_true", help="rebuild even if cached")
@@ -27,9 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     p_up.add_argument("--kafka-heap", default=KAFKA_HEAP, help="JVM -Xmx for Kafka (default %(default)s)")
     p_up.add_argument("--timeout", type=float, default=KAFKA_READY_TIMEOUT, help="seconds to wait for Kafka")
     p_up.add_argument("--reuse", action="store_true", help="reuse already running infra in this state dir")
-    p_up.add_argument("--sasl", action="store_true",
-                      help="also SASL_SSL (SCRAM-SHA-512 user) and mutual-TLS listeners, throwaway CA; "
-                           "addresses and credentials in infra.json")
+    p_up.add_argument(
+        "--sasl",
+        action="store_true",
+        help="also SASL_SSL (SCRAM-SHA-512 user) and mutual-TLS listeners, throwaway CA; "
+        "addresses and credentials in infra.json",
+    )
     p_down = sub.add_parser("down", help="stop Kafka + FerretDB (SIGTERM, then SIGKILL)")
     p_down.add_argument("--state-dir", required=True)
     p_down.add_argument("--timeout", type=float, default=STOP_TIMEOUT)
@@ -47,14 +51,26 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "install":
             install(force=args.force)
         elif args.cmd == "up":
-            info = start(args.state_dir, args.kafka_port, args.mongo_port, args.partitions, reuse=args.reuse,
-                         kafka_heap=args.kafka_heap, timeout=args.timeout, sasl=args.sasl)
+            info = start(
+                args.state_dir,
+                args.kafka_port,
+                args.mongo_port,
+                args.partitions,
+                reuse=args.reuse,
+                kafka_heap=args.kafka_heap,
+                timeout=args.timeout,
+                sasl=args.sasl,
+            )
             print(f"Kafka {info['kafka_version']} (KRaft) ready at {info['kafka_bootstrap']}")
             if info.get("kafka_sasl_bootstrap"):
-                print(f"Kafka SASL_SSL ({info['kafka_sasl_mechanism']}, user {info['kafka_sasl_username']}) at "
-                      f"{info['kafka_sasl_bootstrap']}, CA {info['kafka_ssl_ca_file']}")
-                print(f"Kafka SSL with client certificates (mutual TLS) at {info['kafka_mtls_bootstrap']}, "
-                      f"client certificate {info['kafka_ssl_cert_file']}")
+                print(
+                    f"Kafka SASL_SSL ({info['kafka_sasl_mechanism']}, user {info['kafka_sasl_username']}) at "
+                    f"{info['kafka_sasl_bootstrap']}, CA {info['kafka_ssl_ca_file']}"
+                )
+                print(
+                    f"Kafka SSL with client certificates (mutual TLS) at {info['kafka_mtls_bootstrap']}, "
+                    f"client certificate {info['kafka_ssl_cert_file']}"
+                )
             print(f"FerretDB {info['ferretdb_version']} (SQLite) ready at {info['mongodb_uri']}")
             print(f"state: {Path(info['state_dir']) / INFO_FILE} (up took {time.monotonic() - t0:.1f}s)")
         elif args.cmd == "down":

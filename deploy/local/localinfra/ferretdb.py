@@ -45,7 +45,7 @@ def _go_env(log: Log) -> tuple[str, dict[str, str]]:
     if not go:
         raise InfraError("go not found: needed once to build FerretDB (Go >= 1.24, or any Go + GOTOOLCHAIN)")
     env = dict(os.environ)
-    env["CGO_ENABLED"] = "0"          # SQLite backend is pure Go (modernc.org/sqlite)
+    env["CGO_ENABLED"] = "0"  # SQLite backend is pure Go (modernc.org/sqlite)
     env["GOFLAGS"] = "-buildvcs=false"  # ignore user GOFLAGS such as -mod=vendor
     if not env.get("GOTOOLCHAIN"):
         out = run([go, "env", "GOVERSION"], env={**env, "GOTOOLCHAIN": "local"}).stdout.strip()
@@ -55,8 +55,10 @@ def _go_env(log: Log) -> tuple[str, dict[str, str]]:
             env["GOTOOLCHAIN"] = "local"
         else:
             env["GOTOOLCHAIN"] = FALLBACK_GOTOOLCHAIN
-            log(f"[install] local {out} < go{FERRETDB_MIN_GO[0]}.{FERRETDB_MIN_GO[1]}: "
-                f"using GOTOOLCHAIN={FALLBACK_GOTOOLCHAIN}")
+            log(
+                f"[install] local {out} < go{FERRETDB_MIN_GO[0]}.{FERRETDB_MIN_GO[1]}: "
+                f"using GOTOOLCHAIN={FALLBACK_GOTOOLCHAIN}"
+            )
     return go, env
 
 
@@ -86,8 +88,9 @@ def install_ferretdb(log: Log = log_stderr, force: bool = False) -> Path:
     go, env = _go_env(log)
     t0 = time.monotonic()
     log(f"[install] FerretDB {FERRETDB_VERSION}: go mod download {FERRETDB_MODULE}@{FERRETDB_VERSION} ...")
-    dl = json.loads(run([go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"],
-                        env=env, cwd=cache_dir()).stdout)
+    dl = json.loads(
+        run([go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"], env=env, cwd=cache_dir()).stdout
+    )
     if dl.get("Error") or not dl.get("Dir"):
         raise InfraError(f"go mod download failed: {dl}")
     commit = (dl.get("Origin") or {}).get("Hash", "")
@@ -98,8 +101,10 @@ def install_ferretdb(log: Log = log_stderr, force: bool = False) -> Path:
         applied = prepare_source(dl["Dir"], src, commit)
         log(f"[install] FerretDB {FERRETDB_VERSION}: applied {len(applied)} source patches ({', '.join(applied)})")
         binary = tmp / "ferretdb"
-        log(f"[install] FerretDB {FERRETDB_VERSION}: go build ./cmd/ferretdb "
-            f"(GOTOOLCHAIN={env['GOTOOLCHAIN']}, takes ~1-2 min uncached) ...")
+        log(
+            f"[install] FerretDB {FERRETDB_VERSION}: go build ./cmd/ferretdb "
+            f"(GOTOOLCHAIN={env['GOTOOLCHAIN']}, takes ~1-2 min uncached) ..."
+        )
         run([go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(binary), "./cmd/ferretdb"], env=env, cwd=src)
         out = run([str(binary), "--version"]).stdout
         if f"version: {FERRETDB_VERSION}" not in out:
@@ -120,9 +125,17 @@ def start_ferretdb(state_dir: Path, port: int) -> dict[str, Any]:
     data, st = fdir / "data", fdir / "state"
     data.mkdir(parents=True)
     st.mkdir(parents=True)
-    cmd = [str(ferretdb_home() / "ferretdb"), "--handler=sqlite", f"--sqlite-url=file:{data}/",
-           f"--listen-addr=127.0.0.1:{port}", f"--state-dir={st}", "--telemetry=disable", "--debug-addr=-",
-           f"--log-level={FERRETDB_LOG_LEVEL}", "--log-format=text"]
+    cmd = [
+        str(ferretdb_home() / "ferretdb"),
+        "--handler=sqlite",
+        f"--sqlite-url=file:{data}/",
+        f"--listen-addr=127.0.0.1:{port}",
+        f"--state-dir={st}",
+        "--telemetry=disable",
+        "--debug-addr=-",
+        f"--log-level={FERRETDB_LOG_LEVEL}",
+        "--log-format=text",
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("FERRETDB_")}
     p = spawn("ferretdb", cmd, fdir, fdir / "ferretdb.log", env=env)
     p.update(port=port)

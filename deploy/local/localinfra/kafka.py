@@ -91,12 +91,27 @@ def install_kafka(log: Log = log_stderr, force: bool = False) -> Path:
     os.chmod(tmp, 0o755)
     try:
         libs = tmp / "libs"
-        run([mvn, "-B", "-q", "-f", str(POM_FILE),
-             f"-Dkafka.version={KAFKA_VERSION}", f"-Dlog4j.version={LOG4J_VERSION}",
-             "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs}"])
+        run(
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(POM_FILE),
+                f"-Dkafka.version={KAFKA_VERSION}",
+                f"-Dlog4j.version={LOG4J_VERSION}",
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={libs}",
+            ]
+        )
         jars = sorted(p.name for p in libs.glob("*.jar"))
-        for need in (f"kafka_2.13-{KAFKA_VERSION}.jar", f"kafka-clients-{KAFKA_VERSION}.jar",
-                     f"log4j-slf4j-impl-{LOG4J_VERSION}.jar", f"log4j-core-{LOG4J_VERSION}.jar"):
+        for need in (
+            f"kafka_2.13-{KAFKA_VERSION}.jar",
+            f"kafka-clients-{KAFKA_VERSION}.jar",
+            f"log4j-slf4j-impl-{LOG4J_VERSION}.jar",
+            f"log4j-core-{LOG4J_VERSION}.jar",
+        ):
             if need not in jars:
                 raise InfraError(f"Maven did not produce {need} in {libs}; got: {', '.join(jars)}")
         (tmp / MARKER).write_text(json.dumps({**_kafka_marker(), "jars": len(jars), "installed_at": time.time()}))
@@ -203,9 +218,17 @@ def _cluster_id() -> str:
 
 def _jvm(exe: str, heap: str, logs_dir: Path, cds: str, dump_dir: Path | None = None) -> list[str]:
     # C1-only JIT + SerialGC: ~30% faster start on 2 cores; plenty for tests and local development.
-    cmd = [exe, f"-Xmx{heap}", "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-           "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
-           f"-Dkafka.logs.dir={logs_dir}", f"-Dlog4j2.configurationFile={LOG4J2_FILE}"]
+    cmd = [
+        exe,
+        f"-Xmx{heap}",
+        "-Xms64m",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-Djava.awt.headless=true",
+        f"-Dkafka.logs.dir={logs_dir}",
+        f"-Dlog4j2.configurationFile={LOG4J2_FILE}",
+    ]
     if dump_dir is not None:
         cmd.append(f"-XX:ArchiveClassesAtExit={dump_dir / (cds + '.jsa')}")
     elif kafka_cds_ok():
@@ -250,8 +273,15 @@ def _properties(data: Path, port: int, ctrl_port: int, partitions: int, sasl: Sa
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
-def start_kafka(kdir: Path, port: int, ctrl_port: int, partitions: int, heap: str,
-                dump_dir: Path | None = None, sasl: SaslSetup | None = None) -> dict[str, Any]:
+def start_kafka(
+    kdir: Path,
+    port: int,
+    ctrl_port: int,
+    partitions: int,
+    heap: str,
+    dump_dir: Path | None = None,
+    sasl: SaslSetup | None = None,
+) -> dict[str, Any]:
     """Format fresh KRaft storage in kdir, then start the broker detached; returns its process record.
 
     With `sasl`, the broker also listens with SASL_SSL on sasl.port, and its SCRAM user is
@@ -264,20 +294,25 @@ def start_kafka(kdir: Path, port: int, ctrl_port: int, partitions: int, heap: st
     props.write_text(_properties(data, port, ctrl_port, partitions, sasl))
     cluster_id = _cluster_id()
     try:
-        run(_jvm(exe, heap, logs, "format", dump_dir)
+        run(
+            _jvm(exe, heap, logs, "format", dump_dir)
             + ["kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(props)]
             + (scram_format_args(sasl) if sasl is not None else []),
-            cwd=kdir, timeout=120)
+            cwd=kdir,
+            timeout=120,
+        )
     except InfraError as e:
         raise InfraError(f"Kafka storage format failed: {e}") from e
-    p = spawn("kafka", _jvm(exe, heap, logs, "broker", dump_dir) + ["kafka.Kafka", str(props)],
-              kdir, kdir / "stdout.log")
+    p = spawn(
+        "kafka", _jvm(exe, heap, logs, "broker", dump_dir) + ["kafka.Kafka", str(props)], kdir, kdir / "stdout.log"
+    )
     p.update(port=port, controller_port=ctrl_port, cluster_id=cluster_id, extra_log=str(logs / "kafka.log"))
     return p
 
 
 def wait_kafka_ready(name: str, proc: dict[str, Any], timeout: float) -> None:
     """Ready = Metadata lists a live broker and the log says 'Kafka Server started'."""
+
     def ready() -> int:
         brokers = kafka_probe("127.0.0.1", proc["port"])
         if brokers < 1:

@@ -46,8 +46,11 @@ def install(log: Log = log_stderr, force: bool = False) -> dict[str, str]:
     else:
         log(f"[install] cached: Kafka {KAFKA_VERSION} and FerretDB {FERRETDB_VERSION} in {cache_dir()}")
     log(f"[install] done in {time.monotonic() - t0:.1f}s")
-    return {"cache_dir": str(cache_dir()), "kafka_libs": str(kafka_home() / "libs"),
-            "ferretdb_bin": str(ferretdb_home() / "ferretdb")}
+    return {
+        "cache_dir": str(cache_dir()),
+        "kafka_libs": str(kafka_home() / "libs"),
+        "ferretdb_bin": str(ferretdb_home() / "ferretdb"),
+    }
 
 
 def read_info(state_dir: Path) -> dict[str, Any] | None:
@@ -60,9 +63,17 @@ def read_info(state_dir: Path) -> dict[str, Any] | None:
     return info
 
 
-def start(state_dir: str | os.PathLike[str], kafka_port: int | None = None, mongo_port: int | None = None,
-          partitions: int = 1, reuse: bool = False, kafka_heap: str = KAFKA_HEAP,
-          timeout: float = KAFKA_READY_TIMEOUT, log: Log = log_stderr, sasl: bool = False) -> dict[str, Any]:
+def start(
+    state_dir: str | os.PathLike[str],
+    kafka_port: int | None = None,
+    mongo_port: int | None = None,
+    partitions: int = 1,
+    reuse: bool = False,
+    kafka_heap: str = KAFKA_HEAP,
+    timeout: float = KAFKA_READY_TIMEOUT,
+    log: Log = log_stderr,
+    sasl: bool = False,
+) -> dict[str, Any]:
     """Start Kafka + FerretDB detached with data under state_dir; returns the infra.json dict.
 
     sasl=True: Kafka also gets a SASL_SSL listener (throwaway CA, SCRAM-SHA-512 user) and an SSL
@@ -93,7 +104,8 @@ def start(state_dir: str | os.PathLike[str], kafka_port: int | None = None, mong
             elif running:
                 raise InfraError(
                     f"infra already running in {sd} (pids {', '.join(str(p['pid']) for p in running)}): "
-                    f"run `infra.py down --state-dir {sd}` first, or pass --reuse / reuse=True")
+                    f"run `infra.py down --state-dir {sd}` first, or pass --reuse / reuse=True"
+                )
             else:
                 log(f"[up] removing stale {sd / INFO_FILE} (its processes are gone)")
             (sd / INFO_FILE).unlink(missing_ok=True)
@@ -112,8 +124,17 @@ def start(state_dir: str | os.PathLike[str], kafka_port: int | None = None, mong
     raise AssertionError("unreachable")
 
 
-def _start_fresh(sd: Path, kafka_port: int | None, mongo_port: int | None, partitions: int, kafka_heap: str,
-                 timeout: float, log: Log, t0: float, sasl: bool = False) -> dict[str, Any]:
+def _start_fresh(
+    sd: Path,
+    kafka_port: int | None,
+    mongo_port: int | None,
+    partitions: int,
+    kafka_heap: str,
+    timeout: float,
+    log: Log,
+    t0: float,
+    sasl: bool = False,
+) -> dict[str, Any]:
     for sub in ("kafka", "ferretdb"):  # always start from empty data
         rmtree(sd / sub)
     if kafka_port is not None and not port_free(kafka_port):
@@ -129,10 +150,15 @@ def _start_fresh(sd: Path, kafka_port: int | None, mongo_port: int | None, parti
     procs: dict[str, dict[str, Any]] = {}
     pids: dict[str, int] = {}
     info: dict[str, Any] = {
-        "status": "starting", "state_dir": str(sd),
-        "kafka_bootstrap": f"127.0.0.1:{kport}", "mongodb_uri": f"mongodb://127.0.0.1:{mport}/",
-        "kafka_version": KAFKA_VERSION, "ferretdb_version": FERRETDB_VERSION,
-        "kafka_partitions": partitions, "processes": procs, "pids": pids,
+        "status": "starting",
+        "state_dir": str(sd),
+        "kafka_bootstrap": f"127.0.0.1:{kport}",
+        "mongodb_uri": f"mongodb://127.0.0.1:{mport}/",
+        "kafka_version": KAFKA_VERSION,
+        "ferretdb_version": FERRETDB_VERSION,
+        "kafka_partitions": partitions,
+        "processes": procs,
+        "pids": pids,
         **(sasl_setup.client_info() if sasl_setup is not None else {}),
     }
     try:
@@ -143,11 +169,13 @@ def _start_fresh(sd: Path, kafka_port: int | None, mongo_port: int | None, parti
         procs["kafka"] = start_kafka(sd / "kafka", kport, cport, partitions, kafka_heap, sasl=sasl_setup)
         pids["kafka"] = procs["kafka"]["pid"]
         write_json_atomic(sd / INFO_FILE, info)
-        log(f"[up] Kafka storage formatted, broker starting (pid {procs['kafka']['pid']}) "
-            f"+{time.monotonic() - t0:.1f}s")
+        log(
+            f"[up] Kafka storage formatted, broker starting (pid {procs['kafka']['pid']}) +{time.monotonic() - t0:.1f}s"
+        )
 
-        build = wait_ready("FerretDB", procs["ferretdb"], lambda: mongo_probe("127.0.0.1", mport),
-                           FERRETDB_READY_TIMEOUT)
+        build = wait_ready(
+            "FerretDB", procs["ferretdb"], lambda: mongo_probe("127.0.0.1", mport), FERRETDB_READY_TIMEOUT
+        )
         info["ferretdb_mongodb_compat_version"] = build.get("version")
         if build.get("ferretdbVersion"):
             info["ferretdb_version"] = build["ferretdbVersion"]
@@ -165,8 +193,9 @@ def _start_fresh(sd: Path, kafka_port: int | None, mongo_port: int | None, parti
     return info
 
 
-def stop(state_dir: str | os.PathLike[str], timeout: float = STOP_TIMEOUT, purge: bool = False,
-         log: Log = log_stderr) -> bool:
+def stop(
+    state_dir: str | os.PathLike[str], timeout: float = STOP_TIMEOUT, purge: bool = False, log: Log = log_stderr
+) -> bool:
     """Stop the processes recorded in state_dir/infra.json. Returns False if nothing was recorded."""
     sd = Path(state_dir).expanduser().resolve()
     if not sd.exists():

@@ -49,7 +49,7 @@ def parse_patch(text: str) -> list[tuple[str, list[Hunk]]]:
     while i < len(lines):
         line = lines[i]
         if line.startswith("--- a/") and i + 1 < len(lines) and lines[i + 1].startswith("+++ b/"):
-            files.append((lines[i + 1][len("+++ b/"):].rstrip("\n").split("\t")[0], []))
+            files.append((lines[i + 1][len("+++ b/") :].rstrip("\n").split("\t")[0], []))
             i += 2
             continue
         m = _HUNK.match(line)
@@ -84,9 +84,9 @@ def apply_patch(src: Path, patch: Path) -> None:
             lines = f.read().splitlines(keepends=True)
         for hunk in reversed(hunks):  # from the bottom up, so earlier line numbers stay valid
             at = hunk.old_start - 1 if hunk.old else hunk.old_start
-            if lines[at:at + len(hunk.old)] != hunk.old:
+            if lines[at : at + len(hunk.old)] != hunk.old:
                 raise InfraError(f"FerretDB patch {patch.name} does not apply to {rel} at line {hunk.old_start}")
-            lines[at:at + len(hunk.old)] = hunk.new
+            lines[at : at + len(hunk.old)] = hunk.new
         with open(target, "w", encoding="utf-8", newline="") as f:
             f.write("".join(lines))
 

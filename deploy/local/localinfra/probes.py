@@ -44,7 +44,7 @@ def kafka_probe(host: str, port: int, timeout: float = 3.0) -> int:
             raise ConnectionError(f"ApiVersions error {err}")
         versions: dict[int, tuple[int, int]] = {}
         for i in range(n):
-            k, lo, hi = struct.unpack(">hhh", r[6 + 6 * i: 12 + 6 * i])
+            k, lo, hi = struct.unpack(">hhh", r[6 + 6 * i : 12 + 6 * i])
             versions[k] = (lo, hi)
         lo, hi = versions.get(3, (0, -1))
         v = min(hi, 8)  # v9+ are "flexible" (tagged fields); 1..8 are enough here
@@ -57,7 +57,7 @@ def kafka_probe(host: str, port: int, timeout: float = 3.0) -> int:
             body += b"\x00\x00"  # include cluster/topic authorized operations
         r = _kafka_call(s, 3, v, 2, body)
         off = 4 if v >= 3 else 0  # throttle_time_ms
-        brokers: int = struct.unpack(">i", r[off:off + 4])[0]
+        brokers: int = struct.unpack(">i", r[off : off + 4])[0]
         return brokers
 
 
@@ -68,8 +68,11 @@ def _bson_encode(doc: dict[str, Any]) -> bytes:
         if isinstance(v, bool):
             out += b"\x08" + key + (b"\x01" if v else b"\x00")
         elif isinstance(v, int):
-            out += (b"\x10" + key + struct.pack("<i", v)) if -2**31 <= v < 2**31 else \
-                   (b"\x12" + key + struct.pack("<q", v))
+            out += (
+                (b"\x10" + key + struct.pack("<i", v))
+                if -(2**31) <= v < 2**31
+                else (b"\x12" + key + struct.pack("<q", v))
+            )
         elif isinstance(v, float):
             out += b"\x01" + key + struct.pack("<d", v)
         elif isinstance(v, str):
@@ -89,21 +92,21 @@ def _bson_decode(data: bytes) -> dict[str, Any]:
     while i < end:
         t = data[i]
         j = data.index(b"\x00", i + 1)
-        key = data[i + 1:j].decode()
+        key = data[i + 1 : j].decode()
         i = j + 1
         if t == 0x01:  # double
-            res[key] = struct.unpack("<d", data[i:i + 8])[0]
+            res[key] = struct.unpack("<d", data[i : i + 8])[0]
             i += 8
         elif t == 0x02:  # string
-            n = struct.unpack("<i", data[i:i + 4])[0]
-            res[key] = data[i + 4:i + 3 + n].decode("utf-8", "replace")
+            n = struct.unpack("<i", data[i : i + 4])[0]
+            res[key] = data[i + 4 : i + 3 + n].decode("utf-8", "replace")
             i += 4 + n
         elif t in (0x03, 0x04):  # document, array (arrays are skipped)
-            n = struct.unpack("<i", data[i:i + 4])[0]
-            res[key] = _bson_decode(data[i:i + n]) if t == 0x03 else None
+            n = struct.unpack("<i", data[i : i + 4])[0]
+            res[key] = _bson_decode(data[i : i + n]) if t == 0x03 else None
             i += n
         elif t == 0x05:  # binary: skipped
-            n = struct.unpack("<i", data[i:i + 4])[0]
+            n = struct.unpack("<i", data[i : i + 4])[0]
             i += 5 + n
         elif t == 0x07:  # ObjectId: skipped
             i += 12
@@ -111,12 +114,12 @@ def _bson_decode(data: bytes) -> dict[str, Any]:
             res[key] = data[i] == 1
             i += 1
         elif t in (0x09, 0x11, 0x12):  # datetime, timestamp, int64
-            res[key] = struct.unpack("<q", data[i:i + 8])[0]
+            res[key] = struct.unpack("<q", data[i : i + 8])[0]
             i += 8
         elif t == 0x0A:  # null
             res[key] = None
         elif t == 0x10:  # int32
-            res[key] = struct.unpack("<i", data[i:i + 4])[0]
+            res[key] = struct.unpack("<i", data[i : i + 4])[0]
             i += 4
         else:
             break
@@ -144,5 +147,8 @@ def mongo_probe(host: str, port: int, timeout: float = 3.0) -> dict[str, Any]:
     if reply.get("ok") != 1.0:
         raise ConnectionError(f"hello failed: {reply}")
     info = mongo_command(host, port, {"buildInfo": 1, "$db": "admin"}, timeout)
-    return {"maxWireVersion": reply.get("maxWireVersion"), "version": info.get("version"),
-            "ferretdbVersion": info.get("ferretdbVersion")}
+    return {
+        "maxWireVersion": reply.get("maxWireVersion"),
+        "version": info.get("version"),
+        "ferretdbVersion": info.get("ferretdbVersion"),
+    }

@@ -54,11 +54,18 @@ def spawn(name: str, cmd: list[str], cwd: Path, log_file: Path, env: dict[str, s
     """Start cmd in its own session (a Ctrl-C in the caller's terminal does not reach it)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
     _CHILDREN[proc.pid] = proc
-    return {"name": name, "pid": proc.pid, "start_time": _proc_start_time(proc.pid), "log": str(log_file),
-            "cmd": cmd}
+    return {"name": name, "pid": proc.pid, "start_time": _proc_start_time(proc.pid), "log": str(log_file), "cmd": cmd}
 
 
 def terminate(procs: list[dict[str, Any]], timeout: float = STOP_TIMEOUT, log: Log = log_stderr) -> None:
@@ -89,8 +96,13 @@ def _logs(proc: dict[str, Any]) -> str:
     return tail(Path(proc["log"])) + (f"\n{tail(Path(proc['extra_log']))}" if proc.get("extra_log") else "")
 
 
-def wait_ready(name: str, proc: dict[str, Any], probe: Callable[[], Any], timeout: float,
-               extra_check: Callable[[], bool] | None = None) -> Any:
+def wait_ready(
+    name: str,
+    proc: dict[str, Any],
+    probe: Callable[[], Any],
+    timeout: float,
+    extra_check: Callable[[], bool] | None = None,
+) -> Any:
     """Poll probe() (and extra_check()) until they succeed; fail early if the process exits."""
     deadline = time.monotonic() + timeout
     last_err: Exception | None = None

@@ -82,30 +82,116 @@ def make_sasl_setup(tls_dir: Path, port: int, mtls_port: int) -> SaslSetup:
     ext, keystore = tls_dir / "broker.ext", tls_dir / "broker.p12"
     store_password = secrets.token_hex(16)
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]  # fast to make
-    run([ssl, "req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca_pem), "-days", "2",
-         "-subj", "/CN=mentorship local throwaway CA",
-         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-        timeout=60)
+    run(
+        [
+            ssl,
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            str(ca_key),
+            "-out",
+            str(ca_pem),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=mentorship local throwaway CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        timeout=60,
+    )
     run([ssl, "req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1"], timeout=60)
-    ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-                   "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    run([ssl, "x509", "-req", "-in", str(csr), "-CA", str(ca_pem), "-CAkey", str(ca_key), "-CAcreateserial",
-         "-out", str(pem), "-days", "2", "-extfile", str(ext)], timeout=60)
-    run([ssl, "pkcs12", "-export", "-in", str(pem), "-inkey", str(key), "-certfile", str(ca_pem),
-         "-name", "broker", "-out", str(keystore), "-passout", f"pass:{store_password}"], timeout=60)
+    ext.write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+    )
+    run(
+        [
+            ssl,
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(ca_pem),
+            "-CAkey",
+            str(ca_key),
+            "-CAcreateserial",
+            "-out",
+            str(pem),
+            "-days",
+            "2",
+            "-extfile",
+            str(ext),
+        ],
+        timeout=60,
+    )
+    run(
+        [
+            ssl,
+            "pkcs12",
+            "-export",
+            "-in",
+            str(pem),
+            "-inkey",
+            str(key),
+            "-certfile",
+            str(ca_pem),
+            "-name",
+            "broker",
+            "-out",
+            str(keystore),
+            "-passout",
+            f"pass:{store_password}",
+        ],
+        timeout=60,
+    )
     client_key, client_csr, client_pem = tls_dir / "client.key", tls_dir / "client.csr", tls_dir / "client.pem"
     client_ext = tls_dir / "client.ext"
-    run([ssl, "req", *ec, "-keyout", str(client_key), "-out", str(client_csr), "-subj", "/CN=mentorship-client"],
-        timeout=60)
-    client_ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                          "extendedKeyUsage=clientAuth\n")
-    run([ssl, "x509", "-req", "-in", str(client_csr), "-CA", str(ca_pem), "-CAkey", str(ca_key),
-         "-CAcreateserial", "-out", str(client_pem), "-days", "2", "-extfile", str(client_ext)], timeout=60)
+    run(
+        [ssl, "req", *ec, "-keyout", str(client_key), "-out", str(client_csr), "-subj", "/CN=mentorship-client"],
+        timeout=60,
+    )
+    client_ext.write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
+    )
+    run(
+        [
+            ssl,
+            "x509",
+            "-req",
+            "-in",
+            str(client_csr),
+            "-CA",
+            str(ca_pem),
+            "-CAkey",
+            str(ca_key),
+            "-CAcreateserial",
+            "-out",
+            str(client_pem),
+            "-days",
+            "2",
+            "-extfile",
+            str(client_ext),
+        ],
+        timeout=60,
+    )
     for f in (ca_key, key, csr, ext, client_csr, client_ext, tls_dir / "ca.srl"):
         f.unlink(missing_ok=True)  # the CA signs nothing else; the keystore holds the broker's key
-    return SaslSetup(port=port, mtls_port=mtls_port, ca_file=ca_pem, client_cert=client_pem,
-                     client_key=client_key, keystore=keystore, keystore_password=store_password,
-                     username=SCRAM_USER, password=secrets.token_hex(16))
+    return SaslSetup(
+        port=port,
+        mtls_port=mtls_port,
+        ca_file=ca_pem,
+        client_cert=client_pem,
+        client_key=client_key,
+        keystore=keystore,
+        keystore_password=store_password,
+        username=SCRAM_USER,
+        password=secrets.token_hex(16),
+    )
 
 
 def broker_properties(sasl: SaslSetup) -> dict[str, str]:
@@ -115,8 +201,9 @@ def broker_properties(sasl: SaslSetup) -> dict[str, str]:
     return {
         "sasl.enabled.mechanisms": sasl.mechanism,
         "listener.name.sasl_ssl.sasl.enabled.mechanisms": sasl.mechanism,
-        f"listener.name.sasl_ssl.{mech}.sasl.jaas.config":
-            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        f"listener.name.sasl_ssl.{mech}.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
         "listener.name.sasl_ssl.ssl.keystore.type": "PKCS12",
         "listener.name.sasl_ssl.ssl.keystore.location": str(sasl.keystore),
         "listener.name.sasl_ssl.ssl.keystore.password": sasl.keystore_password,

@@ -33,8 +33,14 @@ class Principal:
             raise Forbidden("admin role required")
 
 
-def issue_token(secret: str, subject: str, roles: list[str], *, issuer: str = "mentorship-platform",
-                ttl: timedelta = timedelta(hours=12)) -> str:
+def issue_token(
+    secret: str,
+    subject: str,
+    roles: list[str],
+    *,
+    issuer: str = "mentorship-platform",
+    ttl: timedelta = timedelta(hours=12),
+) -> str:
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown role(s): {sorted(unknown)}")
@@ -47,13 +53,15 @@ def issue_token(secret: str, subject: str, roles: list[str], *, issuer: str = "m
 DEFAULT_LEEWAY = timedelta(seconds=30)
 
 
-def decode_token(secret: str, token: str, *, issuer: str = "mentorship-platform",
-                 leeway: timedelta | float = DEFAULT_LEEWAY) -> Principal:
+def decode_token(
+    secret: str, token: str, *, issuer: str = "mentorship-platform", leeway: timedelta | float = DEFAULT_LEEWAY
+) -> Principal:
     """Checks signature, issuer and times; `leeway` absorbs clock skew between issuer and service
     (a token that expired 10 s ago on a clock 20 s behind is still accepted)."""
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=issuer, leeway=leeway,
-                            options={"require": ["sub", "exp"]})
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], issuer=issuer, leeway=leeway, options={"require": ["sub", "exp"]}
+        )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("token expired") from exc
     except jwt.PyJWTError as exc:
@@ -70,8 +78,9 @@ def current_principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized()
     settings = request.app.state.runtime.settings
-    return decode_token(settings.jwt_secret, token.strip(), issuer=settings.jwt_issuer,
-                        leeway=settings.jwt_leeway_seconds)
+    return decode_token(
+        settings.jwt_secret, token.strip(), issuer=settings.jwt_issuer, leeway=settings.jwt_leeway_seconds
+    )
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -31,8 +31,9 @@ class BodyTooLarge(HTTPException):
 
 
 def too_large_response(path: str, limit: int) -> JSONResponse:
-    return problem_response(413, "Content too large", f"the request body is larger than {limit} bytes",
-                            path, limit=limit)
+    return problem_response(
+        413, "Content too large", f"the request body is larger than {limit} bytes", path, limit=limit
+    )
 
 
 class BodyLimit:

@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
@@ -36,7 +37,15 @@ from mentorship_contracts import (
 )
 
 from .messaging import TopicNames
-from .metrics import EVENTS_DEAD_LETTERED, EVENTS_FAILED, EVENTS_HANDLED, EVENTS_SKIPPED, HANDLER_SECONDS
+from .metrics import (
+    DEAD_LETTERS_WRITTEN,
+    EVENTS_DEAD_LETTERED,
+    EVENTS_FAILED,
+    EVENTS_HANDLED,
+    EVENTS_SKIPPED,
+    HANDLER_SECONDS,
+)
+from .tracing import context_from_headers, tracer
 
 PROCESSED = "processed_events"
 
@@ -94,6 +103,7 @@ class EventConsumer:
         self.topics = topics
         self.retry = retry
         self.on_handled = on_handled  # a handler may have queued events: wake the outbox relay
+        self._subscriber: object | None = None  # FastStream's subscriber: its consumer gives the assignment
 
     @property
     def group_id(self) -> str:
@@ -104,7 +114,7 @@ class EventConsumer:
             body: bytes = msg.body
             return body
 
-        @broker.subscriber(
+        subscriber = broker.subscriber(
             self.topics(self.topic),
             group_id=self.group_id,
             auto_offset_reset="earliest",
@@ -113,11 +123,60 @@ class EventConsumer:
             title=f"{self.service}.{self.name}",
             description=f"{self.service} consumes {self.topic} ({', '.join(sorted(self.handlers))})",
         )
+
+        self._subscriber = subscriber
+
+        @subscriber
         async def on_record(body: bytes, message: KafkaMessage) -> None:
             await self.process(message.raw_message)
 
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Per (topic, partition) assigned to this replica: end offset minus the group's committed
+        offset (from the log start when nothing is committed yet). Empty before the first assignment."""
+        consumer = getattr(self._subscriber, "consumer", None)
+        if consumer is None:
+            return {}
+        assigned = sorted(consumer.assignment())
+        if not assigned:
+            return {}
+        ends = await consumer.end_offsets(assigned)
+        committed = {tp: await consumer.committed(tp) for tp in assigned}
+        uncommitted = [tp for tp, offset in committed.items() if offset is None or offset < 0]
+        # auto_offset_reset=earliest: a group with no commit yet starts at the log's first record
+        firsts = await consumer.beginning_offsets(uncommitted) if uncommitted else {}
+        return {
+            (tp.topic, tp.partition): max(ends.get(tp, 0) - (firsts.get(tp, 0) if tp in firsts else committed[tp]), 0)
+            for tp in assigned
+        }
+
     async def process(self, record: Any) -> str:
-        """Handle one ConsumerRecord; returns what happened (for tests and logs)."""
+        """Handle one ConsumerRecord; returns what happened (for tests and logs).
+
+        In a CONSUMER span that continues the trace the record's headers carry (`traceparent`), so
+        the store calls made and the events written while handling it belong to the same trace."""
+        headers = list(getattr(record, "headers", None) or [])
+        with tracer().start_as_current_span(
+            f"process {self.topic}",
+            context=context_from_headers(headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": str(getattr(record, "topic", self.topic)),
+                "messaging.consumer.group.name": self.group_id,
+                "messaging.destination.partition.id": str(getattr(record, "partition", "")),
+                "messaging.kafka.offset": int(getattr(record, "offset", -1)),
+                "cloudevents.event_type": _header(headers, "ce_type"),
+                "cloudevents.event_id": _header(headers, "ce_id"),
+            },
+        ) as span:
+            outcome = await self._process(record)
+            span.set_attribute("mentorship.outcome", outcome)
+            if outcome == "dead_lettered":
+                span.set_status(Status(StatusCode.ERROR, "dead-lettered"))
+            return outcome
+
+    async def _process(self, record: Any) -> str:
         structlog.contextvars.bind_contextvars(consumer=self.name)
         try:
             envelope = decode(record.value)
@@ -201,7 +260,7 @@ class EventConsumer:
     async def dead_letter(self, record: Any, exc: BaseException, *, attempts: int) -> None:
         dlt = dead_letter_topic(record.topic)
         reason = f"{type(exc).__name__}: {exc}"[:2000]
-        headers = list(record.headers or []) + [
+        headers = list(getattr(record, "headers", None) or []) + [
             ("dlt-error", reason.encode()),
             ("dlt-error-type", type(exc).__name__.encode()),
             ("dlt-stack", "".join(traceback.format_exception(exc))[-4000:].encode()),
@@ -217,5 +276,18 @@ class EventConsumer:
             lambda: self.dlt_producer().send_and_wait(dlt, record.value, key=record.key, headers=headers)
         )
         EVENTS_DEAD_LETTERED.labels(self.service, self.name, record.topic).inc()
-        log.error("record dead-lettered", dead_letter_topic=dlt, reason=reason[:300],
-                  partition=record.partition, offset=record.offset)
+        DEAD_LETTERS_WRITTEN.labels(self.service, self.name, record.topic).inc()
+        log.error(
+            "record dead-lettered",
+            dead_letter_topic=dlt,
+            reason=reason[:300],
+            partition=record.partition,
+            offset=record.offset,
+        )
+
+
+def _header(headers: list[tuple[str, bytes]], name: str) -> str:
+    for key, value in headers:
+        if key == name:
+            return value.decode("utf-8", "replace")
+    return ""

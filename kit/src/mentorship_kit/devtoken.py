@@ -16,8 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=12)
     args = parser.parse_args(argv)
     settings = ServiceSettings()
-    print(issue_token(settings.jwt_secret, args.subject, args.roles, issuer=settings.jwt_issuer,
-                      ttl=timedelta(hours=args.hours)))
+    print(
+        issue_token(
+            settings.jwt_secret, args.subject, args.roles, issuer=settings.jwt_issuer, ttl=timedelta(hours=args.hours)
+        )
+    )
     return 0
 
 

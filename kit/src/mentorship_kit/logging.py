@@ -1,4 +1,5 @@
-"""structlog JSON logs bound with service, event id and correlation id; personal data redacted."""
+"""structlog JSON logs bound with service, event id, correlation id and, inside a span, trace and
+span id; personal data redacted."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+
+from .tracing import add_trace_ids
 
 # Keys that may carry personal data; their values never reach a log line.
 PERSONAL_KEYS = frozenset(
@@ -29,6 +32,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            add_trace_ids,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact,
             structlog.processors.format_exc_info,

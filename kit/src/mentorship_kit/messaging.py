@@ -16,6 +16,7 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 from mentorship_contracts import CONTENT_TYPE, DEAD_LETTER_SUFFIX, Envelope, Topic, dead_letter_topic, encode
 
 from .settings import KafkaClientSettings
+from .tracing import trace_headers
 
 Headers = list[tuple[str, bytes]]
 
@@ -35,6 +36,7 @@ class TopicNames:
 
 # --- security: one place that turns KAFKA_* settings into client arguments ------------------------
 
+
 def kafka_ssl_context(settings: KafkaClientSettings) -> ssl.SSLContext | None:
     """TLS context for SSL and SASL_SSL: the CA file (or the system CAs), plus a client certificate
     for mutual TLS. Hostnames are verified: the broker certificate must name the bootstrap host."""
@@ -45,8 +47,9 @@ def kafka_ssl_context(settings: KafkaClientSettings) -> ssl.SSLContext | None:
         if settings.kafka_ssl_cert_file:
             context.load_cert_chain(settings.kafka_ssl_cert_file, settings.kafka_ssl_key_file)
     except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"Kafka TLS files (KAFKA_SSL_CA_FILE, KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE) "
-                         f"cannot be used: {exc}") from exc
+        raise ValueError(
+            f"Kafka TLS files (KAFKA_SSL_CA_FILE, KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE) cannot be used: {exc}"
+        ) from exc
     return context
 
 
@@ -59,8 +62,11 @@ def kafka_client_options(settings: KafkaClientSettings | None = None) -> dict[st
     if s.kafka_uses_tls:
         options["ssl_context"] = kafka_ssl_context(s)
     if s.kafka_security_protocol.startswith("SASL_"):
-        options.update(sasl_mechanism=s.kafka_sasl_mechanism, sasl_plain_username=s.kafka_sasl_username,
-                       sasl_plain_password=s.kafka_sasl_password.get_secret_value())
+        options.update(
+            sasl_mechanism=s.kafka_sasl_mechanism,
+            sasl_plain_username=s.kafka_sasl_username,
+            sasl_plain_password=s.kafka_sasl_password.get_secret_value(),
+        )
     return options
 
 
@@ -74,8 +80,11 @@ def faststream_security(settings: KafkaClientSettings) -> BaseSecurity | None:
         return BaseSecurity(ssl_context=context, use_ssl=True)
     sasl = {"SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512, "PLAIN": SASLPlaintext}
     return sasl[settings.kafka_sasl_mechanism](
-        settings.kafka_sasl_username, settings.kafka_sasl_password.get_secret_value(),
-        ssl_context=context, use_ssl=protocol == "SASL_SSL")
+        settings.kafka_sasl_username,
+        settings.kafka_sasl_password.get_secret_value(),
+        ssl_context=context,
+        use_ssl=protocol == "SASL_SSL",
+    )
 
 
 def _describe(exc: BaseException) -> str:
@@ -83,8 +92,9 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-async def kafka_failure_reason(exc: BaseException, bootstrap: str, options: Mapping[str, Any],
-                               wait_seconds: float = 10.0) -> str:
+async def kafka_failure_reason(
+    exc: BaseException, bootstrap: str, options: Mapping[str, Any], wait_seconds: float = 10.0
+) -> str:
     """Why a Kafka client could not start, in words an operator can act on.
 
     aiokafka reports any bootstrap failure as "Unable to bootstrap": one direct connection per
@@ -97,12 +107,10 @@ async def kafka_failure_reason(exc: BaseException, bootstrap: str, options: Mapp
     for server in bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
         try:
-            conn = await asyncio.wait_for(create_conn(host, int(port), client_id="diagnosis", **options),
-                                          wait_seconds)
+            conn = await asyncio.wait_for(create_conn(host, int(port), client_id="diagnosis", **options), wait_seconds)
         except (SaslAuthenticationFailed, AuthenticationFailedError) as err:
             user = options.get("sasl_plain_username", "")
-            return (f"authentication failed ({options.get('sasl_mechanism')} as {user!r} at {server}): "
-                    f"{_describe(err)}")
+            return f"authentication failed ({options.get('sasl_mechanism')} as {user!r} at {server}): {_describe(err)}"
         except ssl.SSLError as err:
             return f"TLS handshake with {server} failed: {_describe(err)}"
         except (OSError, KafkaError, TimeoutError, ValueError) as err:
@@ -111,14 +119,18 @@ async def kafka_failure_reason(exc: BaseException, bootstrap: str, options: Mapp
         conn.close()
         return _describe(exc)  # the broker answers: the first error was about something else
     protocol = options.get("security_protocol", "PLAINTEXT")
-    hint = ("; the broker closed the connection: does KAFKA_SECURITY_PROTOCOL match its listener "
-            "(and, with TLS, does it require a client certificate, KAFKA_SSL_CERT_FILE)?"
-            if any("closed" in r for r in reasons) else "")
+    hint = (
+        "; the broker closed the connection: does KAFKA_SECURITY_PROTOCOL match its listener "
+        "(and, with TLS, does it require a client certificate, KAFKA_SSL_CERT_FILE)?"
+        if any("closed" in r for r in reasons)
+        else ""
+    )
     return f"unreachable ({protocol}): " + "; ".join(reasons) + hint
 
 
 def envelope_headers(envelope: Envelope) -> Headers:  # type: ignore[type-arg]
-    """CloudEvents Kafka binding (structured mode) plus the type for cheap filtering."""
+    """CloudEvents Kafka binding (structured mode) plus the type for cheap filtering. The trace
+    context (`traceparent`, `ce_traceparent`) is added where the record is written (see `tracing`)."""
     return [
         ("content-type", CONTENT_TYPE.encode()),
         ("ce_type", envelope.type.encode()),
@@ -142,7 +154,7 @@ def new_producer(bootstrap: str, client_id: str, options: Mapping[str, Any] | No
 
 async def publish_envelope(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:  # type: ignore[type-arg]
     await producer.send_and_wait(
-        topic, encode(envelope), key=envelope.subject.encode(), headers=envelope_headers(envelope)
+        topic, encode(envelope), key=envelope.subject.encode(), headers=envelope_headers(envelope) + trace_headers()
     )
 
 
@@ -192,8 +204,9 @@ TOPIC_ALREADY_EXISTS = 36
 
 
 async def existing_topics(bootstrap: str, options: Mapping[str, Any] | None = None) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
-                                **(options if options is not None else kafka_client_options()))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, **(options if options is not None else kafka_client_options())
+    )
     await admin.start()
     try:
         return set(await admin.list_topics())
@@ -205,31 +218,50 @@ async def missing_topics(bootstrap: str, topics: Iterable[str], options: Mapping
     return sorted(set(topics) - await existing_topics(bootstrap, options))
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[str | TopicSpec], partitions: int = 1,
-                        replication_factor: int = 1, *, options: Mapping[str, Any] | None = None) -> list[str]:
+async def ensure_topics(
+    bootstrap: str,
+    topics: Iterable[str | TopicSpec],
+    partitions: int = 1,
+    replication_factor: int = 1,
+    *,
+    options: Mapping[str, Any] | None = None,
+) -> list[str]:
     """Create the topics that do not exist yet, with the table's configs; returns the created names.
 
     Topics given by name get `topic_spec(name, partitions, replication_factor)`."""
-    specs = {t.name: t for t in (t if isinstance(t, TopicSpec) else topic_spec(t, partitions, replication_factor)
-                                 for t in topics)}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
-                                **(options if options is not None else kafka_client_options()))
+    specs = {
+        t.name: t
+        for t in (t if isinstance(t, TopicSpec) else topic_spec(t, partitions, replication_factor) for t in topics)
+    }
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, **(options if options is not None else kafka_client_options())
+    )
     await admin.start()
     try:
         missing: Sequence[str] = sorted(set(specs) - set(await admin.list_topics()))
         if not missing:
             return []
         try:
-            response = await admin.create_topics([
-                NewTopic(name=n, num_partitions=specs[n].partitions,
-                         replication_factor=specs[n].replication_factor, topic_configs=specs[n].configs)
-                for n in missing])
+            response = await admin.create_topics(
+                [
+                    NewTopic(
+                        name=n,
+                        num_partitions=specs[n].partitions,
+                        replication_factor=specs[n].replication_factor,
+                        topic_configs=specs[n].configs,
+                    )
+                    for n in missing
+                ]
+            )
         except TopicAlreadyExistsError:
             return []  # another replica won the race
         # Per-topic failures come back in the response, not as exceptions.
         errors = {err[0]: err for err in response.topic_errors}
-        failed = [(n, errors[n][1], errors[n][2] if len(errors[n]) > 2 else "") for n in missing
-                  if n in errors and errors[n][1] not in (0, TOPIC_ALREADY_EXISTS)]
+        failed = [
+            (n, errors[n][1], errors[n][2] if len(errors[n]) > 2 else "")
+            for n in missing
+            if n in errors and errors[n][1] not in (0, TOPIC_ALREADY_EXISTS)
+        ]
         if failed:
             raise RuntimeError(f"cannot create topics (topic, Kafka error code, message): {failed}")
         return [n for n in missing if n not in errors or errors[n][1] == 0]

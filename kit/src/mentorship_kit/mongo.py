@@ -9,12 +9,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import AsyncMongoClient, IndexModel
+from pymongo import AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 
-def connect(uri: str, *, app_name: str) -> AsyncMongoClient[dict[str, Any]]:
-    return AsyncMongoClient(uri, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=5000)
+def connect(
+    uri: str, *, app_name: str, listeners: Sequence[monitoring._EventListener] = ()
+) -> AsyncMongoClient[dict[str, Any]]:
+    """`listeners`: PyMongo command listeners (the tracing kit's store spans)."""
+    return AsyncMongoClient(
+        uri, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=5000, event_listeners=list(listeners)
+    )
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -32,6 +33,8 @@ from aiokafka.errors import (
     RecordListTooLargeError,
     RecordTooLargeError,
 )
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -42,6 +45,7 @@ from .messaging import TopicNames, envelope_headers
 from .metrics import OUTBOX_PUBLISHED, OUTBOX_SET_ASIDE
 from .mongo import Indexes
 from .problems import Problem
+from .tracing import context_from_headers, record_failure, trace_headers, tracer, without_trace_headers
 
 OUTBOX = "outbox"
 PENDING = "outbox_pending"
@@ -52,8 +56,12 @@ DEAD = "outbox_dead"  # entries that can never be published, with their reason (
 # Errors that concern one record and will not go away by retrying it: the entry is set aside.
 # Broker-wide errors (connection, timeout, authorisation) are NOT here: the relay retries them.
 UNPUBLISHABLE: tuple[type[BaseException], ...] = (
-    MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, CorruptRecordException,
-    InvalidTimestampError, InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+    InvalidTimestampError,
+    InvalidTopicError,
 )
 
 log = structlog.get_logger()
@@ -73,35 +81,46 @@ class EventTooLarge(Problem):
     """A use case would write an event the broker refuses: the whole write is refused (422)."""
 
     def __init__(self, event_type: str, size: int, limit: int) -> None:
-        super().__init__(422, "Event too large",
-                         f"the change would publish a {event_type} event of {size} bytes; at most {limit} "
-                         "bytes travel: shorten the longest texts or lists",
-                         event_type=event_type, size=size, limit=limit)
+        super().__init__(
+            422,
+            "Event too large",
+            f"the change would publish a {event_type} event of {size} bytes; at most {limit} "
+            "bytes travel: shorten the longest texts or lists",
+            event_type=event_type,
+            size=size,
+            limit=limit,
+        )
 
 
 def outbox_entries(events: Sequence[Envelope]) -> list[dict[str, Any]]:  # type: ignore[type-arg]
     """The outbox form of events; refuses (EventTooLarge) any that would never be published.
 
-    Called while the use case builds its write, so a refusal leaves nothing written.
+    Called while the use case builds its write, so a refusal leaves nothing written. Each entry
+    keeps the current trace context (`traceparent`), so its publication joins the use case's trace.
     """
     entries = []
+    trace_context = trace_headers()
     for e in events:
         body = encode(e)
-        headers = envelope_headers(e)
+        headers = envelope_headers(e) + trace_context
         size = len(body) + len(e.subject.encode()) + sum(len(k) + len(v) for k, v in headers)
         if size > _event_max_bytes:
-            log.warning("event refused: too large", type=e.type, subject=e.subject[:128], size=size,
-                        limit=_event_max_bytes)
+            log.warning(
+                "event refused: too large", type=e.type, subject=e.subject[:128], size=size, limit=_event_max_bytes
+            )
             raise EventTooLarge(e.type, size, _event_max_bytes)
-        entries.append({
-            "id": e.id,
-            "type": e.type,
-            "topic": e.data.topic,
-            "key": e.subject,
-            "body": body.decode(),
-            # an object, not pairs: FerretDB stores no nested arrays
-            "headers": {k: v.decode() for k, v in headers},
-        })
+        entries.append(
+            {
+                "id": e.id,
+                "type": e.type,
+                "topic": e.data.topic,
+                "key": e.subject,
+                "time": e.time,  # when the use case wrote it: the relay's oldest-unpublished-age gauge
+                "body": body.decode(),
+                # an object, not pairs: FerretDB stores no nested arrays
+                "headers": {k: v.decode() for k, v in headers},
+            }
+        )
     return entries
 
 
@@ -201,6 +220,22 @@ class OutboxRelay:
         with contextlib.suppress(Exception):
             await self.drain()
 
+    async def oldest_unpublished_age(self, scan_limit: int = 1000) -> dict[str, float]:
+        """Per collection, seconds since the oldest waiting event was written (0 when none waits).
+        Looks at up to `scan_limit` pending documents per collection: enough to see a stuck relay."""
+        now = self.clock.now()
+        ages: dict[str, float] = {}
+        for name in self.collections:
+            oldest: datetime | None = None
+            cursor = self.db[name].find({PENDING: True}, {OUTBOX: 1}).limit(scan_limit)
+            async for doc in cursor:
+                for entry in doc.get(OUTBOX) or []:
+                    written = _entry_time(entry)
+                    if written is not None and (oldest is None or written < oldest):
+                        oldest = written
+            ages[name] = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+        return ages
+
     async def drain(self) -> int:
         total = 0
         for name in self.collections:
@@ -222,42 +257,58 @@ class OutboxRelay:
     async def _claim(self, collection: str, doc_id: Any) -> dict[str, Any] | None:
         now = self.clock.now()
         return await self.db[collection].find_one_and_update(
-            {"_id": doc_id, PENDING: True,
-             "$or": [{LEASE: {"$exists": False}}, {LEASE: None}, {LEASE: {"$lt": now}}]},
+            {"_id": doc_id, PENDING: True, "$or": [{LEASE: {"$exists": False}}, {LEASE: None}, {LEASE: {"$lt": now}}]},
             {"$set": {LEASE: now + self.lease}},
             return_document=ReturnDocument.AFTER,
         )
 
     async def _publish(self, collection: str, doc: dict[str, Any]) -> int:
         entries = doc.get(OUTBOX) or []
-        sent: list[tuple[asyncio.Future[Any], dict[str, Any]]] = []
+        sent: list[tuple[asyncio.Future[Any], dict[str, Any], Span]] = []
         set_aside: list[tuple[dict[str, Any], BaseException]] = []
         for entry in entries:
             try:
                 topic = self.topics(entry["topic"])
-                message = (entry["body"].encode(), entry["key"].encode(),
-                           [(k, v.encode()) for k, v in entry["headers"].items()])
+                stored_headers = [(k, v.encode()) for k, v in entry["headers"].items()]
+                message = (entry["body"].encode(), entry["key"].encode())
             except (KeyError, TypeError, AttributeError) as exc:  # not an entry we wrote: never publishable
                 set_aside.append((entry, exc))
                 continue
+            # A child of the use case's span (the context saved with the entry); the record carries
+            # this span's context, so the consumer's handling is a child of the publication.
+            span = self._publish_span(entry, topic, stored_headers)
+            headers = without_trace_headers(stored_headers) + trace_headers(trace.set_span_in_context(span))
             try:
-                fut = await self.producer.send(topic, message[0], key=message[1], headers=message[2])
+                fut = await self.producer.send(topic, message[0], key=message[1], headers=headers)
             except UNPUBLISHABLE as exc:  # refused by the client itself (e.g. larger than max_request_size)
+                record_failure(span, exc)
+                span.end()
                 set_aside.append((entry, exc))
                 continue
-            sent.append((fut, entry))
+            except BaseException as exc:
+                record_failure(span, exc)
+                span.end()
+                raise
+            sent.append((fut, entry, span))
         published: list[str] = []
         producer_broken = False
-        for fut, entry in sent:
+        for fut, entry, span in sent:
             try:
                 await fut  # acks=all: the broker has it before we forget it
             except UNPUBLISHABLE as exc:  # refused by the broker for good
+                record_failure(span, exc)
                 set_aside.append((entry, exc))
                 producer_broken = True
                 continue
-            except OutOfOrderSequenceNumber:  # after a refusal: stays pending, sent again by a new producer
+            except OutOfOrderSequenceNumber as exc:  # after a refusal: stays pending, sent again by a new producer
+                record_failure(span, exc)
                 producer_broken = True
                 continue
+            except BaseException as exc:
+                record_failure(span, exc)
+                raise
+            finally:
+                span.end()
             OUTBOX_PUBLISHED.labels(self.service, entry["topic"]).inc()
             published.append(entry["id"])
         dead = [self._set_aside(collection, doc["_id"], entry, exc) for entry, exc in set_aside]
@@ -265,6 +316,22 @@ class OutboxRelay:
         if producer_broken:
             await self._renew()
         return len(published) + len(dead)
+
+    def _publish_span(self, entry: dict[str, Any], topic: str, headers: list[tuple[str, bytes]]) -> Span:
+        return tracer().start_span(
+            f"send {entry['topic']}",
+            context=context_from_headers(headers),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": topic,
+                "messaging.message.id": str(entry.get("id", "")),
+                "messaging.kafka.message.key": str(entry.get("key", ""))[:128],
+                "cloudevents.event_id": str(entry.get("id", "")),
+                "cloudevents.event_type": str(entry.get("type", "")),
+            },
+        )
 
     async def _renew(self) -> None:
         if self._renew_producer is None:
@@ -280,18 +347,30 @@ class OutboxRelay:
         body = fields.get("body")
         reason = f"{type(exc).__name__}: {exc}"[:500]
         OUTBOX_SET_ASIDE.labels(self.service, topic, type(exc).__name__).inc()
-        log.error("outbox entry set aside: it can never be published", collection=collection,
-                  document=str(doc_id)[:128], event_id=fields.get("id"), type=fields.get("type"), topic=topic,
-                  size=len(body) if isinstance(body, str) else None, reason=reason)
+        log.error(
+            "outbox entry set aside: it can never be published",
+            collection=collection,
+            document=str(doc_id)[:128],
+            event_id=fields.get("id"),
+            type=fields.get("type"),
+            topic=topic,
+            size=len(body) if isinstance(body, str) else None,
+            reason=reason,
+        )
         return {
-            "id": fields.get("id"), "type": fields.get("type"), "topic": topic, "key": fields.get("key"),
+            "id": fields.get("id"),
+            "type": fields.get("type"),
+            "topic": topic,
+            "key": fields.get("key"),
             "size": len(body.encode()) if isinstance(body, str) else None,
             "body_head": body[:1000] if isinstance(body, str) else None,
-            "reason": reason, "set_aside_at": self.clock.now(),
+            "reason": reason,
+            "set_aside_at": self.clock.now(),
         }
 
-    async def _mark_published(self, collection: str, doc_id: Any, event_ids: list[str],
-                              dead: Sequence[dict[str, Any]] = ()) -> None:
+    async def _mark_published(
+        self, collection: str, doc_id: Any, event_ids: list[str], dead: Sequence[dict[str, Any]] = ()
+    ) -> None:
         """Remove the published entries and move the set-aside ones to `outbox_dead`, keeping any
         appended or swapped in meanwhile.
 
@@ -310,15 +389,26 @@ class OutboxRelay:
             # set aside only what is still there (an erasure may have swapped the outbox meanwhile)
             dead_now = [d for d in dead if any(_entry_id(e) == d["id"] for e in remaining)]
             remaining = [e for e in remaining if _entry_id(e) not in dead_ids]
-            update: dict[str, Any] = {"$set": {OUTBOX: remaining, PENDING: bool(remaining)},
-                                      "$unset": {LEASE: ""}}
+            update: dict[str, Any] = {"$set": {OUTBOX: remaining, PENDING: bool(remaining)}, "$unset": {LEASE: ""}}
             if dead_now:
                 update["$push"] = {DEAD: {"$each": dead_now}}
-            result = await coll.update_one(
-                {"_id": doc_id, SEQ: doc[SEQ] if SEQ in doc else {"$exists": False}}, update)
+            result = await coll.update_one({"_id": doc_id, SEQ: doc.get(SEQ, {"$exists": False})}, update)
             if result.matched_count == 1:
                 return
 
 
 def _entry_id(entry: Any) -> Any:
     return entry.get("id") if isinstance(entry, dict) else None
+
+
+def _entry_time(entry: dict[str, Any]) -> datetime | None:
+    """The entry's write time; entries queued before the `time` field existed carry it in the body."""
+    written = entry.get("time")
+    if written is None:
+        try:
+            written = datetime.fromisoformat(json.loads(entry["body"])["time"].replace("Z", "+00:00"))
+        except (KeyError, TypeError, ValueError):
+            return None
+    if isinstance(written, datetime) and written.tzinfo is None:
+        written = written.replace(tzinfo=UTC)  # the store hands back naive UTC datetimes
+    return written if isinstance(written, datetime) else None

@@ -17,8 +17,7 @@ PROBLEM_JSON = "application/problem+json"
 class Problem(Exception):
     """Raise from a use case or route to answer with problem+json."""
 
-    def __init__(self, status: int, title: str, detail: str = "", *, type_: str = "about:blank",
-                 **extra: Any) -> None:
+    def __init__(self, status: int, title: str, detail: str = "", *, type_: str = "about:blank", **extra: Any) -> None:
         super().__init__(detail or title)
         self.status = status
         self.title = title
@@ -53,8 +52,15 @@ class Unauthorized(Problem):
         super().__init__(401, "Unauthorized", detail)
 
 
-def problem_response(status: int, title: str, detail: str, instance: str, type_: str = "about:blank",
-                     headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    instance: str,
+    type_: str = "about:blank",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body = {"type": type_, "title": title, "status": status, "detail": detail, "instance": instance, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -68,8 +74,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem_response(exc.status, exc.title, exc.detail, request.url.path, exc.type, headers,
-                                **exc.extra)
+        return problem_response(exc.status, exc.title, exc.detail, request.url.path, exc.type, headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -84,17 +89,21 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _model_limits(request: Request, exc: ValidationError) -> JSONResponse:
         # A value that passed the request model but not a model built from it (an event contract's
         # limits, for instance): the caller's input, so 422 rather than 500, and nothing was written.
-        structlog.get_logger().warning("value refused by a model", path=request.url.path, model=exc.title,
-                                       errors=exc.error_count())
-        errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")}
-                  for e in exc.errors(include_input=False)]
+        structlog.get_logger().warning(
+            "value refused by a model", path=request.url.path, model=exc.title, errors=exc.error_count()
+        )
+        errors = [
+            {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors(include_input=False)
+        ]
         detail = f"{exc.title}: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors[:10])
         return problem_response(422, "Invalid request", detail, request.url.path, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, str(exc.detail), str(exc.detail), request.url.path,
-                                headers=getattr(exc, "headers", None))
+        return problem_response(
+            exc.status_code, str(exc.detail), str(exc.detail), request.url.path, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

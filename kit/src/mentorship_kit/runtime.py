@@ -41,13 +41,24 @@ from .messaging import (
     new_producer,
     topic_spec,
 )
-from .metrics import HTTP_REQUESTS, READY, REGISTRY
+from .metrics import (
+    CONSUMER_LAG,
+    GAUGES_SAMPLED,
+    HTTP_REQUEST_SECONDS,
+    HTTP_REQUESTS,
+    OUTBOX_OLDEST_AGE,
+    READY,
+    REGISTRY,
+    TIMERS_DUE,
+    TIMERS_LATENESS,
+)
 from .mongo import Indexes, connect, ensure_indexes, ping
 from .outbox import OutboxRelay, outbox_indexes, set_event_max_bytes
 from .policy import Policy, policy
 from .problems import Problem, install_problem_handlers
 from .settings import ServiceSettings
 from .timers import TimerHandler, TimerLoop, Timers, timer_indexes
+from .tracing import StoreSpans, configure_tracing, flush_tracing
 from .usecase import EventFactory, UseCaseContext
 
 log = structlog.get_logger()
@@ -55,17 +66,26 @@ OPS_CONSUMERS = "ops_consumers"
 
 
 class ServiceRuntime:
+    # How often consumer lag, the oldest outbox entry and overdue timers are sampled (seconds).
+    gauge_interval: float = 15.0
+
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self.service = settings.service_name
         set_event_max_bytes(settings.event_max_bytes)
         self.clock = Clock()
         self.topics = TopicNames(settings.kafka_topic_prefix)
-        self.client = connect(settings.mongodb_uri, app_name=self.service)
+        tracing = configure_tracing(self.service)  # before the Mongo client: its listener records store spans
+        self.client = connect(settings.mongodb_uri, app_name=self.service, listeners=[StoreSpans()] if tracing else [])
         self.db: AsyncDatabase[dict[str, Any]] = self.client[settings.database_name]
         self.kafka_options = kafka_client_options(settings)
-        self.broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id=self.service,
-                                  graceful_timeout=15.0, logger=None, security=faststream_security(settings))
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=self.service,
+            graceful_timeout=15.0,
+            logger=None,
+            security=faststream_security(settings),
+        )
         self.retry = RetryPolicy(
             settings.consumer_max_attempts,
             settings.consumer_retry_backoff_ms / 1000,
@@ -82,6 +102,7 @@ class ServiceRuntime:
         self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._lag_labels: dict[str, set[tuple[str, str, str]]] = {}
         self._producer: AIOKafkaProducer | None = None
         self._broker_started = False
         self._kafka_task: asyncio.Task[None] | None = None
@@ -103,8 +124,14 @@ class ServiceRuntime:
         so that an operator can rebuild them by replaying the topic (`mentorship replay --rebuild`)."""
         self._read_models[name] = list(read_models)
         consumer = EventConsumer(
-            service=self.service, name=name, topic=topic, handlers=handlers, db=self.db,
-            dlt_producer=lambda: self.producer, topics=self.topics, retry=self.retry,
+            service=self.service,
+            name=name,
+            topic=topic,
+            handlers=handlers,
+            db=self.db,
+            dlt_producer=lambda: self.producer,
+            topics=self.topics,
+            retry=self.retry,
             on_handled=self.wake_relay,
         )
         consumer.subscribe(self.broker)
@@ -126,7 +153,9 @@ class ServiceRuntime:
                 if model.topic == topic:
                     # Never called: the outbox relay publishes. FastStream builds the AsyncAPI from it.
                     self.broker.publisher(
-                        self.topics(topic), title=type_, schema=Envelope[model],  # type: ignore[valid-type]
+                        self.topics(topic),
+                        title=type_,
+                        schema=Envelope[model],  # type: ignore[valid-type]
                         description=f"{model.summary} Key: `{model.subject_field}`.",
                     )
         self._produces.update(topics)
@@ -143,8 +172,7 @@ class ServiceRuntime:
 
     def context(self) -> UseCaseContext:
         """What a service's application object is built from (see `mentorship_kit.usecase`)."""
-        return UseCaseContext(clock=self.clock, timers=self.timers, events=self.events,
-                              events_written=self.wake_relay)
+        return UseCaseContext(clock=self.clock, timers=self.timers, events=self.events, events_written=self.wake_relay)
 
     # --- lifecycle ---------------------------------------------------------------------------
     @property
@@ -181,8 +209,12 @@ class ServiceRuntime:
         for c in self.consumers:  # what the operator CLI needs to replay or rebuild this service
             await self.db[OPS_CONSUMERS].replace_one(
                 {"_id": c.name},
-                {"_id": c.name, "group_id": c.group_id, "topic": self.topics(c.topic),
-                 "read_models": self._read_models.get(c.name, [])},
+                {
+                    "_id": c.name,
+                    "group_id": c.group_id,
+                    "topic": self.topics(c.topic),
+                    "read_models": self._read_models.get(c.name, []),
+                },
                 upsert=True,
             )
         if not await self._try_start_kafka_side():
@@ -204,8 +236,9 @@ class ServiceRuntime:
             self.kafka_problem = str(exc)
         except Exception as exc:
             await self._stop_kafka_clients()
-            self.kafka_problem = await kafka_failure_reason(exc, self.settings.kafka_bootstrap_servers,
-                                                            self.kafka_options)
+            self.kafka_problem = await kafka_failure_reason(
+                exc, self.settings.kafka_bootstrap_servers, self.kafka_options
+            )
         else:
             self.kafka_problem = None
             return True
@@ -226,30 +259,43 @@ class ServiceRuntime:
             await ensure_topics(
                 s.kafka_bootstrap_servers,
                 [topic_spec(t, s.kafka_topic_partitions, s.kafka_replication_factor) for t in topics],
-                options=self.kafka_options)
+                options=self.kafka_options,
+            )
         elif missing := await missing_topics(s.kafka_bootstrap_servers, topics, self.kafka_options):
             raise MissingTopics(missing)
         if self._producer is None:
             self._producer = new_producer(s.kafka_bootstrap_servers, f"{self.service}-producer", self.kafka_options)
             await self._producer.start()
         self.relay = OutboxRelay(
-            self.db, self._outbox_collections, self._producer, self.topics, self.clock,
-            service=self.service, poll_interval=s.outbox_poll_interval_ms / 1000,
-            lease_seconds=s.outbox_lease_seconds, renew_producer=self._renew_producer,
+            self.db,
+            self._outbox_collections,
+            self._producer,
+            self.topics,
+            self.clock,
+            service=self.service,
+            poll_interval=s.outbox_poll_interval_ms / 1000,
+            lease_seconds=s.outbox_lease_seconds,
+            renew_producer=self._renew_producer,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self._timer_handlers:
-            self.timer_loop = TimerLoop(self.timers, self._timer_handlers, service=self.service,
-                                        poll_interval=s.timer_poll_interval_ms / 1000,
-                                        on_fired=self.wake_relay)
+            self.timer_loop = TimerLoop(
+                self.timers,
+                self._timer_handlers,
+                service=self.service,
+                poll_interval=s.timer_poll_interval_ms / 1000,
+                on_fired=self.wake_relay,
+            )
             self._tasks.append(asyncio.create_task(self.timer_loop.run(), name="timers"))
         for job in self._background:
             self._tasks.append(asyncio.create_task(job(), name=getattr(job, "__name__", "job")))
+        self._tasks.append(asyncio.create_task(self._sample_gauges_forever(), name="gauges"))
         self._broker_started = True  # stop() must stop it even when start fails halfway
         await self.broker.start()
         self.started = True
-        log.info("service started", topics=topics, database=s.database_name,
-                 consumers=[c.group_id for c in self.consumers])
+        log.info(
+            "service started", topics=topics, database=s.database_name, consumers=[c.group_id for c in self.consumers]
+        )
 
     async def _stop_kafka_clients(self) -> None:
         """Undo a half-done Kafka start before the next attempt."""
@@ -298,7 +344,44 @@ class ServiceRuntime:
             except Exception:
                 log.exception("stop hook failed", hook=getattr(hook, "__name__", repr(hook)))
         await self.client.close()
+        await flush_tracing()  # export the last spans before the process ends
         log.info("service stopped")
+
+    async def sample_gauges(self) -> None:
+        """Set the lag, outbox-age and overdue-timer gauges; each part fails on its own."""
+        service = self.service
+        for consumer in self.consumers:
+            try:
+                lags = await consumer.lag()
+            except Exception as exc:
+                log.warning("consumer lag sample failed", consumer=consumer.name, error=repr(exc)[:300])
+                continue
+            seen = {(consumer.group_id, topic, str(partition)) for topic, partition in lags}
+            for gone in self._lag_labels.get(consumer.name, set()) - seen:
+                # a partition moved to another replica in a rebalance: that one reports it now
+                with contextlib.suppress(KeyError):
+                    CONSUMER_LAG.remove(service, *gone)
+            for (topic, partition), lag in lags.items():
+                CONSUMER_LAG.labels(service, consumer.group_id, topic, str(partition)).set(lag)
+            self._lag_labels[consumer.name] = seen
+        try:
+            if self.relay is not None:
+                for collection, age in (await self.relay.oldest_unpublished_age()).items():
+                    OUTBOX_OLDEST_AGE.labels(service, collection).set(age)
+        except Exception as exc:
+            log.warning("outbox age sample failed", error=repr(exc)[:300])
+        try:
+            count, lateness = await self.timers.overdue()
+            TIMERS_DUE.labels(service).set(count)
+            TIMERS_LATENESS.labels(service).set(lateness)
+        except Exception as exc:
+            log.warning("timer sample failed", error=repr(exc)[:300])
+        GAUGES_SAMPLED.labels(service).set(time.time())
+
+    async def _sample_gauges_forever(self) -> None:
+        while True:
+            await self.sample_gauges()
+            await asyncio.sleep(self.gauge_interval)
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
@@ -316,8 +399,9 @@ class ServiceRuntime:
                 await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 3)
                 checks["kafka"] = "ok"
         except Exception as exc:  # e.g. credentials rotated under a running service: say which it is
-            checks["kafka"] = await kafka_failure_reason(exc, self.settings.kafka_bootstrap_servers,
-                                                         self.kafka_options, wait_seconds=2)
+            checks["kafka"] = await kafka_failure_reason(
+                exc, self.settings.kafka_bootstrap_servers, self.kafka_options, wait_seconds=2
+            )
         checks["consumers"] = "ok" if self.started else "not started"
         return checks
 
@@ -327,8 +411,10 @@ class MissingTopics(RuntimeError):
 
     def __init__(self, topics: Sequence[str]) -> None:
         self.topics = list(topics)
-        super().__init__(f"missing topics (KAFKA_CREATE_TOPICS=false; an operator creates them, e.g. "
-                         f"`mentorship topics apply`): {', '.join(self.topics)}")
+        super().__init__(
+            f"missing topics (KAFKA_CREATE_TOPICS=false; an operator creates them, e.g. "
+            f"`mentorship topics apply`): {', '.join(self.topics)}"
+        )
 
 
 # The dev clock moves at most this far in one call: further, and "now + a delay" overflows (a 500).
@@ -359,7 +445,16 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    # FastAPI's own OpenTelemetry support makes the SERVER span of each request (named by the route
+    # template, continuing a caller's `traceparent`) once `configure_tracing` installed a provider;
+    # without one it does nothing. Spans per dependency and serialisation step are left out.
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        telemetry={"operation_spans": False},
+    )
     app.state.runtime = runtime
     install_problem_handlers(app)
 
@@ -371,34 +466,49 @@ def create_app(
             runtime.wake_relay()  # a write may have queued events: publish them now
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
+        elapsed = time.perf_counter() - started
         HTTP_REQUESTS.labels(runtime.service, request.method, path, str(response.status_code)).inc()
-        response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+        HTTP_REQUEST_SECONDS.labels(runtime.service, request.method, path, str(response.status_code)).observe(elapsed)
+        response.headers["server-timing"] = f"app;dur={elapsed * 1000:.2f}"
         return response
 
     @app.get("/health", tags=["operations"], summary="Liveness", openapi_extra=policy(Policy.ANONYMOUS))
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": runtime.service}
 
-    @app.get("/ready", tags=["operations"], summary="Readiness: Kafka and Mongo reachable",
-             openapi_extra=policy(Policy.ANONYMOUS))
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        summary="Readiness: Kafka and Mongo reachable",
+        openapi_extra=policy(Policy.ANONYMOUS),
+    )
     async def ready() -> Response:
         checks = await runtime.readiness()
         ok = all(v == "ok" for v in checks.values())
         READY.labels(runtime.service).set(1 if ok else 0)
         from fastapi.responses import JSONResponse
 
-        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
+        )
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
-             openapi_extra=policy(Policy.ANONYMOUS, "for the scraper; keep the port on the internal network"))
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        openapi_extra=policy(Policy.ANONYMOUS, "for the scraper; keep the port on the internal network"),
+    )
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     if runtime.settings.dev_clock_enabled:
 
-        @app.post("/_dev/clock", tags=["operations"], summary="Move this process's clock (dev only, admin)",
-                  openapi_extra=policy(Policy.ADMIN, "moving time fires every due timer: expiries, reminders"))
+        @app.post(
+            "/_dev/clock",
+            tags=["operations"],
+            summary="Move this process's clock (dev only, admin)",
+            openapi_extra=policy(Policy.ADMIN, "moving time fires every due timer: expiries, reminders"),
+        )
         async def move_clock(change: ClockChange, principal: CurrentPrincipal) -> dict[str, str]:
             principal.require_admin()
             if change.set_to is not None:
@@ -422,8 +532,9 @@ def create_app(
         return too_large_response(request.url.path, exc.limit)
 
     # Outermost of the app's middleware: a too-large body is refused before anything reads it.
-    app.add_middleware(BodyLimit, default=runtime.settings.http_max_body_bytes,
-                       per_route=runtime.settings.body_limits())
+    app.add_middleware(
+        BodyLimit, default=runtime.settings.http_max_body_bytes, per_route=runtime.settings.body_limits()
+    )
     return app
 
 

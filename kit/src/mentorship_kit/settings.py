@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Published in this repository: fine on loopback, refused on any other interface unless allowed.
-DEV_JWT_SECRET = "dev-secret-change-me-please-32-bytes!"
+DEV_JWT_SECRET = "dev-secret-change-me-please-32-bytes!"  # noqa: S105 (published on purpose; refused off loopback)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -37,9 +37,12 @@ class KafkaClientSettings(BaseSettings):
     @model_validator(mode="after")
     def _consistent_kafka_security(self) -> KafkaClientSettings:
         if self.kafka_security_protocol.startswith("SASL_") and not (
-                self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()):
-            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
-                             "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+            self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
         if bool(self.kafka_ssl_cert_file) != bool(self.kafka_ssl_key_file):
             raise ValueError("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (mutual TLS)")
         return self
@@ -60,7 +63,8 @@ class ServiceSettings(KafkaClientSettings):
     kafka_topic_partitions: int = Field(default=3, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1, description="Replicas of the topics a service creates")
     kafka_create_topics: bool = Field(
-        default=True, description="Create missing topics at start; false: only check they exist (not ready if not)")
+        default=True, description="Create missing topics at start; false: only check they exist (not ready if not)"
+    )
     mongodb_uri: str = "mongodb://127.0.0.1:27017/"
     mongodb_database: str = ""
     http_host: str = "127.0.0.1"
@@ -68,17 +72,24 @@ class ServiceSettings(KafkaClientSettings):
     # HS256 needs a key at least as long as its hash (RFC 7518 3.2): 32 bytes
     jwt_secret: str = Field(default=DEV_JWT_SECRET, min_length=32)
     allow_dev_jwt_secret: bool = Field(
-        default=False, description="Accept the published development JWT secret on a non-loopback interface")
+        default=False, description="Accept the published development JWT secret on a non-loopback interface"
+    )
     jwt_issuer: str = "mentorship-platform"
     jwt_leeway_seconds: float = Field(
-        default=30.0, ge=0, le=300, description="Clock skew allowed when checking a token's exp, nbf and iat")
+        default=30.0, ge=0, le=300, description="Clock skew allowed when checking a token's exp, nbf and iat"
+    )
     http_max_body_bytes: int = Field(
-        default=1024 * 1024, ge=1024, description="Largest request body accepted (413 above it), unless a "
-                                                  "route has its own cap (see `body_limits`)")
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (413 above it), unless a route has its own cap (see `body_limits`)",
+    )
     event_max_bytes: int = Field(
-        default=900 * 1024, ge=1024, description="Largest event (JSON envelope) a use case may write; below "
-                                                 "Kafka's default message.max.bytes of 1 MiB, with room for "
-                                                 "the record's key and headers")
+        default=900 * 1024,
+        ge=1024,
+        description="Largest event (JSON envelope) a use case may write; below "
+        "Kafka's default message.max.bytes of 1 MiB, with room for "
+        "the record's key and headers",
+    )
     log_level: str = "INFO"
     consumer_max_attempts: int = Field(default=4, ge=1, le=50)
     consumer_retry_backoff_ms: int = Field(default=200, ge=0)

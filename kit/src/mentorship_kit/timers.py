@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from opentelemetry.trace import SpanKind
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -26,6 +27,7 @@ from .clock import Clock
 from .metrics import TIMERS_FAILED, TIMERS_FIRED
 from .mongo import Indexes
 from .outbox import with_events
+from .tracing import record_failure, tracer
 
 TIMERS = "timers"
 log = structlog.get_logger()
@@ -58,15 +60,33 @@ class Timers:
         """Create or move a pending timer (a fired one stays fired)."""
         await self.db[TIMERS].update_one(
             {"_id": timer_id, "state": {"$in": ["pending", "cancelled"]}},
-            {"$set": {"kind": kind, "due_at": due_at, "payload": payload, "group": group,
-                      "state": "pending", "lease_until": None}},
+            {
+                "$set": {
+                    "kind": kind,
+                    "due_at": due_at,
+                    "payload": payload,
+                    "group": group,
+                    "state": "pending",
+                    "lease_until": None,
+                }
+            },
             upsert=False,
         )
         if not await self.db[TIMERS].find_one({"_id": timer_id}, {"_id": 1}):
             with contextlib.suppress(DuplicateKeyError):  # a concurrent schedule of the same id won
                 await self.db[TIMERS].insert_one(
-                    {"_id": timer_id, "kind": kind, "due_at": due_at, "payload": payload, "group": group,
-                     "state": "pending", "lease_until": None, "outbox": [], "outbox_seq": 0, "outbox_pending": False}
+                    {
+                        "_id": timer_id,
+                        "kind": kind,
+                        "due_at": due_at,
+                        "payload": payload,
+                        "group": group,
+                        "state": "pending",
+                        "lease_until": None,
+                        "outbox": [],
+                        "outbox_seq": 0,
+                        "outbox_pending": False,
+                    }
                 )
 
     async def all_planned(self, timer_ids: Sequence[str]) -> bool:
@@ -78,15 +98,11 @@ class Timers:
         return True
 
     async def cancel(self, timer_id: str) -> bool:
-        res = await self.db[TIMERS].update_one(
-            {"_id": timer_id, "state": "pending"}, {"$set": {"state": "cancelled"}}
-        )
+        res = await self.db[TIMERS].update_one({"_id": timer_id, "state": "pending"}, {"$set": {"state": "cancelled"}})
         return res.modified_count == 1
 
     async def cancel_group(self, group: str) -> int:
-        res = await self.db[TIMERS].update_many(
-            {"group": group, "state": "pending"}, {"$set": {"state": "cancelled"}}
-        )
+        res = await self.db[TIMERS].update_many({"group": group, "state": "pending"}, {"$set": {"state": "cancelled"}})
         return res.modified_count
 
     async def due_ids(self, batch: int = 200) -> list[str]:
@@ -99,12 +115,31 @@ class Timers:
         )
         return [doc["_id"] async for doc in cursor]
 
+    async def overdue(self) -> tuple[int, float]:
+        """How many pending timers are past their due time, and how late the oldest of them is (s)."""
+        now = self.clock.now()
+        due = {"state": "pending", "due_at": {"$lte": now}}
+        count = await self.db[TIMERS].count_documents(due)
+        if not count:
+            return 0, 0.0
+        oldest = await self.db[TIMERS].find_one(due, {"due_at": 1}, sort=[("due_at", ASCENDING)])
+        if oldest is None:
+            return count, 0.0
+        due_at = oldest["due_at"]
+        if due_at.tzinfo is None:
+            due_at = due_at.replace(tzinfo=UTC)  # the store hands back naive UTC datetimes
+        return count, max((now - due_at).total_seconds(), 0.0)
+
     async def claim(self, timer_id: str) -> dict[str, Any] | None:
         """Take a lease on one due timer, unless another replica holds a live lease on it."""
         now = self.clock.now()
         return await self.db[TIMERS].find_one_and_update(
-            {"_id": timer_id, "state": "pending", "due_at": {"$lte": now},
-             "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}]},
+            {
+                "_id": timer_id,
+                "state": "pending",
+                "due_at": {"$lte": now},
+                "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}],
+            },
             {"$set": {"lease_until": now + self.lease, "owner": self.owner}},
             return_document=ReturnDocument.AFTER,
         )
@@ -126,10 +161,8 @@ class Timers:
     async def fire(self, timer: dict[str, Any], events: Sequence[Envelope[Any]]) -> bool:
         """Mark fired with its events, only if this replica still holds the lease."""
         res = await self.db[TIMERS].update_one(
-            {"_id": timer["_id"], "state": "pending", "owner": self.owner,
-             "lease_until": timer["lease_until"]},
-            with_events({"$set": {"state": "fired", "fired_at": self.clock.now(), "fired_by": self.owner}},
-                        events),
+            {"_id": timer["_id"], "state": "pending", "owner": self.owner, "lease_until": timer["lease_until"]},
+            with_events({"$set": {"state": "fired", "fired_at": self.clock.now(), "fired_by": self.owner}}, events),
         )
         return res.modified_count == 1
 
@@ -187,20 +220,39 @@ class TimerLoop:
                     log.error("no handler for timer kind", kind=timer["kind"], timer_id=timer["_id"])
                     await self.timers.cancel(timer["_id"])
                     continue
-                try:
-                    events = await handler(timer, self.timers.clock.now())
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # one bad timer must not stall the others
-                    gave_up = await self.timers.failed_attempt(timer, repr(exc), max_attempts=self.max_attempts)
-                    log.error("timer handler failed", kind=timer["kind"], timer_id=timer["_id"],
-                              error=repr(exc)[:300], gave_up=gave_up)
-                    TIMERS_FAILED.labels(self.service, timer["kind"]).inc()
-                    continue
-                if await self.timers.fire(timer, events):
+                if await self._fire(timer, handler):
                     fired += 1
-                    TIMERS_FIRED.labels(self.service, timer["kind"]).inc()
-                    self.on_fired()
             if not claimed_any:
                 break
         return fired
+
+    async def _fire(self, timer: dict[str, Any], handler: TimerHandler) -> bool:
+        """Run one claimed timer's handler and record it fired with its events, in a span of its own
+        (the events it causes start their trace there)."""
+        with tracer().start_as_current_span(
+            f"timer {timer['kind']}",
+            kind=SpanKind.INTERNAL,
+            attributes={"mentorship.timer.kind": str(timer["kind"]), "mentorship.timer.id": str(timer["_id"])[:128]},
+        ) as span:
+            try:
+                events = await handler(timer, self.timers.clock.now())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one bad timer must not stall the others
+                record_failure(span, exc)
+                gave_up = await self.timers.failed_attempt(timer, repr(exc), max_attempts=self.max_attempts)
+                log.error(
+                    "timer handler failed",
+                    kind=timer["kind"],
+                    timer_id=timer["_id"],
+                    error=repr(exc)[:300],
+                    gave_up=gave_up,
+                )
+                TIMERS_FAILED.labels(self.service, timer["kind"]).inc()
+                return False
+            if not await self.timers.fire(timer, events):
+                span.set_attribute("mentorship.timer.lost_lease", True)
+                return False
+            TIMERS_FIRED.labels(self.service, timer["kind"]).inc()
+            self.on_fired()
+            return True

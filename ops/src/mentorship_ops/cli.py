@@ -57,11 +57,15 @@ async def cmd_status(args: argparse.Namespace) -> int:
             table.add_row(name, url, "[green]yes[/]" if ready else "[red]no[/]", checks)
     console.print(table)
     lags = await kafka_ops.group_lags(p.kafka, p.prefix)
-    lag_table = rich_table("Consumer groups", ("group", "topic", "partition", "committed", "end", "lag"),
-                           right=("partition", "committed", "end", "lag"))
+    lag_table = rich_table(
+        "Consumer groups",
+        ("group", "topic", "partition", "committed", "end", "lag"),
+        right=("partition", "committed", "end", "lag"),
+    )
     for g in lags:
-        lag_table.add_row(g.group, g.topic, str(g.partition), str(g.committed), str(g.end),
-                          f"[yellow]{g.lag}[/]" if g.lag else "0")
+        lag_table.add_row(
+            g.group, g.topic, str(g.partition), str(g.committed), str(g.end), f"[yellow]{g.lag}[/]" if g.lag else "0"
+        )
     console.print(lag_table)
     dead = await kafka_ops.list_dead_letters(p.kafka, p.prefix)
     waiting = [d for d in dead if not d.redriven]
@@ -72,12 +76,20 @@ async def cmd_status(args: argparse.Namespace) -> int:
 async def cmd_dlt_list(args: argparse.Namespace) -> int:
     p = _platform(args)
     letters = await kafka_ops.list_dead_letters(p.kafka, p.prefix, args.topic)
-    table = rich_table("Dead letters",
-                       ("topic", "partition", "offset", "key", "consumer group", "attempts", "error", "redriven"))
+    table = rich_table(
+        "Dead letters", ("topic", "partition", "offset", "key", "consumer group", "attempts", "error", "redriven")
+    )
     for d in letters:
-        table.add_row(d.topic, str(d.partition), str(d.offset), (d.key or b"").decode(errors="replace"),
-                      d.headers.get("dlt-consumer-group", b"").decode(), d.headers.get("dlt-attempts", b"").decode(),
-                      d.error[:120], "yes" if d.redriven else "no")
+        table.add_row(
+            d.topic,
+            str(d.partition),
+            str(d.offset),
+            (d.key or b"").decode(errors="replace"),
+            d.headers.get("dlt-consumer-group", b"").decode(),
+            d.headers.get("dlt-attempts", b"").decode(),
+            d.error[:120],
+            "yes" if d.redriven else "no",
+        )
     console.print(table)
     return 0
 
@@ -87,7 +99,10 @@ async def cmd_dlt_redrive(args: argparse.Namespace) -> int:
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("re-driving", total=None)
         sent = await kafka_ops.redrive(
-            p.kafka, p.prefix, args.topic, set(args.offset) if args.offset else None,
+            p.kafka,
+            p.prefix,
+            args.topic,
+            set(args.offset) if args.offset else None,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     console.print(f"re-drove {sent} record(s) from {args.topic}")
@@ -149,8 +164,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mentorship", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="mentorship", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--kafka", help="Kafka bootstrap servers")
     parser.add_argument("--mongo", help="MongoDB URI")
     parser.add_argument("--prefix", help="topic and consumer-group prefix")
@@ -166,8 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("service", choices=SERVICES)
     rep.add_argument("--database", help="the service's database [mentorship_<service>]")
     rep.add_argument("--rebuild", action="store_true", help="also clear its read models and processed marks")
-    rep.add_argument("--forget-processed", action="store_true",
-                     help="clear processed-event marks so handlers run again (they stay idempotent)")
+    rep.add_argument(
+        "--forget-processed",
+        action="store_true",
+        help="clear processed-event marks so handlers run again (they stay idempotent)",
+    )
     tok = sub.add_parser("token", help="issue a local development token")
     tok.add_argument("subject")
     tok.add_argument("roles", nargs="+", choices=ROLES)

@@ -52,21 +52,32 @@ def step_panel(record: StepRecord) -> Panel:
     facts.add_column()
     for key, value in record.facts.items():
         facts.add_row(str(key), str(value))
-    events = rich_table("events on Kafka", ("event type", "count"), right=("count",), title_justify="left",
-                        show_edge=False, expand=False)
+    events = rich_table(
+        "events on Kafka",
+        ("event type", "count"),
+        right=("count",),
+        title_justify="left",
+        show_edge=False,
+        expand=False,
+    )
     for name, count in sorted(record.events.items()):
         events.add_row(name, str(count))
     if not record.events:
         events.add_row("[dim]none[/]", "")
     parts: list[RenderableType] = [f"[italic]{record.story}[/]", facts, events]
     if record.notices:
-        notices = rich_table("notifications delivered", ("to", "channel", "subject", "because of"),
-                             title_justify="left", show_edge=False)
+        notices = rich_table(
+            "notifications delivered", ("to", "channel", "subject", "because of"), title_justify="left", show_edge=False
+        )
         for n in record.notices:
             notices.add_row(n.recipient, "📧 email" if n.channel == "email" else "🔔 in-app", n.subject, n.event)
         parts.append(notices)
-    return Panel(Group(*parts), title=f"{record.number}. {record.title}", subtitle=f"{record.seconds:.1f} s",
-                 border_style="green")
+    return Panel(
+        Group(*parts),
+        title=f"{record.number}. {record.title}",
+        subtitle=f"{record.seconds:.1f} s",
+        border_style="green",
+    )
 
 
 def summary_table(summary: dict[str, object]) -> Table:
@@ -136,8 +147,9 @@ def _figure(value: Any, kind: str, missing: str = "–") -> str:
 def health_panel(health: dict[str, Any], attention: dict[str, Any], name_of: Callable[[str], str]) -> Panel:
     """The program's health (each figure now and over the last weeks) and the pairs needing attention."""
     weeks = health.get("weeks", [])
-    figures = rich_table("", ("figure", "now", f"weekly, {weeks[0][5:] if weeks else ''} → this week"),
-                         right=("now",), show_edge=False)
+    figures = rich_table(
+        "", ("figure", "now", f"weekly, {weeks[0][5:] if weeks else ''} → this week"), right=("now",), show_edge=False
+    )
     for key, label, kind in HEALTH_FIGURES:
         figure = health["figures"].get(key)
         if figure is None:
@@ -147,16 +159,24 @@ def health_panel(health: dict[str, Any], attention: dict[str, Any], name_of: Cal
     pairs = attention.get("pairs", [])
     parts: list[RenderableType] = [figures]
     if pairs:
-        table = rich_table(f"pairs that need attention ({len(pairs)})", ("mentee", "mentor", "state", "why"),
-                           title_justify="left", show_edge=False)
+        table = rich_table(
+            f"pairs that need attention ({len(pairs)})",
+            ("mentee", "mentor", "state", "why"),
+            title_justify="left",
+            show_edge=False,
+        )
         for pair in pairs:
             why = "; ".join(r.get("detail") or r["code"] for r in pair["reasons"])
             table.add_row(name_of(pair["mentee_id"]), name_of(pair["mentor_id"]), pair["state"], why)
         parts.append(table)
     else:
         parts.append("[green]no pair needs attention[/]")
-    return Panel(Group(*parts), title=f"Program health: {health.get('name') or health['program_id']}",
-                 subtitle=f"insights, as of {health['as_of'][:16]} (platform time)", border_style="magenta")
+    return Panel(
+        Group(*parts),
+        title=f"Program health: {health.get('name') or health['program_id']}",
+        subtitle=f"insights, as of {health['as_of'][:16]} (platform time)",
+        border_style="magenta",
+    )
 
 
 async def _not_ready(platform: Platform) -> list[str]:
@@ -175,27 +195,50 @@ async def _not_ready(platform: Platform) -> list[str]:
 async def run_demo(platform: Platform, fast: bool = False) -> int:
     missing = await _not_ready(platform)
     if missing:
-        console.print(f"[red]not ready: {', '.join(missing)}[/]\nstart the platform with `make run` in another "
-                      "terminal and wait for 'All services ready'.")
+        console.print(
+            f"[red]not ready: {', '.join(missing)}[/]\nstart the platform with `make run` in another "
+            "terminal and wait for 'All services ready'."
+        )
         return 1
     port = int(os.environ.get("SMTP_PORT", "2525"))
     try:
         sink = SmtpSink(port).start()
     except (OSError, RuntimeError) as exc:
-        console.print(f"[red]cannot start the SMTP sink on 127.0.0.1:{port} ({exc}); is another demo running? "
-                      "Set SMTP_PORT to the port the notification service sends to.[/]")
+        console.print(
+            f"[red]cannot start the SMTP sink on 127.0.0.1:{port} ({exc}); is another demo running? "
+            "Set SMTP_PORT to the port the notification service sends to.[/]"
+        )
         return 1
     mentees, mentors = (8, 4) if fast else (24, 10)
     started = time.monotonic()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}"
-                  "/{task.total:.0f}"), TimeElapsedColumn(), console=console, transient=True) as progress:
-        journey = Journey(urls=platform.urls, kafka=platform.kafka, prefix=platform.prefix,
-                          jwt_secret=platform.jwt_secret, jwt_issuer=ServiceSettings().jwt_issuer, sink=sink,
-                          mentees=mentees, mentors=mentors, reporter=RichReporter(progress))
-        console.print(Panel(
-            f"run [bold]{journey.run_id}[/]: {mentees + 1} mentees, {mentors} mentors and a program manager; "
-            f"emails go to the SMTP sink on 127.0.0.1:{port}; events are read from "
-            f"'{platform.prefix}*.events' on {platform.kafka}", title="Mentoring journey"))
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        journey = Journey(
+            urls=platform.urls,
+            kafka=platform.kafka,
+            prefix=platform.prefix,
+            jwt_secret=platform.jwt_secret,
+            jwt_issuer=ServiceSettings().jwt_issuer,
+            sink=sink,
+            mentees=mentees,
+            mentors=mentors,
+            reporter=RichReporter(progress),
+        )
+        console.print(
+            Panel(
+                f"run [bold]{journey.run_id}[/]: {mentees + 1} mentees, {mentors} mentors and a program manager; "
+                f"emails go to the SMTP sink on 127.0.0.1:{port}; events are read from "
+                f"'{platform.prefix}*.events' on {platform.kafka}",
+                title="Mentoring journey",
+            )
+        )
         try:
             await journey.run()
             summary = await journey.summary()

@@ -34,15 +34,58 @@ from .connection import SERVICES
 from .support import SmtpSink, TopicReader
 
 ZONES = ("America/New_York", "America/Sao_Paulo", "Europe/London", "Europe/Berlin", "Asia/Kolkata")
-TOPICS = ("python", "sql", "kubernetes", "leadership", "public-speaking", "product-management",
-          "data-analysis", "negotiation", "machine-learning", "system-design")
-FIRST = ("Ada", "Bo", "Chen", "Dara", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lea", "Mo", "Nia",
-         "Oto", "Pia", "Quinn", "Ravi", "Sol", "Tae", "Uma", "Vik", "Wen", "Xia", "Yara", "Zed")
+TOPICS = (
+    "python",
+    "sql",
+    "kubernetes",
+    "leadership",
+    "public-speaking",
+    "product-management",
+    "data-analysis",
+    "negotiation",
+    "machine-learning",
+    "system-design",
+)
+FIRST = (
+    "Ada",
+    "Bo",
+    "Chen",
+    "Dara",
+    "Eli",
+    "Fay",
+    "Gus",
+    "Hana",
+    "Ivo",
+    "Jun",
+    "Kai",
+    "Lea",
+    "Mo",
+    "Nia",
+    "Oto",
+    "Pia",
+    "Quinn",
+    "Ravi",
+    "Sol",
+    "Tae",
+    "Uma",
+    "Vik",
+    "Wen",
+    "Xia",
+    "Yara",
+    "Zed",
+)
 LAST = ("Okafor", "Silva", "Meyer", "Iyer", "Novak", "Haddad", "Kowalski", "Lindqvist", "Tanaka", "Moreau")
 # Insights figures that move with the clock alone (ages, rates over active pair-days): left out when
 # deciding whether insights has caught up with the events.
-CLOCK_DRIVEN_FIGURES = frozenset({"pending_oldest_hours", "pending_median_hours", "sessions_per_pair_per_month",
-                                  "planned_sessions_per_pair_per_month", "cadence_attainment"})
+CLOCK_DRIVEN_FIGURES = frozenset(
+    {
+        "pending_oldest_hours",
+        "pending_median_hours",
+        "sessions_per_pair_per_month",
+        "planned_sessions_per_pair_per_month",
+        "cadence_attainment",
+    }
+)
 
 
 class JourneyError(RuntimeError):
@@ -112,8 +155,15 @@ class EventWatcher:
     def matching(self, name: str, where: Callable[[Any], bool] = lambda d: True, since: int = 0) -> list[Seen]:
         return [s for s in self.seen[since:] if s.name == name and where(s.envelope.data)]
 
-    async def wait_for(self, name: str, where: Callable[[Any], bool] = lambda d: True, *, count: int = 1,
-                       since: int = 0, timeout: float = 90.0) -> list[Seen]:
+    async def wait_for(
+        self,
+        name: str,
+        where: Callable[[Any], bool] = lambda d: True,
+        *,
+        count: int = 1,
+        since: int = 0,
+        timeout: float = 90.0,
+    ) -> list[Seen]:
         deadline = time.monotonic() + timeout
         while True:
             found = self.matching(name, where, since)
@@ -129,6 +179,7 @@ class EventWatcher:
 
 
 # --- the people ------------------------------------------------------------------------------------
+
 
 @dataclass
 class Person:
@@ -167,37 +218,80 @@ def build_people(run: str, mentees: int, mentors: int, seed: int = 7) -> dict[st
     mentor_list = []
     for i in range(mentors):
         skills = rng.sample(TOPICS, 4)
-        mentor_list.append(person(
-            "mentor", i + 1, roles=["mentor"], time_zone=ZONES[i % len(ZONES)],
-            seniority=rng.choice(["senior", "staff", "principal"]), years_experience=rng.randint(8, 20),
-            job_title="Engineering lead", department=rng.choice(["Platform", "Data", "Product"]),
-            skills=[{"name": s, "proficiency": rng.randint(3, 5)} for s in skills],
-            mentor_capacity=rng.choice([base, base + 1]), availability=_windows(rng, 3, (9, 10, 13, 14), 4),
-            mentoring_preferences={"topics": skills[:2], "meeting_format": "video"}))
+        mentor_list.append(
+            person(
+                "mentor",
+                i + 1,
+                roles=["mentor"],
+                time_zone=ZONES[i % len(ZONES)],
+                seniority=rng.choice(["senior", "staff", "principal"]),
+                years_experience=rng.randint(8, 20),
+                job_title="Engineering lead",
+                department=rng.choice(["Platform", "Data", "Product"]),
+                skills=[{"name": s, "proficiency": rng.randint(3, 5)} for s in skills],
+                mentor_capacity=rng.choice([base, base + 1]),
+                availability=_windows(rng, 3, (9, 10, 13, 14), 4),
+                mentoring_preferences={"topics": skills[:2], "meeting_format": "video"},
+            )
+        )
     mentee_list = []
     for i in range(mentees):
         areas = rng.sample(TOPICS, 2)
-        mentee_list.append(person(
-            "mentee", i + 1, roles=["mentee"], time_zone=ZONES[(i * 3) % len(ZONES)],
-            seniority=rng.choice(["junior", "mid"]), years_experience=rng.randint(1, 5),
-            job_title="Engineer", department=rng.choice(["Platform", "Data", "Product"]),
-            development_areas=areas, availability=_windows(rng, 3, (9, 10, 13, 14), 4),
-            goals=[{"goal_id": f"g{j + 1}", "title": f"Grow in {a.replace('-', ' ')}", "skills": [a],
-                    "priority": j + 1} for j, a in enumerate(areas)]))
+        mentee_list.append(
+            person(
+                "mentee",
+                i + 1,
+                roles=["mentee"],
+                time_zone=ZONES[(i * 3) % len(ZONES)],
+                seniority=rng.choice(["junior", "mid"]),
+                years_experience=rng.randint(1, 5),
+                job_title="Engineer",
+                department=rng.choice(["Platform", "Data", "Product"]),
+                development_areas=areas,
+                availability=_windows(rng, 3, (9, 10, 13, 14), 4),
+                goals=[
+                    {
+                        "goal_id": f"g{j + 1}",
+                        "title": f"Grow in {a.replace('-', ' ')}",
+                        "skills": [a],
+                        "priority": j + 1,
+                    }
+                    for j, a in enumerate(areas)
+                ],
+            )
+        )
     # The mentee who asks a mentor directly: broad hours, so a common slot exists with most mentors.
     direct = person(
-        "mentee", 99, display_name="Amara Direct", roles=["mentee"], time_zone="Europe/Berlin",
-        seniority="junior", years_experience=2, job_title="Engineer", department="Platform",
+        "mentee",
+        99,
+        display_name="Amara Direct",
+        roles=["mentee"],
+        time_zone="Europe/Berlin",
+        seniority="junior",
+        years_experience=2,
+        job_title="Engineer",
+        department="Platform",
         development_areas=["system-design", "leadership"],
         availability=[{"weekday": d, "start": "07:00", "end": "21:00"} for d in range(5)],
-        goals=[{"goal_id": "g1", "title": "Lead a design review", "skills": ["system-design"], "priority": 1},
-               {"goal_id": "g2", "title": "Run the team's planning", "skills": ["leadership"], "priority": 2}])
-    manager = person("admin", 1, display_name="Pat Programlead", roles=["mentee"], time_zone="Europe/London",
-                     job_title="Program manager", department="People")
+        goals=[
+            {"goal_id": "g1", "title": "Lead a design review", "skills": ["system-design"], "priority": 1},
+            {"goal_id": "g2", "title": "Run the team's planning", "skills": ["leadership"], "priority": 2},
+        ],
+    )
+    manager = person(
+        "admin",
+        1,
+        display_name="Pat Programlead",
+        roles=["mentee"],
+        time_zone="Europe/London",
+        job_title="Program manager",
+        department="People",
+    )
     return {"mentees": mentee_list, "mentors": mentor_list, "direct": direct, "manager": manager}
 
 
 # --- records -------------------------------------------------------------------------------------
+
 
 @dataclass
 class Notice:
@@ -237,13 +331,26 @@ class QuietReporter:
 
 # --- the journey -------------------------------------------------------------------------------------
 
+
 class Journey:
     """Plays the mentoring journey; `run()` returns the step records, `summary()` the program figures."""
 
-    def __init__(self, *, urls: dict[str, str], kafka: str, prefix: str, jwt_secret: str, sink: SmtpSink,
-                 mentees: int = 24, mentors: int = 10, seed: int = 7, run_id: str | None = None,
-                 reporter: Reporter | None = None, jwt_issuer: str = "mentorship-platform",
-                 wait_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        *,
+        urls: dict[str, str],
+        kafka: str,
+        prefix: str,
+        jwt_secret: str,
+        sink: SmtpSink,
+        mentees: int = 24,
+        mentors: int = 10,
+        seed: int = 7,
+        run_id: str | None = None,
+        reporter: Reporter | None = None,
+        jwt_issuer: str = "mentorship-platform",
+        wait_timeout: float = 120.0,
+    ) -> None:
         self.urls, self.kafka, self.prefix, self.sink = urls, kafka, prefix, sink
         self.secret, self.issuer = jwt_secret, jwt_issuer
         self.run_id = run_id or f"r{uuid.uuid4().hex[:6]}"
@@ -271,15 +378,17 @@ class Journey:
     def token(self, subject: str, *roles: str) -> str:
         key = f"{subject}|{','.join(roles)}"
         if key not in self._tokens:
-            self._tokens[key] = issue_token(self.secret, subject, list(roles), issuer=self.issuer,
-                                            ttl=timedelta(hours=2))
+            self._tokens[key] = issue_token(
+                self.secret, subject, list(roles), issuer=self.issuer, ttl=timedelta(hours=2)
+            )
         return self._tokens[key]
 
     def admin(self) -> str:
         return self.token(self.admin_id, "admin")
 
-    async def call(self, service: str, method: str, path: str, *, as_: str, expect: Sequence[int] = (200, 201),
-                   **kwargs: Any) -> httpx.Response:
+    async def call(
+        self, service: str, method: str, path: str, *, as_: str, expect: Sequence[int] = (200, 201), **kwargs: Any
+    ) -> httpx.Response:
         headers = {"authorization": f"Bearer {as_}", **kwargs.pop("headers", {})}
         # A read may be retried once if the server closed a kept-alive connection as we reused it.
         tries = 2 if method.upper() == "GET" else 1
@@ -296,8 +405,15 @@ class Journey:
             raise JourneyError(f"{service} {method} {path} -> {r.status_code}: {r.text[:500]}")
         return r
 
-    async def eventually(self, label: str, check: Callable[[], Awaitable[Any]], *, total: float | None = None,
-                         timeout: float | None = None, progress: Callable[[Any], float] | None = None) -> Any:
+    async def eventually(
+        self,
+        label: str,
+        check: Callable[[], Awaitable[Any]],
+        *,
+        total: float | None = None,
+        timeout: float | None = None,
+        progress: Callable[[Any], float] | None = None,
+    ) -> Any:
         """Poll `check` until it returns something truthy; report progress meanwhile."""
         deadline = time.monotonic() + (timeout or self.timeout)
         delay = 0.2
@@ -309,8 +425,9 @@ class Journey:
                 self.reporter.waiting(label, total or 1, total or 1)
                 return last
             if time.monotonic() > deadline:
-                raise JourneyError(f"gave up waiting for {label} after {timeout or self.timeout:.0f} s "
-                                   f"(last: {str(last)[:300]})")
+                raise JourneyError(
+                    f"gave up waiting for {label} after {timeout or self.timeout:.0f} s (last: {str(last)[:300]})"
+                )
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 1.0)
 
@@ -325,8 +442,9 @@ class Journey:
         self.steps.append(record)
         self.reporter.step_done(record)
 
-    async def notified(self, record: StepRecord, seen: Seen, recipients: Sequence[str],
-                       channels: Sequence[str] = ("email", "in_app")) -> None:
+    async def notified(
+        self, record: StepRecord, seen: Seen, recipients: Sequence[str], channels: Sequence[str] = ("email", "in_app")
+    ) -> None:
         """Wait until each recipient got the event's message on each channel (SMTP sink, inbox API)."""
         eid = seen.envelope.id
         wanted = [(pid, ch) for pid in recipients for ch in channels]
@@ -339,8 +457,7 @@ class Journey:
                     out.append(notice)
             return out
 
-        got = await self.eventually(f"{seen.name} notifications", arrived, total=len(wanted),
-                                    progress=len)
+        got = await self.eventually(f"{seen.name} notifications", arrived, total=len(wanted), progress=len)
         record.notices += got
 
     async def _notice(self, event_id: str, pid: str, channel: str, event_name: str) -> Notice | None:
@@ -352,16 +469,23 @@ class Journey:
         item = next((i for i in r.json()["items"] if i["item_id"] == key), None)
         return Notice(self.name_of(pid), "in_app", item["title"], event_name) if item else None
 
-    async def clocks(self, advance: timedelta = timedelta(0), *, resume: bool = False,
-                     services: Sequence[str] = SERVICES) -> datetime:
+    async def clocks(
+        self, advance: timedelta = timedelta(0), *, resume: bool = False, services: Sequence[str] = SERVICES
+    ) -> datetime:
         """Move every service's clock by the same amount (they stay in step); returns the new time.
         `resume` re-applies the journey's total to restarted processes (they start at real time)."""
         if resume:
             advance = self.clock_advanced
         now: list[datetime] = []
         for service in services:
-            r = await self.call(service, "POST", "/_dev/clock", as_=self.admin(), expect=(200, 404, 405),
-                                json={"advance_seconds": advance.total_seconds()})
+            r = await self.call(
+                service,
+                "POST",
+                "/_dev/clock",
+                as_=self.admin(),
+                expect=(200, 404, 405),
+                json={"advance_seconds": advance.total_seconds()},
+            )
             if r.status_code != 200:
                 raise JourneyError(f"{service} has no dev clock: run the platform with DEV_CLOCK_ENABLED=true")
             now.append(datetime.fromisoformat(r.json()["now"]))
@@ -399,10 +523,15 @@ class Journey:
     async def create_program(self) -> None:
         async with self.step("An admin creates a program") as rec:
             today = (await self.clocks()).date()
-            spec = {"name": f"Engineering mentoring {self.run_id}", "starts_on": today.isoformat(),
-                    "ends_on": (today + timedelta(weeks=16)).isoformat(), "mode": "self-select",
-                    "cadence": "monthly", "duration_weeks": 16,
-                    "constraints": {"max_tz_distance_hours": 9, "forbid_repeat_partners": True}}
+            spec = {
+                "name": f"Engineering mentoring {self.run_id}",
+                "starts_on": today.isoformat(),
+                "ends_on": (today + timedelta(weeks=16)).isoformat(),
+                "mode": "self-select",
+                "cadence": "monthly",
+                "duration_weeks": 16,
+                "constraints": {"max_tz_distance_hours": 9, "forbid_repeat_partners": True},
+            }
             r = await self.call("matching", "POST", "/programs", as_=self.admin(), json=spec)
             self.ids["program"] = program = r.json()
             rec.story = f"'{program['name']}': self-select, monthly check-ins, at most 9 h apart in time zone"
@@ -413,23 +542,39 @@ class Journey:
         async with self.step("HR bulk-imports people (JSON Lines)") as rec:
             mark = self.watcher.mark()
             body = "\n".join(json.dumps(p.row) for p in people) + "\n"
-            r = await self.call("profile", "POST", "/profiles/import", as_=self.admin(), content=body.encode(),
-                                headers={"content-type": "application/x-ndjson"})
+            r = await self.call(
+                "profile",
+                "POST",
+                "/profiles/import",
+                as_=self.admin(),
+                content=body.encode(),
+                headers={"content-type": "application/x-ndjson"},
+            )
             lines = [json.loads(line) for line in r.text.splitlines() if line.strip()]
             summary = lines[-1]
             if summary.get("type") != "summary" or summary.get("rejected"):
                 raise JourneyError(f"import did not go through: {summary}")
-            await self.watcher.wait_for("ProfileRegistered", lambda d: d.profile_id.startswith(self.run_id),
-                                        count=len(people), since=mark, timeout=self.timeout)
+            await self.watcher.wait_for(
+                "ProfileRegistered",
+                lambda d: d.profile_id.startswith(self.run_id),
+                count=len(people),
+                since=mark,
+                timeout=self.timeout,
+            )
             # Matching needs them to score, notification to reach them: wait for both read models.
             await self.known_everywhere([p.profile_id for p in people], "registered")
             zones = Counter(p.time_zone for p in people)
-            rec.story = (f"{len(self.people['mentees']) + 1} mentees with goals and development areas, "
-                         f"{len(self.people['mentors'])} mentors with skills and capacity, and the program "
-                         f"manager, over {len(zones)} time zones")
-            rec.facts = {"created": summary["created"], "rejected": summary["rejected"],
-                         "time zones": ", ".join(f"{z} ({n})" for z, n in sorted(zones.items())),
-                         "mentor capacity": sum(p.row["mentor_capacity"] for p in self.people["mentors"])}
+            rec.story = (
+                f"{len(self.people['mentees']) + 1} mentees with goals and development areas, "
+                f"{len(self.people['mentors'])} mentors with skills and capacity, and the program "
+                f"manager, over {len(zones)} time zones"
+            )
+            rec.facts = {
+                "created": summary["created"],
+                "rejected": summary["rejected"],
+                "time zones": ", ".join(f"{z} ({n})" for z, n in sorted(zones.items())),
+                "mentor capacity": sum(p.row["mentor_capacity"] for p in self.people["mentors"]),
+            }
 
     async def known_everywhere(self, ids: list[str], what: str) -> None:
         """Until matching's profile read model and notification's contact book know these people."""
@@ -439,14 +584,13 @@ class Journey:
         async def check() -> int:
             async def one(key: tuple[str, str]) -> None:
                 service, pid = key
-                r = await self.call(service, "GET", paths[service].format(pid), as_=self.admin(),
-                                    expect=(200, 404))
+                r = await self.call(service, "GET", paths[service].format(pid), as_=self.admin(), expect=(200, 404))
                 if r.status_code == 200:
                     pending.discard(key)
 
             todo = sorted(pending)
             for chunk in range(0, len(todo), 16):
-                await asyncio.gather(*(one(k) for k in todo[chunk:chunk + 16]))
+                await asyncio.gather(*(one(k) for k in todo[chunk : chunk + 16]))
             return 2 * len(ids) - len(pending)
 
         await self.eventually(f"read models ({what})", check, total=2 * len(ids), progress=lambda n: n)
@@ -459,25 +603,33 @@ class Journey:
 
             async def one(p: Person) -> None:
                 async with sem:  # each person enrolls themselves
-                    await self.call("matching", "POST", f"/programs/{pid}/enrollments",
-                                    as_=self.token(p.profile_id, p.role), json={"profile_id": p.profile_id,
-                                                                                 "role": p.role})
+                    await self.call(
+                        "matching",
+                        "POST",
+                        f"/programs/{pid}/enrollments",
+                        as_=self.token(p.profile_id, p.role),
+                        json={"profile_id": p.profile_id, "role": p.role},
+                    )
 
             await asyncio.gather(*(one(p) for p in enrolled))
             program = (await self.call("matching", "GET", f"/programs/{pid}", as_=self.admin())).json()
             rec.story = "each mentee and mentor enrolls themselves"
-            rec.facts = {"enrolled mentees": program["enrolled"]["mentee"],
-                         "enrolled mentors": program["enrolled"]["mentor"]}
+            rec.facts = {
+                "enrolled mentees": program["enrolled"]["mentee"],
+                "enrolled mentors": program["enrolled"]["mentor"],
+            }
 
     async def dry_run(self) -> None:
         async with self.step("Cohort dry run and its quality report") as rec:
             pid = self.ids["program"]["program_id"]
-            run = (await self.call("matching", "POST", f"/programs/{pid}/runs", as_=self.admin(), json={},
-                                  expect=(202,))).json()
+            run = (
+                await self.call("matching", "POST", f"/programs/{pid}/runs", as_=self.admin(), json={}, expect=(202,))
+            ).json()
 
             async def finished() -> dict[str, Any] | None:
-                r = (await self.call("matching", "GET", f"/programs/{pid}/runs/{run['run_id']}",
-                                     as_=self.admin())).json()
+                r = (
+                    await self.call("matching", "GET", f"/programs/{pid}/runs/{run['run_id']}", as_=self.admin())
+                ).json()
                 self.reporter.waiting("optimal matching", float(r.get("progress") or 0), 1.0)
                 return r if r["status"] in ("done", "failed") else None
 
@@ -487,11 +639,16 @@ class Journey:
             self.ids["run"] = done
             q = done["quality"]
             rec.story = "min-cost flow over each mentee's best eligible mentors, capacities and hard constraints"
-            rec.facts = {"run_id": done["run_id"], "matched": q["matched"], "unmatched": q["unmatched"],
-                         "total score": round(q["total_score"], 3), "vs best bound": f"{q['bound_ratio']:.1%}",
-                         "10th percentile score": round(q["p10_score"], 3),
-                         "got a top-5 mentor": f"{q['top5_share']:.0%}",
-                         "mentees in a blocking pair": q["blocking_pair_mentees"]}
+            rec.facts = {
+                "run_id": done["run_id"],
+                "matched": q["matched"],
+                "unmatched": q["unmatched"],
+                "total score": round(q["total_score"], 3),
+                "vs best bound": f"{q['bound_ratio']:.1%}",
+                "10th percentile score": round(q["p10_score"], 3),
+                "got a top-5 mentor": f"{q['top5_share']:.0%}",
+                "mentees in a blocking pair": q["blocking_pair_mentees"],
+            }
 
     async def publish(self) -> None:
         async with self.step("The admin publishes the matches") as rec:
@@ -499,18 +656,22 @@ class Journey:
             pid, run = self.ids["program"]["program_id"], self.ids["run"]
             await self.call("matching", "POST", f"/programs/{pid}/runs/{run['run_id']}/publish", as_=self.admin())
             n = len(run["assignments"])
-            started = await self.watcher.wait_for("MentorshipStarted", lambda d: d.program_id == pid, count=n,
-                                                  since=mark)
-            published = (await self.watcher.wait_for("CohortMatchPublished", lambda d: d.program_id == pid,
-                                                     since=mark))[0]
+            started = await self.watcher.wait_for(
+                "MentorshipStarted", lambda d: d.program_id == pid, count=n, since=mark
+            )
+            published = (
+                await self.watcher.wait_for("CohortMatchPublished", lambda d: d.program_id == pid, since=mark)
+            )[0]
             await self.notified(rec, published, [self.admin_id])
             # One pair's welcome, to show it reached both people (the rest arrive in the background).
             first = started[0].envelope.data
             await self.notified(rec, started[0], [first.mentee_id, first.mentor_id], channels=("email",))
             self.ids["cohort_mentorships"] = [s.envelope.data.mentorship_id for s in started]
             rec.story = f"{n} mentorships start at once; each pair and the program manager are told"
-            rec.facts = {"mentorships started": n, "example pair": f"{self.name_of(first.mentee_id)} with "
-                                                                   f"{self.name_of(first.mentor_id)}"}
+            rec.facts = {
+                "mentorships started": n,
+                "example pair": f"{self.name_of(first.mentee_id)} with {self.name_of(first.mentor_id)}",
+            }
 
     async def request_directly(self) -> None:
         direct = self.people["direct"]
@@ -518,39 +679,69 @@ class Journey:
             mark = self.watcher.mark()
             me = self.token(direct.profile_id, "mentee")
             pid = self.ids["program"]["program_id"]
-            sugg = (await self.call("matching", "GET", f"/suggestions/{direct.profile_id}", as_=me,
-                                    params={"k": 5, "program_id": pid})).json()["suggestions"]
+            sugg = (
+                await self.call(
+                    "matching", "GET", f"/suggestions/{direct.profile_id}", as_=me, params={"k": 5, "program_id": pid}
+                )
+            ).json()["suggestions"]
             # Prefer a good score with shared hours: the pair must be able to meet.
             candidates = [s for s in sugg if s["breakdown"]["availability"]["value"] > 0] or sugg
             if not candidates:
                 raise JourneyError("no mentor suggested for the direct mentee (all full?)")
             choice = candidates[0]
             mentor_id = choice["mentor_id"]
-            req = (await self.call("matching", "POST", "/mentorships", as_=me, json={
-                "mentor_id": mentor_id, "program_id": pid,
-                "message": "I'd love your help with design reviews and leading planning."})).json()
+            req = (
+                await self.call(
+                    "matching",
+                    "POST",
+                    "/mentorships",
+                    as_=me,
+                    json={
+                        "mentor_id": mentor_id,
+                        "program_id": pid,
+                        "message": "I'd love your help with design reviews and leading planning.",
+                    },
+                )
+            ).json()
             mid = req["mentorship_id"]
-            requested = (await self.watcher.wait_for("MentorshipRequested", lambda d: d.mentorship_id == mid,
-                                                     since=mark))[0]
+            requested = (
+                await self.watcher.wait_for("MentorshipRequested", lambda d: d.mentorship_id == mid, since=mark)
+            )[0]
             await self.notified(rec, requested, [mentor_id])
-            agreement = {"goals": ["Lead a design review", "Run the team's planning"], "goal_ids": ["g1", "g2"],
-                         "expectations": "Weekly hour; Amara brings a design doc each time.", "cadence": "weekly"}
+            agreement = {
+                "goals": ["Lead a design review", "Run the team's planning"],
+                "goal_ids": ["g1", "g2"],
+                "expectations": "Weekly hour; Amara brings a design doc each time.",
+                "cadence": "weekly",
+            }
             accept_started = time.monotonic()
-            await self.call("matching", "POST", f"/mentorships/{mid}/accept",
-                            as_=self.token(mentor_id, "mentor"), json={"agreement": agreement})
-            accepted = (await self.watcher.wait_for("MentorshipRequestAccepted", lambda d: d.mentorship_id == mid,
-                                                    since=mark))[0]
-            started = (await self.watcher.wait_for("MentorshipStarted", lambda d: d.mentorship_id == mid,
-                                                   since=mark))[0]
+            await self.call(
+                "matching",
+                "POST",
+                f"/mentorships/{mid}/accept",
+                as_=self.token(mentor_id, "mentor"),
+                json={"agreement": agreement},
+            )
+            accepted = (
+                await self.watcher.wait_for("MentorshipRequestAccepted", lambda d: d.mentorship_id == mid, since=mark)
+            )[0]
+            started = (await self.watcher.wait_for("MentorshipStarted", lambda d: d.mentorship_id == mid, since=mark))[
+                0
+            ]
             await self.notified(rec, accepted, [direct.profile_id])
             self.ids["accept_to_email_s"] = time.monotonic() - accept_started
             await self.notified(rec, started, [direct.profile_id, mentor_id])
             self.ids.update(direct_mentorship=mid, direct_mentor=mentor_id)
-            rec.story = (f"{direct.display_name} picks {self.name_of(mentor_id)} from 5 suggestions "
-                         f"(score {choice['score']:.2f}: {'; '.join(choice['reasons'][:2])}); "
-                         "they agree on goals and a weekly cadence")
-            rec.facts = {"mentorship_id": mid, "agreed goals": ", ".join(agreement["goals"]),
-                         "acceptance -> email": f"{self.ids['accept_to_email_s']:.1f} s"}
+            rec.story = (
+                f"{direct.display_name} picks {self.name_of(mentor_id)} from 5 suggestions "
+                f"(score {choice['score']:.2f}: {'; '.join(choice['reasons'][:2])}); "
+                "they agree on goals and a weekly cadence"
+            )
+            rec.facts = {
+                "mentorship_id": mid,
+                "agreed goals": ", ".join(agreement["goals"]),
+                "acceptance -> email": f"{self.ids['accept_to_email_s']:.1f} s",
+            }
 
     async def schedule_session(self) -> None:
         direct = self.people["direct"]
@@ -561,30 +752,56 @@ class Journey:
             now = await self.clocks()
 
             async def slots() -> list[dict[str, Any]] | None:
-                r = await self.call("scheduling", "GET", f"/mentorships/{mid}/slots", as_=me, expect=(200, 404, 409),
-                                    params={"count": 3, "duration_minutes": 60,
-                                            "from": (now + timedelta(hours=26)).isoformat()})
+                r = await self.call(
+                    "scheduling",
+                    "GET",
+                    f"/mentorships/{mid}/slots",
+                    as_=me,
+                    expect=(200, 404, 409),
+                    params={"count": 3, "duration_minutes": 60, "from": (now + timedelta(hours=26)).isoformat()},
+                )
                 return r.json()["slots"] if r.status_code == 200 else None  # not known to scheduling yet
 
             proposed = await self.eventually("scheduling to know the mentorship", slots, timeout=self.timeout)
             if not proposed:
                 raise JourneyError("no common free hour in the next weeks for the direct pair")
             slot = proposed[0]
-            session = (await self.call("scheduling", "POST", f"/mentorships/{mid}/sessions", as_=me, json={
-                "start": slot["start"], "duration_minutes": 60, "location": "video call",
-                "agenda": "Walk through the design doc"})).json()
-            scheduled = (await self.watcher.wait_for("SessionScheduled",
-                                                     lambda d: d.session_id == session["session_id"], since=mark))[0]
+            session = (
+                await self.call(
+                    "scheduling",
+                    "POST",
+                    f"/mentorships/{mid}/sessions",
+                    as_=me,
+                    json={
+                        "start": slot["start"],
+                        "duration_minutes": 60,
+                        "location": "video call",
+                        "agenda": "Walk through the design doc",
+                    },
+                )
+            ).json()
+            scheduled = (
+                await self.watcher.wait_for(
+                    "SessionScheduled", lambda d: d.session_id == session["session_id"], since=mark
+                )
+            )[0]
             await self.notified(rec, scheduled, [direct.profile_id, mentor_id])
-            invites = [m for m in self.sink.by_delivery(f"{scheduled.envelope.id}:{direct.profile_id}:email")
-                       if any(p.get_content_type() == "text/calendar" or str(p.get_filename()).endswith(".ics")
-                              for p in m.walk())]
+            invites = [
+                m
+                for m in self.sink.by_delivery(f"{scheduled.envelope.id}:{direct.profile_id}:email")
+                if any(
+                    p.get_content_type() == "text/calendar" or str(p.get_filename()).endswith(".ics") for p in m.walk()
+                )
+            ]
             self.ids["session"] = session
             rec.story = "both weekly calendars turned into UTC, intersected; the first common hour is booked"
-            rec.facts = {"proposed (UTC)": ", ".join(s["start"][:16] for s in proposed),
-                         "mentee's local time": slot["local"]["mentee"][:16],
-                         "mentor's local time": slot["local"]["mentor"][:16],
-                         "session_id": session["session_id"], "calendar invite attached": bool(invites)}
+            rec.facts = {
+                "proposed (UTC)": ", ".join(s["start"][:16] for s in proposed),
+                "mentee's local time": slot["local"]["mentee"][:16],
+                "mentor's local time": slot["local"]["mentor"][:16],
+                "session_id": session["session_id"],
+                "calendar invite attached": bool(invites),
+            }
 
     async def reminders(self) -> None:
         session = self.ids["session"]
@@ -594,8 +811,9 @@ class Journey:
             start = datetime.fromisoformat(session["start"])
             ahead = start + timedelta(minutes=5) - now
             await self.clocks(ahead)
-            due = await self.watcher.wait_for("SessionReminderDue", lambda d: d.session_id == session["session_id"],
-                                              count=2, since=mark)
+            due = await self.watcher.wait_for(
+                "SessionReminderDue", lambda d: d.session_id == session["session_id"], count=2, since=mark
+            )
             for seen in due:
                 await self.notified(rec, seen, [session["mentee_id"], session["mentor_id"]])
             rec.story = f"every service's clock moved {_human(ahead)} ahead, to just after the session's start"
@@ -608,17 +826,34 @@ class Journey:
             mark = self.watcher.mark()
             mentor = self.token(session["mentor_id"], "mentor")
             mentee = self.token(session["mentee_id"], "mentee")
-            await self.call("scheduling", "POST", f"/sessions/{sid}/complete", as_=mentor,
-                            json={"notes": "Reviewed the doc; next: present it to the team."})
-            await self.call("scheduling", "POST", f"/sessions/{sid}/feedback", as_=mentee,
-                            json={"rating": 5, "comment": "Concrete and kind."})
-            await self.call("scheduling", "POST", f"/sessions/{sid}/feedback", as_=mentor,
-                            json={"rating": 4, "comment": "Well prepared."})
+            await self.call(
+                "scheduling",
+                "POST",
+                f"/sessions/{sid}/complete",
+                as_=mentor,
+                json={"notes": "Reviewed the doc; next: present it to the team."},
+            )
+            await self.call(
+                "scheduling",
+                "POST",
+                f"/sessions/{sid}/feedback",
+                as_=mentee,
+                json={"rating": 5, "comment": "Concrete and kind."},
+            )
+            await self.call(
+                "scheduling",
+                "POST",
+                f"/sessions/{sid}/feedback",
+                as_=mentor,
+                json={"rating": 4, "comment": "Well prepared."},
+            )
             await self.watcher.wait_for("SessionCompleted", lambda d: d.session_id == sid, since=mark)
-            await self.watcher.wait_for("SessionFeedbackSubmitted", lambda d: d.session_id == sid, count=2,
-                                        since=mark)
-            progress = (await self.call("scheduling", "GET", f"/mentorships/{session['mentorship_id']}/progress",
-                                        as_=self.admin())).json()  # a participant sees only their own ratings
+            await self.watcher.wait_for("SessionFeedbackSubmitted", lambda d: d.session_id == sid, count=2, since=mark)
+            progress = (
+                await self.call(
+                    "scheduling", "GET", f"/mentorships/{session['mentorship_id']}/progress", as_=self.admin()
+                )
+            ).json()  # a participant sees only their own ratings
             rec.story = "the mentor marks it held with shared notes; each rates it"
             rec.facts = {"sessions held": progress["sessions"]["held"], "average rating": progress["average_rating"]}
 
@@ -629,8 +864,7 @@ class Journey:
             mark = self.watcher.mark()
             gap = timedelta(days=7 + 3, hours=1)  # weekly cadence + the default grace of 3 days
             await self.clocks(gap)
-            overdue = (await self.watcher.wait_for("CheckInOverdue", lambda d: d.mentorship_id == mid,
-                                                   since=mark))[0]
+            overdue = (await self.watcher.wait_for("CheckInOverdue", lambda d: d.mentorship_id == mid, since=mark))[0]
             await self.notified(rec, overdue, [session["mentee_id"], session["mentor_id"]])
             rec.story = f"clocks moved {_human(gap)}: a week's cadence and the grace period passed without a session"
             rec.facts = {"mentorship_id": mid, "due since": str(overdue.envelope.data.due_since)[:16]}
@@ -643,10 +877,10 @@ class Journey:
             mentee = self.token(session["mentee_id"], "mentee")
             m = (await self.call("scheduling", "GET", f"/mentorships/{mid}", as_=mentee)).json()
             first = m["milestones"][0]
-            await self.call("scheduling", "POST", f"/mentorships/{mid}/milestones/{first['milestone_id']}/reached",
-                            as_=mentee)
-            reached = (await self.watcher.wait_for("MilestoneReached", lambda d: d.mentorship_id == mid,
-                                                   since=mark))[0]
+            await self.call(
+                "scheduling", "POST", f"/mentorships/{mid}/milestones/{first['milestone_id']}/reached", as_=mentee
+            )
+            reached = (await self.watcher.wait_for("MilestoneReached", lambda d: d.mentorship_id == mid, since=mark))[0]
             await self.notified(rec, reached, [session["mentee_id"], session["mentor_id"]])
             rec.story = f"milestones come from the agreed goals; '{first['title']}' is done"
             rec.facts = {"milestones": len(m["milestones"]), "reached": first["title"]}
@@ -657,19 +891,26 @@ class Journey:
         contact = next(p for p in self.people["mentors"] if p.profile_id != mentor_id)
         async with self.step("The mentor introduces their mentee to someone") as rec:
             mark = self.watcher.mark()
-            intro = (await self.call("matching", "POST", f"/mentorships/{mid}/introductions",
-                                     as_=self.token(mentor_id, "mentor"), json={
-                                         "contact_id": contact.profile_id,
-                                         "message": "You two should talk about planning at scale."})).json()
+            intro = (
+                await self.call(
+                    "matching",
+                    "POST",
+                    f"/mentorships/{mid}/introductions",
+                    as_=self.token(mentor_id, "mentor"),
+                    json={"contact_id": contact.profile_id, "message": "You two should talk about planning at scale."},
+                )
+            ).json()
             iid = intro["introduction_id"]
-            made = (await self.watcher.wait_for("IntroductionMade", lambda d: d.introduction_id == iid,
-                                                since=mark))[0]
+            made = (await self.watcher.wait_for("IntroductionMade", lambda d: d.introduction_id == iid, since=mark))[0]
             await self.notified(rec, made, [session["mentee_id"], contact.profile_id])
-            await self.call("matching", "POST", f"/introductions/{iid}/accept",
-                            as_=self.token(contact.profile_id, "mentor"))
+            await self.call(
+                "matching", "POST", f"/introductions/{iid}/accept", as_=self.token(contact.profile_id, "mentor")
+            )
             await self.watcher.wait_for("IntroductionAccepted", lambda d: d.introduction_id == iid, since=mark)
-            rec.story = f"{self.name_of(mentor_id)} introduces {self.name_of(session['mentee_id'])} to " \
-                        f"{contact.display_name}, who accepts"
+            rec.story = (
+                f"{self.name_of(mentor_id)} introduces {self.name_of(session['mentee_id'])} to "
+                f"{contact.display_name}, who accepts"
+            )
             rec.facts = {"introduction_id": iid, "state": "accepted"}
 
     async def pay_it_forward(self) -> None:
@@ -677,8 +918,13 @@ class Journey:
         async with self.step("Pay it forward: a mentee becomes a mentor") as rec:
             mark = self.watcher.mark()
             me = self.token(direct.profile_id, "mentee")
-            await self.call("profile", "POST", f"/profiles/{direct.profile_id}/roles", as_=me,
-                            json={"role": "mentor", "mentor_capacity": 1})
+            await self.call(
+                "profile",
+                "POST",
+                f"/profiles/{direct.profile_id}/roles",
+                as_=me,
+                json={"role": "mentor", "mentor_capacity": 1},
+            )
             await self.watcher.wait_for("ProfileRoleAdded", lambda d: d.profile_id == direct.profile_id, since=mark)
 
             async def mentor_in_matching() -> bool:
@@ -687,12 +933,18 @@ class Journey:
 
             await self.eventually("matching to see the new mentor", mentor_in_matching)
             newcomer = self.people["mentees"][-1]
-            score = (await self.call("matching", "GET", f"/scores/{newcomer.profile_id}/{direct.profile_id}",
-                                     as_=self.admin())).json()
+            score = (
+                await self.call(
+                    "matching", "GET", f"/scores/{newcomer.profile_id}/{direct.profile_id}", as_=self.admin()
+                )
+            ).json()
             rec.story = f"{direct.display_name} takes on the mentor role with room for one mentee"
-            rec.facts = {"roles": "mentee, mentor", "capacity": 1,
-                         f"as a candidate for {newcomer.display_name}": f"score {score['score']:.2f}, "
-                                                                        f"eligible: {score['eligible']}"}
+            rec.facts = {
+                "roles": "mentee, mentor",
+                "capacity": 1,
+                f"as a candidate for {newcomer.display_name}": f"score {score['score']:.2f}, "
+                f"eligible: {score['eligible']}",
+            }
 
     async def insights_caught_up(self, program_id: str) -> dict[str, Any]:
         """The program's health once insights has read every event: its consumer groups have no lag
@@ -706,8 +958,9 @@ class Journey:
             if not topics <= {g.topic for g in lags} or any(g.lag for g in lags):
                 last.clear()
                 return None
-            r = await self.call("insights", "GET", f"/programs/{program_id}/health", as_=self.admin(),
-                                expect=(200, 404))
+            r = await self.call(
+                "insights", "GET", f"/programs/{program_id}/health", as_=self.admin(), expect=(200, 404)
+            )
             if r.status_code == 404:  # not a single event of the program read yet
                 return None
             health: dict[str, Any] = r.json()
@@ -727,14 +980,18 @@ class Journey:
             self.ids.update(health=health, attention=attention)
             f = {name: figure["value"] for name, figure in health["figures"].items()}
             reasons = Counter(r["code"] for p in attention["pairs"] for r in p["reasons"])
-            rec.story = ("the insights service, built only from the events on the four topics, sums the program "
-                         "up and lists the pairs that need a look")
+            rec.story = (
+                "the insights service, built only from the events on the four topics, sums the program "
+                "up and lists the pairs that need a look"
+            )
             rec.facts = {
                 "mentees / mentors enrolled": f"{f['enrolled_mentees']} / {f['enrolled_mentors']}",
                 "matched / unmatched mentees": f"{f['matched_mentees']} / {f['unmatched_mentees']}",
-                "active pairs": f["active_pairs"], "sessions held": f["sessions_held"],
+                "active pairs": f["active_pairs"],
+                "sessions held": f["sessions_held"],
                 "average session rating": f["average_session_rating"],
-                "milestones reached": f["milestones_reached"], "pairs overdue": f["pairs_overdue"],
+                "milestones reached": f["milestones_reached"],
+                "pairs overdue": f["pairs_overdue"],
                 "pairs needing attention": len(attention["pairs"]),
                 "why": ", ".join(f"{code} ({n})" for code, n in sorted(reasons.items())) or "-",
             }
@@ -749,23 +1006,35 @@ class Journey:
         emails = [m for m in self.sink.messages if any(a in str(m["To"]) for a in addresses)]
         unread = 0
         for chunk in range(0, len(self.everyone), 16):
-            counts = await asyncio.gather(*(
-                self.call("notification", "GET", f"/people/{p.profile_id}/inbox/unread-count", as_=self.admin())
-                for p in self.everyone[chunk:chunk + 16]))
+            counts = await asyncio.gather(
+                *(
+                    self.call("notification", "GET", f"/people/{p.profile_id}/inbox/unread-count", as_=self.admin())
+                    for p in self.everyone[chunk : chunk + 16]
+                )
+            )
             unread += sum(r.json()["unread_count"] for r in counts)
-        progress = (await self.call("scheduling", "GET", f"/mentorships/{self.ids['direct_mentorship']}/progress",
-                                    as_=self.admin())).json()
+        progress = (
+            await self.call(
+                "scheduling", "GET", f"/mentorships/{self.ids['direct_mentorship']}/progress", as_=self.admin()
+            )
+        ).json()
         seen = Counter(s.name for s in self.watcher.seen)
         return {
             "people": len(self.everyone),
             "enrolled": program.get("enrolled", {}),
             "mentorships": len(self.ids["cohort_mentorships"]) + 1,
-            "matched": q["matched"], "unmatched": q["unmatched"],
-            "bound ratio": q["bound_ratio"], "top-5 share": q["top5_share"], "p10 score": q["p10_score"],
-            "sessions held": progress["sessions"]["held"], "average rating": progress["average_rating"],
+            "matched": q["matched"],
+            "unmatched": q["unmatched"],
+            "bound ratio": q["bound_ratio"],
+            "top-5 share": q["top5_share"],
+            "p10 score": q["p10_score"],
+            "sessions held": progress["sessions"]["held"],
+            "average rating": progress["average_rating"],
             "milestones reached": progress["milestones"]["reached"],
-            "emails": len(emails), "in-app unread": unread,
-            "events": sum(seen.values()), "notifications delivered (events)": seen["NotificationDelivered"],
+            "emails": len(emails),
+            "in-app unread": unread,
+            "events": sum(seen.values()),
+            "notifications delivered (events)": seen["NotificationDelivered"],
             "clock moved": _human(self.clock_advanced),
             "seconds": time.monotonic() - self._started,
         }

@@ -119,13 +119,24 @@ async def list_dead_letters(bootstrap: str, prefix: str = "", topic: str | None 
             return []
         marks = await _redrive_marks(bootstrap, prefix + REDRIVE_GROUP, reader.partitions)
         records = await reader.read_to_end()
-    out = [DeadLetter(r.topic, r.partition, r.offset, r.key, r.value, {k: v for k, v in r.headers},
-                      r.offset < marks.get(TopicPartition(r.topic, r.partition), 0)) for r in records]
+    out = [
+        DeadLetter(
+            r.topic,
+            r.partition,
+            r.offset,
+            r.key,
+            r.value,
+            {k: v for k, v in r.headers},
+            r.offset < marks.get(TopicPartition(r.topic, r.partition), 0),
+        )
+        for r in records
+    ]
     return sorted(out, key=lambda d: (d.topic, d.partition, d.offset))
 
 
-async def redrive(bootstrap: str, prefix: str, topic: str, offsets: set[int] | None = None,
-                  progress: Any = None) -> int:
+async def redrive(
+    bootstrap: str, prefix: str, topic: str, offsets: set[int] | None = None, progress: Any = None
+) -> int:
     """Re-publish not-yet-redriven dead letters of `topic` to their original topic, then mark them.
 
     The mark is a per-partition offset, so it only moves over a contiguous run of re-driven letters:
@@ -134,8 +145,9 @@ async def redrive(bootstrap: str, prefix: str, topic: str, offsets: set[int] | N
     """
     waiting = [d for d in await list_dead_letters(bootstrap, prefix, topic) if not d.redriven]
     letters = waiting if offsets is None else [d for d in waiting if d.offset in offsets]
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                **kafka_client_options())
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **kafka_client_options()
+    )
     await producer.start()
     sent = 0
     try:
@@ -164,14 +176,16 @@ async def redrive(bootstrap: str, prefix: str, topic: str, offsets: set[int] | N
     return sent
 
 
-async def commit_offsets(bootstrap: str, group: str, offsets: dict[TopicPartition, int],
-                         only_forward: bool = False) -> None:
+async def commit_offsets(
+    bootstrap: str, group: str, offsets: dict[TopicPartition, int], only_forward: bool = False
+) -> None:
     """Set a group's committed offsets (the group must have no active member)."""
     if only_forward:
         current = await _redrive_marks(bootstrap, group, list(offsets))
         offsets = {tp: max(o, current.get(tp, 0)) for tp, o in offsets.items()}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                                **kafka_client_options())
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **kafka_client_options()
+    )
     await consumer.start()
     try:
         consumer.assign(list(offsets))

@@ -61,10 +61,11 @@ async def describe(bootstrap: str, names: list[str], options: dict[str, Any]) ->
         for t in await admin.describe_topics(existing):
             if not t["error_code"]:
                 parts = t["partitions"]
-                out[t["topic"]] = {"partitions": str(len(parts)),
-                                   "replication": str(max((len(p["replicas"]) for p in parts), default=0))}
-        responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, name) for name in existing])
+                out[t["topic"]] = {
+                    "partitions": str(len(parts)),
+                    "replication": str(max((len(p["replicas"]) for p in parts), default=0)),
+                }
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name) for name in existing])
         for response in responses:
             for error_code, _message, _type, name, entries in (r[:5] for r in response.resources):
                 if not error_code and name in out:
@@ -97,17 +98,35 @@ def _options(args: argparse.Namespace) -> tuple[str, int, int]:
 def cmd_plan(args: argparse.Namespace) -> int:
     specs = plan(*_options(args))
     if args.json:
-        print(json.dumps([{"name": s.name, "kind": s.kind, "partitions": s.partitions,
-                           "replication_factor": s.replication_factor, "configs": s.configs} for s in specs],
-                         indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "kind": s.kind,
+                        "partitions": s.partitions,
+                        "replication_factor": s.replication_factor,
+                        "configs": s.configs,
+                    }
+                    for s in specs
+                ],
+                indent=2,
+            )
+        )
         return 0
     table = Table(title="Topics of the platform")
     for col in ("topic", "kind", "partitions", "replication", "retention", "cleanup.policy", "min.insync.replicas"):
         table.add_column(col)
     for s in specs:
-        table.add_row(s.name, s.kind, str(s.partitions), str(s.replication_factor),
-                      f"{_days(s.configs['retention.ms'])} (retention.ms={s.configs['retention.ms']})",
-                      s.configs["cleanup.policy"], s.configs["min.insync.replicas"])
+        table.add_row(
+            s.name,
+            s.kind,
+            str(s.partitions),
+            str(s.replication_factor),
+            f"{_days(s.configs['retention.ms'])} (retention.ms={s.configs['retention.ms']})",
+            s.configs["cleanup.policy"],
+            s.configs["min.insync.replicas"],
+        )
     console.print(table)
     return 0
 
@@ -136,8 +155,10 @@ def register(sub: Any) -> None:
     """Adds `topics plan|apply` to the CLI's subcommands (each sets `func`)."""
     topics = sub.add_parser("topics", help="plan or create every topic (platform-owned Kafka)")
     commands = topics.add_subparsers(dest="topics_command", required=True)
-    for name, fn, text in (("plan", cmd_plan, "print every topic with its settings"),
-                           ("apply", cmd_apply, "create the missing topics, report differing ones")):
+    for name, fn, text in (
+        ("plan", cmd_plan, "print every topic with its settings"),
+        ("apply", cmd_apply, "create the missing topics, report differing ones"),
+    ):
         cmd = commands.add_parser(name, help=text)
         cmd.add_argument("--partitions", type=int, help="partitions per topic [KAFKA_TOPIC_PARTITIONS or 3]")
         cmd.add_argument("--replication", type=int, help="replication factor [KAFKA_REPLICATION_FACTOR or 1]")

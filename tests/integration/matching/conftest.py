@@ -46,7 +46,8 @@ async def start_matching(settings_for) -> AsyncIterator[Callable[..., Any]]:
         app = create(settings)
         await stack.enter_async_context(app.router.lifespan_context(app))
         http = await stack.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://matching", timeout=30))
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://matching", timeout=30)
+        )
         return Running(app, http)
 
     yield start
@@ -55,10 +56,17 @@ async def start_matching(settings_for) -> AsyncIterator[Callable[..., Any]]:
 
 def person(roles: list[str], **fields: Any) -> ProfileSnapshot:
     pid = fields.pop("profile_id", None) or f"p-{uuid.uuid4().hex[:8]}"
-    base: dict[str, Any] = {"profile_id": pid, "display_name": f"Person {pid}", "email": f"{pid}@example.org",
-                            "roles": roles, "time_zone": "Europe/Berlin", "languages": ["en"],
-                            "skills": [{"name": "python", "proficiency": 4}, {"name": "leadership", "proficiency": 3}],
-                            "development_areas": ["python"], "seniority": "mid"}
+    base: dict[str, Any] = {
+        "profile_id": pid,
+        "display_name": f"Person {pid}",
+        "email": f"{pid}@example.org",
+        "roles": roles,
+        "time_zone": "Europe/Berlin",
+        "languages": ["en"],
+        "skills": [{"name": "python", "proficiency": 4}, {"name": "leadership", "proficiency": 3}],
+        "development_areas": ["python"],
+        "seniority": "mid",
+    }
     if "mentor" in roles:
         base.update(seniority="staff", mentor_capacity=2)
     base.update(fields)
@@ -70,9 +78,12 @@ def register(infra, prefix) -> Callable[..., Any]:
     """Publish profiles as ProfileRegistered events and wait until the read model has them."""
 
     async def go(svc: Running, *profiles: ProfileSnapshot) -> list[str]:
-        await publish(infra, prefix, Topic.PROFILE,
-                      [Envelope.wrap(ProfileRegistered(profile_id=p.profile_id, profile=p), source="profile")
-                       for p in profiles])
+        await publish(
+            infra,
+            prefix,
+            Topic.PROFILE,
+            [Envelope.wrap(ProfileRegistered(profile_id=p.profile_id, profile=p), source="profile") for p in profiles],
+        )
 
         async def all_there() -> bool:
             for p in profiles:

@@ -18,8 +18,14 @@ from .conftest import ADMIN, person, publish
 
 pytestmark = pytest.mark.integration
 
-PROGRAM = {"name": "Autumn cohort", "starts_on": "2026-09-01", "ends_on": "2026-12-31", "mode": "admin-approved",
-           "cadence": "weekly", "duration_weeks": 12}
+PROGRAM = {
+    "name": "Autumn cohort",
+    "starts_on": "2026-09-01",
+    "ends_on": "2026-12-31",
+    "mode": "admin-approved",
+    "cadence": "weekly",
+    "duration_weeks": 12,
+}
 
 
 async def test_a_program_is_for_admins_only(start_matching, register):
@@ -37,11 +43,18 @@ async def test_review_flags_are_shown_to_admins_only(start_matching, register, i
     svc = await start_matching()
     mentor, mentee = person(["mentor"]), person(["mentee"])
     await register(svc, mentor, mentee)
-    mid = (await svc.http.post("/mentorships", headers=token(mentee.profile_id),
-                               json={"mentor_id": mentor.profile_id})).json()["mentorship_id"]
+    mid = (
+        await svc.http.post("/mentorships", headers=token(mentee.profile_id), json={"mentor_id": mentor.profile_id})
+    ).json()["mentorship_id"]
     assert (await svc.http.post(f"/mentorships/{mid}/accept", headers=token(mentor.profile_id))).status_code == 200
-    said = SessionFeedbackSubmitted(mentorship_id=mid, session_id="s1", author_id=mentee.profile_id,
-                                    author_role="mentee", rating=1, not_a_good_fit=True)
+    said = SessionFeedbackSubmitted(
+        mentorship_id=mid,
+        session_id="s1",
+        author_id=mentee.profile_id,
+        author_role="mentee",
+        rating=1,
+        not_a_good_fit=True,
+    )
     await publish(infra, prefix, Topic.SCHEDULING, [Envelope.wrap(said, source="scheduling")])
 
     async def flagged():
@@ -59,11 +72,13 @@ async def test_an_accept_refused_by_validation_keeps_no_capacity(start_matching,
     svc = await start_matching()
     mentor, mentee = person(["mentor"], mentor_capacity=1), person(["mentee"])
     await register(svc, mentor, mentee)
-    mid = (await svc.http.post("/mentorships", headers=token(mentee.profile_id),
-                               json={"mentor_id": mentor.profile_id})).json()["mentorship_id"]
+    mid = (
+        await svc.http.post("/mentorships", headers=token(mentee.profile_id), json={"mentor_id": mentor.profile_id})
+    ).json()["mentorship_id"]
     past = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
-    r = await svc.http.post(f"/mentorships/{mid}/accept", headers=token(mentor.profile_id),
-                            json={"agreement": {"planned_end": past}})
+    r = await svc.http.post(
+        f"/mentorships/{mid}/accept", headers=token(mentor.profile_id), json={"agreement": {"planned_end": past}}
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "agreement.planned_end"
     assert (await svc.matching.store.load(mentor.profile_id))["free"] == 1  # the slot was given back
     r = await svc.http.post(f"/mentorships/{mid}/accept", headers=token(mentor.profile_id))
@@ -77,8 +92,9 @@ async def _program_with_two_dry_runs(svc, register):
     await register(svc, mentor, mentee)
     program_id = (await svc.http.post("/programs", headers=ADMIN, json=PROGRAM)).json()["program_id"]
     for who, role in ((mentor, "mentor"), (mentee, "mentee")):
-        r = await svc.http.post(f"/programs/{program_id}/enrollments", headers=ADMIN,
-                                json={"profile_id": who.profile_id, "role": role})
+        r = await svc.http.post(
+            f"/programs/{program_id}/enrollments", headers=ADMIN, json={"profile_id": who.profile_id, "role": role}
+        )
         assert r.status_code == 201
     runs = []
     for _ in range(2):
@@ -112,8 +128,9 @@ async def test_a_program_version_is_published_once_one_after_the_other(start_mat
 async def test_a_program_version_is_published_once_at_the_same_moment(start_matching, register):
     svc = await start_matching()
     program_id, runs, mentor, mentee = await _program_with_two_dry_runs(svc, register)
-    answers = await asyncio.gather(*(svc.http.post(f"/programs/{program_id}/runs/{run}/publish", headers=ADMIN)
-                                     for run in runs))
+    answers = await asyncio.gather(
+        *(svc.http.post(f"/programs/{program_id}/runs/{run}/publish", headers=ADMIN) for run in runs)
+    )
     assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
     await _one_mentorship_each(svc, mentor, mentee)
 
@@ -140,21 +157,31 @@ async def test_strings_and_lists_have_limits_and_single_lines_refuse_control_cha
     mentor, mentee = person(["mentor"]), person(["mentee"])
     await register(svc, mentor, mentee)
     me, as_mentor = token(mentee.profile_id), token(mentor.profile_id)
-    for body, field in [({"mentor_id": mentor.profile_id + "\n"}, "mentor_id"),
-                        ({"mentor_id": mentor.profile_id, "program_id": "p\x00"}, "program_id"),
-                        ({"mentor_id": mentor.profile_id, "message": "hi\x1b[31m"}, "message"),
-                        ({"mentor_id": "x" * 65}, "mentor_id")]:
+    for body, field in [
+        ({"mentor_id": mentor.profile_id + "\n"}, "mentor_id"),
+        ({"mentor_id": mentor.profile_id, "program_id": "p\x00"}, "program_id"),
+        ({"mentor_id": mentor.profile_id, "message": "hi\x1b[31m"}, "message"),
+        ({"mentor_id": "x" * 65}, "mentor_id"),
+    ]:
         r = await svc.http.post("/mentorships", headers=me, json=body)
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, (body, r.text)
-    r = await svc.http.post("/mentorships", headers=me, json={"mentor_id": mentor.profile_id,
-                                                                "message": "Hi!\nLine two\ttabbed"})
+    r = await svc.http.post(
+        "/mentorships", headers=me, json={"mentor_id": mentor.profile_id, "message": "Hi!\nLine two\ttabbed"}
+    )
     assert r.status_code == 201, r.text
     mid = r.json()["mentorship_id"]
-    for agreement, field in [({"goals": ["x" * 1_100_000]}, "agreement.goals.0"),
-                             ({"goals": ["two\nlines"]}, "agreement.goals.0"),
-                             ({"goals": ["g"] * 21}, "agreement.goals"),
-                             ({"goal_ids": ["x" * 65]}, "agreement.goal_ids.0"),
-                             ({"expectations": "x" * 4001}, "agreement.expectations")]:
+    # A 1.1 MB goal is a body over the 1 MiB cap: refused before anything reads it (413).
+    r = await svc.http.post(
+        f"/mentorships/{mid}/accept", headers=as_mentor, json={"agreement": {"goals": ["x" * 1_100_000]}}
+    )
+    assert r.status_code == 413, r.text[:300]
+    for agreement, field in [
+        ({"goals": ["x" * 10_000]}, "agreement.goals.0"),
+        ({"goals": ["two\nlines"]}, "agreement.goals.0"),
+        ({"goals": ["g"] * 21}, "agreement.goals"),
+        ({"goal_ids": ["x" * 65]}, "agreement.goal_ids.0"),
+        ({"expectations": "x" * 4001}, "agreement.expectations"),
+    ]:
         r = await svc.http.post(f"/mentorships/{mid}/accept", headers=as_mentor, json={"agreement": agreement})
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, (agreement, r.text[:300])
     assert (await svc.matching.store.load(mentor.profile_id))["free"] == 2

@@ -38,13 +38,19 @@ async def test_request_accept_with_agreement_then_complete(start_matching, regis
     assert r.status_code == 201, r.text
     mid = r.json()["mentorship_id"]
     assert r.json()["state"] == "requested"
-    agreement = {"goals": ["Ship a library"], "expectations": "async answers within 2 days",
-                 "cadence": "weekly", "planned_end": (datetime.now(UTC) + timedelta(days=90)).date().isoformat()}
-    r = await svc.http.post(f"/mentorships/{mid}/accept", headers=token(mentee.profile_id, "mentor"),
-                            json={"agreement": agreement})
+    agreement = {
+        "goals": ["Ship a library"],
+        "expectations": "async answers within 2 days",
+        "cadence": "weekly",
+        "planned_end": (datetime.now(UTC) + timedelta(days=90)).date().isoformat(),
+    }
+    r = await svc.http.post(
+        f"/mentorships/{mid}/accept", headers=token(mentee.profile_id, "mentor"), json={"agreement": agreement}
+    )
     assert r.status_code == 403  # only the mentor
-    r = await svc.http.post(f"/mentorships/{mid}/accept", headers=token(mentor.profile_id, "mentor"),
-                            json={"agreement": agreement})
+    r = await svc.http.post(
+        f"/mentorships/{mid}/accept", headers=token(mentor.profile_id, "mentor"), json={"agreement": agreement}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["state"] == "active" and r.json()["agreement"]["cadence"] == "weekly"
     load = await svc.matching.store.load(mentor.profile_id)
@@ -56,8 +62,12 @@ async def test_request_accept_with_agreement_then_complete(start_matching, regis
     assert r.status_code == 409, r.text
 
     found = await events_of(infra, prefix, 4, key=mid)
-    assert types(found) == ["mentorship_requested", "mentorship_request_accepted", "mentorship_started",
-                            "mentorship_completed"]
+    assert types(found) == [
+        "mentorship_requested",
+        "mentorship_request_accepted",
+        "mentorship_started",
+        "mentorship_completed",
+    ]
     started = found[2].data
     assert started.agreement.expectations == "async answers within 2 days" and started.origin == "request"
     assert found[0].data.message == "Hi!"
@@ -79,8 +89,9 @@ async def test_decline_withdraw_and_end_early(start_matching, register, infra, p
     # decline needs a reason
     r = await svc.http.post(f"/mentorships/{ids[a.profile_id]}/decline", headers=as_mentor, json={"reason": " "})
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
-    r = await svc.http.post(f"/mentorships/{ids[a.profile_id]}/decline", headers=as_mentor,
-                            json={"reason": "no time this quarter"})
+    r = await svc.http.post(
+        f"/mentorships/{ids[a.profile_id]}/decline", headers=as_mentor, json={"reason": "no time this quarter"}
+    )
     assert r.status_code == 200 and r.json()["state"] == "declined" and r.json()["reason"] == "no time this quarter"
     # the mentee withdraws; accepting a withdrawn request is a 409 and changes nothing
     r = await svc.http.post(f"/mentorships/{ids[b.profile_id]}/withdraw", headers=token(b.profile_id))
@@ -94,8 +105,9 @@ async def test_decline_withdraw_and_end_early(start_matching, register, infra, p
     # end early with a reason
     r = await svc.http.post(f"/mentorships/{ids[c.profile_id]}/accept", headers=as_mentor)
     assert r.status_code == 200
-    r = await svc.http.post(f"/mentorships/{ids[c.profile_id]}/end", headers=token(c.profile_id),
-                            json={"reason": "changed teams"})
+    r = await svc.http.post(
+        f"/mentorships/{ids[c.profile_id]}/end", headers=token(c.profile_id), json={"reason": "changed teams"}
+    )
     assert r.status_code == 200 and r.json()["state"] == "ended" and r.json()["not_a_good_fit"] is False
     assert (await svc.matching.store.load(mentor.profile_id))["free"] == 3  # b's new request is open, not held
 
@@ -105,8 +117,12 @@ async def test_decline_withdraw_and_end_early(start_matching, register, infra, p
         by_key.setdefault(e.subject, []).append(e.type.removeprefix(MATCHING))
     assert by_key[ids[a.profile_id]] == ["mentorship_requested", "mentorship_request_declined"]
     assert by_key[ids[b.profile_id]] == ["mentorship_requested", "mentorship_request_withdrawn"]
-    assert by_key[ids[c.profile_id]] == ["mentorship_requested", "mentorship_request_accepted",
-                                         "mentorship_started", "mentorship_ended"]
+    assert by_key[ids[c.profile_id]] == [
+        "mentorship_requested",
+        "mentorship_request_accepted",
+        "mentorship_started",
+        "mentorship_ended",
+    ]
 
 
 async def test_not_a_good_fit_frees_the_slot_and_excludes_the_pair(start_matching, register, infra, prefix):
@@ -117,8 +133,11 @@ async def test_not_a_good_fit_frees_the_slot_and_excludes_the_pair(start_matchin
     mid = r.json()["mentorship_id"]
     assert (await svc.http.post(f"/mentorships/{mid}/accept", headers=token(mentor.profile_id))).status_code == 200
     assert (await svc.matching.store.load(mentor.profile_id))["free"] == 0
-    r = await svc.http.post(f"/mentorships/{mid}/end", headers=token(mentee.profile_id),
-                            json={"reason": "different expectations", "not_a_good_fit": True})
+    r = await svc.http.post(
+        f"/mentorships/{mid}/end",
+        headers=token(mentee.profile_id),
+        json={"reason": "different expectations", "not_a_good_fit": True},
+    )
     assert r.status_code == 200 and r.json()["not_a_good_fit"] is True
     assert (await svc.matching.store.load(mentor.profile_id))["free"] == 1
     # the pair is excluded from now on: no new request, no suggestion
@@ -132,8 +151,12 @@ async def test_not_a_good_fit_frees_the_slot_and_excludes_the_pair(start_matchin
 
 async def test_bad_requests_are_refused_and_change_nothing(start_matching, register, infra, prefix):
     svc = await start_matching()
-    mentor, full, inactive, mentee = (person(["mentor"]), person(["mentor"], mentor_capacity=0),
-                                      person(["mentor"], active=False), person(["mentee"]))
+    mentor, full, inactive, mentee = (
+        person(["mentor"]),
+        person(["mentor"], mentor_capacity=0),
+        person(["mentor"], active=False),
+        person(["mentee"]),
+    )
     boss = person(["mentor"])
     report = person(["mentee"], manager_id=boss.profile_id)
     await register(svc, mentor, full, inactive, mentee, boss, report)
@@ -171,13 +194,25 @@ async def test_admin_approval_mode(start_matching, register, infra, prefix):
     svc = await start_matching()
     mentor, mentee = person(["mentor"], mentor_capacity=1), person(["mentee"])
     await register(svc, mentor, mentee)
-    r = await svc.http.post("/programs", headers=ADMIN, json={
-        "name": "Two-sided", "starts_on": "2026-01-01", "ends_on": "2026-12-31", "mode": "admin-approved",
-        "cadence": "monthly", "duration_weeks": 20})
+    r = await svc.http.post(
+        "/programs",
+        headers=ADMIN,
+        json={
+            "name": "Two-sided",
+            "starts_on": "2026-01-01",
+            "ends_on": "2026-12-31",
+            "mode": "admin-approved",
+            "cadence": "monthly",
+            "duration_weeks": 20,
+        },
+    )
     assert r.status_code == 201, r.text
     program_id = r.json()["program_id"]
-    r = await svc.http.post("/mentorships", headers=token(mentee.profile_id),
-                            json={"mentor_id": mentor.profile_id, "program_id": program_id})
+    r = await svc.http.post(
+        "/mentorships",
+        headers=token(mentee.profile_id),
+        json={"mentor_id": mentor.profile_id, "program_id": program_id},
+    )
     mid = r.json()["mentorship_id"]
     r = await svc.http.post(f"/mentorships/{mid}/accept", headers=token(mentor.profile_id))
     assert r.status_code == 200 and r.json()["state"] == "awaiting_approval"
@@ -220,9 +255,10 @@ async def test_last_slot_concurrent_accepts_exactly_one_wins(start_matching, reg
     await register(svc, *mentors, *mentees)
     for n, mentor in enumerate(mentors):
         ids = []
-        for mentee in mentees[2 * n:2 * n + 2]:
-            r = await svc.http.post("/mentorships", headers=token(mentee.profile_id),
-                                    json={"mentor_id": mentor.profile_id})
+        for mentee in mentees[2 * n : 2 * n + 2]:
+            r = await svc.http.post(
+                "/mentorships", headers=token(mentee.profile_id), json={"mentor_id": mentor.profile_id}
+            )
             assert r.status_code == 201, r.text
             ids.append(r.json()["mentorship_id"])
         as_mentor = token(mentor.profile_id, "mentor")
@@ -248,12 +284,14 @@ async def test_expiry_fires_exactly_once_with_two_replicas(start_matching, regis
     r = await two.http.post("/mentorships", headers=token(other.profile_id), json={"mentor_id": mentor.profile_id})
     requests.append(r.json()["mentorship_id"])
     # both replicas move their clocks past the expiry at the same time and run their timers
-    moved = await asyncio.gather(*(svc.http.post("/_dev/clock", headers=ADMIN, json={"advance_seconds": 3601})
-                                   for svc in (one, two)))
+    moved = await asyncio.gather(
+        *(svc.http.post("/_dev/clock", headers=ADMIN, json={"advance_seconds": 3601}) for svc in (one, two))
+    )
     assert all(m.status_code == 200 for m in moved)
     for mid in requests:
         doc = await one.matching.store.get_mentorship(mid)
         assert doc["state"] == "expired"
+
     async def expiry_events():
         records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.MATCHING}", want=1000, timeout=1.5)
         found = {e.id: e for e in (decode(r.value) for r in records) if e.type.endswith("request_expired")}
@@ -276,9 +314,17 @@ async def test_feedback_not_a_good_fit_flags_for_review(start_matching, register
     r = await svc.http.post("/mentorships", headers=token(mentee.profile_id), json={"mentor_id": mentor.profile_id})
     mid = r.json()["mentorship_id"]
     await svc.http.post(f"/mentorships/{mid}/accept", headers=token(mentor.profile_id))
-    feedback = [SessionFeedbackSubmitted(mentorship_id=mid, session_id=f"s{i}", author_id=mentee.profile_id,
-                                         author_role="mentee", rating=2, not_a_good_fit=flag)
-                for i, flag in enumerate([False, True])]
+    feedback = [
+        SessionFeedbackSubmitted(
+            mentorship_id=mid,
+            session_id=f"s{i}",
+            author_id=mentee.profile_id,
+            author_role="mentee",
+            rating=2,
+            not_a_good_fit=flag,
+        )
+        for i, flag in enumerate([False, True])
+    ]
     envelopes = [Envelope.wrap(f, source="scheduling") for f in feedback]
     await publish(infra, prefix, Topic.SCHEDULING, envelopes + [envelopes[1]])  # a duplicate too
 

@@ -34,8 +34,7 @@ async def test_programs_are_listed_newest_first_with_filters_and_pages(start_mat
     body = r.json()
     listed = [p for p in body["items"] if p["program_id"] in ours]
     assert [p["program_id"] for p in listed] == [upcoming, ended, running]  # newest first
-    assert {p["program_id"]: p["status"] for p in listed} == {
-        running: "running", ended: "ended", upcoming: "upcoming"}
+    assert {p["program_id"]: p["status"] for p in listed} == {running: "running", ended: "ended", upcoming: "upcoming"}
     assert body["total"] >= 3 and body["offset"] == 0 and body["limit"] == 100
     assert not any(k.startswith("outbox") for p in listed for k in p)
 
@@ -56,8 +55,7 @@ async def test_programs_are_listed_newest_first_with_filters_and_pages(start_mat
     # paging: one program a page, following next_offset
     seen, offset = [], 0
     while offset is not None:
-        r = await svc.http.get("/programs", headers=ADMIN, params={"name_contains": "E", "limit": 1,
-                                                                     "offset": offset})
+        r = await svc.http.get("/programs", headers=ADMIN, params={"name_contains": "E", "limit": 1, "offset": offset})
         page = r.json()
         assert len(page["items"]) <= 1
         seen += [p["program_id"] for p in page["items"]]
@@ -117,8 +115,9 @@ async def test_a_programs_runs_newest_first_without_pair_lists(start_matching, r
     mentor, mentees = person(["mentor"], mentor_capacity=3), [person(["mentee"]) for _ in range(2)]
     await register(svc, mentor, *mentees)
     for p, role in [(mentor, "mentor"), *((m, "mentee") for m in mentees)]:
-        r = await svc.http.post(f"/programs/{program_id}/enrollments", headers=ADMIN,
-                                json={"profile_id": p.profile_id, "role": role})
+        r = await svc.http.post(
+            f"/programs/{program_id}/enrollments", headers=ADMIN, json={"profile_id": p.profile_id, "role": role}
+        )
         assert r.status_code == 201
     run_ids = []
     for _ in range(3):
@@ -158,8 +157,11 @@ async def test_a_persons_introductions_made_received_and_introduced_in(start_mat
     assert (await svc.http.post(f"/mentorships/{mid}/accept", headers=token(mentor.profile_id))).status_code == 200
     made = []
     for who in (contact, other):
-        r = await svc.http.post(f"/mentorships/{mid}/introductions", headers=token(mentor.profile_id),
-                                json={"contact_id": who.profile_id, "message": "say hello"})
+        r = await svc.http.post(
+            f"/mentorships/{mid}/introductions",
+            headers=token(mentor.profile_id),
+            json={"contact_id": who.profile_id, "message": "say hello"},
+        )
         assert r.status_code == 201
         made.append(r.json()["introduction_id"])
     r = await svc.http.post(f"/introductions/{made[0]}/accept", headers=token(contact.profile_id))
@@ -174,8 +176,9 @@ async def test_a_persons_introductions_made_received_and_introduced_in(start_mat
     assert [i["introduction_id"] for i in as_mentor["items"]] == made[::-1]  # newest first
     assert [i["state"] for i in as_mentor["items"]] == ["pending", "accepted"]
     assert not any(k.startswith("outbox") for i in as_mentor["items"] for k in i)
-    assert [i["introduction_id"] for i in (await listed(mentee.profile_id, token(mentee.profile_id)))["items"]] \
-        == made[::-1]
+    assert [i["introduction_id"] for i in (await listed(mentee.profile_id, token(mentee.profile_id)))["items"]] == made[
+        ::-1
+    ]
     received = await listed(contact.profile_id, token(contact.profile_id))
     assert [i["introduction_id"] for i in received["items"]] == [made[0]]
     assert received["items"][0]["answered_at"] is not None
@@ -187,27 +190,36 @@ async def test_a_persons_introductions_made_received_and_introduced_in(start_mat
     assert page["total"] == 2 and page["next_offset"] == 1 and len(page["items"]) == 1
 
 
-async def test_program_creation_and_enrolments_are_published_keyed_by_program(
-        start_matching, register, infra, prefix):
+async def test_program_creation_and_enrolments_are_published_keyed_by_program(start_matching, register, infra, prefix):
     svc = await start_matching()
     program_id = await _program(svc, "Evented", mode="self-select")
     mentor, mentee = person(["mentor"]), person(["mentee"])
     await register(svc, mentor, mentee)
     enrol = {"profile_id": mentee.profile_id, "role": "mentee"}
-    assert (await svc.http.post(f"/programs/{program_id}/enrollments", headers=ADMIN,
-                                json={"profile_id": mentor.profile_id, "role": "mentor"})).status_code == 201
-    assert (await svc.http.post(f"/programs/{program_id}/enrollments", headers=token(mentee.profile_id),
-                                json=enrol)).status_code == 201
+    assert (
+        await svc.http.post(
+            f"/programs/{program_id}/enrollments",
+            headers=ADMIN,
+            json={"profile_id": mentor.profile_id, "role": "mentor"},
+        )
+    ).status_code == 201
+    assert (
+        await svc.http.post(f"/programs/{program_id}/enrollments", headers=token(mentee.profile_id), json=enrol)
+    ).status_code == 201
     # enrolling twice changes nothing (no second event)
     assert (await svc.http.post(f"/programs/{program_id}/enrollments", headers=ADMIN, json=enrol)).status_code == 201
     gone = f"/programs/{program_id}/enrollments/mentee/{mentee.profile_id}"
     assert (await svc.http.delete(gone, headers=token(mentee.profile_id))).status_code == 204
     assert (await svc.http.delete(gone, headers=token(mentee.profile_id))).status_code == 404
     assert (await svc.http.get(f"/programs/{program_id}", headers=ADMIN)).json()["enrolled"] == {
-        "mentee": 0, "mentor": 1}
+        "mentee": 0,
+        "mentor": 1,
+    }
     assert (await svc.http.post(f"/programs/{program_id}/enrollments", headers=ADMIN, json=enrol)).status_code == 201
     assert (await svc.http.get(f"/programs/{program_id}", headers=ADMIN)).json()["enrolled"] == {
-        "mentee": 1, "mentor": 1}
+        "mentee": 1,
+        "mentor": 1,
+    }
 
     records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.MATCHING}", want=5)
     found = [decode(r.value) for r in records if r.key == program_id.encode()]

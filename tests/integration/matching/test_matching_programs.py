@@ -14,14 +14,16 @@ pytestmark = pytest.mark.integration
 
 
 def needs(**fields):
-    return person(["mentee"], development_areas=["python", "kubernetes"], seniority="junior",
-                  skills=[], **fields)
+    return person(["mentee"], development_areas=["python", "kubernetes"], seniority="junior", skills=[], **fields)
 
 
 async def test_suggestions_rank_explain_drop_full_mentors_and_rotate(start_matching, register):
     svc = await start_matching()
-    best = person(["mentor"], mentor_capacity=1, skills=[{"name": "python", "proficiency": 5},
-                                                         {"name": "kubernetes", "proficiency": 5}])
+    best = person(
+        ["mentor"],
+        mentor_capacity=1,
+        skills=[{"name": "python", "proficiency": 5}, {"name": "kubernetes", "proficiency": 5}],
+    )
     good = person(["mentor"], mentor_capacity=3, skills=[{"name": "python", "proficiency": 3}])
     weak = person(["mentor"], mentor_capacity=3, skills=[{"name": "cooking", "proficiency": 5}])
     full = person(["mentor"], mentor_capacity=0, skills=best.skills)
@@ -71,13 +73,21 @@ async def _run(svc, program_id, body=None):
 
 async def test_program_cohort_dry_run_pins_stale_and_publish(start_matching, register, infra, prefix):
     svc = await start_matching()
-    base = {"name": "Spring cohort", "starts_on": "2026-03-01", "ends_on": "2026-08-31", "mode": "admin-approved",
-            "cadence": "weekly", "duration_weeks": 16, "constraints": {"max_tz_distance_hours": 4}}
-    for bad, field in [({**base, "weights": {"skills": -1}}, "weights.skills"),
-                       ({**base, "weights": {"skills": 0, "availability": 0, "seniority": 0, "language": 0,
-                                             "meeting": 0}}, "weights"),
-                       ({**base, "ends_on": "2026-01-01"}, ""),
-                       ({**base, "mode": "lottery"}, "mode")]:
+    base = {
+        "name": "Spring cohort",
+        "starts_on": "2026-03-01",
+        "ends_on": "2026-08-31",
+        "mode": "admin-approved",
+        "cadence": "weekly",
+        "duration_weeks": 16,
+        "constraints": {"max_tz_distance_hours": 4},
+    }
+    for bad, field in [
+        ({**base, "weights": {"skills": -1}}, "weights.skills"),
+        ({**base, "weights": {"skills": 0, "availability": 0, "seniority": 0, "language": 0, "meeting": 0}}, "weights"),
+        ({**base, "ends_on": "2026-01-01"}, ""),
+        ({**base, "mode": "lottery"}, "mode"),
+    ]:
         r = await svc.http.post("/programs", headers=ADMIN, json=bad)
         assert r.status_code == 422, (bad, r.text)
         assert r.json()["errors"][0]["field"].startswith(field)
@@ -86,22 +96,31 @@ async def test_program_cohort_dry_run_pins_stale_and_publish(start_matching, reg
     assert r.status_code == 201
     program_id = r.json()["program_id"]
 
-    mentors = [person(["mentor"], mentor_capacity=c, skills=[{"name": "python", "proficiency": 5 - i}])
-               for i, c in enumerate((1, 1, 2))]
+    mentors = [
+        person(["mentor"], mentor_capacity=c, skills=[{"name": "python", "proficiency": 5 - i}])
+        for i, c in enumerate((1, 1, 2))
+    ]
     far = person(["mentor"], mentor_capacity=3, time_zone="Pacific/Auckland")
     mentees = [needs() for _ in range(6)]
     late = needs()
     await register(svc, *mentors, far, *mentees, late)
     for m in [*mentors, far]:
-        r = await svc.http.post(f"/programs/{program_id}/enrollments", headers=ADMIN,
-                                json={"profile_id": m.profile_id, "role": "mentor"})
+        r = await svc.http.post(
+            f"/programs/{program_id}/enrollments", headers=ADMIN, json={"profile_id": m.profile_id, "role": "mentor"}
+        )
         assert r.status_code == 201
     for m in mentees:
-        r = await svc.http.post(f"/programs/{program_id}/enrollments", headers=token(m.profile_id),
-                                json={"profile_id": m.profile_id, "role": "mentee"})
+        r = await svc.http.post(
+            f"/programs/{program_id}/enrollments",
+            headers=token(m.profile_id),
+            json={"profile_id": m.profile_id, "role": "mentee"},
+        )
         assert r.status_code == 201
-    r = await svc.http.post(f"/programs/{program_id}/enrollments", headers=ADMIN,
-                            json={"profile_id": mentees[0].profile_id, "role": "mentor"})
+    r = await svc.http.post(
+        f"/programs/{program_id}/enrollments",
+        headers=ADMIN,
+        json={"profile_id": mentees[0].profile_id, "role": "mentor"},
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "role"
 
     first = await _run(svc, program_id)
@@ -116,8 +135,9 @@ async def test_program_cohort_dry_run_pins_stale_and_publish(start_matching, reg
     assert load == {mentors[0].profile_id: 1, mentors[1].profile_id: 1, mentors[2].profile_id: 2}
 
     # the enrollment changes: the first dry run is stale now
-    await svc.http.post(f"/programs/{program_id}/enrollments", headers=ADMIN,
-                        json={"profile_id": late.profile_id, "role": "mentee"})
+    await svc.http.post(
+        f"/programs/{program_id}/enrollments", headers=ADMIN, json={"profile_id": late.profile_id, "role": "mentee"}
+    )
     r = await svc.http.post(f"/programs/{program_id}/runs/{first['run_id']}/publish", headers=ADMIN)
     assert r.status_code == 409 and "stale" in r.json()["detail"]
 
@@ -125,13 +145,23 @@ async def test_program_cohort_dry_run_pins_stale_and_publish(start_matching, reg
     forbidden = (first["assignments"][0]["mentee_id"], first["assignments"][0]["mentor_id"])
     if forbidden[0] == pinned[0]:
         forbidden = (first["assignments"][1]["mentee_id"], first["assignments"][1]["mentor_id"])
-    r = await svc.http.post(f"/programs/{program_id}/runs", headers=ADMIN, json={
-        "pins": [{"mentee_id": pinned[0], "mentor_id": pinned[1]}],
-        "forbids": [{"mentee_id": pinned[0], "mentor_id": pinned[1]}]})
+    r = await svc.http.post(
+        f"/programs/{program_id}/runs",
+        headers=ADMIN,
+        json={
+            "pins": [{"mentee_id": pinned[0], "mentor_id": pinned[1]}],
+            "forbids": [{"mentee_id": pinned[0], "mentor_id": pinned[1]}],
+        },
+    )
     assert r.status_code == 422
-    second = await _run(svc, program_id, {
-        "pins": [{"mentee_id": pinned[0], "mentor_id": pinned[1]}],
-        "forbids": [{"mentee_id": forbidden[0], "mentor_id": forbidden[1]}]})
+    second = await _run(
+        svc,
+        program_id,
+        {
+            "pins": [{"mentee_id": pinned[0], "mentor_id": pinned[1]}],
+            "forbids": [{"mentee_id": forbidden[0], "mentor_id": forbidden[1]}],
+        },
+    )
     pairs = {(a["mentee_id"], a["mentor_id"]) for a in second["assignments"]}
     assert pinned in pairs and forbidden not in pairs
     assert second["quality"]["matched"] == 4
@@ -167,18 +197,24 @@ async def test_introductions(start_matching, register, infra, prefix):
     await register(svc, mentor, mentee, contact)
     r = await svc.http.post("/mentorships", headers=token(mentee.profile_id), json={"mentor_id": mentor.profile_id})
     mid = r.json()["mentorship_id"]
-    r = await svc.http.post(f"/mentorships/{mid}/introductions", headers=token(mentor.profile_id),
-                            json={"contact_id": contact.profile_id})
+    r = await svc.http.post(
+        f"/mentorships/{mid}/introductions", headers=token(mentor.profile_id), json={"contact_id": contact.profile_id}
+    )
     assert r.status_code == 409  # not active yet
     await svc.http.post(f"/mentorships/{mid}/accept", headers=token(mentor.profile_id))
-    r = await svc.http.post(f"/mentorships/{mid}/introductions", headers=token(mentee.profile_id),
-                            json={"contact_id": contact.profile_id})
+    r = await svc.http.post(
+        f"/mentorships/{mid}/introductions", headers=token(mentee.profile_id), json={"contact_id": contact.profile_id}
+    )
     assert r.status_code == 403
-    r = await svc.http.post(f"/mentorships/{mid}/introductions", headers=token(mentor.profile_id),
-                            json={"contact_id": mentee.profile_id})
+    r = await svc.http.post(
+        f"/mentorships/{mid}/introductions", headers=token(mentor.profile_id), json={"contact_id": mentee.profile_id}
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "contact_id"
-    r = await svc.http.post(f"/mentorships/{mid}/introductions", headers=token(mentor.profile_id),
-                            json={"contact_id": contact.profile_id, "message": "You both love Rust"})
+    r = await svc.http.post(
+        f"/mentorships/{mid}/introductions",
+        headers=token(mentor.profile_id),
+        json={"contact_id": contact.profile_id, "message": "You both love Rust"},
+    )
     assert r.status_code == 201
     intro = r.json()["introduction_id"]
     assert (await svc.http.post(f"/introductions/{intro}/accept", headers=token(mentee.profile_id))).status_code == 403
@@ -187,10 +223,12 @@ async def test_introductions(start_matching, register, infra, prefix):
     r = await svc.http.post(f"/introductions/{intro}/decline", headers=token(contact.profile_id))
     assert r.status_code == 409
 
-    declined = await svc.http.post(f"/mentorships/{mid}/introductions", headers=token(mentor.profile_id),
-                                   json={"contact_id": contact.profile_id})
-    r = await svc.http.post(f"/introductions/{declined.json()['introduction_id']}/decline",
-                            headers=token(contact.profile_id))
+    declined = await svc.http.post(
+        f"/mentorships/{mid}/introductions", headers=token(mentor.profile_id), json={"contact_id": contact.profile_id}
+    )
+    r = await svc.http.post(
+        f"/introductions/{declined.json()['introduction_id']}/decline", headers=token(contact.profile_id)
+    )
     assert r.status_code == 200 and r.json()["state"] == "declined"
 
     records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.MATCHING}", want=7)

@@ -52,8 +52,14 @@ class Receiver:
         parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
         expected = hmac.new(self.secret.encode(), f"{parts.get('t')}.".encode() + body, hashlib.sha256).hexdigest()
         fresh = abs(time.time() - int(parts.get("t", "0"))) < 300
-        self.calls.append({"path": request.url.path.strip("/"), "body": body, "headers": dict(request.headers),
-                           "verified": hmac.compare_digest(expected, parts.get("v1", "")) and fresh})
+        self.calls.append(
+            {
+                "path": request.url.path.strip("/"),
+                "body": body,
+                "headers": dict(request.headers),
+                "verified": hmac.compare_digest(expected, parts.get("v1", "")) and fresh,
+            }
+        )
         return Response(status_code=self.statuses.get(request.url.path.strip("/"), 204))
 
     def on(self, path: str) -> list[dict[str, Any]]:
@@ -96,8 +102,9 @@ class Running:
         return env
 
     async def resend(self, env: Envelope[Any]) -> None:
-        await produce(self.infra.kafka_bootstrap, f"{self.prefix}{env.data.topic}", encode(env),
-                      key=env.subject.encode())
+        await produce(
+            self.infra.kafka_bootstrap, f"{self.prefix}{env.data.topic}", encode(env), key=env.subject.encode()
+        )
 
     async def delivery(self, delivery_id: str, *, state: str | None = None) -> dict[str, Any]:
         async def check() -> dict[str, Any] | None:
@@ -112,9 +119,15 @@ class Running:
 
 def notification_settings(settings_for: Any, smtp_port: int, **overrides: Any) -> Settings:
     base: dict[str, Any] = dict(
-        smtp_host="127.0.0.1", smtp_port=smtp_port, jwt_secret=JWT_SECRET, webhook_allow_loopback=True,
-        delivery_recovery_interval_seconds=0.3, delivery_retry_base_seconds=10, delivery_max_attempts=5,
-        webhook_disable_after_failures=3, consumer_max_attempts=2,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        jwt_secret=JWT_SECRET,
+        webhook_allow_loopback=True,
+        delivery_recovery_interval_seconds=0.3,
+        delivery_retry_base_seconds=10,
+        delivery_max_attempts=5,
+        webhook_disable_after_failures=3,
+        consumer_max_attempts=2,
     )
     base.update(overrides)
     return settings_for(Settings, **base)
@@ -131,10 +144,15 @@ async def service(settings_for: Any, smtp: tuple[SmtpSink, int], infra: Any, pre
             await app.state.runtime.stop()
 
 
-def person(pid: str, name: str, tz: str = "UTC", *, roles: tuple[str, ...] = ("mentee",),
-           prefs: dict[str, Any] | None = None) -> ProfileRegistered:
+def person(
+    pid: str, name: str, tz: str = "UTC", *, roles: tuple[str, ...] = ("mentee",), prefs: dict[str, Any] | None = None
+) -> ProfileRegistered:
     snapshot = ProfileSnapshot(
-        profile_id=pid, display_name=name, email=f"{pid}@example.org", roles=list(roles), time_zone=tz,
+        profile_id=pid,
+        display_name=name,
+        email=f"{pid}@example.org",
+        roles=list(roles),
+        time_zone=tz,
         notification_preferences=NotificationPreferences(**(prefs or {})),
     )
     return ProfileRegistered(profile_id=pid, profile=snapshot)
@@ -142,6 +160,7 @@ def person(pid: str, name: str, tz: str = "UTC", *, roles: tuple[str, ...] = ("m
 
 async def known(svc: Running, *pids: str) -> None:
     """Wait until the contact book has these people."""
+
     async def check() -> bool:
         return len(await svc.notifications.contacts.get_many(list(pids))) == len(pids)
 

@@ -25,10 +25,17 @@ pytestmark = pytest.mark.integration
 
 async def test_killed_between_send_and_record_then_restarted_loses_nothing(spawn, smtp, infra, prefix, mongo):
     box, port = smtp
-    common = dict(smtp_host="127.0.0.1", smtp_port=str(port), smtp_pool_size="1", dev_clock_enabled="true",
-                  delivery_recovery_interval_seconds="0.3", delivery_lease_seconds="60")
+    common = dict(
+        smtp_host="127.0.0.1",
+        smtp_port=str(port),
+        smtp_pool_size="1",
+        dev_clock_enabled="true",
+        delivery_recovery_interval_seconds="0.3",
+        delivery_lease_seconds="60",
+    )
     doomed = spawn("notification", fault_exit_after_email_sent="true", **common)
     topic = lambda t: f"{prefix}{t}"  # noqa: E731
+
     async def send(data):
         env = Envelope.wrap(data, source="test")
         await produce(infra.kafka_bootstrap, topic(data.topic), encode(env), key=env.subject.encode())
@@ -42,8 +49,16 @@ async def test_killed_between_send_and_record_then_restarted_loses_nothing(spawn
         return await db["contacts"].count_documents({}) == 2
 
     await eventually(contacts_known)
-    event = await send(MilestoneReached(mentorship_id="m-1", mentee_id="ada", mentor_id="grace",
-                                        milestone_id="ms", title="Shipped", reached_at=datetime.now(UTC)))
+    event = await send(
+        MilestoneReached(
+            mentorship_id="m-1",
+            mentee_id="ada",
+            mentor_id="grace",
+            milestone_id="ms",
+            title="Shipped",
+            reached_at=datetime.now(UTC),
+        )
+    )
 
     deadline = time.monotonic() + 30
     while doomed.proc.poll() is None and time.monotonic() < deadline:
@@ -79,4 +94,3 @@ async def test_killed_between_send_and_record_then_restarted_loses_nothing(spawn
     records = await read_topic(infra.kafka_bootstrap, topic(Topic.NOTIFICATION), want=4, timeout=20)
     delivered = {decode(r.value).data.delivery_id for r in records}
     assert delivered == {d["_id"] for d in docs}
-

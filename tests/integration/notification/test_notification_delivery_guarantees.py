@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from mentorship_contracts import Topic, decode
-from mentorship_contracts.matching import MentorshipRequestAccepted, MentorshipStarted, Agreement
+from mentorship_contracts.matching import Agreement, MentorshipRequestAccepted, MentorshipStarted
 from mentorship_contracts.profile import ProfileErased
 from mentorship_contracts.scheduling import CheckInOverdue, MilestoneReached, SessionReminderDue
 from mentorship_kit.consumer import PROCESSED
@@ -40,8 +40,9 @@ async def test_duplicate_delivery_and_full_replay_send_nothing_twice(service, sm
     # processed-event markers are gone, so only the delivery keys stand between us and duplicates.
     database = service.runtime.settings.database_name
     await service.runtime.stop()
-    replay = create(notification_settings(settings_for, port, service_name="notification-replay",
-                                          mongodb_database=database))
+    replay = create(
+        notification_settings(settings_for, port, service_name="notification-replay", mongodb_database=database)
+    )
     await replay.state.runtime.db[PROCESSED].delete_many({})
     await replay.state.runtime.start()
     try:
@@ -73,15 +74,19 @@ async def test_quiet_hours_hold_a_message_until_they_end_but_not_an_imminent_rem
     await known(service, MENTEE, MENTOR)
 
     milestone = await service.send(MilestoneReached(**M, milestone_id="ms", title="Talk", reached_at=now))
-    reminder = await service.send(SessionReminderDue(**M, session_id="s", ical_uid="u", start=now + timedelta(minutes=20),
-                                                     duration_minutes=30, offset_minutes=20))
+    reminder = await service.send(
+        SessionReminderDue(
+            **M, session_id="s", ical_uid="u", start=now + timedelta(minutes=20), duration_minutes=30, offset_minutes=20
+        )
+    )
     held = await service.delivery(f"{milestone.id}:{MENTEE}:email", state="held")
     await service.delivery(f"{milestone.id}:{MENTOR}:email", state="delivered")  # no quiet hours for Grace
     await service.delivery(f"{reminder.id}:{MENTEE}:email", state="delivered")  # urgent: not held
     assert held["reason"] == "quiet hours" and held["due_at"] > now
     assert [str(m["To"]) for m in box.for_event(milestone.id)] == ["Grace <grace@example.org>"]
-    assert (await service.http.get(f"/people/{MENTEE}/inbox/unread-count", headers=token(MENTEE))).json() \
-        == {"unread_count": 1}  # only the reminder
+    assert (await service.http.get(f"/people/{MENTEE}/inbox/unread-count", headers=token(MENTEE))).json() == {
+        "unread_count": 1
+    }  # only the reminder
 
     service.runtime.clock.set(held["due_at"] - timedelta(seconds=1))
     await service.fire_timers()
@@ -109,11 +114,13 @@ async def test_bad_input_is_recorded_as_failed_and_the_next_message_flows(servic
 
     unknown = await service.send(MentorshipRequestAccepted(mentorship_id="m-2", mentee_id="nobody", mentor_id=MENTOR))
     erased = await service.send(MentorshipRequestAccepted(mentorship_id="m-3", mentee_id="gone", mentor_id=MENTOR))
-    refused = await service.send(CheckInOverdue(mentorship_id="m-4", mentee_id="x", mentor_id="bounce",
-                                                cadence="weekly", due_since=now))
-    service.notifications.renderer.templates = {**service.notifications.renderer.templates,
-                                                "milestone_reached": {"subject": "{{ e.no_such_field }}",
-                                                                      "text": "", "html": "", "in_app": ""}}
+    refused = await service.send(
+        CheckInOverdue(mentorship_id="m-4", mentee_id="x", mentor_id="bounce", cadence="weekly", due_since=now)
+    )
+    service.notifications.renderer.templates = {
+        **service.notifications.renderer.templates,
+        "milestone_reached": {"subject": "{{ e.no_such_field }}", "text": "", "html": "", "in_app": ""},
+    }
     broken = await service.send(MilestoneReached(**M, milestone_id="ms", title="T", reached_at=now))
     fine = await service.send(MentorshipRequestAccepted(**M))
 
@@ -137,8 +144,9 @@ async def test_bad_input_is_recorded_as_failed_and_the_next_message_flows(servic
 
     failed = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.NOTIFICATION}", want=11, timeout=20)
     events = [decode(r.value) for r in failed]
-    reasons = {(e.data.recipient_id, e.data.channel): e.data.reason for e in events
-               if e.type.endswith("notification_failed")}
+    reasons = {
+        (e.data.recipient_id, e.data.channel): e.data.reason for e in events if e.type.endswith("notification_failed")
+    }
     assert reasons[("nobody", "none")] == "unknown recipient"
     assert reasons[("gone", "none")] == "recipient erased"
     assert "550" in reasons[("bounce", "email")]

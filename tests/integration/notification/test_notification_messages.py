@@ -17,8 +17,8 @@ from mentorship_contracts.matching import (
     MentorshipRequestDeclined,
     MentorshipRequested,
     MentorshipRequestExpired,
-    MentorshipStarted,
     MentorshipRequestWithdrawn,
+    MentorshipStarted,
 )
 from mentorship_contracts.scheduling import (
     CheckInOverdue,
@@ -43,8 +43,15 @@ def all_events(now: datetime) -> list[tuple[object, set[str]]]:
     """Every mapped event beside who must get an email for it."""
     start = datetime(2031, 3, 4, 15, 0, tzinfo=UTC)
     session = dict(**M, session_id="s-1", ical_uid="s-1@mentorship")
-    quality = MatchQuality(total_score=9.5, bound_ratio=0.97, p10_score=0.6, matched=12, unmatched=1,
-                           top5_share=0.8, blocking_pair_mentees=0)
+    quality = MatchQuality(
+        total_score=9.5,
+        bound_ratio=0.97,
+        p10_score=0.6,
+        matched=12,
+        unmatched=1,
+        top5_share=0.8,
+        blocking_pair_mentees=0,
+    )
     both = {MENTEE, MENTOR}
     return [
         (MentorshipRequested(**M, message="Teach me <compilers>", expires_at=start), {MENTOR}),
@@ -53,27 +60,59 @@ def all_events(now: datetime) -> list[tuple[object, set[str]]]:
         (MentorshipRequestExpired(**M), both),
         (MentorshipStarted(**M, agreement=Agreement(goals=["Ship a compiler"]), started_at=now), both),
         (SessionScheduled(**session, start=start, duration_minutes=45, scheduled_by=MENTOR, location="Room 1"), both),
-        (SessionRescheduled(**session, sequence=1, previous_start=start, start=start + timedelta(days=1),
-                            duration_minutes=45, rescheduled_by=MENTOR), both),
+        (
+            SessionRescheduled(
+                **session,
+                sequence=1,
+                previous_start=start,
+                start=start + timedelta(days=1),
+                duration_minutes=45,
+                rescheduled_by=MENTOR,
+            ),
+            both,
+        ),
         (SessionCancelled(**session, sequence=2, start=start + timedelta(days=1), cancelled_by=MENTEE), both),
-        (SessionReminderDue(**session, start=now + timedelta(minutes=30), duration_minutes=45, offset_minutes=30), both),
+        (
+            SessionReminderDue(**session, start=now + timedelta(minutes=30), duration_minutes=45, offset_minutes=30),
+            both,
+        ),
         (CheckInOverdue(**M, cadence="biweekly", due_since=now), both),
         (MentorshipInactive(**M, inactive_since=now), both),
         (MilestoneReached(**M, milestone_id="ms-1", title="First talk given", reached_at=now), both),
         (MentorshipCompleted(**M, completed_at=now), both),
-        (IntroductionMade(introduction_id="i-1", mentorship_id="m-1", introduced_by=MENTOR, mentee_id=MENTEE,
-                          contact_id=CONTACT, message="You both love Linux"), {MENTEE, CONTACT}),
-        (CohortMatchPublished(program_id="p-1", program_name="Spring cohort", run_id="r-1",
-                              mentorship_ids=["m-1", "m-2"], quality=quality, admin_ids=[ADMIN]), {ADMIN}),
+        (
+            IntroductionMade(
+                introduction_id="i-1",
+                mentorship_id="m-1",
+                introduced_by=MENTOR,
+                mentee_id=MENTEE,
+                contact_id=CONTACT,
+                message="You both love Linux",
+            ),
+            {MENTEE, CONTACT},
+        ),
+        (
+            CohortMatchPublished(
+                program_id="p-1",
+                program_name="Spring cohort",
+                run_id="r-1",
+                mentorship_ids=["m-1", "m-2"],
+                quality=quality,
+                admin_ids=[ADMIN],
+            ),
+            {ADMIN},
+        ),
     ]
 
 
 async def test_each_mapped_event_reaches_the_right_people_on_email_and_in_app(service, smtp):
     box, _ = smtp
-    for data in (person(MENTEE, "Ada Lovelace", "Europe/Berlin"),
-                 person(MENTOR, "Grace Hopper", "America/New_York", roles=("mentor",)),
-                 person(CONTACT, "Linus T", "Europe/Helsinki", prefs={"channels": {"email": True, "in_app": False}}),
-                 person(ADMIN, "Alan Turing", "UTC")):
+    for data in (
+        person(MENTEE, "Ada Lovelace", "Europe/Berlin"),
+        person(MENTOR, "Grace Hopper", "America/New_York", roles=("mentor",)),
+        person(CONTACT, "Linus T", "Europe/Helsinki", prefs={"channels": {"email": True, "in_app": False}}),
+        person(ADMIN, "Alan Turing", "UTC"),
+    ):
         await service.send(data)
     await known(service, MENTEE, MENTOR, CONTACT, ADMIN)
 
@@ -101,12 +140,15 @@ async def test_each_mapped_event_reaches_the_right_people_on_email_and_in_app(se
     for name in ("session_scheduled", "session_rescheduled", "session_cancelled"):
         mail = next(m for m in box.for_event(by_type[name].id) if MENTEE in str(m["To"]))
         [ics_part] = [p for p in mail.iter_attachments() if p.get_content_type() == "text/calendar"]
-        invites[name] = ics_part.get_content() if isinstance(ics_part.get_content(), str) \
-            else ics_part.get_content().decode()
+        invites[name] = (
+            ics_part.get_content() if isinstance(ics_part.get_content(), str) else ics_part.get_content().decode()
+        )
     assert "METHOD:REQUEST" in invites["session_scheduled"] and "SEQUENCE:0" in invites["session_scheduled"]
     assert "DTSTART:20310304T150000Z" in invites["session_scheduled"]
     assert "DTEND:20310304T154500Z" in invites["session_scheduled"]
-    assert "SEQUENCE:1" in invites["session_rescheduled"] and "DTSTART:20310305T150000Z" in invites["session_rescheduled"]
+    assert (
+        "SEQUENCE:1" in invites["session_rescheduled"] and "DTSTART:20310305T150000Z" in invites["session_rescheduled"]
+    )
     assert "METHOD:CANCEL" in invites["session_cancelled"] and "STATUS:CANCELLED" in invites["session_cancelled"]
     assert "DTEND:20310305T154500Z" in invites["session_cancelled"]  # duration remembered from the schedule
     assert all("UID:s-1@mentorship" in ics for ics in invites.values())
@@ -155,8 +197,11 @@ async def test_channel_and_category_switched_off_are_not_used(service, smtp):
     await service.delivery(f"{nudge.id}:{MENTOR}:in_app", state="delivered")
     assert [str(m["To"]) for m in box.for_event(nudge.id)] == ["Ada <ada@example.org>"]
     assert box.for_event(milestone.id) == []
-    skipped = (await service.http.get("/deliveries", params={"source_event_id": milestone.id, "state": "skipped"},
-                                      headers=token(ADMIN, "admin"))).json()
+    skipped = (
+        await service.http.get(
+            "/deliveries", params={"source_event_id": milestone.id, "state": "skipped"}, headers=token(ADMIN, "admin")
+        )
+    ).json()
     reasons = {(d["recipient_id"], d["channel"]): d["reason"] for d in skipped}
     assert reasons[(MENTEE, "email")] == "category milestones switched off by the recipient"
     assert reasons[(MENTOR, "email")] == "channel email switched off by the recipient"

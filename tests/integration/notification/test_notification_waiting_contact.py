@@ -23,8 +23,9 @@ M = dict(mentorship_id="m-1", mentee_id=MENTEE, mentor_id=MENTOR)
 GRACE_PERIOD = timedelta(seconds=600)  # CONTACT_WAIT_SECONDS default
 
 
-async def test_a_message_for_a_person_not_yet_known_waits_and_is_sent_once_when_they_arrive(service, smtp, infra,
-                                                                                           prefix):
+async def test_a_message_for_a_person_not_yet_known_waits_and_is_sent_once_when_they_arrive(
+    service, smtp, infra, prefix
+):
     box, _ = smtp
     await service.send(person(MENTOR, "Grace", roles=("mentor",)))
     await known(service, MENTOR)
@@ -36,8 +37,7 @@ async def test_a_message_for_a_person_not_yet_known_waits_and_is_sent_once_when_
     assert waiting["wait_until"] >= now + GRACE_PERIOD
     assert [str(m["To"]) for m in box.for_event(milestone.id)] == ["Grace <grace@example.org>"]
     assert await service.notifications.deliveries.get(f"{milestone.id}:{MENTEE}:email") is None
-    log = (await service.http.get("/deliveries", params={"recipient_id": MENTEE},
-                                  headers=token("a", "admin"))).json()
+    log = (await service.http.get("/deliveries", params={"recipient_id": MENTEE}, headers=token("a", "admin"))).json()
     assert [(d["channel"], d["state"]) for d in log] == [("none", "waiting_for_contact")]
 
     # Ada's profile arrives (on the contacts consumer): her message goes out at once, not at the
@@ -63,12 +63,17 @@ async def test_a_message_for_a_person_not_yet_known_waits_and_is_sent_once_when_
     records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.NOTIFICATION}", want=6, timeout=20)
     events = [decode(r.value) for r in records]
     assert not [e for e in events if e.type.endswith("notification_failed")]
-    assert sorted((e.data.recipient_id, e.data.channel) for e in events if e.data.source_event_id == milestone.id) \
-        == [(MENTEE, "email"), (MENTEE, "in_app"), (MENTOR, "email"), (MENTOR, "in_app")]
+    assert sorted((e.data.recipient_id, e.data.channel) for e in events if e.data.source_event_id == milestone.id) == [
+        (MENTEE, "email"),
+        (MENTEE, "in_app"),
+        (MENTOR, "email"),
+        (MENTOR, "in_app"),
+    ]
 
 
-async def test_a_person_never_known_fails_after_the_grace_period_and_an_erased_one_at_once(service, smtp, infra,
-                                                                                          prefix):
+async def test_a_person_never_known_fails_after_the_grace_period_and_an_erased_one_at_once(
+    service, smtp, infra, prefix
+):
     box, _ = smtp
     accepted = await service.send(MentorshipRequestAccepted(mentorship_id="m-2", mentee_id="nobody", mentor_id=MENTOR))
     waiting = await service.delivery(f"{accepted.id}:nobody:none", state="waiting_for_contact")
@@ -95,10 +100,14 @@ async def test_a_person_never_known_fails_after_the_grace_period_and_an_erased_o
     assert (await service.delivery(f"{later.id}:ghost:none", state="failed"))["reason"] == "recipient erased"
 
     records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.NOTIFICATION}", want=3, timeout=20)
-    reasons = {e.data.source_event_id: (e.data.reason, e.data.permanent)
-               for e in map(decode, (r.value for r in records))}
-    assert reasons == {accepted.id: ("unknown recipient", True), ghost.id: ("recipient erased", True),
-                       later.id: ("recipient erased", True)}
+    reasons = {
+        e.data.source_event_id: (e.data.reason, e.data.permanent) for e in map(decode, (r.value for r in records))
+    }
+    assert reasons == {
+        accepted.id: ("unknown recipient", True),
+        ghost.id: ("recipient erased", True),
+        later.id: ("recipient erased", True),
+    }
     assert box.messages == []
     await eventually(lambda: _no_waits(service), timeout=10)
 

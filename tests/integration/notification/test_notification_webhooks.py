@@ -8,7 +8,12 @@ from datetime import timedelta
 import pytest
 
 from mentorship_contracts import Topic, decode
-from mentorship_contracts.matching import MentorshipRequestAccepted, MentorshipRequestExpired, MentorshipStarted, Agreement
+from mentorship_contracts.matching import (
+    Agreement,
+    MentorshipRequestAccepted,
+    MentorshipRequestExpired,
+    MentorshipStarted,
+)
 from tests.support.kafka import eventually, read_topic
 from tests.support.processes import token
 
@@ -22,8 +27,9 @@ STARTED = "mentorship.matching.mentorship_started"
 
 
 async def register(service, receiver, path: str, types: list[str]) -> dict:
-    r = await service.http.post("/webhooks", headers=ADMIN, json={
-        "url": receiver.url(path), "secret": receiver.secret, "event_types": types})
+    r = await service.http.post(
+        "/webhooks", headers=ADMIN, json={"url": receiver.url(path), "secret": receiver.secret, "event_types": types}
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -85,13 +91,16 @@ async def test_webhook_signed_retried_then_disabled_and_4xx_not_retried(service,
     assert r.json()["enabled"] is True and r.json()["consecutive_failures"] == 0
 
 
-@pytest.mark.parametrize("url, reason", [
-    ("ftp://example.org/hook", "only http and https"),
-    ("http://169.254.169.254/latest/meta-data", "link-local or cloud metadata"),
-    ("http://10.0.0.7/hook", "private network"),
-    ("http://[fe80::1]/hook", "link-local"),
-    ("http://user:pw@example.org/hook", "credentials"),
-])
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("ftp://example.org/hook", "only http and https"),
+        ("http://169.254.169.254/latest/meta-data", "link-local or cloud metadata"),
+        ("http://10.0.0.7/hook", "private network"),
+        ("http://[fe80::1]/hook", "link-local"),
+        ("http://user:pw@example.org/hook", "credentials"),
+    ],
+)
 async def test_forbidden_webhook_urls_are_refused_with_the_field_named(service, url, reason):
     r = await service.http.post("/webhooks", headers=ADMIN, json={"url": url, "event_types": [ACCEPTED]})
     assert r.status_code == 422, r.text
@@ -101,11 +110,13 @@ async def test_forbidden_webhook_urls_are_refused_with_the_field_named(service, 
 
 
 async def test_webhook_admin_only_and_event_types_checked(service):
-    r = await service.http.post("/webhooks", headers=token("ada"), json={"url": "http://127.0.0.1:1/x",
-                                                                       "event_types": [ACCEPTED]})
+    r = await service.http.post(
+        "/webhooks", headers=token("ada"), json={"url": "http://127.0.0.1:1/x", "event_types": [ACCEPTED]}
+    )
     assert r.status_code == 403
-    r = await service.http.post("/webhooks", headers=ADMIN, json={"url": "http://127.0.0.1:1/x",
-                                                                  "event_types": ["made.up"]})
+    r = await service.http.post(
+        "/webhooks", headers=ADMIN, json={"url": "http://127.0.0.1:1/x", "event_types": ["made.up"]}
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "event_types"
 
 

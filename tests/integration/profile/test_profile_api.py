@@ -61,8 +61,12 @@ async def test_every_endpoint_and_event_through_a_profile_life(spawn, infra, pre
     ada = token("p-ada", "mentee")
     bob = token("p-bob", "mentee")
     body = {
-        "display_name": "Ada Lovelace", "email": "Ada@Example.org", "roles": ["mentee"],
-        "time_zone": "Europe/London", "department": "Research", "job_title": "Analyst",
+        "display_name": "Ada Lovelace",
+        "email": "Ada@Example.org",
+        "roles": ["mentee"],
+        "time_zone": "Europe/London",
+        "department": "Research",
+        "job_title": "Analyst",
         "skills": [{"name": "Mathematics", "proficiency": 5}],
         "availability": [{"weekday": 0, "start": "09:00", "end": "12:00"}],
         "goals": [{"goal_id": "g1", "title": "Learn to lead", "skills": ["leadership"]}],
@@ -72,13 +76,13 @@ async def test_every_endpoint_and_event_through_a_profile_life(spawn, infra, pre
         assert r.status_code == 201, r.text
         assert r.json()["profile_id"] == "p-ada"  # people register as themselves
         assert r.headers["etag"] == '"1"' and r.headers["location"] == "/profiles/p-ada"
-        r = await http.post("/profiles", json={**body, "email": "bob@example.org", "display_name": "Bob"},
-                            headers=bob)
+        r = await http.post("/profiles", json={**body, "email": "bob@example.org", "display_name": "Bob"}, headers=bob)
         assert r.status_code == 201
 
         # read: self or admin
         assert (await http.get("/profiles/p-ada", headers=ada)).json()["skills"] == [
-            {"name": "mathematics", "proficiency": 5}]
+            {"name": "mathematics", "proficiency": 5}
+        ]
         assert (await http.get("/profiles/p-ada", headers=ADMIN)).status_code == 200
         assert (await http.get("/profiles/p-ada", headers=bob)).status_code == 403
         assert (await http.get("/profiles/nobody", headers=ADMIN)).status_code == 404
@@ -97,8 +101,9 @@ async def test_every_endpoint_and_event_through_a_profile_life(spawn, infra, pre
             assert r.headers["content-type"].startswith("application/problem+json")
 
         # partial update: only changed fields, version moves
-        r = await http.patch("/profiles/p-ada", headers=ada,
-                             json={"job_title": "Lead Analyst", "display_name": "Ada Lovelace"})
+        r = await http.patch(
+            "/profiles/p-ada", headers=ada, json={"job_title": "Lead Analyst", "display_name": "Ada Lovelace"}
+        )
         assert r.status_code == 200, r.text
         assert r.json()["job_title"] == "Lead Analyst" and r.headers["etag"] == '"2"'
         # nothing changed: no write, no event, same version
@@ -107,8 +112,9 @@ async def test_every_endpoint_and_event_through_a_profile_life(spawn, infra, pre
         # optimistic concurrency: a stale version is refused
         r = await http.patch("/profiles/p-ada", headers={**ada, "if-match": '"1"'}, json={"department": "Ops"})
         assert r.status_code == 412 and r.json()["current_version"] == 2
-        r = await http.patch("/profiles/p-ada", headers={**ADMIN, "if-match": '"2"'},
-                             json={"department": "Ops", "manager_id": "p-bob"})
+        r = await http.patch(
+            "/profiles/p-ada", headers={**ADMIN, "if-match": '"2"'}, json={"department": "Ops", "manager_id": "p-bob"}
+        )
         assert r.status_code == 200 and r.headers["etag"] == '"3"'
 
         # paying it forward: a mentee becomes a mentor, then steps back
@@ -138,14 +144,24 @@ async def test_every_endpoint_and_event_through_a_profile_life(spawn, infra, pre
 
         events = await events_of(infra, prefix, want=9)
         # the email is free again after erasure
-        r = await http.post("/profiles", headers=ADMIN,
-                            json={"display_name": "Ada Again", "email": "ada@example.org", "roles": ["mentee"]})
+        r = await http.post(
+            "/profiles",
+            headers=ADMIN,
+            json={"display_name": "Ada Again", "email": "ada@example.org", "roles": ["mentee"]},
+        )
         assert r.status_code == 201, r.text
 
     ada_events = [(key, env) for key, env in events if key == "p-ada"]
     assert [env.type.rsplit(".", 1)[1] for _, env in ada_events] == [
-        "profile_registered", "profile_updated", "profile_updated", "profile_role_added",
-        "profile_role_removed", "profile_deactivated", "profile_reactivated", "profile_erased"]
+        "profile_registered",
+        "profile_updated",
+        "profile_updated",
+        "profile_role_added",
+        "profile_role_removed",
+        "profile_deactivated",
+        "profile_reactivated",
+        "profile_erased",
+    ]
     assert all(env.subject == "p-ada" and env.source == "profile" for _, env in ada_events)
     registered, upd1, upd2, added, removed, deactivated, reactivated, erased = (e.data for _, e in ada_events)
     assert registered.profile.email == "Ada@Example.org" and registered.profile.goals[0].title == "Learn to lead"
@@ -164,11 +180,29 @@ async def test_every_endpoint_and_event_through_a_profile_life(spawn, infra, pre
     doc = await coll.find_one({"_id": "p-ada"})
     assert doc["erased"] is True
     text = repr(doc).lower()
-    for personal in ("ada", "lovelace", "example.org", "research", "analyst", "mathematics", "europe/london",
-                     "p-bob", "parental"):
+    for personal in (
+        "ada",
+        "lovelace",
+        "example.org",
+        "research",
+        "analyst",
+        "mathematics",
+        "europe/london",
+        "p-bob",
+        "parental",
+    ):
         assert personal not in text.replace("p-ada", ""), personal
-    assert set(doc) <= {"_id", "email_key", "external_key", "erased", "version", "outbox", "outbox_seq",
-                        "outbox_pending", "outbox_lease_until"}
+    assert set(doc) <= {
+        "_id",
+        "email_key",
+        "external_key",
+        "erased",
+        "version",
+        "outbox",
+        "outbox_seq",
+        "outbox_pending",
+        "outbox_lease_until",
+    }
 
 
 async def test_bad_input_gets_4xx_naming_the_field_and_writes_nothing(spawn, infra, prefix, mongo):
@@ -239,9 +273,20 @@ async def test_admin_search_with_filters_and_pages(spawn, prefix, mongo):
     ]
     async with settling_client(svc, mongo, prefix) as http:
         for pid, roles, skill, dept, tz, cap in people:
-            r = await http.post("/profiles", headers=ADMIN, json={
-                "profile_id": pid, "display_name": pid, "email": f"{pid}@example.org", "roles": roles,
-                "skills": [{"name": skill}], "department": dept, "time_zone": tz, "mentor_capacity": cap})
+            r = await http.post(
+                "/profiles",
+                headers=ADMIN,
+                json={
+                    "profile_id": pid,
+                    "display_name": pid,
+                    "email": f"{pid}@example.org",
+                    "roles": roles,
+                    "skills": [{"name": skill}],
+                    "department": dept,
+                    "time_zone": tz,
+                    "mentor_capacity": cap,
+                },
+            )
             assert r.status_code == 201, r.text
         assert (await http.post("/profiles/s4/deactivate", headers=ADMIN)).status_code == 200
 

@@ -28,8 +28,7 @@ def me(pid: str, email: str, name: str = "Someone") -> dict[str, Any]:
 
 async def import_rows(http: httpx.AsyncClient, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     body = "\n".join(json.dumps(r) for r in rows).encode()
-    r = await http.post("/profiles/import", content=body,
-                        headers={**ADMIN, "content-type": "application/x-ndjson"})
+    r = await http.post("/profiles/import", content=body, headers={**ADMIN, "content-type": "application/x-ndjson"})
     assert r.status_code == 200, r.text
     return [json.loads(line) for line in r.text.splitlines() if line.strip()]
 
@@ -64,19 +63,28 @@ async def test_an_admins_deactivation_is_lifted_only_by_an_admin(spawn, mongo, p
 async def test_the_import_holds_a_self_registered_unverified_email_and_merges_nothing(spawn, mongo, prefix):
     svc = spawn("profile")
     mallory = token("p-mallory", "mentee")
-    hr_row = {"email": "Carol@Example.org", "display_name": "Carol Shaw", "job_title": "Director",
-              "department": "Finance", "manager_id": "p-ceo", "roles": ["mentee"]}
+    hr_row = {
+        "email": "Carol@Example.org",
+        "display_name": "Carol Shaw",
+        "job_title": "Director",
+        "department": "Finance",
+        "manager_id": "p-ceo",
+        "roles": ["mentee"],
+    }
     async with settling_client(svc, mongo, prefix) as http:
         # Mallory registers with a colleague's address (nobody verifies it today).
         r = await http.post("/profiles", headers=mallory, json=me("p-mallory", "carol@example.org", "Mallory"))
         assert r.status_code == 201
         # An admin-registered profile and an imported one are verified: the import merges into them.
-        r = await http.post("/profiles", headers=ADMIN,
-                            json={**me("p-dan", "dan@example.org", "Dan"), "profile_id": "p-dan"})
+        r = await http.post(
+            "/profiles", headers=ADMIN, json={**me("p-dan", "dan@example.org", "Dan"), "profile_id": "p-dan"}
+        )
         assert r.status_code == 201
 
-        lines = await import_rows(http, [hr_row, {"email": "dan@example.org", "display_name": "Dan",
-                                                  "department": "Ops", "roles": ["mentee"]}])
+        lines = await import_rows(
+            http,
+            [hr_row, {"email": "dan@example.org", "display_name": "Dan", "department": "Ops", "roles": ["mentee"]}],
+        )
         held = [m for m in lines if m["type"] == "held"]
         assert held == [{"type": "held", "row": 1, "line": 1, "profile_id": "p-mallory", "held": "email not verified"}]
         summary = lines[-1]
@@ -85,8 +93,12 @@ async def test_the_import_holds_a_self_registered_unverified_email_and_merges_no
         assert summary["holds"] == [{"row": 1, "line": 1, "profile_id": "p-mallory", "held": "email not verified"}]
 
         squatter = (await http.get("/profiles/p-mallory", headers=ADMIN)).json()  # on main: Carol's HR data
-        assert (squatter["display_name"], squatter["job_title"], squatter["department"], squatter["manager_id"]) \
-            == ("Mallory", None, None, None)
+        assert (squatter["display_name"], squatter["job_title"], squatter["department"], squatter["manager_id"]) == (
+            "Mallory",
+            None,
+            None,
+            None,
+        )
         assert squatter["version"] == 1
         assert (await http.get("/profiles/p-dan", headers=ADMIN)).json()["department"] == "Ops"
 
@@ -100,17 +112,20 @@ async def test_the_import_holds_a_self_registered_unverified_email_and_merges_no
         # A person's own change of email is unverified again; an admin's vouching lifts the hold.
         r = await http.post("/profiles", headers=token("p-fay", "mentee"), json=me("p-fay", "fay@example.org", "Fay"))
         assert r.status_code == 201
-        lines = await import_rows(http, [{"email": "fay@example.org", "display_name": "Fay", "department": "HR",
-                                          "roles": ["mentee"]}])
+        lines = await import_rows(
+            http, [{"email": "fay@example.org", "display_name": "Fay", "department": "HR", "roles": ["mentee"]}]
+        )
         assert lines[-1]["held"] == 1
         assert (await http.post("/profiles/p-fay/verify-email", headers=ADMIN)).status_code == 200
-        lines = await import_rows(http, [{"email": "fay@example.org", "display_name": "Fay", "department": "HR",
-                                          "roles": ["mentee"]}])
+        lines = await import_rows(
+            http, [{"email": "fay@example.org", "display_name": "Fay", "department": "HR", "roles": ["mentee"]}]
+        )
         assert (lines[-1]["updated"], lines[-1]["held"]) == (1, 0)
         r = await http.patch("/profiles/p-fay", headers=token("p-fay", "mentee"), json={"email": "fay2@example.org"})
         assert r.status_code == 200
-        lines = await import_rows(http, [{"email": "fay2@example.org", "display_name": "Fay", "department": "IT",
-                                          "roles": ["mentee"]}])
+        lines = await import_rows(
+            http, [{"email": "fay2@example.org", "display_name": "Fay", "department": "IT", "roles": ["mentee"]}]
+        )
         assert lines[-1]["held"] == 1
 
 
@@ -124,8 +139,9 @@ async def test_conflict_answers_do_not_reveal_whether_someone_elses_address_exis
 
         # Someone probes gil's address by registering with it, and by changing their own to it.
         probe = await http.post("/profiles", headers=token("p-ivy", "mentee"), json=me("p-ivy", "GIL@example.org"))
-        change = await http.patch("/profiles/p-hal", headers=token("p-hal", "mentee"),
-                                  json={"email": "gil@example.org"})
+        change = await http.patch(
+            "/profiles/p-hal", headers=token("p-hal", "mentee"), json={"email": "gil@example.org"}
+        )
         # hal registering again (their own clash, nobody else's address involved)
         again = await http.post("/profiles", headers=token("p-hal", "mentee"), json=me("p-hal", "new@example.org"))
         answers = [probe, change, again]

@@ -24,28 +24,53 @@ async def publish(infra: Any, prefix: str, data: EventData) -> Envelope[Any]:
 
 async def person(infra: Any, prefix: str, pid: str, tz: str, windows: list[tuple[int, str, str]]) -> None:
     snapshot = ProfileSnapshot(
-        profile_id=pid, display_name=pid, email=f"{pid}@example.org", roles=["mentor", "mentee"], time_zone=tz,
-        availability=[AvailabilityWindow(weekday=d, start=s, end=e) for d, s, e in windows])
+        profile_id=pid,
+        display_name=pid,
+        email=f"{pid}@example.org",
+        roles=["mentor", "mentee"],
+        time_zone=tz,
+        availability=[AvailabilityWindow(weekday=d, start=s, end=e) for d, s, e in windows],
+    )
     await publish(infra, prefix, ProfileRegistered(profile_id=pid, profile=snapshot))
 
 
-async def mentorship(infra: Any, prefix: str, mid: str, mentor: str, mentee: str, *, cadence: str = "weekly",
-                     goals: tuple[str, ...] = (), started_at: datetime | None = None) -> None:
-    await publish(infra, prefix, MentorshipStarted(
-        mentorship_id=mid, mentor_id=mentor, mentee_id=mentee,
-        agreement=Agreement(goals=list(goals), cadence=cadence),  # type: ignore[arg-type]
-        started_at=started_at or datetime.now(UTC)))
+async def mentorship(
+    infra: Any,
+    prefix: str,
+    mid: str,
+    mentor: str,
+    mentee: str,
+    *,
+    cadence: str = "weekly",
+    goals: tuple[str, ...] = (),
+    started_at: datetime | None = None,
+) -> None:
+    await publish(
+        infra,
+        prefix,
+        MentorshipStarted(
+            mentorship_id=mid,
+            mentor_id=mentor,
+            mentee_id=mentee,
+            agreement=Agreement(goals=list(goals), cadence=cadence),  # type: ignore[arg-type]
+            started_at=started_at or datetime.now(UTC),
+        ),
+    )
 
 
 async def end_mentorship(infra: Any, prefix: str, mid: str, mentor: str, mentee: str) -> None:
-    await publish(infra, prefix, MentorshipEnded(mentorship_id=mid, mentor_id=mentor, mentee_id=mentee,
-                                                 ended_at=datetime.now(UTC)))
+    await publish(
+        infra,
+        prefix,
+        MentorshipEnded(mentorship_id=mid, mentor_id=mentor, mentee_id=mentee, ended_at=datetime.now(UTC)),
+    )
 
 
 async def known(http: httpx.AsyncClient, base: str, mid: str, status: str = "active") -> dict[str, Any]:
     async def check() -> dict[str, Any] | None:
         r = await http.get(f"{base}/mentorships/{mid}", headers=ADMIN)
         return r.json() if r.status_code == 200 and r.json()["status"] == status else None
+
     return await eventually(check)
 
 
@@ -67,7 +92,9 @@ def db_name(prefix: str) -> str:
 
 async def profiles_known(http: httpx.AsyncClient, base: str, mid: str) -> None:
     """Both participants' profiles reached the read model (slots answer only then)."""
+
     async def check() -> bool:
         r = await http.get(f"{base}/mentorships/{mid}/slots", headers=ADMIN, params={"count": 1})
         return r.status_code == 200
+
     await eventually(check)

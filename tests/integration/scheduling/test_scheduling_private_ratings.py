@@ -25,12 +25,14 @@ async def test_progress_shows_a_participant_only_their_own_ratings(spawn, infra,
     start = future_start(days=2, hour=10)
     async with httpx.AsyncClient(base_url=svc.url, timeout=20) as http:
         await known(http, svc.url, "mp")
-        r = await http.post("/mentorships/mp/sessions", headers=mentee,
-                            json={"start": start.isoformat(), "duration_minutes": 30})
+        r = await http.post(
+            "/mentorships/mp/sessions", headers=mentee, json={"start": start.isoformat(), "duration_minutes": 30}
+        )
         assert r.status_code == 201, r.text
         sid = r.json()["session_id"]
-        moved = await http.post("/_dev/clock", headers=ADMIN,
-                                json={"set_to": (start + timedelta(minutes=40)).isoformat()})
+        moved = await http.post(
+            "/_dev/clock", headers=ADMIN, json={"set_to": (start + timedelta(minutes=40)).isoformat()}
+        )
         assert moved.status_code == 200, moved.text
         assert (await http.post(f"/sessions/{sid}/complete", headers=mentor, json={"notes": "n"})).status_code == 200
         r = await http.post(f"/sessions/{sid}/feedback", headers=mentor, json={"rating": 2, "comment": "meh"})

@@ -31,8 +31,11 @@ async def test_reminder_fires_exactly_once_with_two_replicas_and_one_killed(spaw
     start = future_start(days=3, hour=12)
     async with httpx.AsyncClient(timeout=20) as http:
         await known(http, a.url, "mr")
-        r = await http.post(f"{a.url}/mentorships/mr/sessions", headers=token("mentee"),
-                            json={"start": start.isoformat(), "duration_minutes": 60})
+        r = await http.post(
+            f"{a.url}/mentorships/mr/sessions",
+            headers=token("mentee"),
+            json={"start": start.isoformat(), "duration_minutes": 60},
+        )
         assert r.status_code == 201, r.text
         # Both replicas reach the 24 h reminder at once: they race for it.
         day_before = start - timedelta(hours=23)
@@ -70,8 +73,9 @@ async def test_reminder_fires_exactly_once_with_two_replicas_and_one_killed(spaw
 async def test_check_in_overdue_then_inactive_after_the_cadence_lapses(spawn, infra, prefix, mongo):
     svc = spawn("scheduling", dev_clock_enabled="true")
     started = datetime.now(UTC).replace(microsecond=0)  # the store keeps milliseconds
-    await mentorship(infra, prefix, "mw", "mentor", "mentee", cadence="weekly", goals=("Public speaking",),
-                     started_at=started)
+    await mentorship(
+        infra, prefix, "mw", "mentor", "mentee", cadence="weekly", goals=("Public speaking",), started_at=started
+    )
     async with httpx.AsyncClient(base_url=svc.url, timeout=20) as http:
         await known(http, svc.url, "mw")
         timers = mongo[db_name(prefix)]["timers"]
@@ -83,6 +87,7 @@ async def test_check_in_overdue_then_inactive_after_the_cadence_lapses(spawn, in
         async def fired(kind: str) -> None:
             async def check() -> bool:
                 return await state(kind) == "fired"
+
             await eventually(check, timeout=10)
 
         await eventually(lambda: timers.find_one({"kind": "mentorship-inactive", "payload.mentorship_id": "mw"}))
@@ -97,8 +102,9 @@ async def test_check_in_overdue_then_inactive_after_the_cadence_lapses(spawn, in
 
         # A held session re-arms the check-in from its start.
         at = (started + timedelta(days=22)).replace(minute=0, second=0, microsecond=0)
-        r = await http.post("/mentorships/mw/sessions", headers=token("mentor"),
-                            json={"start": at.isoformat(), "duration_minutes": 30})
+        r = await http.post(
+            "/mentorships/mw/sessions", headers=token("mentor"), json={"start": at.isoformat(), "duration_minutes": 30}
+        )
         assert r.status_code == 201, r.text
         sid = r.json()["session_id"]
         early = await http.post(f"/sessions/{sid}/complete", headers=token("mentor"), json={"notes": "n"})
@@ -111,8 +117,9 @@ async def test_check_in_overdue_then_inactive_after_the_cadence_lapses(spawn, in
         again = await http.post(f"/sessions/{sid}/feedback", headers=token("mentee"), json={"rating": 5})
         assert again.status_code == 409
         m = (await http.get("/mentorships/mw", headers=ADMIN)).json()
-        reached = await http.post(f"/mentorships/mw/milestones/{m['milestones'][0]['milestone_id']}/reached",
-                                  headers=token("mentee"))
+        reached = await http.post(
+            f"/mentorships/mw/milestones/{m['milestones'][0]['milestone_id']}/reached", headers=token("mentee")
+        )
         assert reached.status_code == 200, reached.text
         progress = (await http.get("/mentorships/mw/progress", headers=token("mentee"))).json()
         assert progress["sessions"]["held"] == 1 and progress["milestones"] == {"total": 1, "reached": 1}
@@ -141,8 +148,14 @@ async def test_reminders_lost_in_a_crash_are_planned_again(settings_for, infra, 
     await runtime.start()
     try:
         start = future_start(days=3)
-        session = {"_id": "s-lost", "mentorship_id": "m-lost", "status": "scheduled", "start": start,
-                   "sequence": 0, "duration_minutes": 30}
+        session = {
+            "_id": "s-lost",
+            "mentorship_id": "m-lost",
+            "status": "scheduled",
+            "start": start,
+            "sequence": 0,
+            "duration_minutes": 30,
+        }
         await runtime.db["sessions"].insert_one(session)  # as if the process died right after this write
         assert await scheduling.reconcile_reminders() == 1
         timers = await runtime.db["timers"].find({"group": "session:s-lost"}).to_list(None)

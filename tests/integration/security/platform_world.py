@@ -31,8 +31,9 @@ class Platform:
     def url(self, service: str) -> str:
         return self.processes[service].url
 
-    async def call(self, service: str, method: str, path: str, *, headers: dict[str, str] | None = None,
-                   **kwargs: Any) -> httpx.Response:
+    async def call(
+        self, service: str, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         return await self.http.request(method, f"{self.url(service)}{path}", headers=headers or {}, **kwargs)
 
     async def openapi(self, service: str) -> dict[str, Any]:
@@ -65,13 +66,16 @@ async def shared_platform(infra: Infra, logs: Path) -> AsyncIterator[Platform]:
 async def platform_world(infra: Infra, logs: Path) -> AsyncIterator[Platform]:
     prefix = f"a{uuid.uuid4().hex[:10]}."
     processes: dict[str, ServiceProcess] = {}
-    extra = {"DEV_CLOCK_ENABLED": "true", "WEBHOOK_ALLOW_LOOPBACK": "true", "SMTP_HOST": "127.0.0.1",
-             "SMTP_PORT": str(free_port())}
+    extra = {
+        "DEV_CLOCK_ENABLED": "true",
+        "WEBHOOK_ALLOW_LOOPBACK": "true",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(free_port()),
+    }
 
     def start(name: str) -> None:
         port = free_port()
-        env = service_env(name, kafka=infra.kafka_bootstrap, mongo=infra.mongodb_uri, prefix=prefix, port=port,
-                          **extra)
+        env = service_env(name, kafka=infra.kafka_bootstrap, mongo=infra.mongodb_uri, prefix=prefix, port=port, **extra)
         processes[name] = ServiceProcess(name, port, env, logs / f"{name}.log")
         processes[name].start(timeout=120)
 
@@ -86,10 +90,17 @@ async def platform_world(infra: Infra, logs: Path) -> AsyncIterator[Platform]:
 
 
 def person_body(pid: str, roles: list[str]) -> dict[str, Any]:
-    body: dict[str, Any] = {"profile_id": pid, "display_name": f"Person {pid}", "email": f"{pid}@example.org",
-                            "roles": roles, "time_zone": "Europe/Berlin", "languages": ["en"],
-                            "skills": [{"name": "python", "proficiency": 4}], "development_areas": ["python"],
-                            "availability": [{"weekday": d, "start": "08:00", "end": "18:00"} for d in range(5)]}
+    body: dict[str, Any] = {
+        "profile_id": pid,
+        "display_name": f"Person {pid}",
+        "email": f"{pid}@example.org",
+        "roles": roles,
+        "time_zone": "Europe/Berlin",
+        "languages": ["en"],
+        "skills": [{"name": "python", "proficiency": 4}],
+        "development_areas": ["python"],
+        "availability": [{"weekday": d, "start": "08:00", "end": "18:00"} for d in range(5)],
+    }
     if "mentor" in roles:
         body["mentor_capacity"] = 5
     return body
@@ -116,8 +127,13 @@ async def build_world(p: Platform) -> World:
     tag = uuid.uuid4().hex[:6]
     w = World(mentor=f"m-{tag}", mentee=f"e-{tag}", stranger=f"s-{tag}", contact=f"c-{tag}")
     w.spare = {name: f"{name}-{tag}" for name in ("erase", "deactivate", "reactivate", "verify")}
-    people = {w.mentor: ["mentor"], w.mentee: ["mentee"], w.stranger: ["mentee", "mentor"],
-              w.contact: ["mentor"], **{pid: ["mentee"] for pid in w.spare.values()}}
+    people = {
+        w.mentor: ["mentor"],
+        w.mentee: ["mentee"],
+        w.stranger: ["mentee", "mentor"],
+        w.contact: ["mentor"],
+        **{pid: ["mentee"] for pid in w.spare.values()},
+    }
     for pid, roles in people.items():
         r = await p.call("profile", "POST", "/profiles", headers=ADMIN, json=person_body(pid, roles))
         assert r.status_code == 201, r.text
@@ -129,15 +145,26 @@ async def build_world(p: Platform) -> World:
         return True
 
     await eventually(in_matching, timeout=60, interval=0.5)
-    r = await p.call("matching", "POST", "/mentorships", headers=token(w.mentee, "mentee"),
-                     json={"mentor_id": w.mentor, "message": "hello"})
+    r = await p.call(
+        "matching",
+        "POST",
+        "/mentorships",
+        headers=token(w.mentee, "mentee"),
+        json={"mentor_id": w.mentor, "message": "hello"},
+    )
     assert r.status_code == 201, r.text
     w.ids["mentorship_id"] = r.json()["mentorship_id"]
-    r = await p.call("matching", "POST", f"/mentorships/{w.ids['mentorship_id']}/accept",
-                     headers=token(w.mentor, "mentor"))
+    r = await p.call(
+        "matching", "POST", f"/mentorships/{w.ids['mentorship_id']}/accept", headers=token(w.mentor, "mentor")
+    )
     assert r.status_code == 200 and r.json()["state"] == "active", r.text
-    r = await p.call("matching", "POST", f"/mentorships/{w.ids['mentorship_id']}/introductions",
-                     headers=token(w.mentor, "mentor"), json={"contact_id": w.contact, "message": "meet"})
+    r = await p.call(
+        "matching",
+        "POST",
+        f"/mentorships/{w.ids['mentorship_id']}/introductions",
+        headers=token(w.mentor, "mentor"),
+        json={"contact_id": w.contact, "message": "meet"},
+    )
     assert r.status_code == 201, r.text
     w.ids["introduction_id"] = r.json()["introduction_id"]
 
@@ -147,8 +174,13 @@ async def build_world(p: Platform) -> World:
     assert r.status_code == 201, r.text
     w.ids["program_id"] = r.json()["program_id"]
     for pid, role in ((w.mentee, "mentee"), (w.mentor, "mentor")):
-        r = await p.call("matching", "POST", f"/programs/{w.ids['program_id']}/enrollments", headers=ADMIN,
-                         json={"profile_id": pid, "role": role})
+        r = await p.call(
+            "matching",
+            "POST",
+            f"/programs/{w.ids['program_id']}/enrollments",
+            headers=ADMIN,
+            json={"profile_id": pid, "role": role},
+        )
         assert r.status_code == 201, r.text
     r = await p.call("matching", "POST", f"/programs/{w.ids['program_id']}/runs", headers=ADMIN, json={})
     assert r.status_code == 202, r.text
@@ -165,20 +197,31 @@ async def build_world(p: Platform) -> World:
 
     await eventually(in_scheduling, timeout=60, interval=0.5)
     mentee = token(w.mentee, "mentee")
-    r = await p.call("scheduling", "POST", f"/mentorships/{mid}/sessions", headers=mentee,
-                     json={"start": w.at(3).isoformat(), "duration_minutes": 30, "location": "room 1"})
+    r = await p.call(
+        "scheduling",
+        "POST",
+        f"/mentorships/{mid}/sessions",
+        headers=mentee,
+        json={"start": w.at(3).isoformat(), "duration_minutes": 30, "location": "room 1"},
+    )
     assert r.status_code == 201, r.text
     w.ids["session_id"] = r.json()["session_id"]
-    r = await p.call("scheduling", "POST", f"/mentorships/{mid}/milestones", headers=mentee,
-                     json={"title": "First talk"})
+    r = await p.call(
+        "scheduling", "POST", f"/mentorships/{mid}/milestones", headers=mentee, json={"title": "First talk"}
+    )
     assert r.status_code == 201, r.text
     w.ids["milestone_id"] = r.json()["milestone_id"]
     r = await p.call("scheduling", "POST", "/calendar/feed", headers=mentee)
     assert r.status_code == 201, r.text
     w.ids["token"] = r.json()["token"]
 
-    r = await p.call("notification", "POST", "/webhooks", headers=ADMIN,
-                     json={"url": f"http://127.0.0.1:{free_port()}/hook", "event_types": ["*"]})
+    r = await p.call(
+        "notification",
+        "POST",
+        "/webhooks",
+        headers=ADMIN,
+        json={"url": f"http://127.0.0.1:{free_port()}/hook", "event_types": ["*"]},
+    )
     assert r.status_code == 201, r.text
     w.ids["endpoint_id"] = r.json()["endpoint_id"]
 
@@ -195,16 +238,23 @@ async def build_world(p: Platform) -> World:
 
     w.ids["delivery_id"] = await eventually(delivery, timeout=30, interval=0.5)
 
-    r = await p.call("profile", "POST", f"/profiles/{w.spare['reactivate']}/deactivate",
-                     headers=token(w.spare["reactivate"], "mentee"))
+    r = await p.call(
+        "profile",
+        "POST",
+        f"/profiles/{w.spare['reactivate']}/deactivate",
+        headers=token(w.spare["reactivate"], "mentee"),
+    )
     assert r.status_code == 200, r.text
     return w
 
 
 def program_body(w: World) -> dict[str, Any]:
     today = datetime.now(UTC).date()
-    body: dict[str, Any] = {"name": "Policy walk", "starts_on": today.isoformat(),
-                            "ends_on": (today + timedelta(days=90)).isoformat()}
+    body: dict[str, Any] = {
+        "name": "Policy walk",
+        "starts_on": today.isoformat(),
+        "ends_on": (today + timedelta(days=90)).isoformat(),
+    }
     # Self-enrolment is the program's choice (issue 11); let people enroll in this one.
     for name in ("self_enrollment", "allow_self_enrollment", "self_enrolment"):
         if name in w.program_fields:

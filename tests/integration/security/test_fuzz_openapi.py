@@ -45,23 +45,38 @@ def real_ids(w: World) -> dict[str, str]:
     return {"profile_id": w.mentee, "mentee_id": w.mentee, "mentor_id": w.mentor, **w.ids}
 
 
-def fuzz(service: str, spec: dict[str, Any], base_url: str, ids: dict[str, str], deadline: float,
-         statuses: Counter[str]) -> list[str]:
+def fuzz(
+    service: str, spec: dict[str, Any], base_url: str, ids: dict[str, str], deadline: float, statuses: Counter[str]
+) -> list[str]:
     failures: list[str] = []
     session = requests.Session()
     for result in openapi.from_dict(spec).get_all_operations():
-        failures += fuzz_operation(f"{service} {result.ok().label}", result.ok(), base_url, session, ids,
-                                   deadline, statuses)
+        failures += fuzz_operation(
+            f"{service} {result.ok().label}", result.ok(), base_url, session, ids, deadline, statuses
+        )
     return failures
 
 
-def fuzz_operation(name: str, operation: Any, base_url: str, session: requests.Session, ids: dict[str, str],
-                   deadline: float, statuses: Counter[str]) -> list[str]:
+def fuzz_operation(
+    name: str,
+    operation: Any,
+    base_url: str,
+    session: requests.Session,
+    ids: dict[str, str],
+    deadline: float,
+    statuses: Counter[str],
+) -> list[str]:
     """Every failure kind once (no shrinking: the curl line reproduces it)."""
     failures: dict[str, str] = {}
 
-    @hypothesis.settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                         phases=[Phase.generate], suppress_health_check=list(HealthCheck), derandomize=True)
+    @hypothesis.settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+    )
     @hypothesis.given(case=operation.as_strategy(), use_real_ids=st.booleans())
     def run(case: Any, use_real_ids: bool) -> None:
         if time.monotonic() > deadline:

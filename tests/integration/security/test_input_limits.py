@@ -64,12 +64,16 @@ async def test_category_keys_with_dollar_or_dot_answer_422_not_500(spawn):
             prefs = {"categories": {key: False}}
             r = await http.post("/profiles", json={**PROFILE, "notification_preferences": prefs}, headers=me)
             assert r.status_code == 422, (key, r.status_code, r.text)
-        r = await http.post("/profiles", json={**PROFILE, "notification_preferences": {
-            "categories": {"reminders": False, "program_news": True}}}, headers=me)
+        r = await http.post(
+            "/profiles",
+            json={**PROFILE, "notification_preferences": {"categories": {"reminders": False, "program_news": True}}},
+            headers=me,
+        )
         assert r.status_code == 201, r.text
         await asyncio.sleep(0.5)
-        r = await http.patch("/profiles/p-cat", json={"notification_preferences": {"categories": {"$set": True}}},
-                             headers=me)
+        r = await http.patch(
+            "/profiles/p-cat", json={"notification_preferences": {"categories": {"$set": True}}}, headers=me
+        )
         assert r.status_code == 422
         assert (await http.get("/health")).status_code == 200
 
@@ -83,17 +87,27 @@ def csv_file(rows: list[dict[str, str]]) -> str:
 
 
 async def import_csv(http: httpx.AsyncClient, body: str | bytes) -> httpx.Response:
-    return await http.post("/profiles/import", content=body.encode() if isinstance(body, str) else body,
-                           headers={**ADMIN, "content-type": "text/csv"}, timeout=60)
+    return await http.post(
+        "/profiles/import",
+        content=body.encode() if isinstance(body, str) else body,
+        headers={**ADMIN, "content-type": "text/csv"},
+        timeout=60,
+    )
 
 
 async def test_the_hr_import_rejects_a_row_whose_name_has_a_line_break(spawn):
     svc = spawn("profile")
-    body = csv_file([
-        {"email": "fine@example.org", "display_name": "Fine Person", "roles": "mentee", "time_zone": "UTC"},
-        {"email": "crlf@example.org", "display_name": "Bad\r\nBcc: all@example.org", "roles": "mentee",
-         "time_zone": "UTC"},
-    ])
+    body = csv_file(
+        [
+            {"email": "fine@example.org", "display_name": "Fine Person", "roles": "mentee", "time_zone": "UTC"},
+            {
+                "email": "crlf@example.org",
+                "display_name": "Bad\r\nBcc: all@example.org",
+                "roles": "mentee",
+                "time_zone": "UTC",
+            },
+        ]
+    )
     async with httpx.AsyncClient(base_url=svc.url, timeout=10) as http:
         r = await import_csv(http, body)
         assert r.status_code == 200, r.text
@@ -125,16 +139,25 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-async def raw_post(port: int, path: str, headers: dict[str, str], body_chunks, *, chunked: bool) -> tuple[int, bytes, int]:
+async def raw_post(
+    port: int, path: str, headers: dict[str, str], body_chunks, *, chunked: bool
+) -> tuple[int, bytes, int]:
     """POST over a plain socket, sending the body until the server answers; returns the status, the
     answer and how many body bytes went out."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     writer.write((head + "\r\n").encode())
+
     async def read_answer() -> bytes:
         head = await reader.readuntil(b"\r\n\r\n")
-        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
+        length = next(
+            (
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
         return head + await reader.readexactly(length)
 
     answer = asyncio.create_task(read_answer())
@@ -165,8 +188,10 @@ async def test_a_50_mb_body_without_a_token_is_refused_before_it_is_read(spawn, 
     svc = spawn("profile")
     assert svc.proc is not None
     before = rss_kib(svc.proc.pid)
-    headers = {"content-type": "application/json",
-               **({"transfer-encoding": "chunked"} if chunked else {"content-length": str(50 * MiB)})}
+    headers = {
+        "content-type": "application/json",
+        **({"transfer-encoding": "chunked"} if chunked else {"content-length": str(50 * MiB)}),
+    }
     for path in ("/profiles", "/profiles/p-x/deactivate"):
         status, body, sent = await raw_post(svc.port, path, headers, chunks(50 * MiB), chunked=chunked)
         assert status == 413 and json.loads(body)["title"] == "Content too large", body
@@ -206,25 +231,45 @@ async def test_scheduling_refuses_line_breaks_in_locations_and_bad_time_zones(sp
         await known(http, svc.url, "m-lim")
         await profiles_known(http, svc.url, "m-lim")
         start = future_start(days=3, hour=10).isoformat()
-        r = await http.post("/mentorships/m-lim/sessions", headers=mentee,
-                            json={"start": start, "duration_minutes": 30, "location": "https://x\ny"})
+        r = await http.post(
+            "/mentorships/m-lim/sessions",
+            headers=mentee,
+            json={"start": start, "duration_minutes": 30, "location": "https://x\ny"},
+        )
         assert r.status_code == 422 and field_errors(r) == {"location"}, r.text
         for tz in ("A" * 256, "Mars/Olympus_Mons", "Europe/Berlin\n", "../../etc/passwd"):
-            r = await http.post("/mentorships/m-lim/series", headers=mentee,
-                                json={"first_start": start, "duration_minutes": 30, "count": 2, "time_zone": tz})
+            r = await http.post(
+                "/mentorships/m-lim/series",
+                headers=mentee,
+                json={"first_start": start, "duration_minutes": 30, "count": 2, "time_zone": tz},
+            )
             assert r.status_code == 422 and field_errors(r) == {"time_zone"}, (tz, r.text)
         r = await http.post("/mentorships/m-lim/milestones", headers=mentee, json={"title": "Ship\r\nit"})
         assert r.status_code == 422 and field_errors(r) == {"title"}
 
         # what is accepted keeps the calendar views working
-        r = await http.post("/mentorships/m-lim/sessions", headers=mentee,
-                            json={"start": start, "duration_minutes": 30, "location": "https://meet.example/x",
-                                  "agenda": "line one\nline two"})
+        r = await http.post(
+            "/mentorships/m-lim/sessions",
+            headers=mentee,
+            json={
+                "start": start,
+                "duration_minutes": 30,
+                "location": "https://meet.example/x",
+                "agenda": "line one\nline two",
+            },
+        )
         assert r.status_code == 201, r.text
         session_id = r.json()["session_id"]
-        r = await http.post("/mentorships/m-lim/series", headers=mentee, json={
-            "first_start": future_start(days=10, hour=9).isoformat(), "duration_minutes": 30, "count": 2,
-            "time_zone": "America/New_York"})
+        r = await http.post(
+            "/mentorships/m-lim/series",
+            headers=mentee,
+            json={
+                "first_start": future_start(days=10, hour=9).isoformat(),
+                "duration_minutes": 30,
+                "count": 2,
+                "time_zone": "America/New_York",
+            },
+        )
         assert r.status_code == 201, r.text
         assert (await http.get(f"/sessions/{session_id}/ical", headers=mentor)).status_code == 200
         for who in (mentee, mentor):
@@ -239,10 +284,12 @@ async def test_webhook_fields_are_bounded_and_single_line(spawn):
     svc = spawn("notification", webhook_allow_loopback="true")
     async with httpx.AsyncClient(base_url=svc.url, timeout=10) as http:
         base = {"url": "http://127.0.0.1:9/hook", "event_types": ["*"]}
-        for bad, field in (({"description": "a\nb"}, "description"),
-                           ({"url": "http://127.0.0.1:9/\r\nX-Injected: 1"}, "url"),
-                           ({"event_types": ["x" * 201]}, "event_types.0"),
-                           ({"event_types": ["mentorship.\x00"]}, "event_types.0")):
+        for bad, field in (
+            ({"description": "a\nb"}, "description"),
+            ({"url": "http://127.0.0.1:9/\r\nX-Injected: 1"}, "url"),
+            ({"event_types": ["x" * 201]}, "event_types.0"),
+            ({"event_types": ["mentorship.\x00"]}, "event_types.0"),
+        ):
             r = await http.post("/webhooks", json={**base, **bad}, headers=ADMIN)
             assert r.status_code == 422 and field_errors(r) == {field}, (bad, r.text)
         r = await http.post("/webhooks", json={**base, "description": "ops channel"}, headers=ADMIN)

@@ -41,8 +41,16 @@ pytestmark = pytest.mark.integration
 
 async def cli(kafka: str, prefix: str, *args: str, env: dict[str, str] | None = None) -> str:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mentorship_ops", "--kafka", kafka, "--prefix", prefix, *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "mentorship_ops",
+        "--kafka",
+        kafka,
+        "--prefix",
+        prefix,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         env={"PATH": "/usr/bin:/bin", **(env or {})},
     )
     out, _ = await proc.communicate()
@@ -80,24 +88,30 @@ def launch(name: str, env: dict[str, str], log_dir: Any) -> ServiceProcess:
     port = int(env["HTTP_PORT"])
     proc = ServiceProcess(name, port, env, log_dir / f"{name}-{port}.log")
     proc.log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc.proc = subprocess.Popen([sys.executable, "-m", f"{name}_service"], env=env,
-                                 stdout=proc.log_path.open("ab"), stderr=subprocess.STDOUT)
+    proc.proc = subprocess.Popen(
+        [sys.executable, "-m", f"{name}_service"], env=env, stdout=proc.log_path.open("ab"), stderr=subprocess.STDOUT
+    )
     return proc
 
 
 # --- topics owned by the platform team (suite broker) ---------------------------------------------
 
+
 async def test_topics_plan_prints_every_topic_with_partitions_replication_retention_and_cleanup(infra, prefix):
-    out = await cli(infra.kafka_bootstrap, prefix, "topics", "plan", "--partitions", "6", "--replication", "3",
-                    "--json")
+    out = await cli(
+        infra.kafka_bootstrap, prefix, "topics", "plan", "--partitions", "6", "--replication", "3", "--json"
+    )
     plan = {t["name"]: t for t in json.loads(out)}
     streams = ("profile.events", "matching.events", "scheduling.events", "notification.events")
     assert set(plan) == {prefix + s for s in streams} | {f"{prefix}{s}.dlt" for s in streams}
     for s in streams:
         events, dead = plan[prefix + s], plan[f"{prefix}{s}.dlt"]
         assert (events["partitions"], events["replication_factor"]) == (6, 3)
-        assert events["configs"] == {"cleanup.policy": "delete", "retention.ms": str(30 * 86_400_000),
-                                     "min.insync.replicas": "2"}
+        assert events["configs"] == {
+            "cleanup.policy": "delete",
+            "retention.ms": str(30 * 86_400_000),
+            "min.insync.replicas": "2",
+        }
         assert dead["kind"] == "dead letters" and dead["configs"]["retention.ms"] == str(14 * 86_400_000)
     assert EVENTS_RETENTION_MS == 30 * 86_400_000 and DEAD_LETTER_RETENTION_MS == 14 * 86_400_000
 
@@ -134,8 +148,14 @@ async def test_topics_apply_creates_the_missing_ones_and_reports_the_differing_o
 
 
 async def test_without_topic_creation_a_service_is_not_ready_and_names_the_missing_topics(infra, prefix, tmp_path):
-    env = service_env("profile", kafka=infra.kafka_bootstrap, mongo=infra.mongodb_uri, prefix=prefix,
-                      port=free_port(), KAFKA_CREATE_TOPICS="false")
+    env = service_env(
+        "profile",
+        kafka=infra.kafka_bootstrap,
+        mongo=infra.mongodb_uri,
+        prefix=prefix,
+        port=free_port(),
+        KAFKA_CREATE_TOPICS="false",
+    )
     proc = launch("profile", env, tmp_path)
     try:
         body = await wait_ready_state(proc, 503, f"{prefix}profile.events")
@@ -151,6 +171,7 @@ async def test_without_topic_creation_a_service_is_not_ready_and_names_the_missi
 
 # --- one mapping from KAFKA_* settings to every client ----------------------------------------------
 
+
 def test_settings_map_to_aiokafka_options_and_to_faststream_security(tmp_path):
     plain = KafkaClientSettings()
     assert kafka_client_options(plain) == {"security_protocol": "PLAINTEXT"} and faststream_security(plain) is None
@@ -161,12 +182,19 @@ def test_settings_map_to_aiokafka_options_and_to_faststream_security(tmp_path):
     security = faststream_security(tls)
     assert type(security) is BaseSecurity and security.use_ssl
 
-    for mechanism, cls in (("SCRAM-SHA-256", SASLScram256), ("SCRAM-SHA-512", SASLScram512),
-                           ("PLAIN", SASLPlaintext)):
-        sasl = KafkaClientSettings(kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_mechanism=mechanism,
-                                   kafka_sasl_username="svc", kafka_sasl_password="pw")
-        assert kafka_client_options(sasl) == {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": mechanism,
-                                              "sasl_plain_username": "svc", "sasl_plain_password": "pw"}
+    for mechanism, cls in (("SCRAM-SHA-256", SASLScram256), ("SCRAM-SHA-512", SASLScram512), ("PLAIN", SASLPlaintext)):
+        sasl = KafkaClientSettings(
+            kafka_security_protocol="SASL_PLAINTEXT",
+            kafka_sasl_mechanism=mechanism,
+            kafka_sasl_username="svc",
+            kafka_sasl_password="pw",
+        )
+        assert kafka_client_options(sasl) == {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": mechanism,
+            "sasl_plain_username": "svc",
+            "sasl_plain_password": "pw",
+        }
         security = faststream_security(sasl)
         assert type(security) is cls and not security.use_ssl and security.username == "svc"
         assert "pw" not in repr(sasl)  # the password is a secret in the settings
@@ -178,11 +206,13 @@ def test_incomplete_or_unreadable_security_settings_are_refused_with_the_variabl
     with pytest.raises(ValueError, match="KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE"):
         KafkaClientSettings(kafka_security_protocol="SSL", kafka_ssl_cert_file="/x.pem")
     with pytest.raises(ValueError, match="KAFKA_SSL_CA_FILE"):
-        kafka_client_options(KafkaClientSettings(kafka_security_protocol="SSL",
-                                                 kafka_ssl_ca_file=str(tmp_path / "absent.pem")))
+        kafka_client_options(
+            KafkaClientSettings(kafka_security_protocol="SSL", kafka_ssl_ca_file=str(tmp_path / "absent.pem"))
+        )
 
 
 # --- every client over SASL_SSL (a second, own broker) --------------------------------------------
+
 
 @dataclass(frozen=True)
 class SecureKafka:
@@ -203,8 +233,13 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
     try:
         env = dict(info["kafka_sasl_env"])
         assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and Path(env["KAFKA_SSL_CA_FILE"]).is_file()
-        yield SecureKafka(info["kafka_sasl_bootstrap"], info["kafka_bootstrap"], info["mongodb_uri"], env,
-                          dict(info["kafka_mtls_env"]))
+        yield SecureKafka(
+            info["kafka_sasl_bootstrap"],
+            info["kafka_bootstrap"],
+            info["mongodb_uri"],
+            env,
+            dict(info["kafka_mtls_env"]),
+        )
     finally:
         launcher.stop(state_dir)
 
@@ -212,8 +247,9 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
 def secure_env(kafka: SecureKafka, name: str, prefix: str, **extra: str) -> dict[str, str]:
     """A service's environment on the SASL_SSL listener only (the plaintext one is never given)."""
     sasl = {k: v for k, v in kafka.env.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    return service_env(name, kafka=kafka.bootstrap, mongo=kafka.mongodb_uri, prefix=prefix, port=free_port(),
-                       **{**sasl, **extra})
+    return service_env(
+        name, kafka=kafka.bootstrap, mongo=kafka.mongodb_uri, prefix=prefix, port=free_port(), **{**sasl, **extra}
+    )
 
 
 def client_settings(kafka: SecureKafka, **overrides: str) -> KafkaClientSettings:
@@ -222,9 +258,14 @@ def client_settings(kafka: SecureKafka, **overrides: str) -> KafkaClientSettings
 
 
 async def read_all(kafka: SecureKafka, topic: str, *, want: int, within: float = 30) -> list[Any]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka.bootstrap, group_id=f"reader-{uuid.uuid4().hex}",
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                **kafka_client_options(client_settings(kafka)))
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka.bootstrap,
+        group_id=f"reader-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **kafka_client_options(client_settings(kafka)),
+    )
     await consumer.start()
     records: list[Any] = []
     try:
@@ -250,9 +291,14 @@ async def test_a_registered_profile_reaches_matching_over_sasl_ssl(secure_kafka,
         matching_svc = start_secure(secure_kafka, "matching", prefix, tmp_path)
         started.append(matching_svc)
         admin = token("admin-1", "admin")
-        body = {"display_name": "Grace Hopper", "email": "grace@example.org", "roles": ["mentor"],
-                "time_zone": "America/New_York", "skills": [{"name": "COBOL", "proficiency": 5}],
-                "mentor_capacity": 2}
+        body = {
+            "display_name": "Grace Hopper",
+            "email": "grace@example.org",
+            "roles": ["mentor"],
+            "time_zone": "America/New_York",
+            "skills": [{"name": "COBOL", "proficiency": 5}],
+            "mentor_capacity": 2,
+        }
         async with httpx.AsyncClient(timeout=10) as http:
             created = await http.post(f"{profile_svc.url}/profiles", json=body, headers=admin)
             assert created.status_code == 201, created.text
@@ -299,8 +345,7 @@ async def test_wrong_credentials_leave_the_service_up_not_ready_and_saying_why(s
         assert proc.stop() is not None
 
 
-async def test_plaintext_client_on_the_sasl_listener_is_told_the_protocol_may_not_match(secure_kafka, prefix,
-                                                                                        tmp_path):
+async def test_plaintext_client_on_the_sasl_listener_is_told_the_protocol_may_not_match(secure_kafka, prefix, tmp_path):
     env = secure_env(secure_kafka, "profile", prefix, KAFKA_SECURITY_PROTOCOL="PLAINTEXT")
     proc = launch("profile", env, tmp_path)
     try:
@@ -313,18 +358,26 @@ async def test_plaintext_client_on_the_sasl_listener_is_told_the_protocol_may_no
 async def test_mutual_tls_with_a_client_certificate_and_without_one(secure_kafka, prefix, tmp_path):
     mtls = dict(secure_kafka.mtls_env)
     bootstrap = mtls.pop("KAFKA_BOOTSTRAP_SERVERS")
-    env = service_env("profile", kafka=bootstrap, mongo=secure_kafka.mongodb_uri, prefix=prefix,
-                      port=free_port(), **mtls)
+    env = service_env(
+        "profile", kafka=bootstrap, mongo=secure_kafka.mongodb_uri, prefix=prefix, port=free_port(), **mtls
+    )
     with_cert = ServiceProcess("profile", int(env["HTTP_PORT"]), env, tmp_path / "profile-mtls.log").start(timeout=90)
     try:
         async with httpx.AsyncClient(timeout=10) as http:
-            created = await http.post(f"{with_cert.url}/profiles", headers=token("admin-1", "admin"), json={
-                "display_name": "Ada", "email": "ada@example.org", "roles": ["mentee"]})
+            created = await http.post(
+                f"{with_cert.url}/profiles",
+                headers=token("admin-1", "admin"),
+                json={"display_name": "Ada", "email": "ada@example.org", "roles": ["mentee"]},
+            )
             assert created.status_code == 201, created.text
         settings = KafkaClientSettings(**{k.lower(): v for k, v in mtls.items()})
-        consumer = AIOKafkaConsumer(f"{prefix}profile.events", bootstrap_servers=bootstrap,
-                                    group_id=f"reader-{uuid.uuid4().hex}", auto_offset_reset="earliest",
-                                    **kafka_client_options(settings))
+        consumer = AIOKafkaConsumer(
+            f"{prefix}profile.events",
+            bootstrap_servers=bootstrap,
+            group_id=f"reader-{uuid.uuid4().hex}",
+            auto_offset_reset="earliest",
+            **kafka_client_options(settings),
+        )
         await consumer.start()
         try:
             record = await asyncio.wait_for(consumer.getone(), 30)
@@ -335,8 +388,9 @@ async def test_mutual_tls_with_a_client_certificate_and_without_one(secure_kafka
         with_cert.stop()
 
     no_cert = {k: v for k, v in mtls.items() if k not in ("KAFKA_SSL_CERT_FILE", "KAFKA_SSL_KEY_FILE")}
-    env = service_env("profile", kafka=bootstrap, mongo=secure_kafka.mongodb_uri, prefix=prefix,
-                      port=free_port(), **no_cert)
+    env = service_env(
+        "profile", kafka=bootstrap, mongo=secure_kafka.mongodb_uri, prefix=prefix, port=free_port(), **no_cert
+    )
     proc = launch("profile", env, tmp_path)
     try:
         body = await wait_ready_state(proc, 503, "KAFKA_SSL_CERT_FILE")
@@ -345,13 +399,11 @@ async def test_mutual_tls_with_a_client_certificate_and_without_one(secure_kafka
         proc.stop()
 
 
-async def test_the_journey_runs_over_sasl_ssl_on_topics_an_operator_provisioned(secure_kafka, tmp_path,
-                                                                                monkeypatch):
+async def test_the_journey_runs_over_sasl_ssl_on_topics_an_operator_provisioned(secure_kafka, tmp_path, monkeypatch):
     """The operator CLI provisions the topics over SASL_SSL; the four services, not allowed to create
     topics, play the whole journey; the journey's own watcher reads the topics over SASL_SSL too."""
     prefix = f"s{uuid.uuid4().hex[:8]}."
-    applied = await cli(secure_kafka.bootstrap, prefix, "topics", "apply", "--partitions", "2",
-                        env=secure_kafka.env)
+    applied = await cli(secure_kafka.bootstrap, prefix, "topics", "apply", "--partitions", "2", env=secure_kafka.env)
     assert "8 topic(s) created" in applied
 
     for key, value in secure_kafka.env.items():  # the journey's watcher is a client of this process
@@ -362,25 +414,41 @@ async def test_the_journey_runs_over_sasl_ssl_on_topics_an_operator_provisioned(
         for name in SERVICES:
             extra = {"DEV_CLOCK_ENABLED": "true", "KAFKA_CREATE_TOPICS": "false"}
             if name == "notification":
-                extra.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port), WEBHOOK_ALLOW_LOOPBACK="true",
-                             DELIVERY_RECOVERY_INTERVAL_SECONDS="2")
+                extra.update(
+                    SMTP_HOST="127.0.0.1",
+                    SMTP_PORT=str(sink.port),
+                    WEBHOOK_ALLOW_LOOPBACK="true",
+                    DELIVERY_RECOVERY_INTERVAL_SECONDS="2",
+                )
             processes[name] = await asyncio.to_thread(start_secure, secure_kafka, name, prefix, tmp_path, **extra)
-        journey = Journey(urls={n: p.url for n, p in processes.items()}, kafka=secure_kafka.bootstrap,
-                          prefix=prefix, jwt_secret=JWT_SECRET, sink=sink, mentees=6, mentors=3,
-                          wait_timeout=120)
+        journey = Journey(
+            urls={n: p.url for n, p in processes.items()},
+            kafka=secure_kafka.bootstrap,
+            prefix=prefix,
+            jwt_secret=JWT_SECRET,
+            sink=sink,
+            mentees=6,
+            mentors=3,
+            wait_timeout=120,
+        )
         try:
             steps = await journey.run()
             summary = await journey.summary()
         finally:
             await journey.close()
-        assert steps[-1].title == "Pay it forward: a mentee becomes a mentor"
+        assert "Pay it forward: a mentee becomes a mentor" in [s.title for s in steps]
         imported = next(s for s in steps if s.title.startswith("HR bulk-imports"))
         assert imported.events["ProfileRegistered"] == len(journey.everyone)
         assert summary, summary
         assert len(sink.messages) > 0  # notification consumed over SASL_SSL and mailed people
 
-        dead = await cli(secure_kafka.bootstrap, prefix, "dlt", "list",
-                         env={**secure_kafka.env, "MONGODB_URI": secure_kafka.mongodb_uri})
+        dead = await cli(
+            secure_kafka.bootstrap,
+            prefix,
+            "dlt",
+            "list",
+            env={**secure_kafka.env, "MONGODB_URI": secure_kafka.mongodb_uri},
+        )
         assert "Dead letters" in dead  # the CLI's consumers and admin client work over SASL_SSL
     finally:
         for proc in processes.values():

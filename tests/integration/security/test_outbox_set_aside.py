@@ -40,8 +40,9 @@ def set_aside_count(service: str) -> float:
     total = 0.0
     for metric in REGISTRY.collect():
         if metric.name == "outbox_set_aside":
-            total += sum(s.value for s in metric.samples
-                         if s.name.endswith("_total") and s.labels["service"] == service)
+            total += sum(
+                s.value for s in metric.samples if s.name.endswith("_total") and s.labels["service"] == service
+            )
     return total
 
 
@@ -51,7 +52,8 @@ async def relay_with(rt: ServiceRuntime, producer: AIOKafkaProducer, service: st
 
 @pytest.mark.parametrize("refused_by", ["client", "broker"])
 async def test_an_entry_that_can_never_be_published_is_set_aside_and_the_next_one_goes_out_once(
-        settings_for, infra, prefix, refused_by):
+    settings_for, infra, prefix, refused_by
+):
     service = f"kit-set-aside-{refused_by}"
     rt = ServiceRuntime(settings_for(ServiceSettings, service_name=service))
     rt.outbox_collection("things")
@@ -65,8 +67,12 @@ async def test_an_entry_that_can_never_be_published_is_set_aside_and_the_next_on
     own: list[AIOKafkaProducer] = []
 
     async def lenient_producer() -> AIOKafkaProducer:
-        fresh = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True,
-                                 max_request_size=4 * 1024 * 1024)
+        fresh = AIOKafkaProducer(
+            bootstrap_servers=infra.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            max_request_size=4 * 1024 * 1024,
+        )
         await fresh.start()
         own.append(fresh)
         return fresh

@@ -68,8 +68,12 @@ class Operation:
 
 
 def operations(spec: dict[str, Any], service: str) -> list[Operation]:
-    found = [Operation(service, method, path, op) for path, item in spec["paths"].items()
-             for method, op in item.items() if method in METHODS]
+    found = [
+        Operation(service, method, path, op)
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    ]
     # Deleting comes last, so that the resources the other routes need are still there.
     return sorted(found, key=lambda o: o.method == "delete")
 
@@ -126,27 +130,39 @@ def _session_start(w: World) -> dict[str, Any]:
 
 
 BODIES: dict[tuple[str, str, str], Any] = {
-    ("profile", "post", "/profiles"): lambda w: {"display_name": "New", "email": f"new-{w.mentee}@example.org",
-                                                 "roles": ["mentee"]},
+    ("profile", "post", "/profiles"): lambda w: {
+        "display_name": "New",
+        "email": f"new-{w.mentee}@example.org",
+        "roles": ["mentee"],
+    },
     ("profile", "patch", "/profiles/{profile_id}"): {"job_title": "Analyst"},
     ("profile", "post", "/profiles/{profile_id}/roles"): {"role": "mentee"},
     ("profile", "post", "/profiles/{profile_id}/deactivate"): {"reason": "leave"},
     ("profile", "post", "/profiles/import"): lambda w: (
-        b'{"email": "imported-' + w.mentee.encode() + b'@example.org", "display_name": "Imp", "roles": ["mentee"]}\n'),
+        b'{"email": "imported-' + w.mentee.encode() + b'@example.org", "display_name": "Imp", "roles": ["mentee"]}\n'
+    ),
     ("matching", "post", "/mentorships"): lambda w: {"mentor_id": w.contact, "message": "hi"},
     ("matching", "post", "/mentorships/{mentorship_id}/decline"): {"reason": "busy"},
     ("matching", "post", "/mentorships/{mentorship_id}/end"): {"reason": "done"},
     ("matching", "post", "/mentorships/{mentorship_id}/introductions"): lambda w: {"contact_id": w.stranger},
-    ("matching", "post", "/programs"): lambda w: {"name": "Another", "starts_on": w.at(1).date().isoformat(),
-                                                  "ends_on": w.at(60).date().isoformat()},
-    ("matching", "put", "/programs/{program_id}"): lambda w: {"name": "Renamed",
-                                                              "starts_on": w.at(1).date().isoformat(),
-                                                              "ends_on": w.at(60).date().isoformat()},
+    ("matching", "post", "/programs"): lambda w: {
+        "name": "Another",
+        "starts_on": w.at(1).date().isoformat(),
+        "ends_on": w.at(60).date().isoformat(),
+    },
+    ("matching", "put", "/programs/{program_id}"): lambda w: {
+        "name": "Renamed",
+        "starts_on": w.at(1).date().isoformat(),
+        "ends_on": w.at(60).date().isoformat(),
+    },
     ("matching", "post", "/programs/{program_id}/enrollments"): lambda w: {"profile_id": w.mentee, "role": "mentee"},
     ("matching", "post", "/programs/{program_id}/runs"): {},
     ("scheduling", "post", "/mentorships/{mentorship_id}/sessions"): _session_start,
     ("scheduling", "post", "/mentorships/{mentorship_id}/series"): lambda w: {
-        "first_start": w.at(6).isoformat(), "duration_minutes": 30, "count": 2},
+        "first_start": w.at(6).isoformat(),
+        "duration_minutes": 30,
+        "count": 2,
+    },
     ("scheduling", "post", "/sessions/{session_id}/reschedule"): _session_start,
     ("scheduling", "post", "/sessions/{session_id}/cancel"): {"reason": "ill"},
     ("scheduling", "post", "/sessions/{session_id}/complete"): {"notes": "good"},
@@ -187,9 +203,13 @@ def expectations(op: Operation, call: Call, w: World) -> list[tuple[str, str | N
             return ALLOWED
         return DENIED
 
-    return [("anonymous", None, for_("anonymous")), ("stranger", w.stranger, for_("stranger")),
-            ("other participant", other, for_("other")), ("person", person, for_("person")),
-            ("admin", "admin", for_("admin"))]
+    return [
+        ("anonymous", None, for_("anonymous")),
+        ("stranger", w.stranger, for_("stranger")),
+        ("other participant", other, for_("other")),
+        ("person", person, for_("person")),
+        ("admin", "admin", for_("admin")),
+    ]
 
 
 def headers_of(who: str | None) -> dict[str, str]:
@@ -235,11 +255,19 @@ async def test_every_route_answers_each_kind_of_caller_as_its_policy_says(world,
     for op in ops:
         call = request_for(op, w)
         for caller, who, expected in expectations(op, call, w):
-            r = await platform.call(service, op.method.upper(), call.path, json=call.json, params=call.params,
-                                    content=call.content, headers={**call.headers, **headers_of(who)})
+            r = await platform.call(
+                service,
+                op.method.upper(),
+                call.path,
+                json=call.json,
+                params=call.params,
+                content=call.content,
+                headers={**call.headers, **headers_of(who)},
+            )
             calls += 1
             if broken(expected, r.status_code):
-                failures.append(f"{op.name} [{op.policy}] as {caller}: expected {expected}, "
-                                f"got {r.status_code} {r.text[:160]}")
+                failures.append(
+                    f"{op.name} [{op.policy}] as {caller}: expected {expected}, got {r.status_code} {r.text[:160]}"
+                )
     print(f"{service}: {len(ops)} routes, {calls} calls")
     assert not failures, "\n".join(failures)

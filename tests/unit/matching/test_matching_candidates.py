@@ -19,16 +19,21 @@ def _people(rng: np.random.Generator, n: int, mentor: bool) -> list[Person]:
     out = []
     for i in range(n):
         picked = rng.choice(len(SKILLS), size=int(rng.integers(3, 9)), replace=False, p=popularity)
-        out.append(Person(
-            profile_id=f"{'r' if mentor else 'e'}{i}",
-            skills={SKILLS[s]: int(rng.integers(1, 6)) for s in picked} if mentor else {},
-            needs={} if mentor else {SKILLS[s]: float(rng.choice([0.4, 0.7, 1.0])) for s in picked},
-            seniority=int(rng.integers(0, 8)), languages=frozenset(["en"] if rng.random() < 0.8 else ["de"]),
-            offset_minutes=int(rng.choice(OFFSETS)),
-            slots=tuple(sorted(set(rng.integers(0, 168, size=int(rng.integers(0, 8))).tolist()))),
-            meeting=int(rng.integers(0, 4)), manager_id=f"r{i % 7}" if not mentor and i % 50 == 0 else None,
-            roles=frozenset({"mentor"} if mentor else {"mentee"}), capacity=int(rng.integers(0, 4)),
-        ))
+        out.append(
+            Person(
+                profile_id=f"{'r' if mentor else 'e'}{i}",
+                skills={SKILLS[s]: int(rng.integers(1, 6)) for s in picked} if mentor else {},
+                needs={} if mentor else {SKILLS[s]: float(rng.choice([0.4, 0.7, 1.0])) for s in picked},
+                seniority=int(rng.integers(0, 8)),
+                languages=frozenset(["en"] if rng.random() < 0.8 else ["de"]),
+                offset_minutes=int(rng.choice(OFFSETS)),
+                slots=tuple(sorted(set(rng.integers(0, 168, size=int(rng.integers(0, 8))).tolist()))),
+                meeting=int(rng.integers(0, 4)),
+                manager_id=f"r{i % 7}" if not mentor and i % 50 == 0 else None,
+                roles=frozenset({"mentor"} if mentor else {"mentee"}),
+                capacity=int(rng.integers(0, 4)),
+            )
+        )
     return out
 
 
@@ -42,8 +47,9 @@ def test_candidates_equal_sorting_every_pair():
         full = index.score_block(mentees, Weights(), constraints, free_slots=free, excluded=excluded)
         _, want_rows = top_k(full, 10)
         _, want_mentors = top_k(np.ascontiguousarray(full.T), 50)
-        cand = generate_candidates(mentees, index, Weights(), constraints, k=10, free_slots=free,
-                                   excluded=excluded, block_cells=200_000)
+        cand = generate_candidates(
+            mentees, index, Weights(), constraints, k=10, free_slots=free, excluded=excluded, block_cells=200_000
+        )
         np.testing.assert_array_equal(cand.scores, want_rows)
         np.testing.assert_array_equal(cand.mentor_scores, want_mentors)
         got = np.take_along_axis(full, np.maximum(cand.cols, 0), axis=1)

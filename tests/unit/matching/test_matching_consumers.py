@@ -36,15 +36,24 @@ class MemoryDatabase(dict[str, MemoryCollection]):
 
 
 def snapshot(pid: str, **fields: Any) -> ProfileSnapshot:
-    return ProfileSnapshot.model_validate({"profile_id": pid, "display_name": "Ada", "email": f"{pid}@example.org",
-                                           "roles": ["mentor"], "time_zone": "UTC", "mentor_capacity": 3, **fields})
+    return ProfileSnapshot.model_validate(
+        {
+            "profile_id": pid,
+            "display_name": "Ada",
+            "email": f"{pid}@example.org",
+            "roles": ["mentor"],
+            "time_zone": "UTC",
+            "mentor_capacity": 3,
+            **fields,
+        }
+    )
 
 
 async def test_a_profile_event_reaches_the_read_model_and_the_capacity() -> None:
     w = world()
     runtime = ServiceRuntime(Settings(jwt_secret="unit-test-secret-0123456789abcdef", kafka_topic_prefix="unit."))
     runtime.db = MemoryDatabase()  # type: ignore[assignment]
-    register_consumers(runtime, w.profiles, w.lifecycle, w.reviews)  # type: ignore[arg-type]
+    register_consumers(runtime, w.profiles, w.lifecycle, w.reviews, None)  # type: ignore[arg-type]
     topic = runtime.topics(Topic.PROFILE)
     registered = Envelope.wrap(ProfileRegistered(profile_id="p1", profile=snapshot("p1")), source="profile")
     async with TestKafkaBroker(runtime.broker) as broker:

@@ -34,9 +34,16 @@ DEFAULTS = AgreementDefaults(cadence="monthly", duration_weeks=10)
 
 
 def requested(*, approval_required: bool = False, expires_in: timedelta = timedelta(days=7)) -> Mentorship:
-    change = request_mentorship(mentorship_id="m1", mentee_id="mentee", mentor_id="mentor", program_id="p1",
-                                message="hi", approval_required=approval_required, now=NOW,
-                                expires_at=NOW + expires_in)
+    change = request_mentorship(
+        mentorship_id="m1",
+        mentee_id="mentee",
+        mentor_id="mentor",
+        program_id="p1",
+        message="hi",
+        approval_required=approval_required,
+        now=NOW,
+        expires_at=NOW + expires_in,
+    )
     return change.after
 
 
@@ -58,14 +65,30 @@ def in_state(state: State) -> Mentorship:
 
 
 def test_a_request_starts_requested_with_its_event() -> None:
-    change = request_mentorship(mentorship_id="m1", mentee_id="a", mentor_id="b", program_id=None, message="hi",
-                                approval_required=False, now=NOW, expires_at=NOW + timedelta(days=7))
+    change = request_mentorship(
+        mentorship_id="m1",
+        mentee_id="a",
+        mentor_id="b",
+        program_id=None,
+        message="hi",
+        approval_required=False,
+        now=NOW,
+        expires_at=NOW + timedelta(days=7),
+    )
     assert change.before is None and change.after.state == State.REQUESTED and change.after.version == 1
     [event] = change.events
     assert isinstance(event, MentorshipRequested) and event.expires_at == NOW + timedelta(days=7)
     with pytest.raises(RuleViolation) as refused:
-        request_mentorship(mentorship_id="m2", mentee_id="a", mentor_id="a", program_id=None, message="",
-                           approval_required=False, now=NOW, expires_at=NOW)
+        request_mentorship(
+            mentorship_id="m2",
+            mentee_id="a",
+            mentor_id="a",
+            program_id=None,
+            message="",
+            approval_required=False,
+            now=NOW,
+            expires_at=NOW,
+        )
     assert refused.value.field == "mentor_id"
 
 
@@ -142,8 +165,16 @@ def test_complete_and_end_close_an_active_mentorship() -> None:
 
 
 def test_a_cohort_mentorship_starts_active() -> None:
-    change = start_from_cohort(mentorship_id="m9", mentee_id="a", mentor_id="b", program_id="p", run_id="r",
-                               score=0.8, agreement=Agreement(planned_end=date(2026, 6, 1)), now=NOW)
+    change = start_from_cohort(
+        mentorship_id="m9",
+        mentee_id="a",
+        mentor_id="b",
+        program_id="p",
+        run_id="r",
+        score=0.8,
+        agreement=Agreement(planned_end=date(2026, 6, 1)),
+        now=NOW,
+    )
     assert change.after.state == State.ACTIVE and change.after.origin == "cohort" and change.after.version == 1
     [started] = change.events
     assert isinstance(started, MentorshipStarted) and started.origin == "cohort"

@@ -103,8 +103,14 @@ async def test_reaching_capacity_declines_the_other_open_requests() -> None:
 async def test_decline_withdraw_approve_complete_end() -> None:
     w = world()
     mentee, mentor = await pair(w)
-    w.store.programs["p"] = {"_id": "p", "mode": "admin-approved", "weights": {}, "constraints": {},
-                             "cadence": "monthly", "duration_weeks": 20}
+    w.store.programs["p"] = {
+        "_id": "p",
+        "mode": "admin-approved",
+        "weights": {},
+        "constraints": {},
+        "cadence": "monthly",
+        "duration_weeks": 20,
+    }
     first = await w.lifecycle.request(who(mentee), mentor, "", "p")
     declined = await w.lifecycle.decline(who(mentor), first.mentorship_id, "no time")
     assert declined.state == "declined" and not w.store.locks

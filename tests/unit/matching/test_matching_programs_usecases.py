@@ -20,8 +20,12 @@ ADMIN = Principal("admin-1", frozenset({"admin"}))
 
 def setup() -> tuple[ProgramUseCases, FakeProgramStore, FakeProfiles, FixedClock, list[int]]:
     clock, store, profiles, written = FixedClock(), FakeProgramStore(), FakeProfiles(), []
-    ctx = UseCaseContext(clock=clock, timers=FakeTimers(), events=EventFactory("matching", clock),  # type: ignore[arg-type]
-                         events_written=lambda: written.append(1))
+    ctx = UseCaseContext(
+        clock=clock,
+        timers=FakeTimers(),
+        events=EventFactory("matching", clock),  # type: ignore[arg-type]
+        events_written=lambda: written.append(1),
+    )
     return ProgramUseCases(ctx, programs=store, profiles=profiles), store, profiles, clock, written
 
 
@@ -35,8 +39,9 @@ def kinds(store: FakeProgramStore) -> list[str]:
 
 async def test_creating_a_program_carries_program_created_keyed_by_the_program() -> None:
     programs, store, _, clock, written = setup()
-    created = await programs.create_program(ADMIN, spec("Spring", date(2026, 3, 1), date(2026, 8, 31),
-                                                        MatchingMode.AUTOMATIC))
+    created = await programs.create_program(
+        ADMIN, spec("Spring", date(2026, 3, 1), date(2026, 8, 31), MatchingMode.AUTOMATIC)
+    )
     assert kinds(store) == ["program_created"] and written == [1]
     event = store.outbox[0]
     assert event.subject == created["program_id"]
@@ -61,8 +66,11 @@ async def test_enrolment_events_once_per_enrolment_and_a_withdrawal_names_the_on
         await programs.unenroll(me, program_id, "e1", "mentee")
     clock.advance(timedelta(days=1))
     await programs.enroll(me, program_id, "e1", "mentee")
-    assert kinds(store)[1:] == ["program_participant_enrolled", "program_participant_withdrawn",
-                                "program_participant_enrolled"]
+    assert kinds(store)[1:] == [
+        "program_participant_enrolled",
+        "program_participant_withdrawn",
+        "program_participant_enrolled",
+    ]
     first, withdrawn, second = (e.data for e in store.outbox[1:])
     assert withdrawn.enrolment_id == first.enrolment_id != second.enrolment_id
     assert withdrawn.enrolled_at == first.enrolled_at < withdrawn.withdrawn_at < second.enrolled_at
@@ -77,17 +85,20 @@ async def test_program_listing_filters_by_status_from_the_dates() -> None:
     today = clock.now().date()
     ids = {}
     for name, starts, ends in [("past", -60, -30), ("now", -1, 0), ("later", 1, 30)]:
-        created = await programs.create_program(ADMIN, spec(name, today + timedelta(days=starts),
-                                                             today + timedelta(days=ends)))
+        created = await programs.create_program(
+            ADMIN, spec(name, today + timedelta(days=starts), today + timedelta(days=ends))
+        )
         ids[name] = created["program_id"]
         clock.advance(timedelta(seconds=1))
     clock.at = clock.at.replace(hour=12)
     listed = await programs.list_programs(ADMIN, ProgramQuery())
     assert [p["name"] for p in listed["items"]] == ["later", "now", "past"]
-    assert {p["name"]: p["status"] for p in listed["items"]} == {"later": "upcoming", "now": "running",
-                                                                "past": "ended"}
-    for status, name in [(ProgramStatus.UPCOMING, "later"), (ProgramStatus.RUNNING, "now"),
-                         (ProgramStatus.ENDED, "past")]:
+    assert {p["name"]: p["status"] for p in listed["items"]} == {"later": "upcoming", "now": "running", "past": "ended"}
+    for status, name in [
+        (ProgramStatus.UPCOMING, "later"),
+        (ProgramStatus.RUNNING, "now"),
+        (ProgramStatus.ENDED, "past"),
+    ]:
         page = await programs.list_programs(ADMIN, ProgramQuery(status=status))
         assert [p["program_id"] for p in page["items"]] == [ids[name]] and page["next_offset"] is None
     page = await programs.list_programs(ADMIN, ProgramQuery(limit=2))

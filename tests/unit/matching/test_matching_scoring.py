@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from scipy.optimize import linear_sum_assignment
 
-from matching_service.cohort import CohortInputError, match_cohort, quality, solve_flow, greedy, Candidates
+from matching_service.cohort import Candidates, CohortInputError, greedy, match_cohort, quality, solve_flow
 from matching_service.domain import Constraints, ProgramSpec, Weights
 from matching_service.scoring import MentorIndex, Person, availability_slots, explain, tz_distance_hours, violations
 
@@ -29,15 +29,23 @@ def people(draw, prefix: str, mentor: bool, n_min: int, n_max: int):
         skills = draw(st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5), max_size=6))
         need_keys = draw(st.lists(st.sampled_from(SKILLS), max_size=5, unique=True))
         slots = draw(st.lists(st.integers(0, 167), max_size=12, unique=True))
-        out.append(Person(
-            profile_id=pid, skills=skills, needs={k: draw(st.sampled_from([0.4, 0.7, 1.0])) for k in need_keys},
-            seniority=draw(st.integers(0, 7)), languages=frozenset(draw(st.sets(st.sampled_from(["en", "de", "fr"]),
-                                                                                min_size=1))),
-            offset_minutes=draw(st.sampled_from(OFFSETS)), slots=tuple(sorted(slots)), meeting=draw(st.integers(0, 3)),
-            manager_id=None, roles=frozenset({"mentor"} if mentor else {"mentee"}) | (
-                frozenset({"mentor"}) if draw(st.booleans()) and not mentor else frozenset()),
-            active=draw(st.booleans()) if mentor else True, capacity=draw(st.integers(0, 3)),
-        ))
+        out.append(
+            Person(
+                profile_id=pid,
+                skills=skills,
+                needs={k: draw(st.sampled_from([0.4, 0.7, 1.0])) for k in need_keys},
+                seniority=draw(st.integers(0, 7)),
+                languages=frozenset(draw(st.sets(st.sampled_from(["en", "de", "fr"]), min_size=1))),
+                offset_minutes=draw(st.sampled_from(OFFSETS)),
+                slots=tuple(sorted(slots)),
+                meeting=draw(st.integers(0, 3)),
+                manager_id=None,
+                roles=frozenset({"mentor"} if mentor else {"mentee"})
+                | (frozenset({"mentor"}) if draw(st.booleans()) and not mentor else frozenset()),
+                active=draw(st.booleans()) if mentor else True,
+                capacity=draw(st.integers(0, 3)),
+            )
+        )
     return out
 
 
@@ -47,18 +55,40 @@ def instances(draw):
     mentors = draw(people("r", True, 1, 8))
     # some mentees are also mentors (self), some mentors manage mentees and vice versa
     if draw(st.booleans()):
-        mentors.append(Person(mentees[0].profile_id, {"s0": 5}, {}, 7, frozenset({"en"}), 0, (), 0, None,
-                              frozenset({"mentor", "mentee"}), True, 2))
+        mentors.append(
+            Person(
+                mentees[0].profile_id,
+                {"s0": 5},
+                {},
+                7,
+                frozenset({"en"}),
+                0,
+                (),
+                0,
+                None,
+                frozenset({"mentor", "mentee"}),
+                True,
+                2,
+            )
+        )
     managed = []
     for m in mentees:
         boss = draw(st.one_of(st.none(), st.sampled_from([r.profile_id for r in mentors])))
         managed.append(Person(**{**m.__dict__, "manager_id": boss}))
-    excluded = {m.profile_id: set(draw(st.lists(st.sampled_from([r.profile_id for r in mentors]), max_size=2)))
-                for m in managed}
-    constraints = Constraints(max_tz_distance_hours=draw(st.one_of(st.none(), st.sampled_from([0, 3, 6, 12]))),
-                              ideal_seniority_gap=draw(st.integers(0, 4)))
-    weights = Weights(skills=draw(st.floats(0, 1)), availability=draw(st.floats(0, 1)), seniority=0.1,
-                      language=draw(st.floats(0, 1)), meeting=draw(st.floats(0, 1)))
+    excluded = {
+        m.profile_id: set(draw(st.lists(st.sampled_from([r.profile_id for r in mentors]), max_size=2))) for m in managed
+    }
+    constraints = Constraints(
+        max_tz_distance_hours=draw(st.one_of(st.none(), st.sampled_from([0, 3, 6, 12]))),
+        ideal_seniority_gap=draw(st.integers(0, 4)),
+    )
+    weights = Weights(
+        skills=draw(st.floats(0, 1)),
+        availability=draw(st.floats(0, 1)),
+        seniority=0.1,
+        language=draw(st.floats(0, 1)),
+        meeting=draw(st.floats(0, 1)),
+    )
     return managed, mentors, excluded, constraints, weights
 
 
@@ -128,29 +158,48 @@ def test_flow_is_optimal_like_the_dense_assignment(n, m, seed):
 
 
 def test_pins_are_honoured_and_ineligible_pins_refused():
-    mentors = [Person(f"r{i}", {"s0": 5 - i}, {}, 5, frozenset({"en"}), 0, (), 0, None, frozenset({"mentor"}), True, 1)
-               for i in range(2)]
-    mentees = [Person(f"e{i}", {}, {"s0": 1.0}, 2, frozenset({"en"}), 0, (), 0, None, frozenset({"mentee"}))
-               for i in range(2)]
+    mentors = [
+        Person(f"r{i}", {"s0": 5 - i}, {}, 5, frozenset({"en"}), 0, (), 0, None, frozenset({"mentor"}), True, 1)
+        for i in range(2)
+    ]
+    mentees = [
+        Person(f"e{i}", {}, {"s0": 1.0}, 2, frozenset({"en"}), 0, (), 0, None, frozenset({"mentee"})) for i in range(2)
+    ]
     index = MentorIndex.build(mentors)
     free = np.array([1, 1])
     result = match_cohort(mentees, index, Weights(), Constraints(), free_slots=free, pins=[("e1", "r0")])
     assert [index.ids[j] for j in result.assignment] == ["r1", "r0"]
-    result = match_cohort(mentees, index, Weights(), Constraints(), free_slots=free, forbids=[("e0", "r0"), ("e1", "r0")])
+    result = match_cohort(
+        mentees, index, Weights(), Constraints(), free_slots=free, forbids=[("e0", "r0"), ("e1", "r0")]
+    )
     assert sorted(int(j) for j in result.assignment) == [-1, 1]
     with pytest.raises(CohortInputError):
         match_cohort(mentees, index, Weights(), Constraints(), free_slots=free, pins=[("e0", "e1")])
 
 
 def test_explanation_and_time_zones():
-    berlin = Person.from_profile({"profile_id": "a", "time_zone": "Europe/Berlin", "roles": ["mentee"],
-                                  "development_areas": ["python"], "goals": [{"skills": ["go"], "priority": 3}],
-                                  "availability": [{"weekday": 0, "start": "09:00", "end": "11:00"}]},
-                                 datetime(2026, 1, 5, tzinfo=UTC))
-    nyc = Person.from_profile({"profile_id": "b", "time_zone": "America/New_York", "roles": ["mentor"],
-                               "skills": [{"name": "python", "proficiency": 5}], "seniority": "staff",
-                               "availability": [{"weekday": 0, "start": "03:00", "end": "05:00"}]},
-                              datetime(2026, 1, 5, tzinfo=UTC))
+    berlin = Person.from_profile(
+        {
+            "profile_id": "a",
+            "time_zone": "Europe/Berlin",
+            "roles": ["mentee"],
+            "development_areas": ["python"],
+            "goals": [{"skills": ["go"], "priority": 3}],
+            "availability": [{"weekday": 0, "start": "09:00", "end": "11:00"}],
+        },
+        datetime(2026, 1, 5, tzinfo=UTC),
+    )
+    nyc = Person.from_profile(
+        {
+            "profile_id": "b",
+            "time_zone": "America/New_York",
+            "roles": ["mentor"],
+            "skills": [{"name": "python", "proficiency": 5}],
+            "seniority": "staff",
+            "availability": [{"weekday": 0, "start": "03:00", "end": "05:00"}],
+        },
+        datetime(2026, 1, 5, tzinfo=UTC),
+    )
     assert berlin.slots == nyc.slots == (8, 9)  # Monday 08:00-10:00 UTC for both
     assert berlin.needs == {"python": 1.0, "go": 0.4}
     assert float(tz_distance_hours(berlin.offset_minutes, nyc.offset_minutes)) == 6.0

@@ -25,9 +25,14 @@ class FakeContacts:
         if current is not None and (current.get("erased") or current["as_of"] > as_of):
             return
         self.docs[profile.profile_id] = {
-            "_id": profile.profile_id, "display_name": profile.display_name, "email": profile.email,
-            "time_zone": profile.time_zone, "active": profile.active, "as_of": as_of,
-            "preferences": profile.notification_preferences.model_dump(mode="json")}
+            "_id": profile.profile_id,
+            "display_name": profile.display_name,
+            "email": profile.email,
+            "time_zone": profile.time_zone,
+            "active": profile.active,
+            "as_of": as_of,
+            "preferences": profile.notification_preferences.model_dump(mode="json"),
+        }
 
     async def set_active(self, profile_id: str, active: bool, as_of: datetime) -> None:
         current = self.docs.get(profile_id)
@@ -88,8 +93,14 @@ class FakeDeliveries:
         return [copy.deepcopy(self.docs[i]) for i in dict.fromkeys(ids) if i in self.docs]
 
     def claimed(self, doc: dict[str, Any], now: datetime) -> dict[str, Any]:
-        return {**doc, "state": "sending", "lease_until": now + self.lease, "lease_owner": self.owner,
-                "updated_at": now, "attempt_count": int(doc.get("attempt_count") or 0) + 1}
+        return {
+            **doc,
+            "state": "sending",
+            "lease_until": now + self.lease,
+            "lease_owner": self.owner,
+            "updated_at": now,
+            "attempt_count": int(doc.get("attempt_count") or 0) + 1,
+        }
 
     def _take(self, delivery_id: str, now: datetime, free: str, busy: str) -> dict[str, Any] | None:
         doc = self.docs.get(delivery_id)
@@ -108,8 +119,15 @@ class FakeDeliveries:
     async def claim_check(self, delivery_id: str, now: datetime) -> dict[str, Any] | None:
         return self._take(delivery_id, now, WAITING, CHECKING)
 
-    async def finish(self, delivery_id: str, fields: dict[str, Any], attempt_log: list[dict[str, Any]],
-                     events: list[Envelope[Any]], *, from_state: str = "sending") -> bool:
+    async def finish(
+        self,
+        delivery_id: str,
+        fields: dict[str, Any],
+        attempt_log: list[dict[str, Any]],
+        events: list[Envelope[Any]],
+        *,
+        from_state: str = "sending",
+    ) -> bool:
         doc = self.docs.get(delivery_id)
         if doc is None or doc["state"] != from_state or doc.get("lease_owner") != self.owner:
             return False
@@ -127,10 +145,13 @@ class FakeDeliveries:
 
     async def abandoned(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
         grace = now - timedelta(seconds=30)
-        return [{"_id": d["_id"], "state": d["state"]} for d in self.docs.values()
-                if (d["state"] in ("sending", CHECKING) and d["lease_until"] < now)
-                or (d["state"] == "pending" and d["updated_at"] < grace)
-                or (d["state"] in ("held", "retrying", WAITING) and d["due_at"] < grace)][:limit]
+        return [
+            {"_id": d["_id"], "state": d["state"]}
+            for d in self.docs.values()
+            if (d["state"] in ("sending", CHECKING) and d["lease_until"] < now)
+            or (d["state"] == "pending" and d["updated_at"] < grace)
+            or (d["state"] in ("held", "retrying", WAITING) and d["due_at"] < grace)
+        ][:limit]
 
     async def forget_recipient(self, recipient_id: str, now: datetime) -> None:
         for d in self.docs.values():
@@ -139,12 +160,22 @@ class FakeDeliveries:
                     d.update(state="cancelled", reason="recipient erased", updated_at=now)
                 d.update(message=None, source_event=None)
 
-    async def log(self, *, recipient_id: str | None, state: str | None, source_event_id: str | None,
-                  channel: str | None, limit: int, before: datetime | None) -> list[dict[str, Any]]:
-        wanted = {"recipient_id": recipient_id, "state": state, "source_event_id": source_event_id,
-                  "channel": channel}
-        found = [d for d in self.docs.values() if all(v is None or d[k] == v for k, v in wanted.items())
-                 and (before is None or d["created_at"] < before)]
+    async def log(
+        self,
+        *,
+        recipient_id: str | None,
+        state: str | None,
+        source_event_id: str | None,
+        channel: str | None,
+        limit: int,
+        before: datetime | None,
+    ) -> list[dict[str, Any]]:
+        wanted = {"recipient_id": recipient_id, "state": state, "source_event_id": source_event_id, "channel": channel}
+        found = [
+            d
+            for d in self.docs.values()
+            if all(v is None or d[k] == v for k, v in wanted.items()) and (before is None or d["created_at"] < before)
+        ]
         return copy.deepcopy(sorted(found, key=lambda d: (d["created_at"], d["_id"]), reverse=True)[:limit])
 
     def of(self, recipient_id: str) -> dict[str, dict[str, Any]]:
@@ -159,10 +190,16 @@ class FakeInbox:
     async def put(self, item: dict[str, Any]) -> None:
         self.items.setdefault(item["_id"], dict(item))
 
-    async def page(self, recipient_id: str, *, limit: int, after: tuple[datetime, str] | None,
-                   unread_only: bool) -> list[dict[str, Any]]:
-        mine = [i for i in self.items.values() if i["recipient_id"] == recipient_id
-                and not (unread_only and i["read_at"]) and (after is None or (i["created_at"], i["_id"]) < after)]
+    async def page(
+        self, recipient_id: str, *, limit: int, after: tuple[datetime, str] | None, unread_only: bool
+    ) -> list[dict[str, Any]]:
+        mine = [
+            i
+            for i in self.items.values()
+            if i["recipient_id"] == recipient_id
+            and not (unread_only and i["read_at"])
+            and (after is None or (i["created_at"], i["_id"]) < after)
+        ]
         return sorted(mine, key=lambda i: (i["created_at"], i["_id"]), reverse=True)[:limit]
 
     async def unread_count(self, recipient_id: str) -> int:
@@ -194,8 +231,11 @@ class FakeEndpoints:
         return [dict(d) for d in self.docs.values()]
 
     async def subscribed(self, event_type: str) -> list[dict[str, Any]]:
-        return [dict(d) for d in self.docs.values()
-                if d["enabled"] and (event_type in d["event_types"] or "*" in d["event_types"])]
+        return [
+            dict(d)
+            for d in self.docs.values()
+            if d["enabled"] and (event_type in d["event_types"] or "*" in d["event_types"])
+        ]
 
     async def enable(self, endpoint_id: str, now: datetime) -> dict[str, Any] | None:
         doc = self.docs.get(endpoint_id)
@@ -214,8 +254,9 @@ class FakeEndpoints:
         doc["consecutive_failures"] += 1
         return int(doc["consecutive_failures"])
 
-    async def disable(self, endpoint_id: str, reason: str, threshold: int, now: datetime,
-                      events: list[Envelope[Any]]) -> bool:
+    async def disable(
+        self, endpoint_id: str, reason: str, threshold: int, now: datetime, events: list[Envelope[Any]]
+    ) -> bool:
         doc = self.docs[endpoint_id]
         if not doc["enabled"] or doc["consecutive_failures"] < threshold:
             return False

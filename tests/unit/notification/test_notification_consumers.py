@@ -17,8 +17,10 @@ async def test_published_envelopes_reach_the_use_cases():
     runtime = runtime_without_store(Settings(kafka_topic_prefix="unit."))
     w = world()
     register_consumers(runtime, w.notifications)
-    people = [Envelope.wrap(ProfileRegistered(profile_id=p.profile_id, profile=p), source="profile")
-              for p in (snapshot("ada", "Ada"), snapshot("grace", "Grace"))]
+    people = [
+        Envelope.wrap(ProfileRegistered(profile_id=p.profile_id, profile=p), source="profile")
+        for p in (snapshot("ada", "Ada"), snapshot("grace", "Grace"))
+    ]
     event = milestone()
     try:
         async with TestKafkaBroker(runtime.broker) as broker:

@@ -34,11 +34,13 @@ async def test_inbox_log_contacts_and_endpoints_through_the_routes():
             one = log.json()[0]["delivery_id"]
             assert (await http.get(f"/deliveries/{one}", headers=admin)).json()["state"] == "delivered"
             assert (await http.get("/contacts/grace", headers=admin)).json()["display_name"] == "Grace"
-            created = await http.post("/webhooks", headers=admin,
-                                      json={"url": "http://127.0.0.1:9/hook", "event_types": ["*"]})
+            created = await http.post(
+                "/webhooks", headers=admin, json={"url": "http://127.0.0.1:9/hook", "event_types": ["*"]}
+            )
             assert created.status_code == 201, created.text
             assert [e["url"] for e in (await http.get("/webhooks", headers=admin)).json()] == [
-                "http://127.0.0.1:9/hook"]
+                "http://127.0.0.1:9/hook"
+            ]
             assert (await http.get("/deliveries", headers=ada)).status_code == 403
     finally:
         await runtime.client.close()

@@ -47,21 +47,43 @@ def world(**settings: Any) -> World:
     contacts, deliveries, inbox, endpoints = FakeContacts(), FakeDeliveries(), FakeInbox(), FakeEndpoints()
     mailer, webhooks = FakeMailer(), FakeWebhooks()
     notifications = NotificationUseCases(
-        fake.ctx, settings=Settings(**{"delivery_max_attempts": 3, **settings}), contacts=contacts,
-        waits=FakeWaits(), deliveries=deliveries, inbox=inbox, endpoints=endpoints,
-        sessions=FakeSessionDurations(), mailer=mailer, webhooks=webhooks)  # type: ignore[arg-type]
+        fake.ctx,
+        settings=Settings(**{"delivery_max_attempts": 3, **settings}),
+        contacts=contacts,
+        waits=FakeWaits(),
+        deliveries=deliveries,
+        inbox=inbox,
+        endpoints=endpoints,
+        sessions=FakeSessionDurations(),
+        mailer=mailer,
+        webhooks=webhooks,
+    )  # type: ignore[arg-type]
     return World(fake, contacts, deliveries, inbox, endpoints, mailer, webhooks, notifications)
 
 
 def snapshot(pid: str, name: str, **prefs: Any) -> ProfileSnapshot:
-    return ProfileSnapshot(profile_id=pid, display_name=name, email=f"{pid}@example.org", roles=["mentee"],
-                           notification_preferences=NotificationPreferences(**prefs))
+    return ProfileSnapshot(
+        profile_id=pid,
+        display_name=name,
+        email=f"{pid}@example.org",
+        roles=["mentee"],
+        notification_preferences=NotificationPreferences(**prefs),
+    )
 
 
 def milestone(n: int = 1) -> Envelope[Any]:
-    return Envelope.wrap(MilestoneReached(mentorship_id="m1", milestone_id=f"ms{n}", title="Talk given",
-                                          mentor_id="grace", mentee_id="ada", reached_at=NOW),
-                         source="scheduling", time=NOW)
+    return Envelope.wrap(
+        MilestoneReached(
+            mentorship_id="m1",
+            milestone_id=f"ms{n}",
+            title="Talk given",
+            mentor_id="grace",
+            mentee_id="ada",
+            reached_at=NOW,
+        ),
+        source="scheduling",
+        time=NOW,
+    )
 
 
 async def known(w: World, *people: ProfileSnapshot) -> None:
@@ -80,7 +102,8 @@ async def test_an_event_becomes_an_email_and_an_inbox_item_per_person_once():
     delivered = [e for e in w.deliveries.outbox if isinstance(e.data, NotificationDelivered)]
     assert len(delivered) == 4
     assert {(e.causationid, e.correlationid, e.source) for e in delivered} == {
-        (event.id, event.correlationid, "notification")}
+        (event.id, event.correlationid, "notification")
+    }
     assert {d["state"] for d in w.deliveries.docs.values()} == {"delivered"}
 
 
@@ -137,8 +160,16 @@ async def test_a_refused_address_fails_and_a_transient_error_is_retried():
 async def test_a_failing_webhook_endpoint_is_disabled_once_with_its_event():
     w = world(webhook_disable_after_failures=2)
     await known(w, snapshot("ada", "Ada"), snapshot("grace", "Grace"))
-    await w.endpoints.add({"_id": "wh_1", "url": "https://hooks.example.org/x", "secret": "s", "enabled": True,
-                           "event_types": ["*"], "consecutive_failures": 0})
+    await w.endpoints.add(
+        {
+            "_id": "wh_1",
+            "url": "https://hooks.example.org/x",
+            "secret": "s",
+            "enabled": True,
+            "event_types": ["*"],
+            "consecutive_failures": 0,
+        }
+    )
     w.webhooks.statuses = [404, 404]  # permanent answers
     await w.notifications.handle(milestone(1))
     await w.notifications.handle(milestone(2))

@@ -32,9 +32,28 @@ class Recorder:
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -50,15 +69,24 @@ def smtp_server(certificate: tuple[Path, Path] | None) -> tuple[Controller, Reco
 
 
 def message() -> Any:
-    return build_email(sender="Mentorship <no-reply@mentorship.local>", to_name="Ada", to_address="ada@example.org",
-                       subject="Hello", text="hi", html="<p>hi</p>", message_id="<1@mentorship.local>",
-                       date=datetime.now(UTC), delivery_id="d-1")
+    return build_email(
+        sender="Mentorship <no-reply@mentorship.local>",
+        to_name="Ada",
+        to_address="ada@example.org",
+        subject="Hello",
+        text="hi",
+        html="<p>hi</p>",
+        message_id="<1@mentorship.local>",
+        date=datetime.now(UTC),
+        delivery_id="d-1",
+    )
 
 
 def settings(port: int, mode: str | None, ca: Path | None) -> Settings:
     extra = {} if mode is None else {"smtp_starttls": mode}
-    return Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_ca_file=str(ca) if ca else None,
-                    smtp_timeout_seconds=5, **extra)
+    return Settings(
+        smtp_host="127.0.0.1", smtp_port=port, smtp_ca_file=str(ca) if ca else None, smtp_timeout_seconds=5, **extra
+    )
 
 
 async def test_by_default_the_connection_is_upgraded_when_the_server_offers_starttls(certificate):

@@ -38,16 +38,21 @@ class FakeProfileRepository:
             return None
         return next((pid for pid, s in self.profiles.items() if s.profile.external_id == profile.external_id), None)
 
-    async def add(self, profile: ProfileSnapshot, events: list[Envelope[Any]], *,
-                  email_verified: bool = False, marks: dict[str, Any] | None = None) -> None:
+    async def add(
+        self,
+        profile: ProfileSnapshot,
+        events: list[Envelope[Any]],
+        *,
+        email_verified: bool = False,
+        marks: dict[str, Any] | None = None,
+    ) -> None:
         if profile.profile_id in self.profiles or profile.profile_id in self.erased:
             raise ProfileExists(profile.profile_id)
         if self._email_owner(profile) is not None:
             raise EmailTaken()
         if self._external_id_owner(profile) is not None:
             raise ExternalIdTaken()
-        self.profiles[profile.profile_id] = StoredProfile(profile, 1, email_verified=email_verified,
-                                                          **(marks or {}))
+        self.profiles[profile.profile_id] = StoredProfile(profile, 1, email_verified=email_verified, **(marks or {}))
         self.outbox += events
 
     async def get(self, profile_id: str) -> StoredProfile | None:
@@ -56,8 +61,14 @@ class FakeProfileRepository:
     async def is_erased(self, profile_id: str) -> bool:
         return profile_id in self.erased
 
-    async def save(self, profile: ProfileSnapshot, expected_version: int, changed_fields: Sequence[str],
-                   events: Sequence[Envelope[Any]], marks: dict[str, Any] | None = None) -> bool:
+    async def save(
+        self,
+        profile: ProfileSnapshot,
+        expected_version: int,
+        changed_fields: Sequence[str],
+        events: Sequence[Envelope[Any]],
+        marks: dict[str, Any] | None = None,
+    ) -> bool:
         current = self.profiles.get(profile.profile_id)
         if current is None or current.version != expected_version:
             return False
@@ -65,8 +76,9 @@ class FakeProfileRepository:
             raise EmailTaken()
         if self._external_id_owner(profile) not in (None, profile.profile_id):
             raise ExternalIdTaken()
-        self.profiles[profile.profile_id] = replace(current, profile=profile, version=expected_version + 1,
-                                                    **(marks or {}))
+        self.profiles[profile.profile_id] = replace(
+            current, profile=profile, version=expected_version + 1, **(marks or {})
+        )
         self.outbox += events
         return True
 
@@ -80,31 +92,45 @@ class FakeProfileRepository:
     async def search(self, filters: SearchFilters, *, after: str | None, limit: int) -> list[StoredProfile]:
         def matches(stored: StoredProfile) -> bool:
             fields = search_fields(stored.profile)
-            return ((filters.role is None or filters.role in fields["roles"])
-                    and (filters.skill is None or filters.skill in fields["skills"])
-                    and (filters.active is None or filters.active == fields["active"]))
-        found = sorted((s for pid, s in self.profiles.items() if (after is None or pid > after) and matches(s)),
-                       key=lambda s: s.profile.profile_id)
+            return (
+                (filters.role is None or filters.role in fields["roles"])
+                and (filters.skill is None or filters.skill in fields["skills"])
+                and (filters.active is None or filters.active == fields["active"])
+            )
+
+        found = sorted(
+            (s for pid, s in self.profiles.items() if (after is None or pid > after) and matches(s)),
+            key=lambda s: s.profile.profile_id,
+        )
         return found[:limit]
 
     async def lookup(self, lookup: Lookup, *, skip: int, limit: int) -> tuple[int, list[StoredProfile]]:
         def matches(s: StoredProfile) -> bool:
             user_name = s.scim_user_name or s.profile.email
-            return ((lookup.profile_id is None or s.profile.profile_id == lookup.profile_id)
-                    and (lookup.external_id is None or s.profile.external_id == lookup.external_id)
-                    and (lookup.email is None or email_key(s.profile.email) == email_key(lookup.email))
-                    and (lookup.user_name is None or email_key(user_name) == email_key(lookup.user_name))
-                    and (lookup.active is None or s.profile.active == lookup.active))
-        found = [] if lookup.conflicting else sorted(
-            (s for s in self.profiles.values() if matches(s)), key=lambda s: s.profile.profile_id)
-        return len(found), found[skip:skip + limit]
+            return (
+                (lookup.profile_id is None or s.profile.profile_id == lookup.profile_id)
+                and (lookup.external_id is None or s.profile.external_id == lookup.external_id)
+                and (lookup.email is None or email_key(s.profile.email) == email_key(lookup.email))
+                and (lookup.user_name is None or email_key(user_name) == email_key(lookup.user_name))
+                and (lookup.active is None or s.profile.active == lookup.active)
+            )
+
+        found = (
+            []
+            if lookup.conflicting
+            else sorted((s for s in self.profiles.values() if matches(s)), key=lambda s: s.profile.profile_id)
+        )
+        return len(found), found[skip : skip + limit]
 
     async def by_email_keys(self, keys: Sequence[str]) -> dict[str, StoredProfile]:
         return {email_key(s.profile.email): s for s in self.profiles.values() if email_key(s.profile.email) in keys}
 
     async def external_id_owners(self, external_ids: Sequence[str]) -> dict[str, str]:
-        return {s.profile.external_id: pid for pid, s in self.profiles.items()
-                if s.profile.external_id is not None and s.profile.external_id in external_ids}
+        return {
+            s.profile.external_id: pid
+            for pid, s in self.profiles.items()
+            if s.profile.external_id is not None and s.profile.external_id in external_ids
+        }
 
     async def ids_in_use(self, ids: Sequence[str]) -> set[str]:
         return {i for i in ids if i in self.profiles or i in self.erased}

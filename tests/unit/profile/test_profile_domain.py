@@ -31,8 +31,15 @@ def person(**extra) -> ProfileSnapshot:
         ({"roles": ["mentee", "mentee"]}, "roles"),
         ({"mentor_capacity": 2}, "mentor_capacity"),
         ({"availability": [{"weekday": 1, "start": "12:00", "end": "09:00"}]}, "availability"),
-        ({"availability": [{"weekday": 1, "start": "09:00", "end": "12:00"},
-                           {"weekday": 1, "start": "11:00", "end": "13:00"}]}, "availability"),
+        (
+            {
+                "availability": [
+                    {"weekday": 1, "start": "09:00", "end": "12:00"},
+                    {"weekday": 1, "start": "11:00", "end": "13:00"},
+                ]
+            },
+            "availability",
+        ),
         ({"availability": [{"weekday": 7, "start": "09:00", "end": "12:00"}]}, "availability.0.weekday"),
         ({"display_name": "x" * 201}, "display_name"),
         ({"skills": [{"name": "python"}] * 51}, "skills"),
@@ -50,9 +57,13 @@ def test_bad_profiles_name_the_field(extra, field):
 
 
 def test_back_to_back_windows_and_windows_on_other_days_are_fine():
-    p = person(availability=[{"weekday": 1, "start": "09:00", "end": "12:00"},
-                             {"weekday": 1, "start": "12:00", "end": "13:00"},
-                             {"weekday": 2, "start": "09:00", "end": "12:00"}])
+    p = person(
+        availability=[
+            {"weekday": 1, "start": "09:00", "end": "12:00"},
+            {"weekday": 1, "start": "12:00", "end": "13:00"},
+            {"weekday": 2, "start": "09:00", "end": "12:00"},
+        ]
+    )
     assert len(p.availability) == 3
 
 
@@ -84,8 +95,7 @@ def test_preferences_merge_one_level_deep():
     p = person(mentoring_preferences={"topics": ["career"], "meeting_format": "video"})
     change = domain.update(p, {"mentoring_preferences": {"meeting_format": "chat"}})
     assert change.profile.mentoring_preferences.topics == ["career"]
-    assert change.events[0].changes == {
-        "mentoring_preferences": {"topics": ["career"], "meeting_format": "chat"}}
+    assert change.events[0].changes == {"mentoring_preferences": {"topics": ["career"], "meeting_format": "chat"}}
 
 
 def test_capacity_needs_mentor_role_on_update_too():
@@ -124,7 +134,8 @@ def test_deactivate_and_reactivate_are_idempotent():
 
 def test_import_update_with_role_change_emits_role_event_then_update():
     p = person()
-    change = domain.update(p, {"roles": ["mentee", "mentor"], "mentor_capacity": 3, "department": "Ops"},
-                           allowed=domain.IMPORTABLE_FIELDS)
+    change = domain.update(
+        p, {"roles": ["mentee", "mentor"], "mentor_capacity": 3, "department": "Ops"}, allowed=domain.IMPORTABLE_FIELDS
+    )
     assert [type(e) for e in change.events] == [ProfileRoleAdded, ProfileUpdated]
     assert change.events[1].changed_fields == ["department", "mentor_capacity"]

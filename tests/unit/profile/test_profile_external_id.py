@@ -71,4 +71,6 @@ async def test_the_import_refuses_a_taken_or_repeated_external_id(fake, repo, pr
     _ = [m async for m in imports.run(rows, report, correlation_id="import-1")]
     assert report.counts() == {"rows": 4, "created": 1, "updated": 0, "unchanged": 1, "rejected": 2, "held": 0}
     assert sorted((r.row, r.field, r.reason) for r in report.rejections) == [
-        (2, "external_id", "already used by another profile"), (4, "external_id", "same external_id as row 3")]
+        (2, "external_id", "already used by another profile"),
+        (4, "external_id", "same external_id as row 3"),
+    ]

@@ -18,11 +18,16 @@ def test_csv_list_columns():
     )
     assert row.rejection is None
     assert row.data == {
-        "email": "a@x.io", "display_name": "Ann", "roles": ["mentee", "mentor"],
+        "email": "a@x.io",
+        "display_name": "Ann",
+        "roles": ["mentee", "mentor"],
         "skills": [{"name": "python", "proficiency": 4}, {"name": "SQL"}],
-        "availability": [{"weekday": 0, "start": "09:00", "end": "12:00"},
-                         {"weekday": 2, "start": "14:00", "end": "17:00"}],
-        "languages": ["en", "de"], "mentor_capacity": 2,
+        "availability": [
+            {"weekday": 0, "start": "09:00", "end": "12:00"},
+            {"weekday": 2, "start": "14:00", "end": "17:00"},
+        ],
+        "languages": ["en", "de"],
+        "mentor_capacity": 2,
         "mentoring_preferences": {"meeting_format": "video", "topics": ["career", "ml"]},
     }
 
@@ -53,12 +58,14 @@ def test_bad_header_refuses_the_file(header):
 
 
 def test_jsonl_rows():
-    text = ('{"email": "a@x.io", "display_name": "Ann", "roles": ["mentee"]}\n'
-            "\n"
-            "{not json\n"
-            '["a list"]\n'
-            '{"email": "b@x.io", "salary": 3}\n'
-            '{"display_name": "no email"}\n')
+    text = (
+        '{"email": "a@x.io", "display_name": "Ann", "roles": ["mentee"]}\n'
+        "\n"
+        "{not json\n"
+        '["a list"]\n'
+        '{"email": "b@x.io", "salary": 3}\n'
+        '{"display_name": "no email"}\n'
+    )
     result = list(read_jsonl(text))
     assert result[0].data and result[0].row == 1
     assert [(r.row, r.rejection.field) for r in result[1:]] == [(3, "row"), (4, "row"), (5, "salary"), (6, "email")]

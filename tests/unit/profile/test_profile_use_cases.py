@@ -99,6 +99,13 @@ async def test_import_creates_updates_and_rejects_in_one_correlation(fake, repo,
     assert {type(e.data) for e in imported} == {ProfileUpdated, ProfileRegistered}
     assert {e.correlationid for e in imported} == {"import-1"}
     again = ImportReport()
-    _ = [m async for m in imports.run(read_jsonl(
-        '{"email": "ada@example.org", "display_name": "Ada", "roles": ["mentee"], "job_title": "Lead"}\n'), again)]
+    _ = [
+        m
+        async for m in imports.run(
+            read_jsonl(
+                '{"email": "ada@example.org", "display_name": "Ada", "roles": ["mentee"], "job_title": "Lead"}\n'
+            ),
+            again,
+        )
+    ]
     assert again.unchanged == 1 and len(repo.outbox) == 3

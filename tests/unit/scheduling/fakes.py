@@ -27,20 +27,47 @@ class FakeMentorships(Outbox):
         super().__init__()
         self.docs: dict[str, dict[str, Any]] = {}
 
-    async def started(self, *, mentorship_id: str, mentor_id: str, mentee_id: str, cadence: str,
-                      goals: list[str], goal_ids: list[str], planned_end: str | None,
-                      started_at: datetime, event_time: datetime) -> bool:
+    async def started(
+        self,
+        *,
+        mentorship_id: str,
+        mentor_id: str,
+        mentee_id: str,
+        cadence: str,
+        goals: list[str],
+        goal_ids: list[str],
+        planned_end: str | None,
+        started_at: datetime,
+        event_time: datetime,
+    ) -> bool:
         current = self.docs.get(mentorship_id)
         if current is not None and current["as_of"] > event_time:
             return False
-        fields = {"status": "active", "mentor_id": mentor_id, "mentee_id": mentee_id,
-                  "participants": [mentor_id, mentee_id], "cadence": cadence, "planned_end": planned_end,
-                  "started_at": started_at, "as_of": event_time}
+        fields = {
+            "status": "active",
+            "mentor_id": mentor_id,
+            "mentee_id": mentee_id,
+            "participants": [mentor_id, mentee_id],
+            "cadence": cadence,
+            "planned_end": planned_end,
+            "started_at": started_at,
+            "as_of": event_time,
+        }
         if current is None:
-            milestones = {f"m{i + 1}": {"title": t, "goal_id": goal_ids[i] if i < len(goal_ids) else None,
-                                        "reached_at": None, "order": i + 1} for i, t in enumerate(goals)}
-            current = self.docs[mentorship_id] = {"_id": mentorship_id, "milestones": milestones,
-                                                  "last_session_at": None}
+            milestones = {
+                f"m{i + 1}": {
+                    "title": t,
+                    "goal_id": goal_ids[i] if i < len(goal_ids) else None,
+                    "reached_at": None,
+                    "order": i + 1,
+                }
+                for i, t in enumerate(goals)
+            }
+            current = self.docs[mentorship_id] = {
+                "_id": mentorship_id,
+                "milestones": milestones,
+                "last_session_at": None,
+            }
         current.update(fields)
         return True
 
@@ -62,8 +89,9 @@ class FakeMentorships(Outbox):
     async def add_milestone(self, mentorship_id: str, milestone_id: str, milestone: dict[str, Any]) -> None:
         self.docs[mentorship_id]["milestones"][milestone_id] = dict(milestone)
 
-    async def reach_milestone(self, mentorship_id: str, milestone_id: str, *, at: datetime, by: str,
-                              events: list[Envelope[Any]]) -> bool:
+    async def reach_milestone(
+        self, mentorship_id: str, milestone_id: str, *, at: datetime, by: str, events: list[Envelope[Any]]
+    ) -> bool:
         ms = self.docs[mentorship_id]["milestones"].get(milestone_id)
         if ms is None or ms["reached_at"] is not None:
             return False
@@ -74,22 +102,34 @@ class FakeMentorships(Outbox):
     async def of_person(self, person_id: str) -> list[dict[str, Any]]:
         return [copy.deepcopy(m) for m in self.docs.values() if person_id in m.get("participants", [])]
 
+    async def participant_left(self, mentorship_id: str) -> None:
+        self.docs[mentorship_id].update(status="ended", milestones={}, participants=[])
+
 
 class FakeProfiles:
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
 
-    async def upsert(self, profile_id: str, time_zone: str, availability: list[dict[str, Any]],
-                     event_time: datetime) -> bool:
+    async def upsert(
+        self, profile_id: str, time_zone: str, availability: list[dict[str, Any]], event_time: datetime
+    ) -> bool:
         current = self.docs.get(profile_id)
         if current is not None and (current.get("erased") or current["as_of"] > event_time):
             return False
-        self.docs[profile_id] = {"_id": profile_id, "time_zone": time_zone, "availability": availability,
-                                 "as_of": event_time}
+        self.docs[profile_id] = {
+            "_id": profile_id,
+            "time_zone": time_zone,
+            "availability": availability,
+            "as_of": event_time,
+        }
         return True
 
     async def erase(self, profile_id: str, event_time: datetime) -> None:
-        self.docs[profile_id] = {"_id": profile_id, "erased": True, "as_of": event_time}
+        if not await self.is_erased(profile_id):
+            self.docs[profile_id] = {"_id": profile_id, "erased": True, "as_of": event_time}
+
+    async def is_erased(self, profile_id: str) -> bool:
+        return bool(self.docs.get(profile_id, {}).get("erased"))
 
     async def get(self, profile_id: str) -> dict[str, Any] | None:
         doc = self.docs.get(profile_id)
@@ -111,8 +151,15 @@ class FakeSessions(Outbox):
         self.sessions[session["_id"]] = copy.deepcopy(session)
         self.outbox += events
 
-    async def _update(self, session_id: str, expected_sequence: int, fields: dict[str, Any],
-                      events: list[Envelope[Any]], *, next_sequence: bool) -> dict[str, Any] | None:
+    async def _update(
+        self,
+        session_id: str,
+        expected_sequence: int,
+        fields: dict[str, Any],
+        events: list[Envelope[Any]],
+        *,
+        next_sequence: bool,
+    ) -> dict[str, Any] | None:
         s = self.sessions.get(session_id)
         if s is None or s["sequence"] != expected_sequence or s["status"] not in OPEN_STATUSES:
             return None
@@ -122,31 +169,80 @@ class FakeSessions(Outbox):
         self.outbox += events
         return copy.deepcopy(s)
 
-    async def move(self, session_id: str, expected_sequence: int, *, start: datetime, duration_minutes: int,
-                   location: str | None, now: datetime, events: list[Envelope[Any]]) -> dict[str, Any] | None:
-        return await self._update(session_id, expected_sequence, {
-            "start": start, "end": start + timedelta(minutes=duration_minutes), "duration_minutes": duration_minutes,
-            "location": location, "updated_at": now}, events, next_sequence=True)
+    async def move(
+        self,
+        session_id: str,
+        expected_sequence: int,
+        *,
+        start: datetime,
+        duration_minutes: int,
+        location: str | None,
+        now: datetime,
+        events: list[Envelope[Any]],
+    ) -> dict[str, Any] | None:
+        return await self._update(
+            session_id,
+            expected_sequence,
+            {
+                "start": start,
+                "end": start + timedelta(minutes=duration_minutes),
+                "duration_minutes": duration_minutes,
+                "location": location,
+                "updated_at": now,
+            },
+            events,
+            next_sequence=True,
+        )
 
-    async def cancel(self, session_id: str, expected_sequence: int, *, reason: str, by: str | None,
-                     now: datetime, events: list[Envelope[Any]]) -> dict[str, Any] | None:
-        return await self._update(session_id, expected_sequence, {
-            "status": "cancelled", "cancel_reason": reason, "cancelled_by": by, "updated_at": now},
-            events, next_sequence=True)
+    async def cancel(
+        self,
+        session_id: str,
+        expected_sequence: int,
+        *,
+        reason: str,
+        by: str | None,
+        now: datetime,
+        events: list[Envelope[Any]],
+    ) -> dict[str, Any] | None:
+        return await self._update(
+            session_id,
+            expected_sequence,
+            {"status": "cancelled", "cancel_reason": reason, "cancelled_by": by, "updated_at": now},
+            events,
+            next_sequence=True,
+        )
 
-    async def complete(self, session_id: str, expected_sequence: int, *, notes: str, now: datetime,
-                       events: list[Envelope[Any]]) -> dict[str, Any] | None:
-        return await self._update(session_id, expected_sequence, {
-            "status": "completed", "notes": notes, "completed_at": now, "updated_at": now},
-            events, next_sequence=False)
+    async def complete(
+        self, session_id: str, expected_sequence: int, *, notes: str, now: datetime, events: list[Envelope[Any]]
+    ) -> dict[str, Any] | None:
+        return await self._update(
+            session_id,
+            expected_sequence,
+            {"status": "completed", "notes": notes, "completed_at": now, "updated_at": now},
+            events,
+            next_sequence=False,
+        )
 
-    async def no_show(self, session_id: str, expected_sequence: int, *, absent_ids: list[str], now: datetime,
-                      events: list[Envelope[Any]]) -> dict[str, Any] | None:
-        return await self._update(session_id, expected_sequence, {
-            "status": "no_show", "absent_ids": absent_ids, "updated_at": now}, events, next_sequence=False)
+    async def no_show(
+        self,
+        session_id: str,
+        expected_sequence: int,
+        *,
+        absent_ids: list[str],
+        now: datetime,
+        events: list[Envelope[Any]],
+    ) -> dict[str, Any] | None:
+        return await self._update(
+            session_id,
+            expected_sequence,
+            {"status": "no_show", "absent_ids": absent_ids, "updated_at": now},
+            events,
+            next_sequence=False,
+        )
 
-    async def add_feedback(self, session_id: str, role: str, feedback: dict[str, Any],
-                           events: list[Envelope[Any]]) -> bool:
+    async def add_feedback(
+        self, session_id: str, role: str, feedback: dict[str, Any], events: list[Envelope[Any]]
+    ) -> bool:
         s = self.sessions[session_id]
         if s["status"] != "completed" or role in s["feedback"]:
             return False
@@ -167,16 +263,26 @@ class FakeSessions(Outbox):
         return self._sorted([s for s in self.sessions.values() if s.get("series_id") == series_id], "series_index")
 
     async def of_person(self, person_id: str, since: datetime) -> list[dict[str, Any]]:
-        return self._sorted([s for s in self.sessions.values()
-                             if person_id in s["participants"] and s["start"] >= since])
+        return self._sorted(
+            [s for s in self.sessions.values() if person_id in s["participants"] and s["start"] >= since]
+        )
 
-    async def busy(self, people: Sequence[str], start: datetime, end: datetime,
-                   statuses: Sequence[str]) -> list[dict[str, Any]]:
-        return self._sorted([s for s in self.sessions.values() if set(people) & set(s["participants"])
-                             and s["status"] in statuses and start - timedelta(days=1) <= s["start"] < end])
+    async def busy(
+        self, people: Sequence[str], start: datetime, end: datetime, statuses: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        return self._sorted(
+            [
+                s
+                for s in self.sessions.values()
+                if set(people) & set(s["participants"])
+                and s["status"] in statuses
+                and start - timedelta(days=1) <= s["start"] < end
+            ]
+        )
 
-    async def claim(self, session_id: str, people: Sequence[str], start: datetime, duration_minutes: int,
-                    now: datetime) -> list[str]:
+    async def claim(
+        self, session_id: str, people: Sequence[str], start: datetime, duration_minutes: int, now: datetime
+    ) -> list[str]:
         wanted = [(p, b, claim_id(p, b)) for p in people for b in buckets(start, duration_minutes)]
         for person, bucket, cid in wanted:
             holder = self.claims.get(cid)
@@ -191,8 +297,9 @@ class FakeSessions(Outbox):
         for cid in ids:
             self.claims.pop(cid, None)
 
-    async def release_except(self, session_id: str, keep_people: Sequence[str], start: datetime,
-                             duration_minutes: int) -> None:
+    async def release_except(
+        self, session_id: str, keep_people: Sequence[str], start: datetime, duration_minutes: int
+    ) -> None:
         keep = {claim_id(p, b) for p in keep_people for b in buckets(start, duration_minutes)}
         for cid in [c for c, sid in self.claims.items() if sid == session_id and c not in keep]:
             del self.claims[cid]
@@ -206,3 +313,22 @@ class FakeSessions(Outbox):
 
     async def forget_person(self, person_id: str) -> None:
         self.feeds = {h: p for h, p in self.feeds.items() if p != person_id}
+
+    async def all_of_person(self, person_id: str) -> list[dict[str, Any]]:
+        return self._sorted([s for s in self.sessions.values() if person_id in s["participants"]])
+
+    async def scrub(self, session_id: str, changes: dict[str, Any]) -> bool:
+        s = self.sessions[session_id]
+        for key, value in changes.items():
+            *path, last = key.split(".")
+            target = s
+            for part in path:
+                target = target[part]
+            target[last] = value
+        return bool(changes)
+
+    async def release_person(self, person_id: str) -> int:
+        mine = [c for c in self.claims if c.startswith(f"{person_id}|")]
+        for cid in mine:
+            del self.claims[cid]
+        return len(mine)

@@ -13,9 +13,9 @@ async def test_consumers_timers_and_the_reminder_job_are_registered():
     try:
         assert {c.name for c in runtime.consumers} == {"mentorships", "profiles"}
         assert runtime.context().timers is scheduling.ctx.timers
-        timers = runtime._timer_handlers  # noqa: SLF001 - what start() hands to the timer loop
+        timers = runtime._timer_handlers
         assert set(timers) == {REMINDER, CHECK_IN, INACTIVE}
         assert timers[REMINDER] == scheduling.on_reminder
-        assert runtime._background == [scheduling.keep_reminders_planned]  # noqa: SLF001
+        assert runtime._background == [scheduling.keep_reminders_planned]
     finally:
         await runtime.client.close()

@@ -24,14 +24,24 @@ async def test_published_envelopes_reach_the_use_cases():
     runtime = runtime_without_store(settings)
     fake = FakeContext("scheduling", now=NOW)
     mentorships, profiles = FakeMentorships(), FakeProfiles()
-    scheduling = SchedulingUseCases(fake.ctx, settings=settings, mentorships=mentorships, profiles=profiles,
-                                    sessions=FakeSessions())
+    scheduling = SchedulingUseCases(
+        fake.ctx, settings=settings, mentorships=mentorships, profiles=profiles, sessions=FakeSessions()
+    )
     register_consumers(runtime, scheduling)
-    started = Envelope.wrap(MentorshipStarted(mentorship_id="m1", mentor_id="grace", mentee_id="ada",
-                                              started_at=NOW, agreement=Agreement(cadence="weekly")),
-                            source="matching", time=NOW)
-    ada = ProfileSnapshot(profile_id="ada", display_name="Ada", email="ada@example.org", roles=["mentee"],
-                          time_zone="Europe/Berlin")
+    started = Envelope.wrap(
+        MentorshipStarted(
+            mentorship_id="m1",
+            mentor_id="grace",
+            mentee_id="ada",
+            started_at=NOW,
+            agreement=Agreement(cadence="weekly"),
+        ),
+        source="matching",
+        time=NOW,
+    )
+    ada = ProfileSnapshot(
+        profile_id="ada", display_name="Ada", email="ada@example.org", roles=["mentee"], time_zone="Europe/Berlin"
+    )
     registered = Envelope.wrap(ProfileRegistered(profile_id="ada", profile=ada), source="profile", time=NOW)
     try:
         async with TestKafkaBroker(runtime.broker) as broker:

@@ -17,9 +17,14 @@ LONDON_MORNINGS = [Window(d, 8 * 60, 10 * 60) for d in WEEKDAYS]  # 08-10 UTC in
 
 
 def slots(span: Interval, busy=(), count=50):
-    return domain.propose_slots(people=[("Asia/Tokyo", TOKYO_EVENINGS), ("Europe/London", LONDON_MORNINGS)],
-                                busy=busy, span=span, duration=timedelta(minutes=60),
-                                step=timedelta(minutes=30), count=count)
+    return domain.propose_slots(
+        people=[("Asia/Tokyo", TOKYO_EVENINGS), ("Europe/London", LONDON_MORNINGS)],
+        busy=busy,
+        span=span,
+        duration=timedelta(minutes=60),
+        step=timedelta(minutes=30),
+        count=count,
+    )
 
 
 def test_slots_follow_the_london_spring_forward_while_tokyo_stays():
@@ -50,8 +55,14 @@ def test_weekly_series_keeps_local_wall_time_across_dst():
 
 
 def test_monthly_series_clamps_to_month_end_and_until_bounds_it():
-    starts = domain.occurrences(datetime(2026, 1, 31, 12, tzinfo=UTC), "monthly", "UTC", count=None,
-                                until=datetime(2026, 4, 30, 12, tzinfo=UTC), limit=52)
+    starts = domain.occurrences(
+        datetime(2026, 1, 31, 12, tzinfo=UTC),
+        "monthly",
+        "UTC",
+        count=None,
+        until=datetime(2026, 4, 30, 12, tzinfo=UTC),
+        limit=52,
+    )
     assert [s.date().isoformat() for s in starts] == ["2026-01-31", "2026-02-28", "2026-03-31", "2026-04-30"]
 
 
@@ -60,8 +71,14 @@ def test_series_needs_an_end_and_a_bounded_size():
         domain.occurrences(datetime(2026, 1, 1, tzinfo=UTC), "weekly", "UTC", count=None, until=None, limit=52)
     assert no_end.value.field == "count"
     with pytest.raises(RuleViolation):
-        domain.occurrences(datetime(2026, 1, 1, tzinfo=UTC), "weekly", "UTC", count=None,
-                           until=datetime(2030, 1, 1, tzinfo=UTC), limit=52)
+        domain.occurrences(
+            datetime(2026, 1, 1, tzinfo=UTC),
+            "weekly",
+            "UTC",
+            count=None,
+            until=datetime(2030, 1, 1, tzinfo=UTC),
+            limit=52,
+        )
 
 
 def test_session_times_are_validated():
@@ -91,9 +108,15 @@ def test_buckets_cover_the_session_exactly():
 
 
 def test_ical_round_trip_with_tzid_and_cancelled_status():
-    session = {"ical_uid": "abc@mentorship-platform", "sequence": 2, "status": "cancelled",
-               "start": datetime(2026, 3, 30, 8, tzinfo=UTC), "end": datetime(2026, 3, 30, 9, tzinfo=UTC),
-               "agenda": "Career goals", "location": "https://meet.example/x"}
+    session = {
+        "ical_uid": "abc@mentorship-platform",
+        "sequence": 2,
+        "status": "cancelled",
+        "start": datetime(2026, 3, 30, 8, tzinfo=UTC),
+        "end": datetime(2026, 3, 30, 9, tzinfo=UTC),
+        "agenda": "Career goals",
+        "location": "https://meet.example/x",
+    }
     raw = ical.calendar([session], "Asia/Tokyo", datetime(2026, 3, 1, tzinfo=UTC), name="t")
     cal = icalendar.Calendar.from_ical(raw)
     [ev] = cal.walk("VEVENT")

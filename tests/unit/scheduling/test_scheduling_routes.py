@@ -23,8 +23,9 @@ async def test_book_list_read_and_feed_through_the_routes(world):  # noqa: F811
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://scheduling") as http:
             start = (NOW + timedelta(days=2)).isoformat()
-            booked = await http.post("/mentorships/m1/sessions", headers=ada,
-                                     json={"start": start, "duration_minutes": 45})
+            booked = await http.post(
+                "/mentorships/m1/sessions", headers=ada, json={"start": start, "duration_minutes": 45}
+            )
             assert booked.status_code == 201, booked.text
             listed = await http.get("/mentorships/m1/sessions", headers=ada)
             assert listed.status_code == 200, listed.text

@@ -35,10 +35,16 @@ class World:
 async def world() -> World:
     fake = FakeContext("scheduling", now=NOW)
     w = World(fake, FakeMentorships(), FakeProfiles(), FakeSessions(), None)  # type: ignore[arg-type]
-    w.scheduling = SchedulingUseCases(fake.ctx, settings=Settings(), mentorships=w.mentorships,
-                                      profiles=w.profiles, sessions=w.sessions)
-    started = MentorshipStarted(mentorship_id="m1", mentor_id="grace", mentee_id="ada", started_at=NOW,
-                                agreement=Agreement(goals=["Ship a talk"], cadence="weekly"))
+    w.scheduling = SchedulingUseCases(
+        fake.ctx, settings=Settings(), mentorships=w.mentorships, profiles=w.profiles, sessions=w.sessions
+    )
+    started = MentorshipStarted(
+        mentorship_id="m1",
+        mentor_id="grace",
+        mentee_id="ada",
+        started_at=NOW,
+        agreement=Agreement(goals=["Ship a talk"], cadence="weekly"),
+    )
     await w.scheduling.mentorship_started(Envelope.wrap(started, source="matching", time=NOW))
     return w
 
@@ -60,8 +66,9 @@ async def test_schedule_books_both_people_emits_and_plans_reminders(world):
     assert world.fake.written == 1
 
     with pytest.raises(Conflict) as refused:  # the mentor's time is taken: nothing is written
-        await world.scheduling.schedule(MENTOR, "m1", start=start + timedelta(minutes=30), duration=60,
-                                        location=None, agenda="")
+        await world.scheduling.schedule(
+            MENTOR, "m1", start=start + timedelta(minutes=30), duration=60, location=None, agenda=""
+        )
     assert refused.value.extra["reason"] == "double_booking"
     assert len(world.sessions.sessions) == 1 and len(world.sessions.claims) == 2 * 12
     with pytest.raises(Forbidden):
@@ -71,16 +78,30 @@ async def test_schedule_books_both_people_emits_and_plans_reminders(world):
 async def test_reschedule_moves_the_claims_and_bumps_the_sequence(world):
     start = NOW + timedelta(days=2)
     s = await world.scheduling.schedule(MENTEE, "m1", start=start, duration=30, location="Room 1", agenda="")
-    [moved] = await world.scheduling.reschedule(MENTOR, s["_id"], start=start + timedelta(hours=3), duration=None,
-                                                location=None, scope="this", expected_sequence=0)
+    [moved] = await world.scheduling.reschedule(
+        MENTOR,
+        s["_id"],
+        start=start + timedelta(hours=3),
+        duration=None,
+        location=None,
+        scope="this",
+        expected_sequence=0,
+    )
     assert moved["sequence"] == 1 and moved["location"] == "Room 1"
     event = world.sessions.outbox[-1]
     assert event.data.previous_start == start and event.data.sequence == 1
     # the old time is free again: a new session fits where the first one was
     await world.scheduling.schedule(MENTEE, "m1", start=start, duration=30, location=None, agenda="")
     with pytest.raises(Conflict):  # stale sequence
-        await world.scheduling.reschedule(MENTOR, s["_id"], start=start + timedelta(hours=5), duration=None,
-                                          location=None, scope="this", expected_sequence=0)
+        await world.scheduling.reschedule(
+            MENTOR,
+            s["_id"],
+            start=start + timedelta(hours=5),
+            duration=None,
+            location=None,
+            scope="this",
+            expected_sequence=0,
+        )
 
 
 async def test_complete_feedback_and_milestone(world):
@@ -109,10 +130,14 @@ async def test_complete_feedback_and_milestone(world):
 
 
 async def test_a_mentorship_that_ends_cancels_its_future_sessions_as_a_follow_up(world):
-    s = await world.scheduling.schedule(MENTEE, "m1", start=NOW + timedelta(days=1), duration=30, location=None,
-                                        agenda="")
-    ended = Envelope.wrap(MentorshipEnded(mentorship_id="m1", mentor_id="grace", mentee_id="ada", ended_at=NOW),
-                          source="matching", time=NOW + timedelta(seconds=1))
+    s = await world.scheduling.schedule(
+        MENTEE, "m1", start=NOW + timedelta(days=1), duration=30, location=None, agenda=""
+    )
+    ended = Envelope.wrap(
+        MentorshipEnded(mentorship_id="m1", mentor_id="grace", mentee_id="ada", ended_at=NOW),
+        source="matching",
+        time=NOW + timedelta(seconds=1),
+    )
     await world.scheduling.mentorship_closed(ended)
     cancelled = world.sessions.outbox[-1]
     assert cancelled.type.endswith("session_cancelled") and cancelled.data.cancelled_by == "system"
@@ -123,11 +148,19 @@ async def test_a_mentorship_that_ends_cancels_its_future_sessions_as_a_follow_up
 
 
 async def test_reminder_timers_of_a_moved_session_fire_nothing(world):
-    s = await world.scheduling.schedule(MENTEE, "m1", start=NOW + timedelta(days=2), duration=30, location=None,
-                                        agenda="")
+    s = await world.scheduling.schedule(
+        MENTEE, "m1", start=NOW + timedelta(days=2), duration=30, location=None, agenda=""
+    )
     [old] = [t for t in world.fake.timers.pending(REMINDER) if t["payload"]["offset_minutes"] == 60]
-    await world.scheduling.reschedule(MENTOR, s["_id"], start=NOW + timedelta(days=3), duration=None,
-                                      location=None, scope="this", expected_sequence=None)
+    await world.scheduling.reschedule(
+        MENTOR,
+        s["_id"],
+        start=NOW + timedelta(days=3),
+        duration=None,
+        location=None,
+        scope="this",
+        expected_sequence=None,
+    )
     assert await world.scheduling.on_reminder(old, NOW) == []
     [new] = [t for t in world.fake.timers.pending(REMINDER) if t["payload"]["offset_minutes"] == 60]
     [due] = await world.scheduling.on_reminder(new, NOW)

@@ -8,5 +8,13 @@ from .smtp import SmtpSink
 from .tables import print_table, rich_table
 from .topics import TopicReader, read_topic
 
-__all__ = ["ServiceProcess", "SmtpSink", "TopicReader", "free_port", "print_table", "read_topic", "rich_table",
-           "service_env"]
+__all__ = [
+    "ServiceProcess",
+    "SmtpSink",
+    "TopicReader",
+    "free_port",
+    "print_table",
+    "read_topic",
+    "rich_table",
+    "service_env",
+]

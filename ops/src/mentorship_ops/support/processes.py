@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 
 
-def service_env(name: str, *, kafka: str, mongo: str, prefix: str, port: int, jwt_secret: str,
-                **settings: str) -> dict[str, str]:
+def service_env(
+    name: str, *, kafka: str, mongo: str, prefix: str, port: int, jwt_secret: str, **settings: str
+) -> dict[str, str]:
     """This process's environment without the platform's own variables, then the service's: its
     name, broker, store, topic prefix, a database named after the prefix, loopback port, JWT secret,
     and `settings` (keyword names upper-cased: `log_level="INFO"` sets LOG_LEVEL)."""

@@ -30,8 +30,7 @@ class SmtpSink:
         self._controller: Any = None
 
     # --- aiosmtpd hooks ---------------------------------------------------------------------------
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          options: Any) -> str:
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address in self.refuse:
             return "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
@@ -58,8 +57,9 @@ class SmtpSink:
     def __enter__(self) -> SmtpSink:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.stop()
 
     # --- what arrived -------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ class SmtpSink:
     def messages(self) -> list[EmailMessage]:
         """Every accepted message so far, oldest first (a copy)."""
         with self._lock:
-            for raw, at in self._received[len(self._parsed):]:
+            for raw, at in self._received[len(self._parsed) :]:
                 message = email.message_from_bytes(raw, policy=email.policy.default)
                 message["X-Sink-Received-At"] = repr(at)
                 self._parsed.append(message)

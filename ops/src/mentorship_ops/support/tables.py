@@ -9,8 +9,9 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 
-def print_table(header: Sequence[str], rows: Sequence[Sequence[object]], *, title: str | None = None,
-                indent: str = "") -> None:
+def print_table(
+    header: Sequence[str], rows: Sequence[Sequence[object]], *, title: str | None = None, indent: str = ""
+) -> None:
     """Columns as wide as their widest cell: the first left-aligned (labels), the others right-aligned
     (figures, formatted by the caller)."""
     cells = [[str(c) for c in header], *([str(c) for c in row] for row in rows)]

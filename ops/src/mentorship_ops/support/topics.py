@@ -40,8 +40,9 @@ class TopicReader:
     the earliest offset, which also waits for topics that do not exist yet.
     """
 
-    def __init__(self, bootstrap: str, topics: Sequence[str], *, group_id: str | None = None,
-                 from_end: bool = False) -> None:
+    def __init__(
+        self, bootstrap: str, topics: Sequence[str], *, group_id: str | None = None, from_end: bool = False
+    ) -> None:
         if group_id is not None and from_end:
             raise ValueError("from_end needs assigned partitions (no group_id)")
         self.bootstrap, self.topics, self.group_id, self.from_end = bootstrap, list(topics), group_id, from_end
@@ -52,9 +53,14 @@ class TopicReader:
         """Without a group: up to `wait_for_topics` seconds for every topic to exist (services
         create theirs as they start); reads the partitions found by then."""
         if self.group_id is not None:
-            consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, group_id=self.group_id,
-                                        auto_offset_reset="earliest", enable_auto_commit=False,
-                                        **kafka_client_options())
+            consumer = AIOKafkaConsumer(
+                *self.topics,
+                bootstrap_servers=self.bootstrap,
+                group_id=self.group_id,
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
+                **kafka_client_options(),
+            )
             await consumer.start()
             self._consumer = consumer
             return self
@@ -64,15 +70,17 @@ class TopicReader:
             if len({tp.topic for tp in self.partitions}) == len(set(self.topics)) or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.5)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                    **kafka_client_options())
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **kafka_client_options()
+        )
         await consumer.start()
         self._consumer = consumer
         if self.partitions:
             consumer.assign(self.partitions)
             # Explicit offsets: a lazy seek_to_end could resolve only after the first new records.
-            starts = await (consumer.end_offsets(self.partitions) if self.from_end
-                            else consumer.beginning_offsets(self.partitions))
+            starts = await (
+                consumer.end_offsets(self.partitions) if self.from_end else consumer.beginning_offsets(self.partitions)
+            )
             for tp, offset in starts.items():
                 consumer.seek(tp, offset)
         return self
@@ -85,8 +93,9 @@ class TopicReader:
     async def __aenter__(self) -> TopicReader:
         return await self.start()
 
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        trace: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         await self.stop()
 
     @property

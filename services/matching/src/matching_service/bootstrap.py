@@ -17,6 +17,7 @@ from .adapters.store import Store
 from .application import (
     EXPIRY_TIMER,
     CohortUseCases,
+    ErasureUseCases,
     IntroductionUseCases,
     LifecycleUseCases,
     ProfileCache,
@@ -41,6 +42,7 @@ class Matching:
     programs: ProgramUseCases
     cohorts: CohortUseCases
     introductions: IntroductionUseCases
+    erasure: ErasureUseCases
     store: Store
     profiles: ProfileReadModel
     cache: ProfileCache
@@ -55,23 +57,39 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
     repo = Store(runtime.db)  # one adapter implements the mentorship, capacity, program ... ports
     cache = ProfileCache(profiles, runtime.clock, settings.default_mentor_capacity)
     matching = Matching(
-        suggestions=SuggestionUseCases(ctx, settings=settings, profiles=profiles, cache=cache, mentorships=repo,
-                                       capacity=repo, exposures=repo, programs=repo),
-        lifecycle=LifecycleUseCases(ctx, settings=settings, profiles=profiles, mentorships=repo, capacity=repo,
-                                    exposures=repo, programs=repo),
+        suggestions=SuggestionUseCases(
+            ctx,
+            settings=settings,
+            profiles=profiles,
+            cache=cache,
+            mentorships=repo,
+            capacity=repo,
+            exposures=repo,
+            programs=repo,
+        ),
+        lifecycle=LifecycleUseCases(
+            ctx, settings=settings, profiles=profiles, mentorships=repo, capacity=repo, exposures=repo, programs=repo
+        ),
         reviews=ReviewUseCases(ctx, mentorships=repo),
         programs=ProgramUseCases(ctx, programs=repo, profiles=profiles),
-        cohorts=CohortUseCases(ctx, settings=settings, programs=repo, profiles=profiles, mentorships=repo,
-                               capacity=repo),
+        cohorts=CohortUseCases(
+            ctx, settings=settings, programs=repo, profiles=profiles, mentorships=repo, capacity=repo
+        ),
         introductions=IntroductionUseCases(ctx, introductions=repo, mentorships=repo, profiles=profiles),
-        store=repo, profiles=profiles, cache=cache, settings=settings,
+        erasure=ErasureUseCases(
+            ctx, profiles=profiles, mentorships=repo, capacity=repo, exposures=repo, programs=repo, introductions=repo
+        ),
+        store=repo,
+        profiles=profiles,
+        cache=cache,
+        settings=settings,
     )
 
     runtime.indexes(read_model.INDEXES, *store.INDEXES)
     for name in store.OUTBOX_COLLECTIONS:
         runtime.outbox_collection(name)
     runtime.produces(Topic.MATCHING)
-    register_consumers(runtime, profiles, matching.lifecycle, matching.reviews)
+    register_consumers(runtime, profiles, matching.lifecycle, matching.reviews, matching.erasure)
     runtime.timer(EXPIRY_TIMER, matching.lifecycle.expire)
 
     async def purge_old_exposures() -> None:

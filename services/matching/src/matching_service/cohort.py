@@ -114,7 +114,7 @@ def generate_candidates(
     done = 0
 
     def score(start: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        chunk = mentees[start:start + block]
+        chunk = mentees[start : start + block]
         scores = index.score_block(chunk, weights, constraints, free_slots=free_slots, excluded=excluded)
         c, v = top_k(scores, k)
         r, rv = top_k(np.ascontiguousarray(scores.T), l_)  # this block's best mentees per mentor
@@ -123,8 +123,8 @@ def generate_candidates(
     # numpy and scipy release the GIL in the heavy parts: blocks run on `workers` threads
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for start, c, v, r, rv in pool.map(score, range(0, n, block)):
-            cols[start:start + c.shape[0], :c.shape[1]] = c
-            vals[start:start + v.shape[0], :v.shape[1]] = v
+            cols[start : start + c.shape[0], : c.shape[1]] = c
+            vals[start : start + v.shape[0], : v.shape[1]] = v
             merged_rows = np.concatenate([best_rows, r], axis=1)
             merged_vals = np.concatenate([best_vals, rv], axis=1)
             pick, pick_vals = top_k(merged_vals, l_)
@@ -135,8 +135,12 @@ def generate_candidates(
     return Candidates(cols, vals, best_rows, best_vals)
 
 
-def solve_flow(cand: Candidates, free_slots: np.ndarray, *, skip_rows: np.ndarray | None = None,
-               ) -> tuple[np.ndarray, np.ndarray]:
+def solve_flow(
+    cand: Candidates,
+    free_slots: np.ndarray,
+    *,
+    skip_rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Optimal assignment over the candidate arcs: (N,) mentor position or -1, and its scores.
     Rows in `skip_rows` (pinned mentees) take no part."""
     n = cand.cols.shape[0]
@@ -153,10 +157,17 @@ def solve_flow(cand: Candidates, free_slots: np.ndarray, *, skip_rows: np.ndarra
     unmatched, sink = n + m, n + m + 1
     costs = -np.rint(scores.astype(np.float64) * SCALE).astype(np.int64)
     tails = np.concatenate([rows, np.arange(n, dtype=np.int64), np.arange(n, n + m, dtype=np.int64), [unmatched]])
-    head_all = np.concatenate([heads + n, np.full(n, unmatched, dtype=np.int64), np.full(m, sink, dtype=np.int64),
-                               [sink]])
-    caps = np.concatenate([np.ones(len(rows), dtype=np.int64), np.ones(n, dtype=np.int64),
-                           np.maximum(free_slots, 0).astype(np.int64), [n]])
+    head_all = np.concatenate(
+        [heads + n, np.full(n, unmatched, dtype=np.int64), np.full(m, sink, dtype=np.int64), [sink]]
+    )
+    caps = np.concatenate(
+        [
+            np.ones(len(rows), dtype=np.int64),
+            np.ones(n, dtype=np.int64),
+            np.maximum(free_slots, 0).astype(np.int64),
+            [n],
+        ]
+    )
     cost_all = np.concatenate([costs, np.zeros(n + m + 1, dtype=np.int64)])
     flow = min_cost_flow.SimpleMinCostFlow()
     flow.add_arcs_with_capacity_and_unit_cost(tails, head_all, caps, cost_all)
@@ -188,14 +199,22 @@ def greedy(cand: Candidates, free_slots: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.array(assign, dtype=np.int64), np.array(assigned, dtype=np.float64)
 
 
-def quality(cand: Candidates, assignment: np.ndarray, scores: np.ndarray, free_slots: np.ndarray,
-            *, best_bound: np.ndarray | None = None) -> Quality:
+def quality(
+    cand: Candidates,
+    assignment: np.ndarray,
+    scores: np.ndarray,
+    free_slots: np.ndarray,
+    *,
+    best_bound: np.ndarray | None = None,
+) -> Quality:
     """The report of a proposal. Blocking pairs are looked for among each mentee's K candidates."""
     n = len(assignment)
     matched = assignment >= 0
     total = float(scores[matched].sum())
     # Best bound: each mentee with their best eligible mentor, capacities relaxed.
-    bound_rows = best_bound if best_bound is not None else np.maximum(cand.scores[:, 0], 0) if cand.scores.size else np.zeros(n)
+    bound_rows = (
+        best_bound if best_bound is not None else np.maximum(cand.scores[:, 0], 0) if cand.scores.size else np.zeros(n)
+    )
     bound = float(np.sum(bound_rows))
     in_top = (cand.cols[:, :TOP_SHARE_K] == assignment[:, None]).any(axis=1) & matched
     # Blocking pairs: mentee i prefers candidate j to what they have, and j has a free slot
@@ -241,8 +260,16 @@ def match_cohort(
     blocked: dict[str, set[str]] = {p: set(v) for p, v in (excluded or {}).items()}
     for mentee_id, mentor_id in forbids:
         blocked.setdefault(mentee_id, set()).add(mentor_id)
-    cand = generate_candidates(mentees, index, weights, constraints, k=k, free_slots=free_slots,
-                               excluded=blocked, progress=lambda f: progress(0.9 * f))
+    cand = generate_candidates(
+        mentees,
+        index,
+        weights,
+        constraints,
+        k=k,
+        free_slots=free_slots,
+        excluded=blocked,
+        progress=lambda f: progress(0.9 * f),
+    )
     row_of = {p.profile_id: i for i, p in enumerate(mentees)}
     free = np.maximum(free_slots, 0).astype(np.int64).copy()
     pinned = np.full(len(mentees), -1, dtype=np.int64)

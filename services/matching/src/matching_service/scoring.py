@@ -38,8 +38,10 @@ SENIORITY_LEVELS = 8  # Seniority enum size
 SENIORITY_SPAN = 3.0  # levels away from the ideal gap at which the criterion reaches 0
 HOURS_PER_WEEK = 168
 MEETING_CODES = {"any": 0, "video": 1, "in_person": 2, "chat": 3}
-SENIORITY_RANK = {name: i for i, name in enumerate(
-    ("intern", "junior", "mid", "senior", "staff", "principal", "director", "executive"))}
+SENIORITY_RANK = {
+    name: i
+    for i, name in enumerate(("intern", "junior", "mid", "senior", "staff", "principal", "director", "executive"))
+}
 INELIGIBLE = np.float32(-1.0)
 
 
@@ -136,6 +138,7 @@ class Person:
 
 # --- scalar scoring: the explanation the API returns ------------------------------------------
 
+
 def seniority_score(mentee_rank: int, mentor_rank: int, ideal_gap: int) -> float:
     return max(0.0, 1.0 - abs((mentor_rank - mentee_rank) - ideal_gap) / SENIORITY_SPAN)
 
@@ -159,8 +162,14 @@ def criteria(mentee: Person, mentor: Person, constraints: Constraints) -> dict[s
     }
 
 
-def violations(mentee: Person, mentor: Person, constraints: Constraints, *,
-               excluded: frozenset[str] = frozenset(), free_slots: int | None = None) -> list[str]:
+def violations(
+    mentee: Person,
+    mentor: Person,
+    constraints: Constraints,
+    *,
+    excluded: frozenset[str] = frozenset(),
+    free_slots: int | None = None,
+) -> list[str]:
     """Every hard constraint the pair breaks (empty = eligible), as readable reasons."""
     found = []
     if mentee.profile_id == mentor.profile_id:
@@ -169,8 +178,10 @@ def violations(mentee: Person, mentor: Person, constraints: Constraints, *,
         found.append("a manager and their direct report cannot be paired")
     if mentor.profile_id in excluded:
         found.append("this pair is excluded (previous partner or not a good fit)")
-    if constraints.max_tz_distance_hours is not None and float(
-            tz_distance_hours(mentee.offset_minutes, mentor.offset_minutes)) > constraints.max_tz_distance_hours:
+    if (
+        constraints.max_tz_distance_hours is not None
+        and float(tz_distance_hours(mentee.offset_minutes, mentor.offset_minutes)) > constraints.max_tz_distance_hours
+    ):
         found.append(f"time zones are more than {constraints.max_tz_distance_hours:g} h apart")
     if not mentor.active:
         found.append("the mentor is not active")
@@ -185,8 +196,10 @@ def explain(mentee: Person, mentor: Person, weights: Weights, constraints: Const
     """Score with its per-criterion breakdown (value, weight, contribution) and readable reasons."""
     values = criteria(mentee, mentor, constraints)
     w = weights.normalised()
-    breakdown = {c: {"value": round(values[c], 4), "weight": round(w[c], 4),
-                     "contribution": round(values[c] * w[c], 4)} for c in CRITERIA}
+    breakdown = {
+        c: {"value": round(values[c], 4), "weight": round(w[c], 4), "contribution": round(values[c] * w[c], 4)}
+        for c in CRITERIA
+    }
     score = sum(values[c] * w[c] for c in CRITERIA)
     reasons = []
     shared_skills = sorted(s for s in mentee.needs if s in mentor.skills)
@@ -202,6 +215,7 @@ def explain(mentee: Person, mentor: Person, weights: Weights, constraints: Const
 
 
 # --- vectorised scoring over many mentors ---------------------------------------------------
+
 
 @dataclass
 class MentorIndex:
@@ -250,12 +264,19 @@ class MentorIndex:
             if m.manager_id:
                 reports.setdefault(m.manager_id, []).append(j)
         return cls(
-            mentors=list(mentors), ids=ids, position={pid: j for j, pid in enumerate(ids)},
-            skill_columns=columns, skills_t=skills_t, slots_t=slots_t,
-            slot_counts=slots_t.sum(axis=0), seniority=np.array([m.seniority for m in mentors], dtype=np.int64),
+            mentors=list(mentors),
+            ids=ids,
+            position={pid: j for j, pid in enumerate(ids)},
+            skill_columns=columns,
+            skills_t=skills_t,
+            slots_t=slots_t,
+            slot_counts=slots_t.sum(axis=0),
+            seniority=np.array([m.seniority for m in mentors], dtype=np.int64),
             offsets=np.array([m.offset_minutes for m in mentors], dtype=np.float32),
-            language_masks=masks, language_bits=bits,
-            meeting=np.array([m.meeting for m in mentors], dtype=np.int64), reports_of=reports,
+            language_masks=masks,
+            language_bits=bits,
+            meeting=np.array([m.meeting for m in mentors], dtype=np.int64),
+            reports_of=reports,
             capacity=np.array([m.capacity for m in mentors], dtype=np.int64),
         )
 
@@ -294,10 +315,12 @@ class MentorIndex:
                     vals.append(w / total)
             srows.extend([i] * len(p.slots))
             scols.extend(p.slots)
-        needs = sparse.csr_matrix((np.array(vals, dtype=np.float32), (rows, cols)),
-                                  shape=(len(mentees), self.skills_t.shape[0]))
-        slots = sparse.csr_matrix((np.ones(len(srows), dtype=np.float32), (srows, scols)),
-                                  shape=(len(mentees), HOURS_PER_WEEK))
+        needs = sparse.csr_matrix(
+            (np.array(vals, dtype=np.float32), (rows, cols)), shape=(len(mentees), self.skills_t.shape[0])
+        )
+        slots = sparse.csr_matrix(
+            (np.ones(len(srows), dtype=np.float32), (srows, scols)), shape=(len(mentees), HOURS_PER_WEEK)
+        )
         return needs, slots
 
     def score_block(
@@ -354,13 +377,15 @@ class MentorIndex:
         assert out.shape == (b, m)
         return out
 
-    def _attribute_table(self, mentees: Sequence[Person], w: Mapping[str, float], constraints: Constraints,
-                         free_slots: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _attribute_table(
+        self, mentees: Sequence[Person], w: Mapping[str, float], constraints: Constraints, free_slots: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Two small tables with one row per distinct attribute combination in the block:
         (seniority, meeting, offset) -> seniority and meeting contributions, -1000 where the time
         zones are too far apart or the mentor has no free slot; languages -> language contribution."""
-        keys = np.array([(p.seniority, p.meeting, p.offset_minutes) for p in mentees],
-                        dtype=np.int64).reshape(len(mentees), 3)
+        keys = np.array([(p.seniority, p.meeting, p.offset_minutes) for p in mentees], dtype=np.int64).reshape(
+            len(mentees), 3
+        )
         uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
         table = self._seniority_table(constraints.ideal_seniority_gap)[uniq[:, 0]] * np.float32(w["seniority"])
         table += self._meeting_table()[uniq[:, 1]] * np.float32(w["meeting"])
@@ -389,8 +414,9 @@ class MentorIndex:
         w = weights.normalised()
         n = len(self)
         total = sum(mentee.needs.values())
-        cols = [(self.skill_columns[s], v / total) for s, v in mentee.needs.items()
-                if s in self.skill_columns and total > 0]
+        cols = [
+            (self.skill_columns[s], v / total) for s, v in mentee.needs.items() if s in self.skill_columns and total > 0
+        ]
         if cols:
             rows = np.array([c for c, _ in cols])
             need = np.array([v for _, v in cols], dtype=np.float32)
@@ -417,7 +443,8 @@ class MentorIndex:
                 out[j] = INELIGIBLE
         for j in self.reports_of.get(mentee.profile_id, ()):
             out[j] = INELIGIBLE
-        return out.astype(np.float32, copy=False)
+        scores: np.ndarray = out.astype(np.float32, copy=False)
+        return scores
 
     def _language_mask(self, languages: Iterable[str]) -> int:
         mask = 0

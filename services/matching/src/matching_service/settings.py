@@ -7,9 +7,16 @@ class Settings(ServiceSettings):
     service_name: str = "matching"
     http_port: int = 8002
     request_expiry_hours: float = Field(default=168.0, gt=0, description="An unanswered request expires after this")
-    default_mentor_capacity: int = Field(default=2, ge=0, le=50,
-                                         description="Capacity of a mentor whose profile gives none")
+    default_mentor_capacity: int = Field(
+        default=2, ge=0, le=50, description="Capacity of a mentor whose profile gives none"
+    )
     suggestion_hold_minutes: float = Field(
-        default=30.0, ge=0, description="How long a shown suggestion counts against the mentor's free slots")
+        default=30.0, ge=0, description="How long a shown suggestion counts against the mentor's free slots"
+    )
     suggestion_max_k: int = Field(default=20, ge=1, le=100)
-    cohort_candidates_k: int = Field(default=10, ge=1, le=500, description="Candidates per mentee in cohort runs (each mentor gets 5x as many mentees)")
+    cohort_candidates_k: int = Field(
+        default=10,
+        ge=1,
+        le=500,
+        description="Candidates per mentee in cohort runs (each mentor gets 5x as many mentees)",
+    )

@@ -27,13 +27,22 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Notific
     settings = settings or Settings()
     runtime = ServiceRuntime(settings)
     mailer = SmtpMailer(settings)
-    sender = WebhookSender(timeout=settings.webhook_timeout_seconds, allow_loopback=settings.webhook_allow_loopback,
-                           allow_private=settings.webhook_allow_private)
+    sender = WebhookSender(
+        timeout=settings.webhook_timeout_seconds,
+        allow_loopback=settings.webhook_allow_loopback,
+        allow_private=settings.webhook_allow_private,
+    )
     notifications = NotificationUseCases(
-        runtime.context(), settings=settings, contacts=ContactBook(runtime.db), waits=ContactWaits(runtime.db),
+        runtime.context(),
+        settings=settings,
+        contacts=ContactBook(runtime.db),
+        waits=ContactWaits(runtime.db),
         deliveries=DeliveryStore(runtime.db, lease=timedelta(seconds=settings.delivery_lease_seconds)),
-        inbox=Inbox(runtime.db), endpoints=EndpointStore(runtime.db), sessions=SessionDurations(runtime.db),
-        mailer=mailer, webhooks=sender,
+        inbox=Inbox(runtime.db),
+        endpoints=EndpointStore(runtime.db),
+        sessions=SessionDurations(runtime.db),
+        mailer=mailer,
+        webhooks=sender,
     )
     runtime.indexes(deliveries.INDEXES, inbox.INDEXES, webhooks.INDEXES)
     runtime.outbox_collection(deliveries.DELIVERIES)

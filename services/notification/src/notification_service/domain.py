@@ -59,8 +59,11 @@ PERSONAL_CHANNELS: tuple[Channel, ...] = (Channel.EMAIL, Channel.IN_APP)
 # Who, relative to an event: each maps to the payload field(s) holding profile ids.
 Audience = Literal["mentee", "mentor", "contact", "introducer", "admins"]
 _AUDIENCE_FIELDS: dict[str, str] = {
-    "mentee": "mentee_id", "mentor": "mentor_id", "contact": "contact_id",
-    "introducer": "introduced_by", "admins": "admin_ids",
+    "mentee": "mentee_id",
+    "mentor": "mentor_id",
+    "contact": "contact_id",
+    "introducer": "introduced_by",
+    "admins": "admin_ids",
 }
 
 
@@ -116,6 +119,7 @@ def is_urgent(data: EventData, now: datetime, urgent_window: timedelta) -> bool:
 
 # --- preferences -----------------------------------------------------------------------------
 
+
 def skip_reason(contact: dict[str, Any], channel: Channel, category: Category) -> str | None:
     """Why this person gets nothing on this channel for this category (None: send)."""
     if not contact.get("active", True):
@@ -164,6 +168,7 @@ def quiet_hours_end(now: datetime, time_zone: str, quiet: dict[str, str] | None)
 
 # --- delivery identity and retries -----------------------------------------------------------
 
+
 def delivery_id(source_event_id: str, recipient_id: str, channel: str) -> str:
     """The key that makes a redelivered or replayed event a no-op."""
     return f"{source_event_id}:{recipient_id}:{channel}"
@@ -206,8 +211,9 @@ def verify(secret: str, header: str, body: bytes, *, now: int, tolerance: int = 
 _METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
 
-def forbidden_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allow_loopback: bool,
-                      allow_private: bool) -> str | None:
+def forbidden_address(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allow_loopback: bool, allow_private: bool
+) -> str | None:
     """Why a webhook may not call this address (None: allowed)."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
@@ -224,6 +230,7 @@ def forbidden_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allo
 
 # --- iCalendar -------------------------------------------------------------------------------
 
+
 def _ics_time(moment: datetime) -> str:
     return moment.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%SZ")
 
@@ -237,7 +244,8 @@ def _fold(line: str) -> str:
     raw = line.encode()
     if len(raw) <= 75:
         return line
-    chunks, current = [], b""
+    chunks: list[str] = []
+    current = b""
     for ch in line:
         b = ch.encode()
         if len(current) + len(b) > (75 if not chunks else 74):
@@ -249,15 +257,31 @@ def _fold(line: str) -> str:
 
 
 def icalendar(
-    *, method: Literal["REQUEST", "CANCEL"], uid: str, sequence: int, start: datetime, duration_minutes: int,
-    summary: str, organizer: str, attendee: str, stamp: datetime, location: str | None = None,
+    *,
+    method: Literal["REQUEST", "CANCEL"],
+    uid: str,
+    sequence: int,
+    start: datetime,
+    duration_minutes: int,
+    summary: str,
+    organizer: str,
+    attendee: str,
+    stamp: datetime,
+    location: str | None = None,
     description: str = "",
 ) -> str:
     lines = [
-        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Mentorship Platform//Notification//EN",
-        f"METHOD:{method}", "CALSCALE:GREGORIAN", "BEGIN:VEVENT",
-        f"UID:{_ics_text(uid)}", f"SEQUENCE:{sequence}", f"DTSTAMP:{_ics_time(stamp)}",
-        f"DTSTART:{_ics_time(start)}", f"DTEND:{_ics_time(start + timedelta(minutes=duration_minutes))}",
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//Mentorship Platform//Notification//EN",
+        f"METHOD:{method}",
+        "CALSCALE:GREGORIAN",
+        "BEGIN:VEVENT",
+        f"UID:{_ics_text(uid)}",
+        f"SEQUENCE:{sequence}",
+        f"DTSTAMP:{_ics_time(stamp)}",
+        f"DTSTART:{_ics_time(start)}",
+        f"DTEND:{_ics_time(start + timedelta(minutes=duration_minutes))}",
         f"SUMMARY:{_ics_text(summary)}",
         f"STATUS:{'CANCELLED' if method == 'CANCEL' else 'CONFIRMED'}",
         f"ORGANIZER:mailto:{organizer}",
@@ -269,5 +293,3 @@ def icalendar(
         lines.append(f"DESCRIPTION:{_ics_text(description)}")
     lines += ["END:VEVENT", "END:VCALENDAR"]
     return "\r\n".join(_fold(line) for line in lines) + "\r\n"
-
-

@@ -13,19 +13,22 @@ class Settings(ServiceSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_starttls: Literal["auto", "always", "never"] = Field(
-        default="auto", description="STARTTLS: `auto` upgrades when the server offers it, `always` refuses a "
-                                    "server that does not, `never` stays in plain text (true/false also read)")
+        default="auto",
+        description="STARTTLS: `auto` upgrades when the server offers it, `always` refuses a "
+        "server that does not, `never` stays in plain text (true/false also read)",
+    )
     smtp_ca_file: str | None = Field(
-        default=None, description="PEM file of the CAs that sign the SMTP server's certificate (default: "
-                                  "the system's)")
+        default=None, description="PEM file of the CAs that sign the SMTP server's certificate (default: the system's)"
+    )
     smtp_implicit_tls: bool = Field(default=False, description="TLS from the first byte (port 465)")
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_from: str = "Mentorship <no-reply@mentorship.local>"
     smtp_timeout_seconds: float = Field(default=20.0, gt=0)
     smtp_pool_size: int = Field(default=2, ge=1, le=32, description="Open SMTP connections reused")
-    message_id_domain: str = Field(default="mentorship.local",
-                                   description="Right side of the stable Message-ID of every email")
+    message_id_domain: str = Field(
+        default="mentorship.local", description="Right side of the stable Message-ID of every email"
+    )
 
     @field_validator("smtp_starttls", mode="before")
     @classmethod
@@ -39,7 +42,8 @@ class Settings(ServiceSettings):
 
     # --- delivery --------------------------------------------------------------------------
     delivery_lease_seconds: float = Field(
-        default=60.0, gt=0,
+        default=60.0,
+        gt=0,
         description="How long a sender owns a delivery; must exceed the SMTP and webhook timeouts",
     )
     delivery_max_attempts: int = Field(default=5, ge=1, le=20)
@@ -49,12 +53,15 @@ class Settings(ServiceSettings):
         default=5.0, gt=0, description="How often deliveries abandoned by a crashed sender are looked for"
     )
     contact_wait_seconds: float = Field(
-        default=600.0, ge=0,
+        default=600.0,
+        ge=0,
         description="How long a message for a person not yet in the contact book is held before it fails "
-                    "as 'unknown recipient' (0: fail at once)",
+        "as 'unknown recipient' (0: fail at once)",
     )
     contact_recheck_seconds: float = Field(
-        default=60.0, gt=0, description="How often a held message re-checks the contact book meanwhile",
+        default=60.0,
+        gt=0,
+        description="How often a held message re-checks the contact book meanwhile",
     )
     urgent_reminder_minutes: int = Field(
         default=120, ge=0, description="A reminder for a session starting within this many minutes is urgent"

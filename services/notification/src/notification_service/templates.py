@@ -74,8 +74,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "{{ names[e.mentee_id] }}{% endif %} expired",
     ),
     "mentorship_started": _t(
-        "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} "
-        "has started",
+        "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} has started",
         "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} "
         "started on {{ e.started_at | local }}. Cadence: {{ e.agreement.cadence }}."
         "{% if e.agreement.goals %}\nGoals: {{ e.agreement.goals | join(', ') }}{% endif %}",
@@ -83,8 +82,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "</b> started on {{ e.started_at | local }}. Cadence: {{ e.agreement.cadence }}.</p>"
         "{% if e.agreement.goals %}<ul>{% for g in e.agreement.goals %}<li>{{ g }}</li>{% endfor %}</ul>"
         "{% endif %}",
-        "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} "
-        "has started",
+        "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} has started",
     ),
     "mentorship_completed": _t(
         "Your mentorship is complete",
@@ -150,7 +148,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
     ),
     "milestone_reached": _t(
         "Milestone reached: {{ e.title }}",
-        "Congratulations! \"{{ e.title }}\" was reached on {{ e.reached_at | local }}.",
+        'Congratulations! "{{ e.title }}" was reached on {{ e.reached_at | local }}.',
         "<p>&#127881; Congratulations! <b>{{ e.title }}</b> was reached on {{ e.reached_at | local }}.</p>",
         "Milestone reached: {{ e.title }}",
     ),
@@ -202,8 +200,13 @@ def _local(context: Context, value: datetime, fmt: str = "%a %d %b %Y %H:%M %Z")
 
 
 def _environment(autoescape: bool) -> Environment:
-    env = Environment(loader=DictLoader({}), undefined=StrictUndefined, autoescape=autoescape,
-                      keep_trailing_newline=True)
+    # autoescape is on for HTML and off for plain-text bodies and subjects, where escaping would corrupt text
+    env = Environment(
+        loader=DictLoader({}),
+        undefined=StrictUndefined,
+        autoescape=autoescape,  # noqa: S701
+        keep_trailing_newline=True,
+    )
     env.filters["local"] = _local
     return env
 
@@ -222,12 +225,12 @@ class Renderer:
             self._cache[key] = env.from_string(self.templates[template][part])
         return self._cache[key]
 
-    def render(self, template: str, *, me: str, time_zone: str, audience: str, event: Any,
-               names: dict[str, str]) -> Rendered:
+    def render(
+        self, template: str, *, me: str, time_zone: str, audience: str, event: Any, names: dict[str, str]
+    ) -> Rendered:
         if template not in self.templates:
             raise RenderError(f"no template {template!r}")
-        context = {"me": me, "e": event, "audience": audience, "names": Names(names),
-                   "zone": ZoneInfo(time_zone)}
+        context = {"me": me, "e": event, "audience": audience, "names": Names(names), "zone": ZoneInfo(time_zone)}
         out: dict[str, str] = {}
         part = PARTS[0]
         try:
@@ -235,5 +238,9 @@ class Renderer:
                 out[part] = self._compiled(template, part).render(context)
         except (TemplateError, KeyError, AttributeError, TypeError, ValueError) as exc:
             raise RenderError(f"template {template}.{part} failed: {type(exc).__name__}: {exc}") from exc
-        return Rendered(subject=" ".join(out["subject"].split()), text=out["text"], html=out["html"],
-                        in_app=" ".join(out["in_app"].split()))
+        return Rendered(
+            subject=" ".join(out["subject"].split()),
+            text=out["text"],
+            html=out["html"],
+            in_app=" ".join(out["in_app"].split()),
+        )

@@ -28,9 +28,12 @@ WRITE_ATTEMPTS = 5
 
 class PreconditionFailed(Problem):
     def __init__(self, current_version: int) -> None:
-        super().__init__(412, "Precondition failed",
-                         "the profile changed since you read it; read it again and retry",
-                         current_version=current_version)
+        super().__init__(
+            412,
+            "Precondition failed",
+            "the profile changed since you read it; read it again and retry",
+            current_version=current_version,
+        )
 
 
 def unprocessable(exc: domain.ProfileRuleViolation) -> Unprocessable:
@@ -61,8 +64,14 @@ class ProfileUseCases:
         self.settings = settings
         self.profiles = profiles
 
-    async def register(self, profile: ProfileSnapshot, correlation_id: str | None = None, *,
-                       by_admin: bool = False, marks: dict[str, Any] | None = None) -> StoredProfile:
+    async def register(
+        self,
+        profile: ProfileSnapshot,
+        correlation_id: str | None = None,
+        *,
+        by_admin: bool = False,
+        marks: dict[str, Any] | None = None,
+    ) -> StoredProfile:
         """A person registering themselves gives an unverified email; an admin's is verified.
 
         `marks` are kept beside the profile (e.g. the SCIM userName), not in any event."""
@@ -73,8 +82,12 @@ class ProfileUseCases:
         except domain.ProfileRuleViolation as exc:
             raise unprocessable(exc) from exc
         try:
-            await self.profiles.add(profile, self.ctx.events.many([event], correlation_id=correlation_id),
-                                    email_verified=by_admin, marks=marks)
+            await self.profiles.add(
+                profile,
+                self.ctx.events.many([event], correlation_id=correlation_id),
+                email_verified=by_admin,
+                marks=marks,
+            )
         except EmailTaken as exc:
             raise taken(by_admin) from exc
         except ExternalIdTaken as exc:
@@ -84,8 +97,7 @@ class ProfileUseCases:
                 raise taken(by_admin) from exc
             raise Conflict("this profile is already registered", field="profile_id") from exc
         self.ctx.events_written()
-        return StoredProfile(profile, 1, email_verified=by_admin,
-                             scim_user_name=(marks or {}).get("scim_user_name"))
+        return StoredProfile(profile, 1, email_verified=by_admin, scim_user_name=(marks or {}).get("scim_user_name"))
 
     async def get(self, profile_id: str) -> StoredProfile:
         stored = await self.profiles.get(profile_id)
@@ -93,9 +105,16 @@ class ProfileUseCases:
             raise NotFound("profile", profile_id)
         return stored
 
-    async def update(self, profile_id: str, changes: dict[str, Any], *, expected_version: int | None = None,
-                     correlation_id: str | None = None, by_admin: bool = False,
-                     marks: dict[str, Any] | None = None) -> StoredProfile:
+    async def update(
+        self,
+        profile_id: str,
+        changes: dict[str, Any],
+        *,
+        expected_version: int | None = None,
+        correlation_id: str | None = None,
+        by_admin: bool = False,
+        marks: dict[str, Any] | None = None,
+    ) -> StoredProfile:
         """`marks` (facts kept beside the profile, e.g. the SCIM userName) are written only if they differ."""
         if "external_id" in changes and not by_admin:
             raise Forbidden(EXTERNAL_ID_IS_ADMINS)
@@ -107,35 +126,52 @@ class ProfileUseCases:
 
         return await self._change(profile_id, apply, expected_version, correlation_id, by_admin=by_admin)
 
-    async def add_role(self, profile_id: str, role: Role, mentor_capacity: int | None = None, *,
-                       expected_version: int | None = None, correlation_id: str | None = None) -> StoredProfile:
-        return await self._change(profile_id, lambda s: domain.add_role(s.profile, role, mentor_capacity),
-                                  expected_version, correlation_id)
-
-    async def remove_role(self, profile_id: str, role: Role, *, expected_version: int | None = None,
-                          correlation_id: str | None = None) -> StoredProfile:
-        return await self._change(profile_id, lambda s: domain.remove_role(s.profile, role),
-                                  expected_version, correlation_id)
-
-    async def deactivate(self, profile_id: str, reason: str | None = None, *,
-                         correlation_id: str | None = None, by_admin: bool = False) -> StoredProfile:
+    async def add_role(
+        self,
+        profile_id: str,
+        role: Role,
+        mentor_capacity: int | None = None,
+        *,
+        expected_version: int | None = None,
+        correlation_id: str | None = None,
+    ) -> StoredProfile:
         return await self._change(
-            profile_id, lambda s: domain.deactivate(s.profile, reason, by_admin=by_admin,
-                                                    held_by_admin=s.deactivated_by_admin),
-            None, correlation_id)
+            profile_id, lambda s: domain.add_role(s.profile, role, mentor_capacity), expected_version, correlation_id
+        )
 
-    async def reactivate(self, profile_id: str, *, correlation_id: str | None = None,
-                         by_admin: bool = False) -> StoredProfile:
+    async def remove_role(
+        self, profile_id: str, role: Role, *, expected_version: int | None = None, correlation_id: str | None = None
+    ) -> StoredProfile:
+        return await self._change(
+            profile_id, lambda s: domain.remove_role(s.profile, role), expected_version, correlation_id
+        )
+
+    async def deactivate(
+        self, profile_id: str, reason: str | None = None, *, correlation_id: str | None = None, by_admin: bool = False
+    ) -> StoredProfile:
+        return await self._change(
+            profile_id,
+            lambda s: domain.deactivate(s.profile, reason, by_admin=by_admin, held_by_admin=s.deactivated_by_admin),
+            None,
+            correlation_id,
+        )
+
+    async def reactivate(
+        self, profile_id: str, *, correlation_id: str | None = None, by_admin: bool = False
+    ) -> StoredProfile:
         """An admin's deactivation is lifted only by an admin (403 to the person)."""
         return await self._change(
-            profile_id, lambda s: domain.reactivate(s.profile, by_admin=by_admin,
-                                                    held_by_admin=s.deactivated_by_admin),
-            None, correlation_id)
+            profile_id,
+            lambda s: domain.reactivate(s.profile, by_admin=by_admin, held_by_admin=s.deactivated_by_admin),
+            None,
+            correlation_id,
+        )
 
     async def verify_email(self, profile_id: str) -> StoredProfile:
         """An admin vouches for the email (the HR import then merges into this profile)."""
-        return await self._change(profile_id, lambda s: domain.verify_email(s.profile, already=s.email_verified),
-                                  None, None)
+        return await self._change(
+            profile_id, lambda s: domain.verify_email(s.profile, already=s.email_verified), None, None
+        )
 
     async def erase(self, profile_id: str, *, correlation_id: str | None = None) -> None:
         """Right to be forgotten; erasing an erased profile again is a no-op."""
@@ -153,9 +189,15 @@ class ProfileUseCases:
         """Exact matches (the directory's filters) with their total, paged by position."""
         return await self.profiles.lookup(lookup, skip=skip, limit=limit)
 
-    async def _change(self, profile_id: str, apply: Callable[[StoredProfile], domain.Change],
-                      expected_version: int | None, correlation_id: str | None, *,
-                      by_admin: bool = False) -> StoredProfile:
+    async def _change(
+        self,
+        profile_id: str,
+        apply: Callable[[StoredProfile], domain.Change],
+        expected_version: int | None,
+        correlation_id: str | None,
+        *,
+        by_admin: bool = False,
+    ) -> StoredProfile:
         """Optimistic concurrency: read, decide, write only if the version is still the one read."""
         for _ in range(WRITE_ATTEMPTS):
             stored = await self.get(profile_id)
@@ -171,8 +213,9 @@ class ProfileUseCases:
                 return stored
             try:
                 events = self.ctx.events.many(change.events, correlation_id=correlation_id)
-                saved = await self.profiles.save(change.profile, stored.version, change.changed_fields, events,
-                                                 change.marks)
+                saved = await self.profiles.save(
+                    change.profile, stored.version, change.changed_fields, events, change.marks
+                )
             except EmailTaken as exc:
                 raise taken(by_admin) from exc
             except ExternalIdTaken as exc:
@@ -180,6 +223,5 @@ class ProfileUseCases:
             if saved:
                 if change.events:
                     self.ctx.events_written()
-                return replace(stored, profile=change.profile, version=stored.version + 1,
-                               **change.marks)  # type: ignore[arg-type]
+                return replace(stored, profile=change.profile, version=stored.version + 1, **change.marks)
         raise Conflict("the profile is being changed concurrently; retry")

@@ -7,6 +7,7 @@ from the difference between the old and the new profile, so "nothing changed" me
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,13 +107,14 @@ def check_profile(profile: ProfileSnapshot) -> None:
             raise ProfileRuleViolation("languages", f"{lang[:40]!r} is not a language tag (e.g. 'en', 'pt-br')")
     for category in profile.notification_preferences.categories:
         if not category or len(category) > MAX_CATEGORY_LENGTH:
-            raise ProfileRuleViolation("notification_preferences.categories",
-                                       f"a category name has 1 to {MAX_CATEGORY_LENGTH} characters")
+            raise ProfileRuleViolation(
+                "notification_preferences.categories", f"a category name has 1 to {MAX_CATEGORY_LENGTH} characters"
+            )
     windows = sorted(profile.availability, key=lambda w: (w.weekday, w.start_minute))
     for w in windows:
         if w.end_minute <= w.start_minute:
             raise ProfileRuleViolation("availability", f"window {w.start}-{w.end} ends before it starts")
-    for a, b in zip(windows, windows[1:]):
+    for a, b in itertools.pairwise(windows):
         if a.weekday == b.weekday and b.start_minute < a.end_minute:
             raise ProfileRuleViolation(
                 "availability", f"windows {a.start}-{a.end} and {b.start}-{b.end} on day {a.weekday} overlap"
@@ -144,8 +146,13 @@ class Change:
         return bool(self.changed_fields or self.marks)
 
 
-def update(current: ProfileSnapshot, changes: dict[str, Any], *, allowed: frozenset[str] = UPDATABLE_FIELDS,
-           by_admin: bool = False) -> Change:
+def update(
+    current: ProfileSnapshot,
+    changes: dict[str, Any],
+    *,
+    allowed: frozenset[str] = UPDATABLE_FIELDS,
+    by_admin: bool = False,
+) -> Change:
     """Apply a partial update; only fields whose value really changes are reported.
 
     Role changes become ProfileRoleAdded/Removed (listed first, so readers see the role
@@ -174,8 +181,14 @@ def update(current: ProfileSnapshot, changes: dict[str, Any], *, allowed: frozen
         events += _role_events(current, new)
     other = [name for name in changed if name != "roles"]
     if other:
-        events.append(ProfileUpdated(profile_id=new.profile_id, changed_fields=other,
-                                     changes={name: after[name] for name in other}, profile=new))
+        events.append(
+            ProfileUpdated(
+                profile_id=new.profile_id,
+                changed_fields=other,
+                changes={name: after[name] for name in other},
+                profile=new,
+            )
+        )
     marks = {"email_verified": by_admin} if email_key(new.email) != email_key(current.email) else {}
     return Change(new, changed, events, marks)
 
@@ -184,8 +197,11 @@ def _role_events(current: ProfileSnapshot, new: ProfileSnapshot) -> list[EventDa
     events: list[EventData] = []
     for role in Role:
         if role in new.roles and role not in current.roles:
-            events.append(ProfileRoleAdded(profile_id=new.profile_id, role=role, roles=list(new.roles),
-                                           mentor_capacity=new.mentor_capacity))
+            events.append(
+                ProfileRoleAdded(
+                    profile_id=new.profile_id, role=role, roles=list(new.roles), mentor_capacity=new.mentor_capacity
+                )
+            )
         elif role in current.roles and role not in new.roles:
             events.append(ProfileRoleRemoved(profile_id=new.profile_id, role=role, roles=list(new.roles)))
     return events
@@ -223,16 +239,21 @@ def _role_change(current: ProfileSnapshot, changes: dict[str, Any]) -> Change:
     return Change(new, changed, _role_events(current, new))
 
 
-def deactivate(current: ProfileSnapshot, reason: str | None = None, *, by_admin: bool = False,
-               held_by_admin: bool = False) -> Change:
+def deactivate(
+    current: ProfileSnapshot, reason: str | None = None, *, by_admin: bool = False, held_by_admin: bool = False
+) -> Change:
     """An admin's deactivation holds until an admin lifts it, even over the person's own earlier one."""
     if not current.active:
         if by_admin and not held_by_admin:
             return Change(current, marks={"deactivated_by_admin": True})
         return Change(current)
     new = current.model_copy(update={"active": False})
-    return Change(new, ["active"], [ProfileDeactivated(profile_id=current.profile_id, reason=reason)],
-                  {"deactivated_by_admin": by_admin})
+    return Change(
+        new,
+        ["active"],
+        [ProfileDeactivated(profile_id=current.profile_id, reason=reason)],
+        {"deactivated_by_admin": by_admin},
+    )
 
 
 def reactivate(current: ProfileSnapshot, *, by_admin: bool = False, held_by_admin: bool = False) -> Change:
@@ -241,8 +262,7 @@ def reactivate(current: ProfileSnapshot, *, by_admin: bool = False, held_by_admi
     if held_by_admin and not by_admin:
         raise NotAllowed("an admin deactivated this profile: only an admin can reactivate it")
     new = current.model_copy(update={"active": True})
-    return Change(new, ["active"], [ProfileReactivated(profile_id=current.profile_id)],
-                  {"deactivated_by_admin": False})
+    return Change(new, ["active"], [ProfileReactivated(profile_id=current.profile_id)], {"deactivated_by_admin": False})
 
 
 def verify_email(current: ProfileSnapshot, *, already: bool) -> Change:

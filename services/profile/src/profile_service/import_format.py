@@ -89,7 +89,8 @@ def _availability(cell: str) -> list[dict[str, Any]]:
         match = _WINDOW.match(item)
         if not match:
             raise ProfileRuleViolation(
-                "availability", f"{item[:40]!r} is not 'WEEKDAY HH:MM-HH:MM' (weekday 0 = Monday)")
+                "availability", f"{item[:40]!r} is not 'WEEKDAY HH:MM-HH:MM' (weekday 0 = Monday)"
+            )
         windows.append({"weekday": int(match.group(1)), "start": match.group(2), "end": match.group(3)})
     return windows
 
@@ -154,8 +155,12 @@ def _csv_rows(reader: Any, header: list[str]) -> Iterator[ImportRow]:
             continue  # blank lines are not rows
         number += 1
         if len(cells) != len(header):
-            yield ImportRow(number, rejection=Rejection(
-                number, "row", f"expected {len(header)} cells, found {len(cells)}", reader.line_num))
+            yield ImportRow(
+                number,
+                rejection=Rejection(
+                    number, "row", f"expected {len(header)} cells, found {len(cells)}", reader.line_num
+                ),
+            )
             continue
         try:
             yield ImportRow(number, data=_csv_data(header, cells), line=reader.line_num)

@@ -60,8 +60,14 @@ class ImportReport:
     holds: list[Held] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        return {"rows": self.rows, "created": self.created, "updated": self.updated,
-                "unchanged": self.unchanged, "rejected": len(self.rejections), "held": len(self.holds)}
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": len(self.rejections),
+            "held": len(self.holds),
+        }
 
 
 def _batches(rows: Iterable[ImportRow], size: int) -> Iterator[list[ImportRow]]:
@@ -78,8 +84,9 @@ class ProfileImportUseCases:
         self.profiles = profiles
         self.batch_size = settings.profile_import_batch_size
 
-    async def run(self, rows: Iterable[ImportRow], report: ImportReport, *,
-                  correlation_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def run(
+        self, rows: Iterable[ImportRow], report: ImportReport, *, correlation_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         """Yields progress messages: {"type": "rejected", ...} and {"type": "progress", ...}."""
         correlation_id = correlation_id or str(uuid.uuid4())  # one import = one correlation
         first_row_of_email: dict[str, int] = {}
@@ -93,8 +100,14 @@ class ProfileImportUseCases:
                 yield {"type": "held", **held.as_dict()}
             yield {"type": "progress", **report.counts()}
 
-    async def _batch(self, batch: list[ImportRow], report: ImportReport, first_row_of_email: dict[str, int],
-                     first_row_of_external_id: dict[str, int], correlation_id: str) -> None:
+    async def _batch(
+        self,
+        batch: list[ImportRow],
+        report: ImportReport,
+        first_row_of_email: dict[str, int],
+        first_row_of_external_id: dict[str, int],
+        correlation_id: str,
+    ) -> None:
         report.rows += len(batch)
         candidates: list[tuple[ImportRow, str, dict[str, Any]]] = []
         for row in batch:
@@ -115,9 +128,11 @@ class ProfileImportUseCases:
         existing = await self.profiles.by_email_keys([key for _, key, _ in candidates])
         # external ids are unique too: one read for the batch says whose they already are
         external_owners = await self.profiles.external_id_owners(
-            [data["external_id"] for _, _, data in candidates if isinstance(data.get("external_id"), str)])
-        wanted_ids = [str(data["profile_id"]) for _, key, data in candidates
-                      if key not in existing and data.get("profile_id")]
+            [data["external_id"] for _, _, data in candidates if isinstance(data.get("external_id"), str)]
+        )
+        wanted_ids = [
+            str(data["profile_id"]) for _, key, data in candidates if key not in existing and data.get("profile_id")
+        ]
         ids_taken = await self.profiles.ids_in_use(wanted_ids)
 
         new_rows: list[ImportRow] = []
@@ -135,16 +150,18 @@ class ProfileImportUseCases:
                         report.holds.append(Held(row.row, stored.profile.profile_id, EMAIL_NOT_VERIFIED, row.line))
                         continue
                     changes = {k: v for k, v in data.items() if k != "profile_id"}
-                    change = domain.update(stored.profile, changes, allowed=domain.IMPORTABLE_FIELDS,
-                                           by_admin=True)
+                    change = domain.update(stored.profile, changes, allowed=domain.IMPORTABLE_FIELDS, by_admin=True)
                     self._external_id_is_free(change.profile, external_owners, first_row_of_external_id, row)
                     if not change.changed:
                         report.unchanged += 1
                         continue
                     update_rows.append(row)
                     events = self.ctx.events.many(change.events, correlation_id=correlation_id)
-                    updates.append(PlannedUpdate(stored.profile.profile_id, stored.version, change.profile,
-                                                 change.changed_fields, events))
+                    updates.append(
+                        PlannedUpdate(
+                            stored.profile.profile_id, stored.version, change.profile, change.changed_fields, events
+                        )
+                    )
                 else:
                     if given_id is not None and str(given_id) in ids_taken:
                         raise domain.ProfileRuleViolation("profile_id", "already used by another profile")
@@ -163,15 +180,19 @@ class ProfileImportUseCases:
         report.created += len(new_profiles) - len(refused)
         missed = await self.profiles.save_many(updates)
         for i in sorted(missed):
-            report.rejections.append(update_rows[i].reject(
-                "email", "the profile changed during the import, or the email is taken; run the import again"))
+            report.rejections.append(
+                update_rows[i].reject(
+                    "email", "the profile changed during the import, or the email is taken; run the import again"
+                )
+            )
         report.updated += len(updates) - len(missed)
         if len(new_profiles) > len(refused) or len(updates) > len(missed):
             self.ctx.events_written()
 
     @staticmethod
-    def _external_id_is_free(profile: ProfileSnapshot, owners: dict[str, str], first_row: dict[str, int],
-                             row: ImportRow) -> None:
+    def _external_id_is_free(
+        profile: ProfileSnapshot, owners: dict[str, str], first_row: dict[str, int], row: ImportRow
+    ) -> None:
         """An external id belongs to one profile: not another one's, not given twice in the file."""
         external_id = profile.external_id
         if external_id is None:

@@ -17,16 +17,23 @@ from .application import ProfileUseCases
 from .scim import ScimError, UserState, apply_patch, state_of
 
 # Profile field -> SCIM attribute, to word errors in the directory's terms.
-SCIM_NAMES = {"display_name": "displayName", "email": "emails.value", "job_title": "title",
-              "department": "department", "manager_id": "manager", "external_id": "externalId",
-              "profile_id": "id", "active": "active"}
+SCIM_NAMES = {
+    "display_name": "displayName",
+    "email": "emails.value",
+    "job_title": "title",
+    "department": "department",
+    "manager_id": "manager",
+    "external_id": "externalId",
+    "profile_id": "id",
+    "active": "active",
+}
 SCIM_TYPE_BY_STATUS = {409: "uniqueness", 400: "invalidValue"}
 
 
 def _scim_words(text: str) -> str:
     for name, scim_name in SCIM_NAMES.items():
         if text.startswith(f"{name}:") or text.startswith(f"{name}."):
-            return scim_name + text[len(name):]
+            return scim_name + text[len(name) :]
     return text
 
 
@@ -63,8 +70,14 @@ class ScimProvisioning:
         created inactive when the directory says so, as an admin's deactivation."""
         await self._user_name_is_free(state, None)
         try:
-            profile = domain.validate({**state.profile_changes(), "profile_id": str(uuid.uuid4()),
-                                       "roles": [Role.MENTEE], "active": state.active})
+            profile = domain.validate(
+                {
+                    **state.profile_changes(),
+                    "profile_id": str(uuid.uuid4()),
+                    "roles": [Role.MENTEE],
+                    "active": state.active,
+                }
+            )
         except domain.ProfileRuleViolation as exc:
             raise ScimError(400, _scim_words(f"{exc.field}: {exc.message}"), "invalidValue") from exc
         marks = state.marks()
@@ -73,8 +86,14 @@ class ScimProvisioning:
         with scim_errors():
             return await self.profiles.register(profile, correlation_id, by_admin=True, marks=marks)
 
-    async def replace(self, profile_id: str, state: UserState, *, expected_version: int | None = None,
-                      correlation_id: str | None = None) -> StoredProfile:
+    async def replace(
+        self,
+        profile_id: str,
+        state: UserState,
+        *,
+        expected_version: int | None = None,
+        correlation_id: str | None = None,
+    ) -> StoredProfile:
         """PUT: the kept attributes become exactly these (absent optional ones are cleared)."""
         current = await self.get(profile_id)
         if expected_version is not None and current.version != expected_version:
@@ -84,15 +103,22 @@ class ScimProvisioning:
         with scim_errors():
             if state.active and not current.profile.active:
                 await self.profiles.reactivate(profile_id, correlation_id=correlation_id, by_admin=True)
-            stored = await self.profiles.update(profile_id, changes, correlation_id=correlation_id, by_admin=True,
-                                                marks={**state.marks(), "email_verified": True})
+            stored = await self.profiles.update(
+                profile_id,
+                changes,
+                correlation_id=correlation_id,
+                by_admin=True,
+                marks={**state.marks(), "email_verified": True},
+            )
             if not state.active:
-                stored = await self.profiles.deactivate(profile_id, "deactivated in the directory",
-                                                        correlation_id=correlation_id, by_admin=True)
+                stored = await self.profiles.deactivate(
+                    profile_id, "deactivated in the directory", correlation_id=correlation_id, by_admin=True
+                )
         return stored
 
-    async def patch(self, profile_id: str, body: Any, *, expected_version: int | None = None,
-                    correlation_id: str | None = None) -> StoredProfile:
+    async def patch(
+        self, profile_id: str, body: Any, *, expected_version: int | None = None, correlation_id: str | None = None
+    ) -> StoredProfile:
         """PATCH: the operations applied to the current state, then written like a PUT."""
         current = await self.get(profile_id)
         if expected_version is not None and current.version != expected_version:

@@ -107,9 +107,16 @@ class UserState:
 
 def state_of(stored: StoredProfile) -> UserState:
     p = stored.profile
-    return UserState(user_name=stored.scim_user_name or p.email, display_name=p.display_name, email=p.email,
-                     title=p.job_title, active=p.active, external_id=p.external_id, department=p.department,
-                     manager_id=p.manager_id)
+    return UserState(
+        user_name=stored.scim_user_name or p.email,
+        display_name=p.display_name,
+        email=p.email,
+        title=p.job_title,
+        active=p.active,
+        external_id=p.external_id,
+        department=p.department,
+        manager_id=p.manager_id,
+    )
 
 
 def user_resource(stored: StoredProfile, base_url: str) -> dict[str, Any]:
@@ -230,8 +237,7 @@ def user_state_from(body: Any) -> UserState:
         raise ScimError(400, "the body must be a JSON object", "invalidSyntax")
     attrs = _lower_keys(body)
     schemas = attrs.get("schemas")
-    if schemas is not None and (not isinstance(schemas, list) or USER.lower() not in
-                                [str(s).lower() for s in schemas]):
+    if schemas is not None and (not isinstance(schemas, list) or USER.lower() not in [str(s).lower() for s in schemas]):
         raise ScimError(400, f"schemas must list {USER}", "invalidSyntax")
     user_name = _required_text(attrs.get("username"), "userName")
     enterprise_raw = attrs.get(ENTERPRISE.lower())
@@ -255,8 +261,9 @@ def user_state_from(body: Any) -> UserState:
 
 _CORE_PREFIX = USER.lower() + ":"
 _ENTERPRISE_PREFIX = ENTERPRISE.lower() + ":"
-_PATH = re.compile(r'^(?P<attr>[a-z$][a-z0-9_$-]*)(?:\[(?P<filter>[^\]]*)\])?(?:\.(?P<sub>[a-z$][a-z0-9_$-]*))?$',
-                   re.IGNORECASE)
+_PATH = re.compile(
+    r"^(?P<attr>[a-z$][a-z0-9_$-]*)(?:\[(?P<filter>[^\]]*)\])?(?:\.(?P<sub>[a-z$][a-z0-9_$-]*))?$", re.IGNORECASE
+)
 REQUIRED = {"username", "displayname", "emails", "active"}
 READ_ONLY = {"id", "meta", "schemas", "groups"}
 
@@ -269,9 +276,9 @@ def _target(path: str) -> tuple[str, str | None]:
     if lowered == ENTERPRISE.lower():
         return "enterprise", None
     if lowered.startswith(_ENTERPRISE_PREFIX):
-        scope, lowered = "enterprise:", lowered[len(_ENTERPRISE_PREFIX):]
+        scope, lowered = "enterprise:", lowered[len(_ENTERPRISE_PREFIX) :]
     elif lowered.startswith(_CORE_PREFIX):
-        lowered = lowered[len(_CORE_PREFIX):]
+        lowered = lowered[len(_CORE_PREFIX) :]
     match = _PATH.match(lowered)
     if not match:
         raise ScimError(400, f"{path!r} is not an attribute path", "invalidPath")
@@ -384,8 +391,14 @@ def apply_patch(state: UserState, body: Any) -> UserState:
 # --- filters (RFC 7644 §3.4.2.2): `eq` on a few attributes, joined by `and` -------------------------
 
 _TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|\(|\)|[^\s()"]+)')
-_FILTERABLE = {"username": "user_name", "externalid": "external_id", "id": "profile_id",
-               "emails": "email", "emails.value": "email", "active": "active"}
+_FILTERABLE = {
+    "username": "user_name",
+    "externalid": "external_id",
+    "id": "profile_id",
+    "emails": "email",
+    "emails.value": "email",
+    "active": "active",
+}
 
 
 def invalid_filter(detail: str) -> ScimError:
@@ -412,17 +425,21 @@ def parse_filter(text: str | None) -> Lookup:
     while True:
         if position + 3 > len(tokens):
             raise invalid_filter("expected `attribute eq value`")
-        attr, op, raw = tokens[position:position + 3]
+        attr, op, raw = tokens[position : position + 3]
         name = attr.lower().removeprefix(_CORE_PREFIX)
         if name not in _FILTERABLE:
-            raise invalid_filter(f"filtering on {attr!r} is not supported (userName, externalId, id, "
-                                 "emails.value, active)")
+            raise invalid_filter(
+                f"filtering on {attr!r} is not supported (userName, externalId, id, emails.value, active)"
+            )
         if op.lower() != "eq":
             raise invalid_filter(f"only the eq operator is supported (got {op!r})")
         value = _filter_value(raw, name)
         key = _FILTERABLE[name]
-        if key in found and (email_key(str(found[key])) != email_key(str(value))
-                             if key in ("user_name", "email") else found[key] != value):
+        if key in found and (
+            email_key(str(found[key])) != email_key(str(value))
+            if key in ("user_name", "email")
+            else found[key] != value
+        ):
             conflicting = True
         found[key] = value
         position += 3
@@ -452,6 +469,7 @@ def _filter_value(raw: str, name: str) -> Any:
 
 def paging(start_index: Any, count: Any) -> tuple[int, int]:
     """1-based startIndex (below 1 counts as 1) and a count capped at MAX_COUNT (negative = 0)."""
+
     def number(value: Any, name: str, default: int) -> int:
         if value is None or value == "":
             return default
@@ -460,8 +478,7 @@ def paging(start_index: Any, count: Any) -> tuple[int, int]:
         except (TypeError, ValueError) as exc:
             raise invalid_value(f"{name} must be an integer") from exc
 
-    return max(1, number(start_index, "startIndex", 1)), min(MAX_COUNT, max(0, number(count, "count",
-                                                                                      DEFAULT_COUNT)))
+    return max(1, number(start_index, "startIndex", 1)), min(MAX_COUNT, max(0, number(count, "count", DEFAULT_COUNT)))
 
 
 # --- attributes / excludedAttributes (RFC 7644 §3.4.2.5) -------------------------------------------
@@ -484,7 +501,7 @@ def _top_level(name: str) -> tuple[str, str | None]:
     if lowered == ENTERPRISE.lower():
         return ENTERPRISE, None
     if lowered.startswith(_ENTERPRISE_PREFIX):
-        return ENTERPRISE, lowered[len(_ENTERPRISE_PREFIX):].split(".")[0]
+        return ENTERPRISE, lowered[len(_ENTERPRISE_PREFIX) :].split(".")[0]
     return lowered.removeprefix(_CORE_PREFIX).split(".")[0], None
 
 
@@ -531,12 +548,29 @@ def project(resource: dict[str, Any], attributes: Any, excluded: Any) -> dict[st
 # --- discovery (RFC 7644 §4) ----------------------------------------------------------------------
 
 
-def _attribute(name: str, type_: str = "string", *, required: bool = False, multi: bool = False,
-               uniqueness: str = "none", case_exact: bool = False, description: str = "",
-               sub: list[dict[str, Any]] | None = None, reference_types: list[str] | None = None) -> dict[str, Any]:
-    attr: dict[str, Any] = {"name": name, "type": type_, "multiValued": multi, "description": description,
-                            "required": required, "caseExact": case_exact, "mutability": "readWrite",
-                            "returned": "default", "uniqueness": uniqueness}
+def _attribute(
+    name: str,
+    type_: str = "string",
+    *,
+    required: bool = False,
+    multi: bool = False,
+    uniqueness: str = "none",
+    case_exact: bool = False,
+    description: str = "",
+    sub: list[dict[str, Any]] | None = None,
+    reference_types: list[str] | None = None,
+) -> dict[str, Any]:
+    attr: dict[str, Any] = {
+        "name": name,
+        "type": type_,
+        "multiValued": multi,
+        "description": description,
+        "required": required,
+        "caseExact": case_exact,
+        "mutability": "readWrite",
+        "returned": "default",
+        "uniqueness": uniqueness,
+    }
     if sub is not None:
         attr["subAttributes"] = sub
     if reference_types is not None:
@@ -545,28 +579,54 @@ def _attribute(name: str, type_: str = "string", *, required: bool = False, mult
 
 
 USER_SCHEMA: dict[str, Any] = {
-    "schemas": [SCHEMA], "id": USER, "name": "User", "description": "A person's profile, as the directory sees it",
+    "schemas": [SCHEMA],
+    "id": USER,
+    "name": "User",
+    "description": "A person's profile, as the directory sees it",
     "attributes": [
-        _attribute("userName", required=True, uniqueness="server",
-                   description="The person's sign-in name; the profile's email unless it is not an address"),
+        _attribute(
+            "userName",
+            required=True,
+            uniqueness="server",
+            description="The person's sign-in name; the profile's email unless it is not an address",
+        ),
         _attribute("displayName", required=True, description="The profile's display name"),
-        _attribute("emails", "complex", required=True, multi=True,
-                   description="The work email: one is kept (the primary one sent, or the first); verified",
-                   sub=[_attribute("value", required=True, description="The address")]),
+        _attribute(
+            "emails",
+            "complex",
+            required=True,
+            multi=True,
+            description="The work email: one is kept (the primary one sent, or the first); verified",
+            sub=[_attribute("value", required=True, description="The address")],
+        ),
         _attribute("title", description="Job title"),
-        _attribute("active", "boolean", required=True,
-                   description="false deactivates the profile (as an admin would), true reactivates it"),
+        _attribute(
+            "active",
+            "boolean",
+            required=True,
+            description="false deactivates the profile (as an admin would), true reactivates it",
+        ),
     ],
 }
 
 ENTERPRISE_SCHEMA: dict[str, Any] = {
-    "schemas": [SCHEMA], "id": ENTERPRISE, "name": "EnterpriseUser", "description": "Enterprise User",
+    "schemas": [SCHEMA],
+    "id": ENTERPRISE,
+    "name": "EnterpriseUser",
+    "description": "Enterprise User",
     "attributes": [
         _attribute("department", description="Department"),
-        _attribute("manager", "complex", description="The person's manager (a User of this service)",
-                   sub=[_attribute("value", description="The manager's id"),
-                        _attribute("$ref", "reference", reference_types=["User"], case_exact=True,
-                                   description="The manager's URI")]),
+        _attribute(
+            "manager",
+            "complex",
+            description="The person's manager (a User of this service)",
+            sub=[
+                _attribute("value", description="The manager's id"),
+                _attribute(
+                    "$ref", "reference", reference_types=["User"], case_exact=True, description="The manager's URI"
+                ),
+            ],
+        ),
     ],
 }
 
@@ -578,15 +638,25 @@ def _meta_schemas() -> list[dict[str, Any]]:
 
 
 def schemas(base_url: str) -> list[dict[str, Any]]:
-    return [{**s, "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{s['id']}"}}
-            for s in (USER_SCHEMA, ENTERPRISE_SCHEMA, *_meta_schemas())]
+    return [
+        {**s, "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{s['id']}"}}
+        for s in (USER_SCHEMA, ENTERPRISE_SCHEMA, *_meta_schemas())
+    ]
 
 
 def resource_types(base_url: str) -> list[dict[str, Any]]:
-    return [{"schemas": [RESOURCE_TYPE], "id": "User", "name": "User", "endpoint": "/Users",
-             "description": "People (profiles)", "schema": USER,
-             "schemaExtensions": [{"schema": ENTERPRISE, "required": False}],
-             "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/User"}}]
+    return [
+        {
+            "schemas": [RESOURCE_TYPE],
+            "id": "User",
+            "name": "User",
+            "endpoint": "/Users",
+            "description": "People (profiles)",
+            "schema": USER,
+            "schemaExtensions": [{"schema": ENTERPRISE, "required": False}],
+            "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/User"},
+        }
+    ]
 
 
 def service_provider_config(base_url: str) -> dict[str, Any]:
@@ -598,13 +668,23 @@ def service_provider_config(base_url: str) -> dict[str, Any]:
         "changePassword": {"supported": False},
         "sort": {"supported": False},
         "etag": {"supported": True},
-        "authenticationSchemes": [{"type": "oauthbearertoken", "name": "Bearer token",
-                                   "description": "The SCIM_TOKEN setting, sent as `Authorization: Bearer ...`",
-                                   "primary": True}],
+        "authenticationSchemes": [
+            {
+                "type": "oauthbearertoken",
+                "name": "Bearer token",
+                "description": "The SCIM_TOKEN setting, sent as `Authorization: Bearer ...`",
+                "primary": True,
+            }
+        ],
         "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base_url}/ServiceProviderConfig"},
     }
 
 
 def list_response(resources_: list[dict[str, Any]], total: int, start_index: int) -> dict[str, Any]:
-    return {"schemas": [LIST_RESPONSE], "totalResults": total, "startIndex": start_index,
-            "itemsPerPage": len(resources_), "Resources": resources_}
+    return {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": len(resources_),
+        "Resources": resources_,
+    }

@@ -20,8 +20,11 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Schedul
     settings = settings or Settings()
     runtime = ServiceRuntime(settings)
     scheduling = SchedulingUseCases(
-        runtime.context(), settings=settings, mentorships=MentorshipReadModel(runtime.db),
-        profiles=ProfileReadModel(runtime.db), sessions=SessionStore(runtime.db),
+        runtime.context(),
+        settings=settings,
+        mentorships=MentorshipReadModel(runtime.db),
+        profiles=ProfileReadModel(runtime.db),
+        sessions=SessionStore(runtime.db),
     )
     runtime.indexes(*read_model_indexes(), *session_indexes())
     runtime.outbox_collection(SESSIONS)

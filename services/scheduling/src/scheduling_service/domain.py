@@ -10,6 +10,7 @@ import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CADENCE_DAYS = {"weekly": 7, "biweekly": 14, "monthly": 30}
@@ -17,6 +18,10 @@ CADENCE_DAYS = {"weekly": 7, "biweekly": 14, "monthly": 30}
 BUCKET_MINUTES = 5
 OPEN_STATUSES = ("scheduled",)
 BUSY_STATUSES = ("scheduled", "completed", "no_show")
+# Said when a participant erased their profile: neutral, names nobody.
+LEFT_REASON = "the person left the platform"
+# Reasons the platform writes itself (no personal data): they survive a scrub.
+PLATFORM_REASONS = (LEFT_REASON, "the mentorship ended")
 
 
 class RuleViolation(ValueError):
@@ -165,8 +170,9 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def occurrences(first_start: datetime, cadence: str, tz_name: str, *, count: int | None,
-                until: datetime | None, limit: int) -> list[datetime]:
+def occurrences(
+    first_start: datetime, cadence: str, tz_name: str, *, count: int | None, until: datetime | None, limit: int
+) -> list[datetime]:
     """Occurrence starts (UTC) of a series; the local wall time is kept across DST changes."""
     if count is None and until is None:
         raise RuleViolation("a series needs an end: give count or until", "count")
@@ -214,8 +220,9 @@ def buckets(start: datetime, duration_minutes: int) -> list[datetime]:
     return [start + timedelta(minutes=m) for m in range(0, duration_minutes, BUCKET_MINUTES)]
 
 
-def validate_session_times(start: datetime, duration_minutes: int, now: datetime, *,
-                           min_minutes: int, max_minutes: int, field: str = "start") -> datetime:
+def validate_session_times(
+    start: datetime, duration_minutes: int, now: datetime, *, min_minutes: int, max_minutes: int, field: str = "start"
+) -> datetime:
     if start.tzinfo is None:
         raise RuleViolation("start needs a time zone offset (e.g. 2026-05-04T09:00:00Z)", field)
     start = start.astimezone(UTC)
@@ -224,8 +231,7 @@ def validate_session_times(start: datetime, duration_minutes: int, now: datetime
     if start.second or start.microsecond or start.minute % BUCKET_MINUTES:
         raise RuleViolation(f"start must be on a {BUCKET_MINUTES}-minute boundary", field)
     if not (min_minutes <= duration_minutes <= max_minutes):
-        raise RuleViolation(f"duration must be between {min_minutes} and {max_minutes} minutes",
-                            "duration_minutes")
+        raise RuleViolation(f"duration must be between {min_minutes} and {max_minutes} minutes", "duration_minutes")
     if duration_minutes % BUCKET_MINUTES:
         raise RuleViolation(f"duration must be a multiple of {BUCKET_MINUTES} minutes", "duration_minutes")
     return start
@@ -237,3 +243,22 @@ def planned_sessions(started_at: datetime, until: datetime, cadence: str) -> int
         return 0
     days = (until - started_at).total_seconds() / 86400
     return int(days // CADENCE_DAYS.get(cadence, 14)) + 1
+
+
+def scrubbed_session(session: dict[str, Any]) -> dict[str, Any]:
+    """The fields to overwrite so a session with an erased participant keeps no free text: the
+    agenda, the notes, the location, a cancel reason a person wrote and every feedback comment (by
+    or about the person). Ids, times, statuses and ratings stay. Empty when already clean."""
+    changes: dict[str, Any] = {}
+    for text in ("agenda", "notes"):
+        if session.get(text):
+            changes[text] = ""
+    if session.get("location"):
+        changes["location"] = None
+    reason = session.get("cancel_reason")
+    if reason and reason not in PLATFORM_REASONS:
+        changes["cancel_reason"] = LEFT_REASON
+    for role, entry in (session.get("feedback") or {}).items():
+        if entry.get("comment"):
+            changes[f"feedback.{role}.comment"] = ""
+    return changes

@@ -7,12 +7,15 @@ class Settings(ServiceSettings):
     service_name: str = "scheduling"
     http_port: int = 8003
     reminder_offsets_minutes: list[int] = Field(
-        default=[1440, 60], description="Reminders before a session, in minutes (JSON list)")
+        default=[1440, 60], description="Reminders before a session, in minutes (JSON list)"
+    )
     reminder_reconcile_seconds: float = Field(
-        default=300.0, gt=0, description="How often upcoming sessions are checked for missing reminders")
+        default=300.0, gt=0, description="How often upcoming sessions are checked for missing reminders"
+    )
     check_in_grace_days: float = Field(default=3.0, ge=0, description="Grace after the cadence before CheckInOverdue")
     inactive_after_cadences: float = Field(
-        default=3.0, gt=1, description="Silence, in cadence lengths, after which a mentorship is inactive")
+        default=3.0, gt=1, description="Silence, in cadence lengths, after which a mentorship is inactive"
+    )
     session_min_minutes: int = Field(default=15, ge=5, le=480)
     session_max_minutes: int = Field(default=240, ge=5, le=480)
     series_max_occurrences: int = Field(default=52, ge=1, le=200)

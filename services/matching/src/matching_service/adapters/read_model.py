@@ -38,9 +38,17 @@ class ProfileReadModel:
     async def upsert(self, profile: ProfileSnapshot, event_time: datetime) -> bool:
         """Apply a snapshot unless a newer event was applied already (out-of-order safe)."""
         body = profile.model_dump(mode="json")
-        fields = {"profile": body, "roles": body["roles"], "active": body["active"], "as_of": event_time,
-                  "erased": False}
-        res = await self.coll.update_one({"_id": profile.profile_id, **_newer(event_time)}, {"$set": fields})
+        fields = {
+            "profile": body,
+            "roles": body["roles"],
+            "active": body["active"],
+            "as_of": event_time,
+            "erased": False,
+        }
+        # an erased person stays erased, whatever the event's time (a late retry, a re-driven dead letter)
+        res = await self.coll.update_one(
+            {"_id": profile.profile_id, "erased": {"$ne": True}, **_newer(event_time)}, {"$set": fields}
+        )
         changed = res.modified_count == 1
         if res.matched_count == 0 and not await self.coll.find_one({"_id": profile.profile_id}, {"_id": 1}):
             try:
@@ -59,19 +67,26 @@ class ProfileReadModel:
             if top in changes:
                 update[top] = changes[top]
         update["as_of"] = event_time
-        res = await self.coll.update_one({"_id": profile_id, "erased": False, **_newer(event_time)},
-                                         {"$set": update})
+        res = await self.coll.update_one({"_id": profile_id, "erased": False, **_newer(event_time)}, {"$set": update})
         if res.modified_count == 1:
             await self._bump()
             return await self.get(profile_id)
         return None
 
     async def erase(self, profile_id: str, event_time: datetime) -> None:
-        """Forget the person: keep only a tombstone (id and time) so replays stay forgotten."""
+        """Forget the person: keep only a tombstone (id and time) so replays and late events stay
+        forgotten. A second erase changes nothing."""
+        if await self.is_erased(profile_id):
+            return
         await self.coll.replace_one(
-            {"_id": profile_id}, {"_id": profile_id, "erased": True, "as_of": event_time, "roles": [],
-                                  "active": False}, upsert=True)
+            {"_id": profile_id},
+            {"_id": profile_id, "erased": True, "as_of": event_time, "roles": [], "active": False},
+            upsert=True,
+        )
         await self._bump()
+
+    async def is_erased(self, profile_id: str) -> bool:
+        return await self.coll.find_one({"_id": profile_id, "erased": True}, {"_id": 1}) is not None
 
     async def get(self, profile_id: str) -> dict[str, Any] | None:
         doc = await self.coll.find_one({"_id": profile_id})
@@ -85,7 +100,7 @@ class ProfileReadModel:
         ids = list(profile_ids)
         found: list[dict[str, Any]] = []
         for start in range(0, len(ids), 1000):
-            async for doc in self.coll.find({"_id": {"$in": ids[start:start + 1000]}, "erased": False}):
+            async for doc in self.coll.find({"_id": {"$in": ids[start : start + 1000]}, "erased": False}):
                 found.append(doc["profile"])
         return found
 

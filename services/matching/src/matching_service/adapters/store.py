@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -44,10 +44,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from mentorship_contracts import Envelope
+from mentorship_kit.erasure import scrubbed_pending
 from mentorship_kit.mongo import Indexes
-from mentorship_kit.outbox import LEASE, OUTBOX, PENDING, SEQ, new_document
+from mentorship_kit.outbox import DEAD, LEASE, OUTBOX, PENDING, SEQ, new_document, with_replaced_events
 
 from ..domain import Mentorship, State
+from ..domain.mentorship import PLATFORM_REASONS
 
 VERSIONS = "mentorship_versions"
 LOADS = "mentor_loads"
@@ -64,29 +66,52 @@ REVIEW_FLAGS = "review_flags"
 EXPOSURES = "exposures"
 PUBLICATION_CLAIMS = "publication_claims"
 OUTBOX_COLLECTIONS = (VERSIONS, PUBLICATIONS, INTRODUCTIONS, ANSWERS, PROGRAMS, ENROLLMENTS, WITHDRAWALS)
-_INTERNAL = (OUTBOX, PENDING, SEQ, LEASE, "_id", "seq")
+_INTERNAL = (OUTBOX, PENDING, SEQ, LEASE, DEAD, "_id", "seq")
 _NO_OUTBOX = {OUTBOX: 0, PENDING: 0, SEQ: 0, LEASE: 0}
 
 INDEXES = (
-    Indexes(VERSIONS, (
-        IndexModel([("mentorship_id", ASCENDING), ("seq", DESCENDING)], name="mentorship_seq"),
-        IndexModel([("mentee_id", ASCENDING)], name="mentee"),
-        IndexModel([("mentor_id", ASCENDING), ("state", ASCENDING)], name="mentor_state"),
-        IndexModel([("program_id", ASCENDING)], name="program"),
-    )),
-    Indexes(CLAIMS, (IndexModel([("mentor_id", ASCENDING)], name="mentor"),
-                     IndexModel([("mentorship_id", ASCENDING)], name="mentorship"))),
-    Indexes(ENROLLMENTS, (IndexModel([("program_id", ASCENDING), ("role", ASCENDING)], name="program_role"),
-                          IndexModel([("profile_id", ASCENDING)], name="profile"))),
+    Indexes(
+        VERSIONS,
+        (
+            IndexModel([("mentorship_id", ASCENDING), ("seq", DESCENDING)], name="mentorship_seq"),
+            IndexModel([("mentee_id", ASCENDING)], name="mentee"),
+            IndexModel([("mentor_id", ASCENDING), ("state", ASCENDING)], name="mentor_state"),
+            IndexModel([("program_id", ASCENDING)], name="program"),
+        ),
+    ),
+    Indexes(
+        CLAIMS,
+        (
+            IndexModel([("mentor_id", ASCENDING)], name="mentor"),
+            IndexModel([("mentorship_id", ASCENDING)], name="mentorship"),
+        ),
+    ),
+    Indexes(
+        ENROLLMENTS,
+        (
+            IndexModel([("program_id", ASCENDING), ("role", ASCENDING)], name="program_role"),
+            IndexModel([("profile_id", ASCENDING)], name="profile"),
+        ),
+    ),
     Indexes(WITHDRAWALS, (IndexModel([("program_id", ASCENDING), ("role", ASCENDING)], name="program_role"),)),
     Indexes(PROGRAMS, (IndexModel([("created_at", DESCENDING)], name="created"),)),
     Indexes(RUNS, (IndexModel([("program_id", ASCENDING), ("created_at", DESCENDING)], name="program_created"),)),
-    Indexes(INTRODUCTIONS, (IndexModel([("mentee_id", ASCENDING)], name="mentee"),
-                            IndexModel([("contact_id", ASCENDING)], name="contact"),
-                            IndexModel([("introduced_by", ASCENDING)], name="introduced_by"))),
+    Indexes(
+        INTRODUCTIONS,
+        (
+            IndexModel([("mentee_id", ASCENDING)], name="mentee"),
+            IndexModel([("contact_id", ASCENDING)], name="contact"),
+            IndexModel([("introduced_by", ASCENDING)], name="introduced_by"),
+        ),
+    ),
     Indexes(REVIEW_FLAGS, (IndexModel([("mentorship_id", ASCENDING)], name="mentorship"),)),
-    Indexes(EXPOSURES, (IndexModel([("mentor_ids", ASCENDING), ("until", ASCENDING)], name="mentor_until"),
-                        IndexModel([("mentee_id", ASCENDING)], name="mentee"))),
+    Indexes(
+        EXPOSURES,
+        (
+            IndexModel([("mentor_ids", ASCENDING), ("until", ASCENDING)], name="mentor_until"),
+            IndexModel([("mentee_id", ASCENDING)], name="mentee"),
+        ),
+    ),
 )
 
 Events = Sequence[Envelope[Any]]
@@ -110,6 +135,16 @@ def _opened_at(version: dict[str, Any]) -> datetime:
 def mentorship_of(version: dict[str, Any]) -> Mentorship:
     """The aggregate of a stored version (its `seq` is the aggregate's version)."""
     return Mentorship.model_validate({**state_of(version), "version": version["seq"]})
+
+
+def _scrub_update(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The update that erases free text from a document: `fields` overwritten, unpublished events
+    without personal data, entries set aside for good dropped. Empty when nothing is left to do."""
+    update: dict[str, Any] = {"$set": fields} if fields else {}
+    if doc.get(DEAD):
+        update["$unset"] = {DEAD: ""}
+    pending = scrubbed_pending(doc, PLATFORM_REASONS)
+    return with_replaced_events(update, pending) if pending is not None else update
 
 
 class Store:
@@ -160,7 +195,7 @@ class Store:
         ids = {d["mentorship_id"] async for d in self.versions.find(query, {"mentorship_id": 1})}
         latest: dict[str, dict[str, Any]] = {}
         for start in range(0, len(ids), 500):
-            chunk = sorted(ids)[start:start + 500]
+            chunk = sorted(ids)[start : start + 500]
             async for d in self.versions.find({"mentorship_id": {"$in": chunk}}, {OUTBOX: 0}):
                 best = latest.get(d["mentorship_id"])
                 if best is None or d["seq"] > best["seq"]:
@@ -185,7 +220,7 @@ class Store:
         out: dict[str, set[str]] = {}
         paired = [s.value for s in (State.AWAITING_APPROVAL, State.ACTIVE, State.COMPLETED, State.ENDED)]
         for start in range(0, len(mentee_ids), 1000):
-            chunk = list(mentee_ids[start:start + 1000])
+            chunk = list(mentee_ids[start : start + 1000])
             query = {"mentee_id": {"$in": chunk}, "$or": [{"state": {"$in": paired}}, {"not_a_good_fit": True}]}
             # the two reads are independent: concurrently (a round trip each)
             if forbid_repeats:
@@ -193,13 +228,30 @@ class Store:
             else:
                 paired_docs = self._latest_of(query)
             found, locks = await asyncio.gather(
-                paired_docs, self.locks.find({"mentee_id": {"$in": chunk}}, {"mentee_id": 1, "mentor_id": 1}).to_list())
+                paired_docs, self.locks.find({"mentee_id": {"$in": chunk}}, {"mentee_id": 1, "mentor_id": 1}).to_list()
+            )
             for d in found:
                 if forbid_repeats or d.get("not_a_good_fit") or d["state"] in (State.AWAITING_APPROVAL, State.ACTIVE):
                     out.setdefault(d["mentee_id"], set()).add(d["mentor_id"])
             for lock in locks:
                 out.setdefault(lock["mentee_id"], set()).add(lock["mentor_id"])
         return out
+
+    async def rewrite_versions(self, mentorship_id: str, rewrite: Callable[[Mentorship], Mentorship]) -> int:
+        """Rewrite every stored version of a mentorship (erasure: its free text goes); returns how
+        many changed. Unpublished events of a version lose their personal fields before they leave,
+        and outbox entries set aside for good go (never published, and they may carry the text). A
+        version whose rewrite changes nothing is not written (idempotent)."""
+        changed = 0
+        async for doc in self.versions.find({"mentorship_id": mentorship_id}):
+            before = mentorship_of(doc)
+            old, new = before.as_dict(), rewrite(before).as_dict()
+            fields = {k: v for k, v in new.items() if old.get(k) != v}
+            update = _scrub_update(doc, fields)
+            if update:
+                await self.versions.update_one({"_id": doc["_id"]}, update)
+                changed += 1
+        return changed
 
     async def flag_for_review(self, mentorship_id: str, flag: dict[str, Any]) -> bool:
         try:
@@ -212,7 +264,8 @@ class Store:
         by_mentorship: dict[str, list[dict[str, Any]]] = {}
         async for f in self.flags.find({}).limit(2000):
             by_mentorship.setdefault(f["mentorship_id"], []).append(
-                {k: v for k, v in f.items() if k not in ("_id", "mentorship_id")})
+                {k: v for k, v in f.items() if k not in ("_id", "mentorship_id")}
+            )
         out = []
         for mid, flags in by_mentorship.items():
             doc = await self.get_mentorship(mid)
@@ -221,8 +274,10 @@ class Store:
         return out
 
     async def review_flags(self, mentorship_id: str) -> list[dict[str, Any]]:
-        return [{k: v for k, v in f.items() if k not in ("_id", "mentorship_id")}
-                async for f in self.flags.find({"mentorship_id": mentorship_id})]
+        return [
+            {k: v for k, v in f.items() if k not in ("_id", "mentorship_id")}
+            async for f in self.flags.find({"mentorship_id": mentorship_id})
+        ]
 
     # --- open-request locks ------------------------------------------------------------------
     async def lock_pair(self, mentee_id: str, mentor_id: str, mentorship_id: str) -> str | None:
@@ -230,8 +285,9 @@ class Store:
         key = f"{mentee_id}:{mentor_id}"
         for _ in range(3):
             try:
-                await self.locks.insert_one({"_id": key, "mentorship_id": mentorship_id, "mentee_id": mentee_id,
-                                             "mentor_id": mentor_id})
+                await self.locks.insert_one(
+                    {"_id": key, "mentorship_id": mentorship_id, "mentee_id": mentee_id, "mentor_id": mentor_id}
+                )
                 return None
             except DuplicateKeyError:
                 held = await self.locks.find_one({"_id": key})
@@ -257,8 +313,12 @@ class Store:
         if doc is None:
             return None
         holders = [c["mentorship_id"] async for c in self.claims.find({"mentor_id": mentor_id})]
-        return {"mentor_id": mentor_id, "capacity": doc["capacity"], "holders": sorted(holders),
-                "free": doc["capacity"] - len(holders)}
+        return {
+            "mentor_id": mentor_id,
+            "capacity": doc["capacity"],
+            "holders": sorted(holders),
+            "free": doc["capacity"] - len(holders),
+        }
 
     async def take_slot(self, mentor_id: str, mentorship_id: str) -> dict[str, Any] | None:
         """Take a free slot for this mentorship: insert a claim on a free slot number (atomic).
@@ -295,7 +355,7 @@ class Store:
     async def free_slots(self, mentor_ids: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
         for start in range(0, len(mentor_ids), 1000):
-            chunk = list(mentor_ids[start:start + 1000])
+            chunk = list(mentor_ids[start : start + 1000])
             async for d in self.loads.find({"_id": {"$in": chunk}}, {"capacity": 1}):
                 out[d["_id"]] = int(d["capacity"])
             async for c in self.claims.find({"mentor_id": {"$in": chunk}}, {"mentor_id": 1}):
@@ -303,13 +363,20 @@ class Store:
                     out[c["mentor_id"]] -= 1
         return out
 
+    async def forget_mentor(self, mentor_id: str) -> None:
+        """An erased mentor: no capacity document, no slot claims left."""
+        await self.claims.delete_many({"mentor_id": mentor_id})
+        await self.loads.delete_one({"_id": mentor_id})
+
     # --- rotation of suggestions ---------------------------------------------------------------
     async def exposures_by_others(self, mentor_ids: Sequence[str], mentee_id: str, now: datetime) -> dict[str, int]:
         """Per mentor, how many OTHER mentees are being shown them right now."""
         seen: dict[str, set[str]] = {}
         wanted = set(mentor_ids)
-        async for d in self.exposures.find({"mentor_ids": {"$in": list(mentor_ids)}, "until": {"$gt": now},
-                                            "mentee_id": {"$ne": mentee_id}}, {"mentor_ids": 1, "mentee_id": 1}):
+        async for d in self.exposures.find(
+            {"mentor_ids": {"$in": list(mentor_ids)}, "until": {"$gt": now}, "mentee_id": {"$ne": mentee_id}},
+            {"mentor_ids": 1, "mentee_id": 1},
+        ):
             for m in d["mentor_ids"]:
                 if m in wanted:
                     seen.setdefault(m, set()).add(d["mentee_id"])
@@ -318,11 +385,16 @@ class Store:
     async def expose(self, mentee_id: str, mentor_ids: Sequence[str], until: datetime) -> None:
         """One insert per suggestion call (cheap everywhere); expired ones are purged."""
         if mentor_ids:
-            await self.exposures.insert_one({"_id": str(uuid.uuid4()), "mentee_id": mentee_id,
-                                             "mentor_ids": list(mentor_ids), "until": until})
+            await self.exposures.insert_one(
+                {"_id": str(uuid.uuid4()), "mentee_id": mentee_id, "mentor_ids": list(mentor_ids), "until": until}
+            )
 
     async def forget_exposures(self, mentee_id: str) -> None:
         await self.exposures.delete_many({"mentee_id": mentee_id})
+
+    async def forget_exposures_of(self, profile_id: str) -> None:
+        """Every exposure the person was shown in or was shown as a mentor (rotation forgets them)."""
+        await self.exposures.delete_many({"$or": [{"mentee_id": profile_id}, {"mentor_ids": profile_id}]})
 
     async def purge_exposures(self, now: datetime) -> int:
         return (await self.exposures.delete_many({"until": {"$lte": now}})).deleted_count
@@ -334,9 +406,18 @@ class Store:
     async def get_program(self, program_id: str) -> dict[str, Any] | None:
         return await self.programs.find_one({"_id": program_id}, _NO_OUTBOX)
 
-    async def list_programs(self, *, name_contains: str | None, mode: str | None, starts_after: date | None,
-                            starts_before: date | None, ends_after: date | None, ends_before: date | None,
-                            offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    async def list_programs(
+        self,
+        *,
+        name_contains: str | None,
+        mode: str | None,
+        starts_after: date | None,
+        starts_before: date | None,
+        ends_after: date | None,
+        ends_before: date | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int]:
         """A page of programs, newest first, and how many match. Dates are stored as ISO strings,
         so comparing them as strings compares the dates."""
         query: dict[str, Any] = {}
@@ -360,19 +441,24 @@ class Store:
         if changes:
             update["$set"] = changes
         # no projection: FerretDB's findAndModify has none (the presenter hides the outbox)
-        return await self.programs.find_one_and_update({"_id": program_id}, update,
-                                                       return_document=ReturnDocument.AFTER)
+        return await self.programs.find_one_and_update(
+            {"_id": program_id}, update, return_document=ReturnDocument.AFTER
+        )
 
     async def latest_enrolment(self, program_id: str, role: str, profile_id: str) -> dict[str, Any] | None:
         """The person's latest enrolment spell in this role (`spell`, and `withdrawn_at` if it ended)."""
-        found = await self.enrollments.find({"program_id": program_id, "role": role, "profile_id": profile_id},
-                                            _NO_OUTBOX).to_list()
+        found = await self.enrollments.find(
+            {"program_id": program_id, "role": role, "profile_id": profile_id}, _NO_OUTBOX
+        ).to_list()
         if not found:
             return None
         latest = max(found, key=lambda d: d.get("spell", 0))
         withdrawal = await self.withdrawals.find_one({"_id": latest["_id"]}, {"withdrawn_at": 1})
-        return {**latest, "spell": latest.get("spell", 0),
-                "withdrawn_at": withdrawal["withdrawn_at"] if withdrawal else None}
+        return {
+            **latest,
+            "spell": latest.get("spell", 0),
+            "withdrawn_at": withdrawal["withdrawn_at"] if withdrawal else None,
+        }
 
     async def insert_enrolment(self, doc: dict[str, Any], events: Events) -> bool:
         """False when this spell exists already (a concurrent enrolment won)."""
@@ -399,6 +485,21 @@ class Store:
             if best is None or d.get("spell", 0) > best.get("spell", 0):
                 latest[d["profile_id"]] = d
         return [pid for pid, d in latest.items() if d["_id"] not in ended]
+
+    async def enrolments_of(self, profile_id: str) -> list[dict[str, Any]]:
+        """The person's latest spell per (program, role), each with `withdrawn_at` (None while enrolled)."""
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        async for d in self.enrollments.find({"profile_id": profile_id}, _NO_OUTBOX):
+            key = (d["program_id"], d["role"])
+            if key not in latest or d.get("spell", 0) > latest[key].get("spell", 0):
+                latest[key] = d
+        out = []
+        for d in latest.values():
+            withdrawal = await self.withdrawals.find_one({"_id": d["_id"]}, {"withdrawn_at": 1})
+            out.append(
+                {**d, "spell": d.get("spell", 0), "withdrawn_at": withdrawal["withdrawn_at"] if withdrawal else None}
+            )
+        return out
 
     async def runs_of(self, program_id: str, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """A page of the program's cohort runs, newest first, without the proposal's pair lists."""
@@ -451,18 +552,23 @@ class Store:
             intro.update(state=answer["state"], answered_at=answer["answered_at"])
         return intro
 
-    async def introductions_of(self, profile_id: str, *, as_: str | None, state: str | None, offset: int,
-                               limit: int) -> tuple[list[dict[str, Any]], int]:
+    async def introductions_of(
+        self, profile_id: str, *, as_: str | None, state: str | None, offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
         """A page of the introductions a person made (`introduced_by`), received (`contact`) or was
         introduced in (`mentee`), newest first, with their answers; and how many match."""
-        fields = {"introduced_by": ["introduced_by"], "contact": ["contact_id"], "mentee": ["mentee_id"],
-                  None: ["introduced_by", "contact_id", "mentee_id"]}[as_]
+        fields = {
+            "introduced_by": ["introduced_by"],
+            "contact": ["contact_id"],
+            "mentee": ["mentee_id"],
+            None: ["introduced_by", "contact_id", "mentee_id"],
+        }[as_]
         query: dict[str, Any] = {"$or": [{f: profile_id} for f in fields]}
         found = await self.introductions.find(query, _NO_OUTBOX).to_list()
         answers: dict[str, dict[str, Any]] = {}
         ids = [d["_id"] for d in found]
         for start in range(0, len(ids), 1000):
-            chunk = ids[start:start + 1000]
+            chunk = ids[start : start + 1000]
             async for a in self.answers.find({"_id": {"$in": chunk}}, {"state": 1, "answered_at": 1}):
                 answers[a["_id"]] = a
         for d in found:
@@ -471,12 +577,23 @@ class Store:
         if state:
             found = [d for d in found if d["state"] == state]
         found.sort(key=lambda d: (d["made_at"], d["_id"]), reverse=True)
-        return found[offset:offset + limit], len(found)
+        return found[offset : offset + limit], len(found)
+
+    async def scrub_introduction(self, introduction_id: str) -> bool:
+        """Erasure: the introduction's message goes, from the document and its unpublished event."""
+        doc = await self.introductions.find_one({"_id": introduction_id})
+        if doc is None:
+            return False
+        update = _scrub_update(doc, {"message": ""} if doc.get("message") else {})
+        if update:
+            await self.introductions.update_one({"_id": introduction_id}, update)
+        return bool(update)
 
     async def answer_introduction(self, introduction_id: str, state: str, at: datetime, events: Events) -> bool:
         try:
-            await self.answers.insert_one(new_document({"_id": introduction_id, "state": state, "answered_at": at},
-                                                       events))
+            await self.answers.insert_one(
+                new_document({"_id": introduction_id, "state": state, "answered_at": at}, events)
+            )
             return True
         except DuplicateKeyError:
             return False

@@ -2,6 +2,7 @@
 conditional single-document write carrying its events (see `adapters.store`)."""
 
 from .cohorts import CohortUseCases
+from .erasure import ErasureUseCases
 from .introductions import IntroductionUseCases
 from .lifecycle import LifecycleUseCases, MentorshipView
 from .profile_cache import ProfileCache
@@ -10,5 +11,16 @@ from .reviews import ReviewUseCases
 from .shared import EXPIRY_TIMER
 from .suggestions import SuggestionUseCases
 
-__all__ = ["EXPIRY_TIMER", "CohortUseCases", "IntroductionUseCases", "LifecycleUseCases", "MentorshipView",
-           "ProfileCache", "ProgramQuery", "ProgramUseCases", "ReviewUseCases", "SuggestionUseCases"]
+__all__ = [
+    "EXPIRY_TIMER",
+    "CohortUseCases",
+    "ErasureUseCases",
+    "IntroductionUseCases",
+    "LifecycleUseCases",
+    "MentorshipView",
+    "ProfileCache",
+    "ProgramQuery",
+    "ProgramUseCases",
+    "ReviewUseCases",
+    "SuggestionUseCases",
+]

@@ -50,9 +50,17 @@ class MentorshipView:
 
 
 class LifecycleUseCases:
-    def __init__(self, ctx: UseCaseContext, *, settings: Settings, profiles: ProfileReader,
-                 mentorships: MentorshipStore, capacity: CapacityStore, exposures: ExposureStore,
-                 programs: ProgramReader) -> None:
+    def __init__(
+        self,
+        ctx: UseCaseContext,
+        *,
+        settings: Settings,
+        profiles: ProfileReader,
+        mentorships: MentorshipStore,
+        capacity: CapacityStore,
+        exposures: ExposureStore,
+        programs: ProgramReader,
+    ) -> None:
         self.ctx = ctx
         self.settings = settings
         self.profiles = profiles
@@ -67,11 +75,19 @@ class LifecycleUseCases:
         if profile and "mentor" in profile.get("roles", []):
             capacity = profile.get("mentor_capacity")
             await self.capacity.set_capacity(
-                profile["profile_id"], self.settings.default_mentor_capacity if capacity is None else int(capacity))
+                profile["profile_id"], self.settings.default_mentor_capacity if capacity is None else int(capacity)
+            )
 
     # --- asking ---------------------------------------------------------------------------------
-    async def request(self, principal: Principal, mentor_id: str, message: str, program_id: str | None,
-                      mentee_id: str | None = None, correlation_id: str | None = None) -> Mentorship:
+    async def request(
+        self,
+        principal: Principal,
+        mentor_id: str,
+        message: str,
+        program_id: str | None,
+        mentee_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Mentorship:
         mentee_id = mentee_id if (mentee_id and principal.is_admin) else principal.subject
         if mentee_id == mentor_id:
             raise Unprocessable("you cannot request yourself as a mentor", field="mentor_id")
@@ -86,18 +102,27 @@ class LifecycleUseCases:
         if not mentor.active:
             raise Unprocessable("this mentor is not active", field="mentor_id")
         _, constraints, program = await program_config(self.programs, program_id)
-        excluded = await self.mentorships.excluded_mentors([mentee_id],
-                                                           forbid_repeats=constraints.forbid_repeat_partners)
+        excluded = await self.mentorships.excluded_mentors(
+            [mentee_id], forbid_repeats=constraints.forbid_repeat_partners
+        )
         # an open request to the same mentor is reported as a duplicate (409) below, not as excluded
         found = violations(mentee, mentor, constraints, excluded=frozenset(excluded.get(mentee_id, ())))
         load = await self.capacity.load(mentor_id)
         if load is not None and load["free"] <= 0:
             raise Conflict("this mentor has no free capacity", field="mentor_id")
         now = self.ctx.clock.now()
-        change = self._decide(lambda: request_mentorship(
-            mentorship_id=new_id(), mentee_id=mentee_id, mentor_id=mentor_id, program_id=program_id,
-            message=message, approval_required=bool(program and program["mode"] == MatchingMode.ADMIN_APPROVED),
-            now=now, expires_at=now + timedelta(hours=self.settings.request_expiry_hours)))
+        change = self._decide(
+            lambda: request_mentorship(
+                mentorship_id=new_id(),
+                mentee_id=mentee_id,
+                mentor_id=mentor_id,
+                program_id=program_id,
+                message=message,
+                approval_required=bool(program and program["mode"] == MatchingMode.ADMIN_APPROVED),
+                now=now,
+                expires_at=now + timedelta(hours=self.settings.request_expiry_hours),
+            )
+        )
         created = change.after
         mid = created.mentorship_id
         holder = await self.mentorships.lock_pair(mentee_id, mentor_id, mid)
@@ -108,8 +133,9 @@ class LifecycleUseCases:
             raise Unprocessable(found[0], field="mentor_id", violations=found)
         assert created.expires_at is not None
         # The timer first: a request never exists without its expiry.
-        await self.ctx.timers.schedule(expiry_timer_id(mid), EXPIRY_TIMER, created.expires_at,
-                                       {"mentorship_id": mid}, group=mid)
+        await self.ctx.timers.schedule(
+            expiry_timer_id(mid), EXPIRY_TIMER, created.expires_at, {"mentorship_id": mid}, group=mid
+        )
         try:
             await self.mentorships.save(created, self._envelopes(change, correlation_id))
         except BaseException:
@@ -135,12 +161,16 @@ class LifecycleUseCases:
         return await self.mentorships.mentorships_of(profile_id)
 
     # --- answering and closing ------------------------------------------------------------------
-    async def accept(self, principal: Principal, mentorship_id: str, agreement: Agreement | None,
-                     correlation_id: str | None = None) -> Mentorship:
+    async def accept(
+        self, principal: Principal, mentorship_id: str, agreement: Agreement | None, correlation_id: str | None = None
+    ) -> Mentorship:
         mentorship = await self._load_for(principal, mentorship_id, "mentor")
         _, _, program = await program_config(self.programs, mentorship.program_id)
-        defaults = (AgreementDefaults(cadence=program["cadence"], duration_weeks=program["duration_weeks"])
-                    if program else AgreementDefaults())
+        defaults = (
+            AgreementDefaults(cadence=program["cadence"], duration_weeks=program["duration_weeks"])
+            if program
+            else AgreementDefaults()
+        )
         now = self.ctx.clock.now()
         # every rule is checked before the capacity slot is taken: a refused accept holds nothing
         change = self._decide(lambda: mentorship.accept(agreement, defaults, now))
@@ -162,38 +192,59 @@ class LifecycleUseCases:
         self.ctx.events_written()
         return change.after
 
-    async def decline(self, principal: Principal, mentorship_id: str, reason: str,
-                      correlation_id: str | None = None) -> Mentorship:
+    async def decline(
+        self, principal: Principal, mentorship_id: str, reason: str, correlation_id: str | None = None
+    ) -> Mentorship:
         mentorship = await self._load_for(principal, mentorship_id, "mentor")
         now = self.ctx.clock.now()
-        return await self._apply(lambda: mentorship.decline(reason, now, by_admin=principal.is_admin),
-                                 "decline", correlation_id)
+        return await self._apply(
+            lambda: mentorship.decline(reason, now, by_admin=principal.is_admin), "decline", correlation_id
+        )
 
-    async def withdraw(self, principal: Principal, mentorship_id: str, correlation_id: str | None = None,
-                       ) -> Mentorship:
+    async def withdraw(
+        self,
+        principal: Principal,
+        mentorship_id: str,
+        correlation_id: str | None = None,
+    ) -> Mentorship:
         mentorship = await self._load_for(principal, mentorship_id, "mentee")
         now = self.ctx.clock.now()
         return await self._apply(lambda: mentorship.withdraw(now), "withdraw", correlation_id)
 
-    async def approve(self, principal: Principal, mentorship_id: str, correlation_id: str | None = None,
-                      ) -> Mentorship:
+    async def approve(
+        self,
+        principal: Principal,
+        mentorship_id: str,
+        correlation_id: str | None = None,
+    ) -> Mentorship:
         principal.require_admin()
         mentorship = await self._load_for(principal, mentorship_id)
         now = self.ctx.clock.now()
         return await self._apply(lambda: mentorship.approve(principal.subject, now), "approve", correlation_id)
 
-    async def complete(self, principal: Principal, mentorship_id: str, correlation_id: str | None = None,
-                       ) -> Mentorship:
+    async def complete(
+        self,
+        principal: Principal,
+        mentorship_id: str,
+        correlation_id: str | None = None,
+    ) -> Mentorship:
         mentorship = await self._load_for(principal, mentorship_id, "mentee", "mentor")
         now = self.ctx.clock.now()
         return await self._apply(lambda: mentorship.complete(now), "complete", correlation_id)
 
-    async def end(self, principal: Principal, mentorship_id: str, reason: str, not_a_good_fit: bool,
-                  correlation_id: str | None = None) -> Mentorship:
+    async def end(
+        self,
+        principal: Principal,
+        mentorship_id: str,
+        reason: str,
+        not_a_good_fit: bool,
+        correlation_id: str | None = None,
+    ) -> Mentorship:
         mentorship = await self._load_for(principal, mentorship_id, "mentee", "mentor")
         now = self.ctx.clock.now()
-        return await self._apply(lambda: mentorship.end(reason, not_a_good_fit, principal.subject, now), "end",
-                                 correlation_id)
+        return await self._apply(
+            lambda: mentorship.end(reason, not_a_good_fit, principal.subject, now), "end", correlation_id
+        )
 
     async def expire(self, timer: dict[str, Any], now: datetime) -> list[Envelope[Any]]:
         """Timer handler: an unanswered request expires (the conditional write makes it once)."""
@@ -265,4 +316,3 @@ class LifecycleUseCases:
 
     async def _person(self, profile_id: str) -> Person | None:
         return await person_of(self.profiles, self.ctx.clock, self.settings.default_mentor_capacity, profile_id)
-

@@ -42,10 +42,26 @@ class ProgramUseCases:
         principal.require_admin()
         program_id = new_id()
         now = self.ctx.clock.now()
-        created = self.ctx.events.new(ProgramCreated(program_id=program_id, name=spec.name, mode=spec.mode.value,
-                                                     starts_on=spec.starts_on, ends_on=spec.ends_on, created_at=now))
-        await self.programs.insert_program({"_id": program_id, **spec.model_dump(mode="json"), "version": 1,
-                                            "created_by": principal.subject, "created_at": now}, [created])
+        created = self.ctx.events.new(
+            ProgramCreated(
+                program_id=program_id,
+                name=spec.name,
+                mode=spec.mode.value,
+                starts_on=spec.starts_on,
+                ends_on=spec.ends_on,
+                created_at=now,
+            )
+        )
+        await self.programs.insert_program(
+            {
+                "_id": program_id,
+                **spec.model_dump(mode="json"),
+                "version": 1,
+                "created_by": principal.subject,
+                "created_at": now,
+            },
+            [created],
+        )
         self.ctx.events_written()
         return await self.get_program(principal, program_id)
 
@@ -63,8 +79,12 @@ class ProgramUseCases:
         """Admins only: programs newest first, filtered; `status` is derived from today's date."""
         principal.require_admin()
         today = self.ctx.clock.now().date()
-        bounds: dict[str, date | None] = {"starts_after": None, "starts_before": None, "ends_after": None,
-                                          "ends_before": None}
+        bounds: dict[str, date | None] = {
+            "starts_after": None,
+            "starts_before": None,
+            "ends_after": None,
+            "ends_before": None,
+        }
         if query.status == ProgramStatus.UPCOMING:
             bounds["starts_after"] = today
         elif query.status == ProgramStatus.RUNNING:
@@ -72,8 +92,12 @@ class ProgramUseCases:
         elif query.status == ProgramStatus.ENDED:
             bounds["ends_before"] = today
         found, total = await self.programs.list_programs(
-            name_contains=query.name_contains, mode=query.mode.value if query.mode else None, offset=query.offset,
-            limit=query.limit, **bounds)
+            name_contains=query.name_contains,
+            mode=query.mode.value if query.mode else None,
+            offset=query.offset,
+            limit=query.limit,
+            **bounds,
+        )
         items = [{**present_program(doc), "status": program_status(doc, today)} for doc in found]
         return page(items, total, query.offset, query.limit)
 
@@ -99,10 +123,19 @@ class ProgramUseCases:
         spell = latest["spell"] + 1 if latest is not None else 1
         enrolment_id = f"{program_id}:{role}:{profile_id}#{spell}"
         now = to_millis(self.ctx.clock.now())  # as stored: the withdrawal repeats it from the store
-        enrolled = self.ctx.events.new(ProgramParticipantEnrolled(
-            program_id=program_id, profile_id=profile_id, role=role, enrolment_id=enrolment_id, enrolled_at=now))
-        doc = {"_id": enrolment_id, "program_id": program_id, "profile_id": profile_id, "role": role,
-               "spell": spell, "enrolled_at": now}
+        enrolled = self.ctx.events.new(
+            ProgramParticipantEnrolled(
+                program_id=program_id, profile_id=profile_id, role=role, enrolment_id=enrolment_id, enrolled_at=now
+            )
+        )
+        doc = {
+            "_id": enrolment_id,
+            "program_id": program_id,
+            "profile_id": profile_id,
+            "role": role,
+            "spell": spell,
+            "enrolled_at": now,
+        }
         # a concurrent enrolment of the same person may win the spell: then they are enrolled all the same
         if await self.programs.insert_enrolment(doc, [enrolled]):
             self.ctx.events_written()
@@ -115,11 +148,24 @@ class ProgramUseCases:
         if latest is None or latest["withdrawn_at"] is not None:
             raise NotFound("enrollment", f"{program_id}:{role}:{profile_id}")
         now = self.ctx.clock.now()
-        withdrawn = self.ctx.events.new(ProgramParticipantWithdrawn(
-            program_id=program_id, profile_id=profile_id, role=role, enrolment_id=latest["_id"],
-            enrolled_at=latest["enrolled_at"], withdrawn_at=now))
-        doc = {"_id": latest["_id"], "program_id": program_id, "profile_id": profile_id, "role": role,
-               "enrolled_at": latest["enrolled_at"], "withdrawn_at": now}
+        withdrawn = self.ctx.events.new(
+            ProgramParticipantWithdrawn(
+                program_id=program_id,
+                profile_id=profile_id,
+                role=role,
+                enrolment_id=latest["_id"],
+                enrolled_at=latest["enrolled_at"],
+                withdrawn_at=now,
+            )
+        )
+        doc = {
+            "_id": latest["_id"],
+            "program_id": program_id,
+            "profile_id": profile_id,
+            "role": role,
+            "enrolled_at": latest["enrolled_at"],
+            "withdrawn_at": now,
+        }
         if not await self.programs.insert_withdrawal(doc, [withdrawn]):
             raise NotFound("enrollment", f"{program_id}:{role}:{profile_id}")  # withdrawn concurrently
         self.ctx.events_written()

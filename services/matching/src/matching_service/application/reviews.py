@@ -22,9 +22,10 @@ class ReviewUseCases:
         data = event.data
         if not data.not_a_good_fit:
             return
-        await self.mentorships.flag_for_review(data.mentorship_id, {
-            "event_id": event.id, "session_id": data.session_id, "author_role": data.author_role,
-            "at": event.time})
+        await self.mentorships.flag_for_review(
+            data.mentorship_id,
+            {"event_id": event.id, "session_id": data.session_id, "author_role": data.author_role, "at": event.time},
+        )
 
     async def review_queue(self, principal: Principal) -> list[dict[str, Any]]:
         principal.require_admin()

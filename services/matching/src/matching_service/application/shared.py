@@ -32,8 +32,10 @@ async def person_of(profiles: ProfileReader, clock: Clock, default_capacity: int
     return Person.from_profile(profile, clock.now(), default_capacity)
 
 
-async def program_config(programs: ProgramReader, program_id: str | None,
-                         ) -> tuple[Weights, Constraints, dict[str, Any] | None]:
+async def program_config(
+    programs: ProgramReader,
+    program_id: str | None,
+) -> tuple[Weights, Constraints, dict[str, Any] | None]:
     """A program's weights and constraints (the defaults without a program)."""
     if program_id is None:
         return Weights(), Constraints(), None
@@ -67,5 +69,10 @@ def present_introduction(doc: dict[str, Any]) -> dict[str, Any]:
 def page(items: list[dict[str, Any]], total: int, offset: int, limit: int) -> dict[str, Any]:
     """One page of a listing; `next_offset` is None on the last page."""
     following = offset + len(items)
-    return {"items": items, "total": total, "offset": offset, "limit": limit,
-            "next_offset": following if following < total and items else None}
+    return {
+        "items": items,
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "next_offset": following if following < total and items else None,
+    }

@@ -19,9 +19,18 @@ from .shared import person_of, program_config
 
 
 class SuggestionUseCases:
-    def __init__(self, ctx: UseCaseContext, *, settings: Settings, profiles: ProfileReader, cache: ProfileCache,
-                 mentorships: MentorshipStore, capacity: CapacityStore, exposures: ExposureStore,
-                 programs: ProgramReader) -> None:
+    def __init__(
+        self,
+        ctx: UseCaseContext,
+        *,
+        settings: Settings,
+        profiles: ProfileReader,
+        cache: ProfileCache,
+        mentorships: MentorshipStore,
+        capacity: CapacityStore,
+        exposures: ExposureStore,
+        programs: ProgramReader,
+    ) -> None:
         self.ctx = ctx
         self.settings = settings
         self.profiles = profiles
@@ -34,8 +43,9 @@ class SuggestionUseCases:
     async def suggestions(self, mentee_id: str, k: int, program_id: str | None = None) -> dict[str, Any]:
         # independent store reads run concurrently (each is a round trip, and a scan on FerretDB);
         # a missing mentee is still reported before a bad program
-        cached, config = await asyncio.gather(self.cache.get(), program_config(self.programs, program_id),
-                                              return_exceptions=True)
+        cached, config = await asyncio.gather(
+            self.cache.get(), program_config(self.programs, program_id), return_exceptions=True
+        )
         if isinstance(cached, BaseException):
             raise cached
         index, people = cached
@@ -45,8 +55,9 @@ class SuggestionUseCases:
         if isinstance(config, BaseException):
             raise config
         weights, constraints, _ = config
-        excluded = await self.mentorships.excluded_mentors([mentee_id],
-                                                           forbid_repeats=constraints.forbid_repeat_partners)
+        excluded = await self.mentorships.excluded_mentors(
+            [mentee_id], forbid_repeats=constraints.forbid_repeat_partners
+        )
         scores = index.score_one(mentee, weights, constraints, excluded=excluded.get(mentee_id, ()))
         now = self.ctx.clock.now()
         picked: list[int] = []
@@ -58,13 +69,14 @@ class SuggestionUseCases:
         while len(picked) < k and start < len(scores):
             if start >= len(order):  # the first window was not enough: sort the rest too
                 order = np.argsort(-scores, kind="stable")
-            window = [int(j) for j in order[start:start + step] if scores[j] >= 0]
+            window = [int(j) for j in order[start : start + step] if scores[j] >= 0]
             start += step
             if not window:
                 break
             ids = [index.ids[j] for j in window]
-            held, shown = await asyncio.gather(self.capacity.slots_held(ids),
-                                               self.exposures.exposures_by_others(ids, mentee_id, now))
+            held, shown = await asyncio.gather(
+                self.capacity.slots_held(ids), self.exposures.exposures_by_others(ids, mentee_id, now)
+            )
             for j, pid in zip(window, ids, strict=True):
                 free = int(index.capacity[j]) - held.get(pid, 0)
                 if free > 0 and shown.get(pid, 0) < free:
@@ -75,8 +87,7 @@ class SuggestionUseCases:
         hold = timedelta(minutes=self.settings.suggestion_hold_minutes)
         if hold:
             await self.exposures.expose(mentee_id, chosen, now + hold)
-        items = [{"mentor_id": index.ids[j], **explain(mentee, index.mentors[j], weights, constraints)}
-                 for j in picked]
+        items = [{"mentor_id": index.ids[j], **explain(mentee, index.mentors[j], weights, constraints)} for j in picked]
         return {"mentee_id": mentee_id, "program_id": program_id, "suggestions": items}
 
     async def explain_pair(self, mentee_id: str, mentor_id: str, program_id: str | None) -> dict[str, Any]:
@@ -86,13 +97,20 @@ class SuggestionUseCases:
         if mentor is None:
             raise NotFound("profile", mentor_id)
         weights, constraints, _ = await program_config(self.programs, program_id)
-        excluded = await self.mentorships.excluded_mentors([mentee_id],
-                                                           forbid_repeats=constraints.forbid_repeat_partners)
+        excluded = await self.mentorships.excluded_mentors(
+            [mentee_id], forbid_repeats=constraints.forbid_repeat_partners
+        )
         free = (await self.capacity.free_slots([mentor_id])).get(mentor_id, 0)
-        found = violations(mentee, mentor, constraints, excluded=frozenset(excluded.get(mentee_id, ())),
-                           free_slots=free)
-        return {"mentee_id": mentee_id, "mentor_id": mentor_id, "eligible": not found, "violations": found,
-                **explain(mentee, mentor, weights, constraints)}
+        found = violations(
+            mentee, mentor, constraints, excluded=frozenset(excluded.get(mentee_id, ())), free_slots=free
+        )
+        return {
+            "mentee_id": mentee_id,
+            "mentor_id": mentor_id,
+            "eligible": not found,
+            "violations": found,
+            **explain(mentee, mentor, weights, constraints),
+        }
 
     async def _person(self, profile_id: str) -> Person | None:
         return await person_of(self.profiles, self.ctx.clock, self.settings.default_mentor_capacity, profile_id)

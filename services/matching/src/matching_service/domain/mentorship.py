@@ -39,6 +39,11 @@ from mentorship_contracts.matching import (
 from .programs import planned_end
 
 AUTO_DECLINE_REASON = "the mentor reached their capacity"
+# Said when a participant erased their profile: neutral, names nobody.
+LEFT_REASON = "the person left the platform"
+ERASURE_ACTOR = "platform"
+# Reasons the platform writes itself: no personal data, so they survive a scrub.
+PLATFORM_REASONS = (AUTO_DECLINE_REASON, LEFT_REASON)
 
 
 class State(StrEnum):
@@ -181,8 +186,9 @@ class Mentorship(BaseModel):
         """The mentor reached their capacity: their other open requests are declined for them."""
         self._require("decline", State.REQUESTED)
         after = self._next(state=State.DECLINED, closed_at=now, reason=AUTO_DECLINE_REASON, automatic=True)
-        return Change(self, after, [MentorshipRequestDeclined(**self._ids(), reason=AUTO_DECLINE_REASON,
-                                                              automatic=True)])
+        return Change(
+            self, after, [MentorshipRequestDeclined(**self._ids(), reason=AUTO_DECLINE_REASON, automatic=True)]
+        )
 
     def withdraw(self, now: datetime) -> Change:
         """The mentee takes the request back (before it starts)."""
@@ -209,24 +215,56 @@ class Mentorship(BaseModel):
     def end(self, reason: str, not_a_good_fit: bool, by: str, now: datetime) -> Change:
         """End early, with a reason; "not a good fit" keeps the pair apart from now on."""
         self._require("end", State.ACTIVE)
-        after = self._next(state=State.ENDED, closed_at=now, reason=reason, not_a_good_fit=not_a_good_fit,
-                           ended_by=by)
-        return Change(self, after, [MentorshipEnded(**self._ids(), reason=reason, not_a_good_fit=not_a_good_fit,
-                                                    ended_at=now)])
+        after = self._next(state=State.ENDED, closed_at=now, reason=reason, not_a_good_fit=not_a_good_fit, ended_by=by)
+        return Change(
+            self, after, [MentorshipEnded(**self._ids(), reason=reason, not_a_good_fit=not_a_good_fit, ended_at=now)]
+        )
+
+    # --- erasure ---------------------------------------------------------------------------------
+    def scrubbed(self) -> Mentorship:
+        """The same mentorship without free text (the request message, a reason a person wrote, the
+        agreement's goal titles and expectations): what a participant's erasure leaves. Ids, dates,
+        states and numbers stay; so do the reasons the platform wrote itself."""
+        changes: dict[str, object] = {}
+        if self.message:
+            changes["message"] = ""
+        if self.reason and self.reason not in PLATFORM_REASONS:
+            changes["reason"] = ""
+        if self.agreement is not None and (self.agreement.goals or self.agreement.expectations):
+            changes["agreement"] = self.agreement.model_copy(update={"goals": [], "expectations": ""})
+        return self.model_copy(update=changes) if changes else self
+
+    def leave(self, person_id: str, now: datetime) -> Change | None:
+        """A participant erased their profile: an open request closes (withdrawn when the mentee
+        left, declined when the mentor did) and an active mentorship ends, each with a neutral
+        reason. None when nothing is open any more (or the person takes no part)."""
+        if not self.has_participant(person_id, "mentee", "mentor"):
+            return None
+        mentee_left = person_id == self.mentee_id
+        if self.state in PENDING_STATES:
+            return self.withdraw(now) if mentee_left else self.decline(LEFT_REASON, now, by_admin=True)
+        if self.state == State.ACTIVE:
+            return self.end(LEFT_REASON, False, ERASURE_ACTOR, now)
+        return None
 
     # --- helpers --------------------------------------------------------------------------------
     def started_event(self) -> MentorshipStarted:
         assert self.agreement is not None and self.started_at is not None
-        return MentorshipStarted(**self._ids(), agreement=self.agreement, started_at=self.started_at,
-                                 origin=self.origin)
+        return MentorshipStarted(
+            **self._ids(), agreement=self.agreement, started_at=self.started_at, origin=self.origin
+        )
 
     def _require(self, action: str, *allowed: State) -> None:
         if self.state not in allowed:
             raise TransitionRefused(action, self.state)
 
     def _ids(self) -> dict[str, str | None]:
-        return {"mentorship_id": self.mentorship_id, "mentee_id": self.mentee_id, "mentor_id": self.mentor_id,
-                "program_id": self.program_id}
+        return {
+            "mentorship_id": self.mentorship_id,
+            "mentee_id": self.mentee_id,
+            "mentor_id": self.mentor_id,
+            "program_id": self.program_id,
+        }
 
     def _next(self, **changes: object) -> Mentorship:
         return self.model_copy(update={**changes, "version": self.version + 1})
@@ -251,24 +289,70 @@ class Change:
         return self.before is not None and self.before.state == State.REQUESTED and self.after.state != State.REQUESTED
 
 
-def request_mentorship(*, mentorship_id: str, mentee_id: str, mentor_id: str, program_id: str | None, message: str,
-                       approval_required: bool, now: datetime, expires_at: datetime) -> Change:
+def request_mentorship(
+    *,
+    mentorship_id: str,
+    mentee_id: str,
+    mentor_id: str,
+    program_id: str | None,
+    message: str,
+    approval_required: bool,
+    now: datetime,
+    expires_at: datetime,
+) -> Change:
     """A mentee asks a mentor (the checks of who may be asked are the application's: they read
     profiles and capacity)."""
     if mentee_id == mentor_id:
         raise RuleViolation("mentor_id", "you cannot request yourself as a mentor")
-    after = Mentorship(mentorship_id=mentorship_id, mentee_id=mentee_id, mentor_id=mentor_id, program_id=program_id,
-                       state=State.REQUESTED, message=message, requested_at=now, expires_at=expires_at,
-                       origin="request", approval_required=approval_required, version=1)
-    event = MentorshipRequested(mentorship_id=mentorship_id, mentee_id=mentee_id, mentor_id=mentor_id,
-                                program_id=program_id, message=message, expires_at=expires_at)
+    after = Mentorship(
+        mentorship_id=mentorship_id,
+        mentee_id=mentee_id,
+        mentor_id=mentor_id,
+        program_id=program_id,
+        state=State.REQUESTED,
+        message=message,
+        requested_at=now,
+        expires_at=expires_at,
+        origin="request",
+        approval_required=approval_required,
+        version=1,
+    )
+    event = MentorshipRequested(
+        mentorship_id=mentorship_id,
+        mentee_id=mentee_id,
+        mentor_id=mentor_id,
+        program_id=program_id,
+        message=message,
+        expires_at=expires_at,
+    )
     return Change(None, after, [event])
 
 
-def start_from_cohort(*, mentorship_id: str, mentee_id: str, mentor_id: str, program_id: str, run_id: str,
-                      score: float, agreement: Agreement, now: datetime) -> Change:
+def start_from_cohort(
+    *,
+    mentorship_id: str,
+    mentee_id: str,
+    mentor_id: str,
+    program_id: str,
+    run_id: str,
+    score: float,
+    agreement: Agreement,
+    now: datetime,
+) -> Change:
     """A published cohort run starts its mentorships directly (the admin's review was the approval)."""
-    after = Mentorship(mentorship_id=mentorship_id, mentee_id=mentee_id, mentor_id=mentor_id, program_id=program_id,
-                       state=State.ACTIVE, origin="cohort", run_id=run_id, score=score, requested_at=now,
-                       accepted_at=now, started_at=now, agreement=agreement, version=1)
+    after = Mentorship(
+        mentorship_id=mentorship_id,
+        mentee_id=mentee_id,
+        mentor_id=mentor_id,
+        program_id=program_id,
+        state=State.ACTIVE,
+        origin="cohort",
+        run_id=run_id,
+        score=score,
+        requested_at=now,
+        accepted_at=now,
+        started_at=now,
+        agreement=agreement,
+        version=1,
+    )
     return Change(None, after, [after.started_event()])

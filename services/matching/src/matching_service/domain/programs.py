@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 from enum import StrEnum
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mentorship_contracts.matching import Cadence
@@ -83,7 +84,6 @@ class ProgramSpec(BaseModel):
 
 def planned_end(start: date, duration_weeks: int) -> date:
     return start + timedelta(weeks=duration_weeks)
-
 
 
 class ProgramStatus(StrEnum):

@@ -13,10 +13,13 @@ from .http import routers
 
 def create(settings: Settings | None = None) -> FastAPI:
     runtime, matching = bootstrap(settings)
-    app = create_app(runtime, title="Matching service",
-                     description="Explainable suggestions, requests and the mentorship lifecycle, "
-                                 "programs and optimal cohort matching, introductions.",
-                     routers=routers)
+    app = create_app(
+        runtime,
+        title="Matching service",
+        description="Explainable suggestions, requests and the mentorship lifecycle, "
+        "programs and optimal cohort matching, introductions.",
+        routers=routers,
+    )
     app.state.profiles = matching.profiles
     app.state.matching = matching
     return app

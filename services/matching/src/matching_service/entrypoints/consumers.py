@@ -18,11 +18,16 @@ from mentorship_contracts.scheduling import SessionFeedbackSubmitted
 from mentorship_kit.runtime import ServiceRuntime
 
 from ..adapters.read_model import CANDIDATES, ProfileReadModel
-from ..application import LifecycleUseCases, ReviewUseCases
+from ..application import ErasureUseCases, LifecycleUseCases, ReviewUseCases
 
 
-def register_consumers(runtime: ServiceRuntime, profiles: ProfileReadModel, lifecycle: LifecycleUseCases,
-                       reviews: ReviewUseCases) -> None:
+def register_consumers(
+    runtime: ServiceRuntime,
+    profiles: ProfileReadModel,
+    lifecycle: LifecycleUseCases,
+    reviews: ReviewUseCases,
+    erasure: ErasureUseCases,
+) -> None:
     async def on_snapshot(event: Envelope[ProfileRegistered] | Envelope[ProfileUpdated]) -> None:
         if await profiles.upsert(event.data.profile, event.time):
             await lifecycle.profile_changed(event.data.profile.model_dump(mode="json"))
@@ -43,7 +48,7 @@ def register_consumers(runtime: ServiceRuntime, profiles: ProfileReadModel, life
         await _patched(event, {"active": True})
 
     async def on_erased(event: Envelope[ProfileErased]) -> None:
-        await profiles.erase(event.data.profile_id, event.time)
+        await erasure.profile_erased(event)
 
     async def _patched(event: Envelope[Any], changes: dict[str, Any]) -> None:
         doc = await profiles.patch(event.data.profile_id, changes, event.time)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+
 from mentorship_kit.auth import CurrentPrincipal
 from mentorship_kit.policy import Policy, policy
 from mentorship_kit.problems import NotFound

@@ -38,8 +38,9 @@ class ContactBook:
         await self._apply(profile_id, {"active": active}, as_of, create=False)
 
     async def erase(self, profile_id: str, as_of: datetime) -> None:
-        await self.coll.replace_one({"_id": profile_id}, {"_id": profile_id, "erased": True, "as_of": as_of},
-                                    upsert=True)
+        await self.coll.replace_one(
+            {"_id": profile_id}, {"_id": profile_id, "erased": True, "as_of": as_of}, upsert=True
+        )
 
     async def _apply(self, profile_id: str, fields: dict[str, Any], as_of: datetime, *, create: bool = True) -> None:
         res = await self.coll.update_one(
@@ -73,8 +74,9 @@ class ContactWaits:
         self.coll = db[CONTACT_WAITS]
 
     async def add(self, profile_id: str, delivery_ids: list[str]) -> None:
-        await self.coll.update_one({"_id": profile_id}, {"$addToSet": {"delivery_ids": {"$each": delivery_ids}}},
-                                   upsert=True)
+        await self.coll.update_one(
+            {"_id": profile_id}, {"$addToSet": {"delivery_ids": {"$each": delivery_ids}}}, upsert=True
+        )
 
     async def waiting(self, profile_id: str) -> list[str]:
         doc = await self.coll.find_one({"_id": profile_id})

@@ -36,8 +36,11 @@ OPEN_STATES = ("pending", "held", "retrying", "sending", WAITING, CHECKING)
 INDEXES = Indexes(
     DELIVERIES,
     (
-        IndexModel([("source_event_id", ASCENDING), ("recipient_id", ASCENDING), ("channel", ASCENDING)],
-                   unique=True, name="delivery_key_unique"),
+        IndexModel(
+            [("source_event_id", ASCENDING), ("recipient_id", ASCENDING), ("channel", ASCENDING)],
+            unique=True,
+            name="delivery_key_unique",
+        ),
         IndexModel([("state", ASCENDING), ("lease_until", ASCENDING)], name="state_lease"),
         IndexModel([("recipient_id", ASCENDING), ("created_at", DESCENDING)], name="by_recipient"),
         IndexModel([("created_at", DESCENDING)], name="by_time"),
@@ -77,8 +80,14 @@ class DeliveryStore:
 
     def claimed(self, doc: dict[str, Any], now: datetime) -> dict[str, Any]:
         """A new pending delivery as `claim` would leave it, to insert it already claimed by us."""
-        return {**doc, "state": "sending", "lease_until": now + self.lease, "lease_owner": self.owner,
-                "updated_at": now, "attempt_count": int(doc.get("attempt_count") or 0) + 1}
+        return {
+            **doc,
+            "state": "sending",
+            "lease_until": now + self.lease,
+            "lease_owner": self.owner,
+            "updated_at": now,
+            "attempt_count": int(doc.get("attempt_count") or 0) + 1,
+        }
 
     async def claim(self, delivery_id: str, now: datetime) -> dict[str, Any] | None:
         """pending (or sending with a lapsed lease: its sender died) -> sending, leased to us.
@@ -86,13 +95,15 @@ class DeliveryStore:
         Returns the document as it was BEFORE the claim (its state tells whether a crashed
         attempt is being recovered), or None if someone else holds it or it is finished.
         """
-        update = {"$set": {"state": "sending", "lease_until": now + self.lease, "lease_owner": self.owner,
-                           "updated_at": now},
-                  "$inc": {"attempt_count": 1}}
+        update = {
+            "$set": {"state": "sending", "lease_until": now + self.lease, "lease_owner": self.owner, "updated_at": now},
+            "$inc": {"attempt_count": 1},
+        }
         # Two plain filters rather than one $or: FerretDB resolves `_id` + equality cheaply.
         for condition in ({"state": "pending"}, {"state": "sending", "lease_until": {"$lt": now}}):
-            before = await self.coll.find_one_and_update({"_id": delivery_id, **condition}, update,
-                                                         return_document=ReturnDocument.BEFORE)
+            before = await self.coll.find_one_and_update(
+                {"_id": delivery_id, **condition}, update, return_document=ReturnDocument.BEFORE
+            )
             if before is not None:
                 return before
         return None
@@ -100,40 +111,55 @@ class DeliveryStore:
     async def claim_check(self, delivery_id: str, now: datetime) -> dict[str, Any] | None:
         """waiting_for_contact (or checking_contact with a lapsed lease) -> checking_contact, leased
         to us: one contact check at a time per held delivery, so it is released or failed once."""
-        update = {"$set": {"state": CHECKING, "lease_until": now + self.lease, "lease_owner": self.owner,
-                           "updated_at": now}}
+        update = {
+            "$set": {"state": CHECKING, "lease_until": now + self.lease, "lease_owner": self.owner, "updated_at": now}
+        }
         for condition in ({"state": WAITING}, {"state": CHECKING, "lease_until": {"$lt": now}}):
-            before = await self.coll.find_one_and_update({"_id": delivery_id, **condition}, update,
-                                                         return_document=ReturnDocument.BEFORE)
+            before = await self.coll.find_one_and_update(
+                {"_id": delivery_id, **condition}, update, return_document=ReturnDocument.BEFORE
+            )
             if before is not None:
                 return before
         return None
 
-    async def finish(self, delivery_id: str, fields: dict[str, Any], attempt_log: list[dict[str, Any]],
-                     events: list[Envelope[Any]], *, from_state: str = "sending") -> bool:
+    async def finish(
+        self,
+        delivery_id: str,
+        fields: dict[str, Any],
+        attempt_log: list[dict[str, Any]],
+        events: list[Envelope[Any]],
+        *,
+        from_state: str = "sending",
+    ) -> bool:
         """Record the outcome of our attempt or check (state + log + events in one write)."""
         update = with_events(
-            {"$set": {**fields, "lease_until": None, "lease_owner": None},
-             "$push": {"attempts": {"$each": attempt_log}}},
+            {
+                "$set": {**fields, "lease_until": None, "lease_owner": None},
+                "$push": {"attempts": {"$each": attempt_log}},
+            },
             events,
         )
-        res = await self.coll.update_one({"_id": delivery_id, "state": from_state, "lease_owner": self.owner},
-                                         update)
+        res = await self.coll.update_one({"_id": delivery_id, "state": from_state, "lease_owner": self.owner}, update)
         return res.modified_count == 1
 
     async def move(self, delivery_id: str, from_state: str, to_state: str, now: datetime) -> bool:
-        res = await self.coll.update_one({"_id": delivery_id, "state": from_state},
-                                         {"$set": {"state": to_state, "updated_at": now}})
+        res = await self.coll.update_one(
+            {"_id": delivery_id, "state": from_state}, {"$set": {"state": to_state, "updated_at": now}}
+        )
         return res.modified_count == 1
 
     async def abandoned(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
         """Deliveries whose sender died mid-attempt, that nobody picked up, or whose timer was lost."""
         grace = now - timedelta(seconds=30)
         cursor = self.coll.find(
-            {"$or": [{"state": "sending", "lease_until": {"$lt": now}},
-                     {"state": CHECKING, "lease_until": {"$lt": now}},
-                     {"state": "pending", "updated_at": {"$lt": grace}},
-                     {"state": {"$in": ["held", "retrying", WAITING]}, "due_at": {"$lt": grace}}]},
+            {
+                "$or": [
+                    {"state": "sending", "lease_until": {"$lt": now}},
+                    {"state": CHECKING, "lease_until": {"$lt": now}},
+                    {"state": "pending", "updated_at": {"$lt": grace}},
+                    {"state": {"$in": ["held", "retrying", WAITING]}, "due_at": {"$lt": grace}},
+                ]
+            },
             {"_id": 1, "state": 1},
         ).limit(limit)
         return [d async for d in cursor]
@@ -146,8 +172,16 @@ class DeliveryStore:
         )
         await self.coll.update_many({"recipient_id": recipient_id}, {"$set": {"message": None, "source_event": None}})
 
-    async def log(self, *, recipient_id: str | None, state: str | None, source_event_id: str | None,
-                  channel: str | None, limit: int, before: datetime | None) -> list[dict[str, Any]]:
+    async def log(
+        self,
+        *,
+        recipient_id: str | None,
+        state: str | None,
+        source_event_id: str | None,
+        channel: str | None,
+        limit: int,
+        before: datetime | None,
+    ) -> list[dict[str, Any]]:
         query: dict[str, Any] = {}
         if recipient_id:
             query["recipient_id"] = recipient_id

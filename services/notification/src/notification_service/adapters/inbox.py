@@ -16,8 +16,9 @@ INBOX = "inbox"
 INDEXES = Indexes(
     INBOX,
     (
-        IndexModel([("recipient_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
-                   name="by_recipient_time"),
+        IndexModel(
+            [("recipient_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="by_recipient_time"
+        ),
         IndexModel([("recipient_id", ASCENDING), ("read_at", ASCENDING)], name="unread"),
     ),
 )
@@ -34,8 +35,9 @@ class Inbox:
         except DuplicateKeyError:
             pass
 
-    async def page(self, recipient_id: str, *, limit: int, after: tuple[datetime, str] | None,
-                   unread_only: bool) -> list[dict[str, Any]]:
+    async def page(
+        self, recipient_id: str, *, limit: int, after: tuple[datetime, str] | None, unread_only: bool
+    ) -> list[dict[str, Any]]:
         """Newest first; `after` is the (created_at, id) of the last item of the previous page."""
         query: dict[str, Any] = {"recipient_id": recipient_id}
         if unread_only:
@@ -51,15 +53,15 @@ class Inbox:
 
     async def mark_read(self, recipient_id: str, item_id: str, now: datetime) -> bool | None:
         """True if marked now, False if it was read already, None if there is no such item."""
-        res = await self.coll.update_one({"_id": item_id, "recipient_id": recipient_id, "read_at": None},
-                                         {"$set": {"read_at": now}})
+        res = await self.coll.update_one(
+            {"_id": item_id, "recipient_id": recipient_id, "read_at": None}, {"$set": {"read_at": now}}
+        )
         if res.modified_count:
             return True
         return False if await self.coll.find_one({"_id": item_id, "recipient_id": recipient_id}) else None
 
     async def mark_all_read(self, recipient_id: str, now: datetime) -> int:
-        res = await self.coll.update_many({"recipient_id": recipient_id, "read_at": None},
-                                          {"$set": {"read_at": now}})
+        res = await self.coll.update_many({"recipient_id": recipient_id, "read_at": None}, {"$set": {"read_at": now}})
         return res.modified_count
 
     async def forget(self, recipient_id: str) -> None:

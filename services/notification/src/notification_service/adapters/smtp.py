@@ -7,12 +7,16 @@ dropped connections are transient and retried later by a durable timer, never by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 
 import aiosmtplib
+from opentelemetry.trace import SpanKind
+
+from mentorship_kit.tracing import record_failure, tracer
 
 from ..settings import Settings
 
@@ -24,9 +28,20 @@ class SendFailed(Exception):
         self.permanent = permanent
 
 
-def build_email(*, sender: str, to_name: str, to_address: str, subject: str, text: str, html: str,
-                message_id: str, date: datetime, delivery_id: str, ics: str | None = None,
-                ics_method: str | None = None) -> EmailMessage:
+def build_email(
+    *,
+    sender: str,
+    to_name: str,
+    to_address: str,
+    subject: str,
+    text: str,
+    html: str,
+    message_id: str,
+    date: datetime,
+    delivery_id: str,
+    ics: str | None = None,
+    ics_method: str | None = None,
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = formataddr((to_name, to_address))
@@ -37,8 +52,13 @@ def build_email(*, sender: str, to_name: str, to_address: str, subject: str, tex
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     if ics:
-        msg.add_attachment(ics.encode(), maintype="text", subtype="calendar", filename="invite.ics",
-                           params={"method": ics_method or "REQUEST", "charset": "utf-8"})
+        msg.add_attachment(
+            ics.encode(),
+            maintype="text",
+            subtype="calendar",
+            filename="invite.ics",
+            params={"method": ics_method or "REQUEST", "charset": "utf-8"},
+        )
     return msg
 
 
@@ -59,8 +79,12 @@ class SmtpMailer:
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
         client = aiosmtplib.SMTP(
-            hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_seconds,
-            use_tls=s.smtp_implicit_tls, start_tls=starttls_mode(s), cert_bundle=s.smtp_ca_file,
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            timeout=s.smtp_timeout_seconds,
+            use_tls=s.smtp_implicit_tls,
+            start_tls=starttls_mode(s),
+            cert_bundle=s.smtp_ca_file,
         )
         await client.connect()
         if s.smtp_username:
@@ -69,6 +93,23 @@ class SmtpMailer:
         return client
 
     async def send(self, message: EmailMessage, recipient: str) -> None:
+        with tracer().start_as_current_span(
+            "smtp send",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "server.address": self.settings.smtp_host,
+                "server.port": self.settings.smtp_port,
+                "mentorship.delivery_id": str(message.get("X-Mentorship-Delivery", "")),
+            },
+        ) as span:
+            try:
+                await self._send(message, recipient)
+            except SendFailed as exc:
+                record_failure(span, exc)
+                span.set_attribute("mentorship.permanent", exc.permanent)
+                raise
+
+    async def _send(self, message: EmailMessage, recipient: str) -> None:
         async with self._slots:
             reused = bool(self._idle)
             client = self._idle.pop() if reused else None
@@ -92,17 +133,14 @@ class SmtpMailer:
                 raise SendFailed(f"SMTP answered {exc.code}: {exc.message[:200]}", permanent=exc.code >= 500) from exc
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 await self._discard(client)
-                raise SendFailed(f"SMTP unavailable: {type(exc).__name__}: {str(exc)[:200]}",
-                                 permanent=False) from exc
+                raise SendFailed(f"SMTP unavailable: {type(exc).__name__}: {str(exc)[:200]}", permanent=False) from exc
             else:
                 self._idle.append(client)
 
     async def _discard(self, client: Any) -> None:
         if client is not None:
-            try:
+            with contextlib.suppress(Exception):  # a broken pooled connection: dropping it is the point
                 client.close()
-            except Exception:
-                pass
 
     async def close(self) -> None:
         while self._idle:

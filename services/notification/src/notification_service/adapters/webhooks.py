@@ -60,8 +60,9 @@ class EndpointStore:
         )
 
     async def succeeded(self, endpoint_id: str) -> None:
-        await self.coll.update_one({"_id": endpoint_id, "consecutive_failures": {"$ne": 0}},
-                                   {"$set": {"consecutive_failures": 0}})
+        await self.coll.update_one(
+            {"_id": endpoint_id, "consecutive_failures": {"$ne": 0}}, {"$set": {"consecutive_failures": 0}}
+        )
 
     async def failed(self, endpoint_id: str) -> int:
         doc = await self.coll.find_one_and_update(
@@ -69,8 +70,9 @@ class EndpointStore:
         )
         return int(doc["consecutive_failures"]) if doc else 0
 
-    async def disable(self, endpoint_id: str, reason: str, threshold: int, now: datetime,
-                      events: list[Envelope[Any]]) -> bool:
+    async def disable(
+        self, endpoint_id: str, reason: str, threshold: int, now: datetime, events: list[Envelope[Any]]
+    ) -> bool:
         """Disable once: only the write that flips `enabled` carries the event."""
         res = await self.coll.update_one(
             {"_id": endpoint_id, "enabled": True, "consecutive_failures": {"$gte": threshold}},
@@ -105,7 +107,7 @@ async def check_url(url: str, *, allow_loopback: bool, allow_private: bool) -> N
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise ForbiddenUrl(f"host {host!r} does not resolve") from exc
-        addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     for address in addresses:
         reason = forbidden_address(address, allow_loopback=allow_loopback, allow_private=allow_private)
         if reason:
@@ -130,7 +132,8 @@ class WebhookSender:
         await check_url(url, allow_loopback=self.allow_loopback, allow_private=self.allow_private)
         signature = sign(secret, int(time.time()), body)
         response = await self.client.post(
-            url, content=body,
+            url,
+            content=body,
             headers={"content-type": "application/json", SIGNATURE_HEADER: signature, **headers},
         )
         return WebhookResult(response.status_code, f"HTTP {response.status_code}")

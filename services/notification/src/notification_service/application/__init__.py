@@ -30,5 +30,11 @@ class NotificationUseCases(EventHandling, DeliveryRecovery, EndpointAdmin):
     waits=..., deliveries=..., inbox=..., endpoints=..., sessions=..., mailer=..., webhooks=...)`."""
 
 
-__all__ = ["CONTACT_TIMER", "RELEASE_TIMER", "RETRY_TIMER", "UNKNOWN_RECIPIENT", "EndpointFailure",
-           "NotificationUseCases"]
+__all__ = [
+    "CONTACT_TIMER",
+    "RELEASE_TIMER",
+    "RETRY_TIMER",
+    "UNKNOWN_RECIPIENT",
+    "EndpointFailure",
+    "NotificationUseCases",
+]

@@ -33,9 +33,19 @@ class NotificationBase:
     """The constructor and shared helpers of every capability of `NotificationUseCases`."""
 
     def __init__(
-        self, ctx: UseCaseContext, *, settings: Settings, contacts: ContactBook, waits: ContactWaits,
-        deliveries: DeliveryStore, inbox: Inbox, endpoints: EndpointStore, sessions: SessionDurations,
-        mailer: SmtpMailer, webhooks: WebhookSender, renderer: Renderer | None = None,
+        self,
+        ctx: UseCaseContext,
+        *,
+        settings: Settings,
+        contacts: ContactBook,
+        waits: ContactWaits,
+        deliveries: DeliveryStore,
+        inbox: Inbox,
+        endpoints: EndpointStore,
+        sessions: SessionDurations,
+        mailer: SmtpMailer,
+        webhooks: WebhookSender,
+        renderer: Renderer | None = None,
     ) -> None:
         self.ctx = ctx
         self.settings = settings
@@ -61,20 +71,31 @@ class NotificationBase:
         event = self.ctx.events.new(data, correlation_id=delivery["correlation_id"], time=now)
         return event.model_copy(update={"causationid": delivery["source_event_id"]})
 
-    def _failed_event(self, doc: dict[str, Any], reason: str, *, permanent: bool, attempts: int,
-                      now: datetime) -> Envelope[Any]:
-        return self._about(doc, NotificationFailed(
-            delivery_id=doc["_id"], recipient_id=doc["recipient_id"], channel=doc["channel"],
-            category=doc["category"], source_event_id=doc["source_event_id"],
-            source_event_type=doc["source_event_type"], reason=reason[:2000], permanent=permanent,
-            failed_at=now, attempts=attempts,
-        ), now)
+    def _failed_event(
+        self, doc: dict[str, Any], reason: str, *, permanent: bool, attempts: int, now: datetime
+    ) -> Envelope[Any]:
+        return self._about(
+            doc,
+            NotificationFailed(
+                delivery_id=doc["_id"],
+                recipient_id=doc["recipient_id"],
+                channel=doc["channel"],
+                category=doc["category"],
+                source_event_id=doc["source_event_id"],
+                source_event_type=doc["source_event_type"],
+                reason=reason[:2000],
+                permanent=permanent,
+                failed_at=now,
+                attempts=attempts,
+            ),
+            now,
+        )
 
     async def _schedule(self, kind: str, timer_id: str, due_at: datetime, doc: dict[str, Any]) -> None:
-        await self.ctx.timers.schedule(timer_id, kind, due_at, {"delivery_id": doc["_id"]},
-                                       group=doc["recipient_id"])
+        await self.ctx.timers.schedule(timer_id, kind, due_at, {"delivery_id": doc["_id"]}, group=doc["recipient_id"])
 
     async def _schedule_recheck(self, doc: dict[str, Any]) -> None:
         # One timer per check: a fired timer is never moved, the next check gets its own id.
-        await self._schedule(CONTACT_TIMER, f"contact:{doc['_id']}:{doc.get('contact_checks') or 0}",
-                             doc["due_at"], doc)
+        await self._schedule(
+            CONTACT_TIMER, f"contact:{doc['_id']}:{doc.get('contact_checks') or 0}", doc["due_at"], doc
+        )

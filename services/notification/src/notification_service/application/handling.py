@@ -51,8 +51,11 @@ class EventHandling(ContactWaiting):
         # A delivery due now is inserted already claimed by us, exactly as `claim` would leave it:
         # the insert doubles as the claim (one store write fewer per message).
         created = await self.deliveries.create_many(
-            [(self.deliveries.claimed(doc, now) if doc["state"] == "pending" else doc, events)
-             for doc, events in planned])
+            [
+                (self.deliveries.claimed(doc, now) if doc["state"] == "pending" else doc, events)
+                for doc, events in planned
+            ]
+        )
         if any(new and events for new, (_, events) in zip(created, planned, strict=True)):
             self.ctx.events_written()
         fresh = [doc for new, (doc, _) in zip(created, planned, strict=True) if new]

@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from mentorship_contracts import Envelope, EventData, encode
+from mentorship_contracts import Envelope, encode
 from mentorship_contracts.scheduling import SessionCancelled
 
 from .. import domain
@@ -30,8 +30,9 @@ class DeliveryPlanning(NotificationBase):
         planned = await self._plan_people(envelope, now)
         rule = domain.rule_for(envelope.data)
         for endpoint in await self.endpoints.subscribed(envelope.type):
-            doc = self._base(envelope, endpoint["_id"], domain.Channel.WEBHOOK,
-                             rule.category.value if rule else "events", now)
+            doc = self._base(
+                envelope, endpoint["_id"], domain.Channel.WEBHOOK, rule.category.value if rule else "events", now
+            )
             doc.update(recipient_kind="webhook", state="pending", message={"body": encode(envelope).decode()})
             planned.append((doc, []))
         return planned
@@ -43,30 +44,53 @@ class DeliveryPlanning(NotificationBase):
         rule = domain.rule_for(data)
         if rule is not None:
             people = [(pid, who) for pid, who in domain.recipients(rule, data) if only in (None, pid)]
-            mentioned = {v for f in ("mentee_id", "mentor_id", "contact_id", "introduced_by")
-                         if isinstance(v := getattr(data, f, None), str)}
+            mentioned = {
+                v
+                for f in ("mentee_id", "mentor_id", "contact_id", "introduced_by")
+                if isinstance(v := getattr(data, f, None), str)
+            }
             contacts = await self.contacts.get_many(sorted(mentioned | {pid for pid, _ in people}))
             names = {pid: c["display_name"] for pid, c in contacts.items() if not c.get("erased")}
             urgent = domain.is_urgent(data, now, self.urgent_window)
             for pid, audience in people:
-                planned += await self._personal(envelope, rule, pid, audience, contacts.get(pid), names,
-                                                urgent, now)
+                planned += await self._personal(envelope, rule, pid, audience, contacts.get(pid), names, urgent, now)
         return planned
 
-    def _base(self, envelope: Envelope[Any], recipient_id: str, channel: str, category: str,
-              now: datetime) -> dict[str, Any]:
+    def _base(
+        self, envelope: Envelope[Any], recipient_id: str, channel: str, category: str, now: datetime
+    ) -> dict[str, Any]:
         return {
             "_id": domain.delivery_id(envelope.id, recipient_id, channel),
-            "source_event_id": envelope.id, "source_event_type": envelope.type,
-            "correlation_id": envelope.correlationid, "recipient_id": recipient_id, "recipient_kind": "person",
-            "channel": channel, "category": category, "state": "pending", "reason": None, "urgent": False,
-            "message": None, "due_at": None, "attempts": [], "attempt_count": 0, "lease_until": None,
-            "lease_owner": None, "created_at": now, "updated_at": now,
+            "source_event_id": envelope.id,
+            "source_event_type": envelope.type,
+            "correlation_id": envelope.correlationid,
+            "recipient_id": recipient_id,
+            "recipient_kind": "person",
+            "channel": channel,
+            "category": category,
+            "state": "pending",
+            "reason": None,
+            "urgent": False,
+            "message": None,
+            "due_at": None,
+            "attempts": [],
+            "attempt_count": 0,
+            "lease_until": None,
+            "lease_owner": None,
+            "created_at": now,
+            "updated_at": now,
         }
 
     async def _personal(
-        self, envelope: Envelope[Any], rule: domain.Rule, pid: str, audience: str, contact: dict[str, Any] | None,
-        names: dict[str, str], urgent: bool, now: datetime,
+        self,
+        envelope: Envelope[Any],
+        rule: domain.Rule,
+        pid: str,
+        audience: str,
+        contact: dict[str, Any] | None,
+        names: dict[str, str],
+        urgent: bool,
+        now: datetime,
     ) -> Planned:
         category = rule.category.value
         if contact is None and self.contact_wait:
@@ -75,9 +99,14 @@ class DeliveryPlanning(NotificationBase):
             # when they arrive, and fails as an unknown recipient only after the grace period.
             doc = self._base(envelope, pid, "none", category, now)
             wait_until = now + self.contact_wait
-            doc.update(state=WAITING, reason="recipient not in the contact book yet", wait_until=wait_until,
-                       due_at=min(now + self.contact_recheck, wait_until), contact_checks=0,
-                       source_event=encode(envelope).decode())
+            doc.update(
+                state=WAITING,
+                reason="recipient not in the contact book yet",
+                wait_until=wait_until,
+                due_at=min(now + self.contact_recheck, wait_until),
+                contact_checks=0,
+                source_event=encode(envelope).decode(),
+            )
             log.info("notification waits for its recipient's contact", recipient_id=pid)
             return [(doc, [])]
         if contact is None or contact.get("erased"):
@@ -87,16 +116,22 @@ class DeliveryPlanning(NotificationBase):
             log.warning("notification recipient not found", recipient_id=pid, reason=reason)
             return [(doc, [self._failed_event(doc, reason, permanent=True, attempts=0, now=now)])]
         try:
-            rendered = self.renderer.render(rule.template, me=contact["display_name"],
-                                            time_zone=contact.get("time_zone") or "UTC", audience=audience,
-                                            event=envelope.data, names=names)
+            rendered = self.renderer.render(
+                rule.template,
+                me=contact["display_name"],
+                time_zone=contact.get("time_zone") or "UTC",
+                audience=audience,
+                event=envelope.data,
+                names=names,
+            )
             render_error = None
         except RenderError as exc:
             rendered, render_error = None, str(exc)
             log.error("template failed", template=rule.template, error=render_error[:300])
         prefs = contact.get("preferences") or {}
-        hold_until = None if urgent else domain.quiet_hours_end(now, contact.get("time_zone") or "UTC",
-                                                                prefs.get("quiet_hours"))
+        hold_until = (
+            None if urgent else domain.quiet_hours_end(now, contact.get("time_zone") or "UTC", prefs.get("quiet_hours"))
+        )
         out: Planned = []
         for channel in domain.PERSONAL_CHANNELS:
             doc = self._base(envelope, pid, channel.value, category, now)
@@ -108,13 +143,15 @@ class DeliveryPlanning(NotificationBase):
                 continue
             if rendered is None:
                 doc.update(state="failed", reason=render_error)
-                out.append((doc, [self._failed_event(doc, render_error or "", permanent=True, attempts=0,
-                                                     now=now)]))
+                out.append((doc, [self._failed_event(doc, render_error or "", permanent=True, attempts=0, now=now)]))
                 continue
             if channel is domain.Channel.EMAIL:
                 doc["message"] = {
-                    "to_name": contact["display_name"], "to_address": contact["email"],
-                    "subject": rendered.subject, "text": rendered.text, "html": rendered.html,
+                    "to_name": contact["display_name"],
+                    "to_address": contact["email"],
+                    "subject": rendered.subject,
+                    "text": rendered.text,
+                    "html": rendered.html,
                     **await self._invite(rule, envelope.data, contact["email"], rendered.subject, now),
                 }
             else:
@@ -124,16 +161,22 @@ class DeliveryPlanning(NotificationBase):
             out.append((doc, []))
         return out
 
-    async def _invite(self, rule: domain.Rule, data: EventData, attendee: str, summary: str,
-                      now: datetime) -> dict[str, Any]:
+    async def _invite(self, rule: domain.Rule, data: Any, attendee: str, summary: str, now: datetime) -> dict[str, Any]:
         if rule.calendar is None:
             return {}
         duration = getattr(data, "duration_minutes", None)
         if duration is None and isinstance(data, SessionCancelled):
             duration = await self.sessions.minutes(data.ical_uid) or 60
         ics = domain.icalendar(
-            method=rule.calendar, uid=data.ical_uid, sequence=data.sequence, start=data.start,  # type: ignore[attr-defined]
-            duration_minutes=int(duration or 60), summary=summary, organizer=self.mailer.sender_address,
-            attendee=attendee, stamp=now, location=getattr(data, "location", None),
+            method=rule.calendar,
+            uid=data.ical_uid,
+            sequence=data.sequence,
+            start=data.start,
+            duration_minutes=int(duration or 60),
+            summary=summary,
+            organizer=self.mailer.sender_address,
+            attendee=attendee,
+            stamp=now,
+            location=getattr(data, "location", None),
         )
         return {"ics": ics, "ics_method": rule.calendar}

@@ -22,6 +22,7 @@ import structlog
 
 from mentorship_contracts import Envelope
 from mentorship_contracts.notification import NotificationDelivered, WebhookEndpointDisabled
+from mentorship_kit.metrics import DELIVERIES_FAILED
 
 from .. import domain
 from ..adapters.deliveries import WAITING
@@ -61,9 +62,15 @@ class DeliveryAttempts(NotificationBase):
         n = int(before.get("attempt_count") or 0) + 1
         attempt_log: list[dict[str, Any]] = []
         if before["state"] == "sending":
-            attempt_log.append({"n": n - 1, "at": now, "outcome": "abandoned",
-                                "detail": "the sender stopped before recording an outcome; sending again "
-                                          "(same Message-ID / delivery id)"})
+            attempt_log.append(
+                {
+                    "n": n - 1,
+                    "at": now,
+                    "outcome": "abandoned",
+                    "detail": "the sender stopped before recording an outcome; sending again "
+                    "(same Message-ID / delivery id)",
+                }
+            )
         failure: SendFailed | None = None
         try:
             await self._send(before)
@@ -80,18 +87,32 @@ class DeliveryAttempts(NotificationBase):
         message = delivery.get("message") or {}
         channel = delivery["channel"]
         if channel == domain.Channel.IN_APP:
-            await self.inbox.put({
-                "_id": delivery["_id"], "recipient_id": delivery["recipient_id"], "category": delivery["category"],
-                "title": message["title"], "text": message["text"], "template": message.get("template"),
-                "source_event_id": delivery["source_event_id"], "source_event_type": delivery["source_event_type"],
-                "created_at": self.clock.now(), "read_at": None,
-            })
+            await self.inbox.put(
+                {
+                    "_id": delivery["_id"],
+                    "recipient_id": delivery["recipient_id"],
+                    "category": delivery["category"],
+                    "title": message["title"],
+                    "text": message["text"],
+                    "template": message.get("template"),
+                    "source_event_id": delivery["source_event_id"],
+                    "source_event_type": delivery["source_event_type"],
+                    "created_at": self.clock.now(),
+                    "read_at": None,
+                }
+            )
         elif channel == domain.Channel.EMAIL:
             email = build_email(
-                sender=self.settings.smtp_from, to_name=message["to_name"], to_address=message["to_address"],
-                subject=message["subject"], text=message["text"], html=message["html"],
+                sender=self.settings.smtp_from,
+                to_name=message["to_name"],
+                to_address=message["to_address"],
+                subject=message["subject"],
+                text=message["text"],
+                html=message["html"],
                 message_id=domain.message_id(delivery["_id"], self.settings.message_id_domain),
-                date=delivery["created_at"], delivery_id=delivery["_id"], ics=message.get("ics"),
+                date=delivery["created_at"],
+                delivery_id=delivery["_id"],
+                ics=message.get("ics"),
                 ics_method=message.get("ics_method"),
             )
             await self.mailer.send(email, message["to_address"])
@@ -110,9 +131,14 @@ class DeliveryAttempts(NotificationBase):
             raise SendFailed("webhook endpoint is disabled", permanent=True)
         try:
             result = await self.webhooks.post(
-                url=endpoint["url"], secret=endpoint["secret"], body=message["body"].encode(),
-                headers={"Mentorship-Delivery-Id": delivery["_id"], "Mentorship-Event-Id": delivery["source_event_id"],
-                         "Mentorship-Event-Type": delivery["source_event_type"]},
+                url=endpoint["url"],
+                secret=endpoint["secret"],
+                body=message["body"].encode(),
+                headers={
+                    "Mentorship-Delivery-Id": delivery["_id"],
+                    "Mentorship-Event-Id": delivery["source_event_id"],
+                    "Mentorship-Event-Type": delivery["source_event_type"],
+                },
             )
         except ForbiddenUrl as exc:
             raise EndpointFailure(str(exc), permanent=True) from exc
@@ -126,36 +152,62 @@ class DeliveryAttempts(NotificationBase):
         retryable = status >= 500 or status in (408, 429)
         raise EndpointFailure(f"endpoint answered {result.detail}", permanent=not retryable)
 
-    async def _delivered(self, before: dict[str, Any], n: int, attempt_log: list[dict[str, Any]],
-                         now: datetime) -> str:
+    async def _delivered(self, before: dict[str, Any], n: int, attempt_log: list[dict[str, Any]], now: datetime) -> str:
         attempt_log.append({"n": n, "at": now, "outcome": "delivered", "detail": None})
-        event = self._about(before, NotificationDelivered(
-            delivery_id=before["_id"], recipient_id=before["recipient_id"], channel=before["channel"],
-            category=before["category"], source_event_id=before["source_event_id"],
-            source_event_type=before["source_event_type"], delivered_at=now, attempts=n,
-        ), now)
+        event = self._about(
+            before,
+            NotificationDelivered(
+                delivery_id=before["_id"],
+                recipient_id=before["recipient_id"],
+                channel=before["channel"],
+                category=before["category"],
+                source_event_id=before["source_event_id"],
+                source_event_type=before["source_event_type"],
+                delivered_at=now,
+                attempts=n,
+            ),
+            now,
+        )
         fields = {"state": "delivered", "delivered_at": now, "reason": None, "due_at": None, "updated_at": now}
         await self._finish(before, fields, attempt_log, [event])
         return "delivered"
 
-    async def _failed(self, before: dict[str, Any], n: int, attempt_log: list[dict[str, Any]],
-                      failure: SendFailed, now: datetime) -> str:
-        attempt_log.append({"n": n, "at": now, "outcome": "permanent_failure" if failure.permanent else "failure",
-                            "detail": failure.reason})
-        log.warning("delivery attempt failed", delivery_channel=before["channel"], attempt=n,
-                    permanent=failure.permanent, reason=failure.reason[:200])
+    async def _failed(
+        self, before: dict[str, Any], n: int, attempt_log: list[dict[str, Any]], failure: SendFailed, now: datetime
+    ) -> str:
+        attempt_log.append(
+            {
+                "n": n,
+                "at": now,
+                "outcome": "permanent_failure" if failure.permanent else "failure",
+                "detail": failure.reason,
+            }
+        )
+        log.warning(
+            "delivery attempt failed",
+            delivery_channel=before["channel"],
+            attempt=n,
+            permanent=failure.permanent,
+            reason=failure.reason[:200],
+        )
         endpoint_disabled = False
         if isinstance(failure, EndpointFailure):
             endpoint_disabled = await self._count_endpoint_failure(before["recipient_id"], failure, now)
         if failure.permanent or endpoint_disabled or n >= self.settings.delivery_max_attempts:
-            reason = failure.reason if failure.permanent or endpoint_disabled \
+            reason = (
+                failure.reason
+                if failure.permanent or endpoint_disabled
                 else f"gave up after {n} attempts: {failure.reason}"
+            )
             event = self._failed_event(before, reason, permanent=failure.permanent, attempts=n, now=now)
             fields = {"state": "failed", "reason": reason, "failed_at": now, "due_at": None, "updated_at": now}
             await self._finish(before, fields, attempt_log, [event])
+            DELIVERIES_FAILED.labels(self.ctx.events.source, before["channel"], "failed").inc()
             return "failed"
-        retry_at = now + domain.retry_delay(n, self.settings.delivery_retry_base_seconds,
-                                            self.settings.delivery_retry_max_seconds)
+        DELIVERIES_FAILED.labels(self.ctx.events.source, before["channel"], "retrying").inc()
+        retry_at = now + domain.retry_delay(
+            n, self.settings.delivery_retry_base_seconds, self.settings.delivery_retry_max_seconds
+        )
         fields = {"state": "retrying", "reason": failure.reason, "due_at": retry_at, "updated_at": now}
         if await self._finish(before, fields, attempt_log, []):
             await self._schedule(RETRY_TIMER, f"retry:{before['_id']}:{n}", retry_at, before)
@@ -167,15 +219,24 @@ class DeliveryAttempts(NotificationBase):
         if failures < threshold:
             return False
         reason = f"{failures} consecutive failed deliveries, last: {failure.reason}"[:500]
-        event = self.ctx.events.new(WebhookEndpointDisabled(
-            endpoint_id=endpoint_id, reason=reason, consecutive_failures=failures, disabled_at=now), time=now)
+        event = self.ctx.events.new(
+            WebhookEndpointDisabled(
+                endpoint_id=endpoint_id, reason=reason, consecutive_failures=failures, disabled_at=now
+            ),
+            time=now,
+        )
         if await self.endpoints.disable(endpoint_id, reason, threshold, now, [event]):
             log.warning("webhook endpoint disabled", endpoint_id=endpoint_id, consecutive_failures=failures)
             self.ctx.events_written()
         return True
 
-    async def _finish(self, before: dict[str, Any], fields: dict[str, Any], attempt_log: list[dict[str, Any]],
-                      events: list[Envelope[Any]]) -> bool:
+    async def _finish(
+        self,
+        before: dict[str, Any],
+        fields: dict[str, Any],
+        attempt_log: list[dict[str, Any]],
+        events: list[Envelope[Any]],
+    ) -> bool:
         recorded = await self.deliveries.finish(before["_id"], fields, attempt_log, events)
         if recorded:
             self.ctx.events_written()

@@ -42,8 +42,14 @@ class ContactWaiting(DeliveryPlanning, DeliveryAttempts):
             planned = await self._plan_people(decode(before["source_event"].encode()), now, only=pid)
             # Crash after this insert: the lapsed check is redone, the delivery keys absorb the repeat.
             created = await self.deliveries.create_many(planned)
-            fields = {"state": "released", "reason": None, "due_at": None, "source_event": None,
-                      "contact_checks": checks, "updated_at": now}
+            fields = {
+                "state": "released",
+                "reason": None,
+                "due_at": None,
+                "source_event": None,
+                "contact_checks": checks,
+                "updated_at": now,
+            }
             await self._finish_check(before, fields, [])
             fresh = {doc["_id"] for new, (doc, _) in zip(created, planned, strict=True) if new}
             if any(new and events for new, (_, events) in zip(created, planned, strict=True)):
@@ -54,8 +60,15 @@ class ContactWaiting(DeliveryPlanning, DeliveryAttempts):
         if contact is not None or now >= before["wait_until"]:
             reason = "recipient erased" if contact is not None else UNKNOWN_RECIPIENT
             event = self._failed_event(before, reason, permanent=True, attempts=0, now=now)
-            fields = {"state": "failed", "reason": reason, "failed_at": now, "due_at": None, "source_event": None,
-                      "contact_checks": checks, "updated_at": now}
+            fields = {
+                "state": "failed",
+                "reason": reason,
+                "failed_at": now,
+                "due_at": None,
+                "source_event": None,
+                "contact_checks": checks,
+                "updated_at": now,
+            }
             await self._finish_check(before, fields, [event])
             log.warning("notification recipient not found", recipient_id=pid, reason=reason)
             return
@@ -67,8 +80,7 @@ class ContactWaiting(DeliveryPlanning, DeliveryAttempts):
             if await self.contacts.get(pid) is not None:
                 await self.recheck_contact(delivery_id)
 
-    async def _finish_check(self, before: dict[str, Any], fields: dict[str, Any],
-                            events: list[Envelope[Any]]) -> None:
+    async def _finish_check(self, before: dict[str, Any], fields: dict[str, Any], events: list[Envelope[Any]]) -> None:
         if await self.deliveries.finish(before["_id"], fields, [], events, from_state=CHECKING):
             await self.waits.done(before["recipient_id"], before["_id"])
             if events:

@@ -13,8 +13,11 @@ from .http import routers
 
 def create(settings: Settings | None = None) -> FastAPI:
     runtime, notifications = bootstrap(settings)
-    app = create_app(runtime, title="Notification service",
-                     description="Email, signed webhooks and the in-app inbox; preferences, quiet hours, "
-                                 "delivery log.", routers=routers)
+    app = create_app(
+        runtime,
+        title="Notification service",
+        description="Email, signed webhooks and the in-app inbox; preferences, quiet hours, delivery log.",
+        routers=routers,
+    )
     app.state.notifications = notifications
     return app

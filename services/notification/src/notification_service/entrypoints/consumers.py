@@ -37,8 +37,11 @@ def register_consumers(runtime: ServiceRuntime, app: NotificationUseCases) -> No
         await app.forget(event.data.profile_id, event.time)
 
     profile_handlers: dict[Any, Any] = {
-        ProfileRegistered: on_snapshot, ProfileUpdated: on_snapshot, ProfileDeactivated: on_deactivated,
-        ProfileReactivated: on_reactivated, ProfileErased: on_erased,
+        ProfileRegistered: on_snapshot,
+        ProfileUpdated: on_snapshot,
+        ProfileDeactivated: on_deactivated,
+        ProfileReactivated: on_reactivated,
+        ProfileErased: on_erased,
     }
     runtime.consume("contacts", Topic.PROFILE, profile_handlers, read_models=[CONTACTS])
 

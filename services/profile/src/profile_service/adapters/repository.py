@@ -135,8 +135,13 @@ def _mark_fields(marks: dict[str, Any] | None) -> dict[str, Any]:
     return fields
 
 
-def profile_document(profile: ProfileSnapshot, events: Sequence[Envelope[Any]], *,
-                     email_verified: bool = False, marks: dict[str, Any] | None = None) -> dict[str, Any]:
+def profile_document(
+    profile: ProfileSnapshot,
+    events: Sequence[Envelope[Any]],
+    *,
+    email_verified: bool = False,
+    marks: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     return new_document(
         {
             "_id": profile.profile_id,
@@ -152,9 +157,14 @@ def profile_document(profile: ProfileSnapshot, events: Sequence[Envelope[Any]], 
     )
 
 
-def _update_document(profile: ProfileSnapshot, expected_version: int, changed_fields: Sequence[str],
-                     events: Sequence[Envelope[Any]], write_id: str | None = None,
-                     marks: dict[str, Any] | None = None) -> dict[str, Any]:
+def _update_document(
+    profile: ProfileSnapshot,
+    expected_version: int,
+    changed_fields: Sequence[str],
+    events: Sequence[Envelope[Any]],
+    write_id: str | None = None,
+    marks: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     # $set only what changed: a concurrent reader never sees a half-written profile anyway
     # (single-document write), and the write stays small.
     dumped = profile.model_dump(mode="json")
@@ -182,8 +192,14 @@ class ProfileRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.coll = db[PROFILES]
 
-    async def add(self, profile: ProfileSnapshot, events: list[Envelope[Any]], *,
-                  email_verified: bool = False, marks: dict[str, Any] | None = None) -> None:
+    async def add(
+        self,
+        profile: ProfileSnapshot,
+        events: list[Envelope[Any]],
+        *,
+        email_verified: bool = False,
+        marks: dict[str, Any] | None = None,
+    ) -> None:
         try:
             await self.coll.insert_one(profile_document(profile, events, email_verified=email_verified, marks=marks))
         except DuplicateKeyError as exc:
@@ -194,7 +210,8 @@ class ProfileRepository:
     async def _clash(self, profile: ProfileSnapshot) -> Exception:
         """Which unique key a refused write ran into (the store's message does not say reliably)."""
         if profile.external_id is not None and await self.coll.find_one(
-                {"external_key": external_key(profile), "_id": {"$ne": profile.profile_id}}, {"_id": 1}):
+            {"external_key": external_key(profile), "_id": {"$ne": profile.profile_id}}, {"_id": 1}
+        ):
             return ExternalIdTaken()
         return EmailTaken()
 
@@ -205,8 +222,14 @@ class ProfileRepository:
     async def is_erased(self, profile_id: str) -> bool:
         return await self.coll.find_one({"_id": profile_id, "erased": True}, {"_id": 1}) is not None
 
-    async def save(self, profile: ProfileSnapshot, expected_version: int, changed_fields: Sequence[str],
-                   events: Sequence[Envelope[Any]], marks: dict[str, Any] | None = None) -> bool:
+    async def save(
+        self,
+        profile: ProfileSnapshot,
+        expected_version: int,
+        changed_fields: Sequence[str],
+        events: Sequence[Envelope[Any]],
+        marks: dict[str, Any] | None = None,
+    ) -> bool:
         """Conditional write: False when someone else changed the profile since it was read."""
         try:
             result = await self.coll.update_one(
@@ -227,13 +250,26 @@ class ProfileRepository:
         """
         result = await self.coll.update_one(
             _live(profile_id),
-            with_replaced_events({
-                "$set": {"erased": True, "email_key": f"erased:{profile_id}", "external_key": f"erased:{profile_id}"},
-                "$unset": {"profile": "", "search": "", "write_id": "", "email_verified": "",
-                           "deactivated_by_admin": "", "scim_user_name": "",
-                           "scim_user_key": ""},
-                "$inc": {"version": 1},
-            }, events),
+            with_replaced_events(
+                {
+                    "$set": {
+                        "erased": True,
+                        "email_key": f"erased:{profile_id}",
+                        "external_key": f"erased:{profile_id}",
+                    },
+                    "$unset": {
+                        "profile": "",
+                        "search": "",
+                        "write_id": "",
+                        "email_verified": "",
+                        "deactivated_by_admin": "",
+                        "scim_user_name": "",
+                        "scim_user_key": "",
+                    },
+                    "$inc": {"version": 1},
+                },
+                events,
+            ),
         )
         return result.modified_count == 1
 
@@ -272,10 +308,14 @@ class ProfileRepository:
         if lookup.user_name is not None:
             # userName is the email unless SCIM set another one (kept beside the profile as given;
             # compared case-insensitively, as RFC 7643 makes userName caseExact=false).
-            clauses.append({"$or": [
-                {"scim_user_key": {"$exists": False}, "email_key": email_key(lookup.user_name)},
-                {"scim_user_key": email_key(lookup.user_name)},
-            ]})
+            clauses.append(
+                {
+                    "$or": [
+                        {"scim_user_key": {"$exists": False}, "email_key": email_key(lookup.user_name)},
+                        {"scim_user_key": email_key(lookup.user_name)},
+                    ]
+                }
+            )
         query = {"$and": clauses}
         total = await self.coll.count_documents(query)
         if limit <= 0 or skip >= total:
@@ -289,8 +329,9 @@ class ProfileRepository:
         if not keys:
             return {}
         found: dict[str, StoredProfile] = {}
-        async for doc in self.coll.find({"email_key": {"$in": list(keys)}, "erased": {"$ne": True}},
-                                        {**PROJECTION, "email_key": 1}):
+        async for doc in self.coll.find(
+            {"email_key": {"$in": list(keys)}, "erased": {"$ne": True}}, {**PROJECTION, "email_key": 1}
+        ):
             found[doc["email_key"]] = _stored(doc)
         return found
 
@@ -299,9 +340,12 @@ class ProfileRepository:
         if not external_ids:
             return {}
         keys = [external_key_of(e) for e in external_ids]
-        return {doc["profile"]["external_id"]: doc["_id"]
-                async for doc in self.coll.find({"external_key": {"$in": keys}, "erased": {"$ne": True}},
-                                                {"profile.external_id": 1})}
+        return {
+            doc["profile"]["external_id"]: doc["_id"]
+            async for doc in self.coll.find(
+                {"external_key": {"$in": keys}, "erased": {"$ne": True}}, {"profile.external_id": 1}
+            )
+        }
 
     async def ids_in_use(self, ids: Sequence[str]) -> set[str]:
         if not ids:
@@ -313,8 +357,10 @@ class ProfileRepository:
         if not profiles:
             return set()
         try:
-            await self.coll.insert_many([profile_document(p.profile, p.events, email_verified=p.email_verified)
-                                         for p in profiles], ordered=False)
+            await self.coll.insert_many(
+                [profile_document(p.profile, p.events, email_verified=p.email_verified) for p in profiles],
+                ordered=False,
+            )
         except BulkWriteError as exc:
             return {err["index"] for err in exc.details.get("writeErrors", [])}
         return set()
@@ -326,8 +372,10 @@ class ProfileRepository:
             return set()
         write_ids = [uuid.uuid4().hex for _ in updates]
         ops = [
-            UpdateOne(_live(u.profile_id, version=u.expected_version),
-                      _update_document(u.profile, u.expected_version, u.changed_fields, u.events, wid))
+            UpdateOne(
+                _live(u.profile_id, version=u.expected_version),
+                _update_document(u.profile, u.expected_version, u.changed_fields, u.events, wid),
+            )
             for u, wid in zip(updates, write_ids, strict=True)
         ]
         failed: set[int] = set()
@@ -354,7 +402,10 @@ def _is_duplicate_key(exc: OperationFailure) -> bool:
 
 
 def _stored(doc: dict[str, Any]) -> StoredProfile:
-    return StoredProfile(ProfileSnapshot.model_validate(doc["profile"]), int(doc.get("version", 1)),
-                         email_verified=bool(doc.get("email_verified")),
-                         deactivated_by_admin=bool(doc.get("deactivated_by_admin")),
-                         scim_user_name=doc.get("scim_user_name"))
+    return StoredProfile(
+        ProfileSnapshot.model_validate(doc["profile"]),
+        int(doc.get("version", 1)),
+        email_verified=bool(doc.get("email_verified")),
+        deactivated_by_admin=bool(doc.get("deactivated_by_admin")),
+        scim_user_name=doc.get("scim_user_name"),
+    )

@@ -15,10 +15,12 @@ from .scim_http import router as scim_router
 
 def create(settings: Settings | None = None) -> FastAPI:
     runtime, use_cases = bootstrap(settings)
-    app = create_app(runtime, title="Profile service",
-                     description="People: roles, skills, goals, availability, preferences. "
-                                 "Source of truth for profile.events.",
-                     routers=[router, scim_router])
+    app = create_app(
+        runtime,
+        title="Profile service",
+        description="People: roles, skills, goals, availability, preferences. Source of truth for profile.events.",
+        routers=[router, scim_router],
+    )
     install_scim_errors(app)
     app.state.profiles = use_cases.profiles
     app.state.bulk_import = use_cases.imports

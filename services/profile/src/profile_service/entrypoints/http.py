@@ -42,7 +42,7 @@ class ProfileView(ProfileSnapshot):
 def _optional(name: str) -> tuple[Any, Any]:
     info = ProfileSnapshot.model_fields[name]
     # the field's own limits (max_length, patterns, single-line) travel with it into the patch
-    annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    annotation: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
     return (annotation | None, Field(default=None, description=info.description))
 
 
@@ -50,7 +50,7 @@ ProfilePatch = create_model(  # type: ignore[call-overload]
     "ProfilePatch",
     __config__=ConfigDict(extra="forbid"),
     __doc__="Fields to change; absent fields stay as they are, null clears an optional field. "
-            "mentoring_preferences and notification_preferences merge one level deep.",
+    "mentoring_preferences and notification_preferences merge one level deep.",
     **{name: _optional(name) for name in ProfileSnapshot.model_fields if name in UPDATABLE_FIELDS},
 )
 
@@ -72,7 +72,8 @@ class ProfilePage(BaseModel):
 
 
 def service(request: Request) -> ProfileUseCases:
-    return request.app.state.profiles
+    use_cases: ProfileUseCases = request.app.state.profiles
+    return use_cases
 
 
 Profiles = Annotated[ProfileUseCases, Depends(service)]
@@ -88,20 +89,33 @@ def _version(if_match: str | None) -> int | None:
         return None
     raw = if_match.strip().removeprefix("W/").strip('"')
     if not raw.isdigit():
-        raise Unprocessable("If-Match must be a profile version such as \"3\"", field="if-match")
+        raise Unprocessable('If-Match must be a profile version such as "3"', field="if-match")
     return int(raw)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProfileView, summary="Register a profile",
-             openapi_extra=policy(Policy.AUTHENTICATED, "a person registers themselves (the token's subject "
-                                                        "becomes the id, the email is unverified); an admin anyone"))
-async def register_profile(body: NewProfile, principal: CurrentPrincipal, profiles: Profiles,
-                           response: Response, correlation_id: CorrelationId = None) -> ProfileView:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProfileView,
+    summary="Register a profile",
+    openapi_extra=policy(
+        Policy.AUTHENTICATED,
+        "a person registers themselves (the token's subject becomes the id, the email is unverified); an admin anyone",
+    ),
+)
+async def register_profile(
+    body: NewProfile,
+    principal: CurrentPrincipal,
+    profiles: Profiles,
+    response: Response,
+    correlation_id: CorrelationId = None,
+) -> ProfileView:
     if not principal.is_admin:
         # People register themselves: their token's subject is their profile id.
         body = body.model_copy(update={"profile_id": principal.subject})
-    stored = await profiles.register(ProfileSnapshot.model_validate(body.model_dump()), correlation_id,
-                                     by_admin=principal.is_admin)
+    stored = await profiles.register(
+        ProfileSnapshot.model_validate(body.model_dump()), correlation_id, by_admin=principal.is_admin
+    )
     response.headers["location"] = f"/profiles/{stored.profile.profile_id}"
     return _view(stored, response)
 
@@ -126,97 +140,173 @@ async def search_profiles(
             skill_tag = normalise_tag(skill)
         except ValueError as exc:
             raise Unprocessable(str(exc), field="skill") from exc
-    filters = SearchFilters(role=role, skill=skill_tag, department=department, time_zone=time_zone, active=active,
-                            external_id=external_id)
+    filters = SearchFilters(
+        role=role, skill=skill_tag, department=department, time_zone=time_zone, active=active, external_id=external_id
+    )
     found = await profiles.search(filters, after=cursor, limit=limit + 1)
     page = found[:limit]
     items = [ProfileView(**s.profile.model_dump(), version=s.version) for s in page]
     return ProfilePage(items=items, next_cursor=page[-1].profile.profile_id if len(found) > limit else None)
 
 
-@router.get("/{profile_id}", response_model=ProfileView, summary="Read a profile (self or admin)",
-            openapi_extra=policy(Policy.PERSON))
-async def get_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
-                      response: Response) -> ProfileView:
+@router.get(
+    "/{profile_id}",
+    response_model=ProfileView,
+    summary="Read a profile (self or admin)",
+    openapi_extra=policy(Policy.PERSON),
+)
+async def get_profile(
+    profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response
+) -> ProfileView:
     principal.require_self_or_admin(profile_id)
     return _view(await profiles.get(profile_id), response)
 
 
-@router.patch("/{profile_id}", response_model=ProfileView,
-              summary="Change some fields (self or admin); emits ProfileUpdated with only the changed fields",
-              openapi_extra=policy(Policy.PERSON, "a person's own new email is unverified; an admin's is verified"))
-async def update_profile(profile_id: str, body: ProfilePatch, principal: CurrentPrincipal,  # type: ignore[valid-type]
-                         profiles: Profiles, response: Response, if_match: IfMatch = None,
-                         correlation_id: CorrelationId = None) -> ProfileView:
+@router.patch(
+    "/{profile_id}",
+    response_model=ProfileView,
+    summary="Change some fields (self or admin); emits ProfileUpdated with only the changed fields",
+    openapi_extra=policy(Policy.PERSON, "a person's own new email is unverified; an admin's is verified"),
+)
+async def update_profile(
+    profile_id: str,
+    body: ProfilePatch,
+    principal: CurrentPrincipal,
+    profiles: Profiles,
+    response: Response,
+    if_match: IfMatch = None,
+    correlation_id: CorrelationId = None,
+) -> ProfileView:
     principal.require_self_or_admin(profile_id)
-    changes = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
-    stored = await profiles.update(profile_id, changes, expected_version=_version(if_match),
-                                   correlation_id=correlation_id, by_admin=principal.is_admin)
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    stored = await profiles.update(
+        profile_id,
+        changes,
+        expected_version=_version(if_match),
+        correlation_id=correlation_id,
+        by_admin=principal.is_admin,
+    )
     return _view(stored, response)
 
 
-@router.post("/{profile_id}/roles", response_model=ProfileView, summary="Take on a role (self or admin)",
-             openapi_extra=policy(Policy.PERSON))
-async def add_role(profile_id: str, body: RoleToAdd, principal: CurrentPrincipal, profiles: Profiles,
-                   response: Response, if_match: IfMatch = None, correlation_id: CorrelationId = None) -> ProfileView:
+@router.post(
+    "/{profile_id}/roles",
+    response_model=ProfileView,
+    summary="Take on a role (self or admin)",
+    openapi_extra=policy(Policy.PERSON),
+)
+async def add_role(
+    profile_id: str,
+    body: RoleToAdd,
+    principal: CurrentPrincipal,
+    profiles: Profiles,
+    response: Response,
+    if_match: IfMatch = None,
+    correlation_id: CorrelationId = None,
+) -> ProfileView:
     principal.require_self_or_admin(profile_id)
-    stored = await profiles.add_role(profile_id, body.role, body.mentor_capacity,
-                                     expected_version=_version(if_match), correlation_id=correlation_id)
+    stored = await profiles.add_role(
+        profile_id, body.role, body.mentor_capacity, expected_version=_version(if_match), correlation_id=correlation_id
+    )
     return _view(stored, response)
 
 
-@router.delete("/{profile_id}/roles/{role}", response_model=ProfileView, summary="Give up a role (self or admin)",
-               openapi_extra=policy(Policy.PERSON))
-async def remove_role(profile_id: str, role: Role, principal: CurrentPrincipal, profiles: Profiles,
-                      response: Response, if_match: IfMatch = None,
-                      correlation_id: CorrelationId = None) -> ProfileView:
+@router.delete(
+    "/{profile_id}/roles/{role}",
+    response_model=ProfileView,
+    summary="Give up a role (self or admin)",
+    openapi_extra=policy(Policy.PERSON),
+)
+async def remove_role(
+    profile_id: str,
+    role: Role,
+    principal: CurrentPrincipal,
+    profiles: Profiles,
+    response: Response,
+    if_match: IfMatch = None,
+    correlation_id: CorrelationId = None,
+) -> ProfileView:
     principal.require_self_or_admin(profile_id)
-    stored = await profiles.remove_role(profile_id, role, expected_version=_version(if_match),
-                                        correlation_id=correlation_id)
+    stored = await profiles.remove_role(
+        profile_id, role, expected_version=_version(if_match), correlation_id=correlation_id
+    )
     return _view(stored, response)
 
 
-@router.post("/{profile_id}/deactivate", response_model=ProfileView, summary="Deactivate (self or admin)",
-             openapi_extra=policy(Policy.PERSON, "an admin's deactivation is lifted only by an admin"))
-async def deactivate_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response,
-                             body: Annotated[Deactivation | None, Body()] = None,
-                             correlation_id: CorrelationId = None) -> ProfileView:
+@router.post(
+    "/{profile_id}/deactivate",
+    response_model=ProfileView,
+    summary="Deactivate (self or admin)",
+    openapi_extra=policy(Policy.PERSON, "an admin's deactivation is lifted only by an admin"),
+)
+async def deactivate_profile(
+    profile_id: str,
+    principal: CurrentPrincipal,
+    profiles: Profiles,
+    response: Response,
+    body: Annotated[Deactivation | None, Body()] = None,
+    correlation_id: CorrelationId = None,
+) -> ProfileView:
     principal.require_self_or_admin(profile_id)
-    stored = await profiles.deactivate(profile_id, body.reason if body else None, correlation_id=correlation_id,
-                                       by_admin=principal.is_admin)
+    stored = await profiles.deactivate(
+        profile_id, body.reason if body else None, correlation_id=correlation_id, by_admin=principal.is_admin
+    )
     return _view(stored, response)
 
 
-@router.post("/{profile_id}/reactivate", response_model=ProfileView, summary="Reactivate (self or admin)",
-             openapi_extra=policy(Policy.PERSON, "after an admin's deactivation: an admin only (403 to the person)"))
-async def reactivate_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response,
-                             correlation_id: CorrelationId = None) -> ProfileView:
+@router.post(
+    "/{profile_id}/reactivate",
+    response_model=ProfileView,
+    summary="Reactivate (self or admin)",
+    openapi_extra=policy(Policy.PERSON, "after an admin's deactivation: an admin only (403 to the person)"),
+)
+async def reactivate_profile(
+    profile_id: str,
+    principal: CurrentPrincipal,
+    profiles: Profiles,
+    response: Response,
+    correlation_id: CorrelationId = None,
+) -> ProfileView:
     principal.require_self_or_admin(profile_id)
-    return _view(await profiles.reactivate(profile_id, correlation_id=correlation_id, by_admin=principal.is_admin),
-                 response)
+    return _view(
+        await profiles.reactivate(profile_id, correlation_id=correlation_id, by_admin=principal.is_admin), response
+    )
 
 
-@router.post("/{profile_id}/verify-email", response_model=ProfileView,
-             summary="Vouch for the profile's email (admin): the HR import may then merge into it",
-             openapi_extra=policy(Policy.ADMIN, "for rows the import held with 'email not verified'"))
-async def verify_email(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
-                       response: Response) -> ProfileView:
+@router.post(
+    "/{profile_id}/verify-email",
+    response_model=ProfileView,
+    summary="Vouch for the profile's email (admin): the HR import may then merge into it",
+    openapi_extra=policy(Policy.ADMIN, "for rows the import held with 'email not verified'"),
+)
+async def verify_email(
+    profile_id: str, principal: CurrentPrincipal, profiles: Profiles, response: Response
+) -> ProfileView:
     principal.require_admin()
     return _view(await profiles.verify_email(profile_id), response)
 
 
-@router.delete("/{profile_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Erase (right to be forgotten; self or admin); repeating it is harmless",
-               openapi_extra=policy(Policy.PERSON))
-async def erase_profile(profile_id: str, principal: CurrentPrincipal, profiles: Profiles,
-                        correlation_id: CorrelationId = None) -> Response:
+@router.delete(
+    "/{profile_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Erase (right to be forgotten; self or admin); repeating it is harmless",
+    openapi_extra=policy(Policy.PERSON),
+)
+async def erase_profile(
+    profile_id: str, principal: CurrentPrincipal, profiles: Profiles, correlation_id: CorrelationId = None
+) -> Response:
     principal.require_self_or_admin(profile_id)
     await profiles.erase(profile_id, correlation_id=correlation_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/json-lines",
-               "application/ndjson")
+JSONL_TYPES = (
+    "application/x-ndjson",
+    "application/jsonl",
+    "application/x-jsonlines",
+    "application/json-lines",
+    "application/ndjson",
+)
 
 
 def _import_format(request: Request, given: str | None) -> Literal["csv", "jsonl"]:
@@ -227,8 +317,9 @@ def _import_format(request: Request, given: str | None) -> Literal["csv", "jsonl
         return "csv"
     if content_type in JSONL_TYPES:
         return "jsonl"
-    raise Problem(415, "Unsupported media type",
-                  "send text/csv or application/x-ndjson (JSON Lines), or pass ?format=csv|jsonl")
+    raise Problem(
+        415, "Unsupported media type", "send text/csv or application/x-ndjson (JSON Lines), or pass ?format=csv|jsonl"
+    )
 
 
 async def _read_body(request: Request, limit: int) -> str:
@@ -249,19 +340,32 @@ async def _read_body(request: Request, limit: int) -> str:
     "/import",
     summary="Bulk create-or-update keyed by email (admin); streams NDJSON progress, the rejected and held rows",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {}},
-                     "description": "One JSON object per line: `rejected` rows as found, `held` rows (an "
-                                    "existing profile whose email nobody verified: nothing merged, an admin "
-                                    "decides), `progress` after each batch, and a final `summary` with every "
-                                    "rejection and hold."}},
-    openapi_extra={**policy(Policy.ADMIN, "rows whose profile has an unverified email are held, not merged"),
-                   "requestBody": {"required": True, "content": {
-                       "text/csv": {"schema": {"type": "string"}},
-                       "application/x-ndjson": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {
+            "content": {"application/x-ndjson": {}},
+            "description": "One JSON object per line: `rejected` rows as found, `held` rows (an "
+            "existing profile whose email nobody verified: nothing merged, an admin "
+            "decides), `progress` after each batch, and a final `summary` with every "
+            "rejection and hold.",
+        }
+    },
+    openapi_extra={
+        **policy(Policy.ADMIN, "rows whose profile has an unverified email are held, not merged"),
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        },
+    },
 )
-async def import_profiles(request: Request, principal: CurrentPrincipal,
-                          format: Annotated[Literal["csv", "jsonl"] | None, Query()] = None,
-                          correlation_id: CorrelationId = None) -> StreamingResponse:
+async def import_profiles(
+    request: Request,
+    principal: CurrentPrincipal,
+    format: Annotated[Literal["csv", "jsonl"] | None, Query()] = None,
+    correlation_id: CorrelationId = None,
+) -> StreamingResponse:
     principal.require_admin()
     kind = _import_format(request, format)
     settings = request.app.state.runtime.settings
@@ -279,12 +383,23 @@ async def import_profiles(request: Request, principal: CurrentPrincipal,
                 yield (json.dumps(message) + "\n").encode()
         except Exception as exc:  # the status line has gone out: say so in the stream
             structlog.get_logger().exception("bulk import failed")
-            yield (json.dumps({"type": "error", "detail": f"import stopped: {type(exc).__name__}",
-                               **report.counts()}) + "\n").encode()
+            yield (
+                json.dumps({"type": "error", "detail": f"import stopped: {type(exc).__name__}", **report.counts()})
+                + "\n"
+            ).encode()
             return
         rejections = sorted(report.rejections, key=lambda r: r.row)
         holds = sorted(report.holds, key=lambda h: h.row)
-        yield (json.dumps({"type": "summary", **report.counts(), "rejections": [r.as_dict() for r in rejections],
-                           "holds": [h.as_dict() for h in holds]}) + "\n").encode()
+        yield (
+            json.dumps(
+                {
+                    "type": "summary",
+                    **report.counts(),
+                    "rejections": [r.as_dict() for r in rejections],
+                    "holds": [h.as_dict() for h in holds],
+                }
+            )
+            + "\n"
+        ).encode()
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")

@@ -148,8 +148,9 @@ async def _search(request: Request, scim: ScimProvisioning, params: dict[str, An
     start_index, count = paging(params.get("startIndex"), params.get("count"))
     total, found = await scim.search(lookup, start_index=start_index, count=count)
     base = base_url(request)
-    resources = [project(user_resource(s, base), params.get("attributes"), params.get("excludedAttributes"))
-                 for s in found]
+    resources = [
+        project(user_resource(s, base), params.get("attributes"), params.get("excludedAttributes")) for s in found
+    ]
     return scim_response(list_response(resources, total, start_index))
 
 
@@ -169,8 +170,7 @@ async def search_users(request: Request, scim: Provisioning) -> Response:
 
 def _user(request: Request, stored: Any, status: int = 200) -> Response:
     resource = user_resource(stored, base_url(request))
-    resource = project(resource, request.query_params.get("attributes"),
-                       request.query_params.get("excludedAttributes"))
+    resource = project(resource, request.query_params.get("attributes"), request.query_params.get("excludedAttributes"))
     headers = {"etag": etag(stored.version)}
     if status == 201:
         headers["location"] = f"{base_url(request)}/Users/{stored.profile.profile_id}"
@@ -189,19 +189,34 @@ async def get_user(profile_id: str, request: Request, scim: Provisioning) -> Res
 
 
 @router.put("/Users/{profile_id}", openapi_extra=SCIM_POLICY)
-async def replace_user(profile_id: str, request: Request, scim: Provisioning, if_match: IfMatch = None,
-                       correlation_id: CorrelationId = None) -> Response:
+async def replace_user(
+    profile_id: str,
+    request: Request,
+    scim: Provisioning,
+    if_match: IfMatch = None,
+    correlation_id: CorrelationId = None,
+) -> Response:
     state = user_state_from(await read_json(request))
-    stored = await scim.replace(profile_id, state, expected_version=version_from(if_match),
-                                correlation_id=_correlation(correlation_id))
+    stored = await scim.replace(
+        profile_id, state, expected_version=version_from(if_match), correlation_id=_correlation(correlation_id)
+    )
     return _user(request, stored)
 
 
 @router.patch("/Users/{profile_id}", openapi_extra=SCIM_POLICY)
-async def patch_user(profile_id: str, request: Request, scim: Provisioning, if_match: IfMatch = None,
-                     correlation_id: CorrelationId = None) -> Response:
-    stored = await scim.patch(profile_id, await read_json(request), expected_version=version_from(if_match),
-                              correlation_id=_correlation(correlation_id))
+async def patch_user(
+    profile_id: str,
+    request: Request,
+    scim: Provisioning,
+    if_match: IfMatch = None,
+    correlation_id: CorrelationId = None,
+) -> Response:
+    stored = await scim.patch(
+        profile_id,
+        await read_json(request),
+        expected_version=version_from(if_match),
+        correlation_id=_correlation(correlation_id),
+    )
     return _user(request, stored)
 
 
@@ -219,8 +234,11 @@ _GET_ONLY = ("ServiceProviderConfig", "ResourceTypes", "Schemas")
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], openapi_extra=SCIM_POLICY)
 async def elsewhere(rest: str, request: Request) -> Response:
     parts = [p for p in rest.split("/") if p]
-    known = (len(parts) in (1, 2) and parts[0] in _GET_ONLY) or parts == ["Users"] \
+    known = (
+        (len(parts) in (1, 2) and parts[0] in _GET_ONLY)
+        or parts == ["Users"]
         or (len(parts) == 2 and parts[0] == "Users")
+    )
     if known:
         raise ScimError(405, f"{request.method} is not supported on /{rest.strip('/')}")
     raise ScimError(404, f"no SCIM endpoint /{rest}")

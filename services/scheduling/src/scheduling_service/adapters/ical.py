@@ -39,8 +39,9 @@ def session_event(session: dict[str, Any], tz_name: str, stamp: datetime) -> ica
     return ev
 
 
-def calendar(sessions: Iterable[dict[str, Any]], tz_name: str, stamp: datetime, *, name: str,
-             cancelled_method: bool = False) -> bytes:
+def calendar(
+    sessions: Iterable[dict[str, Any]], tz_name: str, stamp: datetime, *, name: str, cancelled_method: bool = False
+) -> bytes:
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -51,4 +52,5 @@ def calendar(sessions: Iterable[dict[str, Any]], tz_name: str, stamp: datetime, 
     for s in sessions:
         cal.add_component(session_event(s, tz_name, stamp))
     cal.add_missing_timezones()
-    return cal.to_ical()
+    ics: bytes = cal.to_ical()
+    return ics

@@ -29,12 +29,13 @@ def read_model_indexes() -> list[Indexes]:
     ]
 
 
-async def _apply(coll: Any, doc_id: str, event_time: datetime, update: dict[str, Any],
-                 insert: dict[str, Any] | None) -> bool:
+async def _apply(
+    coll: Any, doc_id: str, event_time: datetime, update: dict[str, Any], insert: dict[str, Any] | None
+) -> bool:
     """Update if not newer already; insert if absent. True when the change was applied."""
     res = await coll.update_one(
-        {"_id": doc_id, "as_of": {"$lte": event_time}}, {**update, "$set": {**update.get("$set", {}),
-                                                                            "as_of": event_time}}
+        {"_id": doc_id, "as_of": {"$lte": event_time}},
+        {**update, "$set": {**update.get("$set", {}), "as_of": event_time}},
     )
     if res.modified_count or res.matched_count:
         return True
@@ -50,49 +51,89 @@ class MentorshipReadModel:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.coll = db[MENTORSHIPS]
 
-    async def started(self, *, mentorship_id: str, mentor_id: str, mentee_id: str, cadence: str,
-                      goals: list[str], goal_ids: list[str], planned_end: str | None,
-                      started_at: datetime, event_time: datetime) -> bool:
+    async def started(
+        self,
+        *,
+        mentorship_id: str,
+        mentor_id: str,
+        mentee_id: str,
+        cadence: str,
+        goals: list[str],
+        goal_ids: list[str],
+        planned_end: str | None,
+        started_at: datetime,
+        event_time: datetime,
+    ) -> bool:
         milestones = {
-            f"m{i + 1}": {"title": title, "goal_id": goal_ids[i] if i < len(goal_ids) else None,
-                          "reached_at": None, "order": i + 1}
+            f"m{i + 1}": {
+                "title": title,
+                "goal_id": goal_ids[i] if i < len(goal_ids) else None,
+                "reached_at": None,
+                "order": i + 1,
+            }
             for i, title in enumerate(goals)
         }
-        fields = {"status": "active", "mentor_id": mentor_id, "mentee_id": mentee_id,
-                  "participants": [mentor_id, mentee_id], "cadence": cadence, "planned_end": planned_end,
-                  "started_at": started_at}
+        fields = {
+            "status": "active",
+            "mentor_id": mentor_id,
+            "mentee_id": mentee_id,
+            "participants": [mentor_id, mentee_id],
+            "cadence": cadence,
+            "planned_end": planned_end,
+            "started_at": started_at,
+        }
         # Milestones are set once, from the agreement; later ones are added over HTTP.
-        return await _apply(self.coll, mentorship_id, event_time,
-                            {"$set": fields},
-                            {**fields, "milestones": milestones, "last_session_at": None,
-                             "outbox": [], "outbox_pending": False})
+        return await _apply(
+            self.coll,
+            mentorship_id,
+            event_time,
+            {"$set": fields},
+            {**fields, "milestones": milestones, "last_session_at": None, "outbox": [], "outbox_pending": False},
+        )
 
     async def ended(self, mentorship_id: str, event_time: datetime) -> bool:
         """Forget participants and goals; keep only the state (events may still be pending)."""
-        return await _apply(self.coll, mentorship_id, event_time,
-                            {"$set": {"status": "ended", "milestones": {}, "participants": []}},
-                            {"status": "ended", "milestones": {}, "participants": [],
-                             "outbox": [], "outbox_pending": False})
+        return await _apply(
+            self.coll,
+            mentorship_id,
+            event_time,
+            {"$set": {"status": "ended", "milestones": {}, "participants": []}},
+            {"status": "ended", "milestones": {}, "participants": [], "outbox": [], "outbox_pending": False},
+        )
 
     async def get(self, mentorship_id: str) -> dict[str, Any] | None:
         return await self.coll.find_one({"_id": mentorship_id})
+
+    async def participant_left(self, mentorship_id: str) -> None:
+        """A participant erased their profile: the mentorship is over here (matching ends it too)
+        and keeps no participants and no milestones (their titles are the person's goals). The
+        event time is kept, so a late start cannot revive it."""
+        await self.coll.update_one(
+            {"_id": mentorship_id},
+            {"$set": {"status": "ended", "milestones": {}, "participants": []}, "$unset": {"outbox_dead": ""}},
+        )
 
     async def session_held(self, mentorship_id: str, start: datetime) -> None:
         """Remember the latest held session (an older one, completed late, changes nothing)."""
         await self.coll.update_one(
             {"_id": mentorship_id, "$or": [{"last_session_at": None}, {"last_session_at": {"$lt": start}}]},
-            {"$set": {"last_session_at": start}})
+            {"$set": {"last_session_at": start}},
+        )
 
     async def add_milestone(self, mentorship_id: str, milestone_id: str, milestone: dict[str, Any]) -> None:
         await self.coll.update_one({"_id": mentorship_id}, {"$set": {f"milestones.{milestone_id}": milestone}})
 
-    async def reach_milestone(self, mentorship_id: str, milestone_id: str, *, at: datetime, by: str,
-                              events: list[Envelope[Any]]) -> bool:
+    async def reach_milestone(
+        self, mentorship_id: str, milestone_id: str, *, at: datetime, by: str, events: list[Envelope[Any]]
+    ) -> bool:
         """Mark a milestone reached, with its event, unless it was reached already."""
         res = await self.coll.update_one(
             {"_id": mentorship_id, f"milestones.{milestone_id}.reached_at": None},
-            with_events({"$set": {f"milestones.{milestone_id}.reached_at": at,
-                                  f"milestones.{milestone_id}.reached_by": by}}, events))
+            with_events(
+                {"$set": {f"milestones.{milestone_id}.reached_at": at, f"milestones.{milestone_id}.reached_by": by}},
+                events,
+            ),
+        )
         return bool(res.modified_count)
 
     async def of_person(self, person_id: str) -> list[dict[str, Any]]:
@@ -105,8 +146,9 @@ class ProfileReadModel:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.coll = db[PROFILES]
 
-    async def upsert(self, profile_id: str, time_zone: str, availability: list[dict[str, Any]],
-                     event_time: datetime) -> bool:
+    async def upsert(
+        self, profile_id: str, time_zone: str, availability: list[dict[str, Any]], event_time: datetime
+    ) -> bool:
         fields = {"time_zone": time_zone, "availability": availability}
         # An erased person stays erased: the tombstone blocks older replays.
         res = await self.coll.update_one(
@@ -123,9 +165,15 @@ class ProfileReadModel:
         return False
 
     async def erase(self, profile_id: str, event_time: datetime) -> None:
-        await self.coll.replace_one({"_id": profile_id},
-                                    {"_id": profile_id, "erased": True, "as_of": event_time}, upsert=True)
+        if await self.is_erased(profile_id):
+            return  # a second erase changes nothing
+        await self.coll.replace_one(
+            {"_id": profile_id}, {"_id": profile_id, "erased": True, "as_of": event_time}, upsert=True
+        )
 
     async def get(self, profile_id: str) -> dict[str, Any] | None:
         doc = await self.coll.find_one({"_id": profile_id})
         return None if doc is None or doc.get("erased") else doc
+
+    async def is_erased(self, profile_id: str) -> bool:
+        return await self.coll.find_one({"_id": profile_id, "erased": True}, {"_id": 1}) is not None

@@ -11,6 +11,7 @@ holds that time, is stale and is reclaimed.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,10 +21,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from mentorship_contracts import Envelope
+from mentorship_kit.erasure import scrubbed_pending
 from mentorship_kit.mongo import Indexes
-from mentorship_kit.outbox import new_document, with_events
+from mentorship_kit.outbox import DEAD, new_document, with_events, with_replaced_events
 
-from ..domain import OPEN_STATUSES, buckets
+from ..domain import OPEN_STATUSES, PLATFORM_REASONS, buckets
 
 SESSIONS = "sessions"
 CLAIMS = "booking_claims"
@@ -34,11 +36,14 @@ ORPHAN_AFTER = timedelta(seconds=60)
 
 def session_indexes() -> list[Indexes]:
     return [
-        Indexes(SESSIONS, (
-            IndexModel([("participants", ASCENDING), ("start", ASCENDING)], name="participant_start"),
-            IndexModel([("mentorship_id", ASCENDING), ("start", ASCENDING)], name="mentorship_start"),
-            IndexModel([("series_id", ASCENDING)], name="series"),
-        )),
+        Indexes(
+            SESSIONS,
+            (
+                IndexModel([("participants", ASCENDING), ("start", ASCENDING)], name="participant_start"),
+                IndexModel([("mentorship_id", ASCENDING), ("start", ASCENDING)], name="mentorship_start"),
+                IndexModel([("series_id", ASCENDING)], name="series"),
+            ),
+        ),
         Indexes(CLAIMS, (IndexModel([("session_id", ASCENDING)], name="session"),)),
         Indexes(FEEDS, (IndexModel([("person_id", ASCENDING)], name="person"),)),
     ]
@@ -70,40 +75,97 @@ class SessionStore:
     async def add(self, session: dict[str, Any], events: list[Envelope[Any]]) -> None:
         await self.sessions.insert_one(new_document(session, events))
 
-    async def move(self, session_id: str, expected_sequence: int, *, start: datetime, duration_minutes: int,
-                   location: str | None, now: datetime, events: list[Envelope[Any]]) -> dict[str, Any] | None:
+    async def move(
+        self,
+        session_id: str,
+        expected_sequence: int,
+        *,
+        start: datetime,
+        duration_minutes: int,
+        location: str | None,
+        now: datetime,
+        events: list[Envelope[Any]],
+    ) -> dict[str, Any] | None:
         """Reschedule; the new sequence tells calendars this is an update of the same event."""
-        return await self._update(session_id, expected_sequence, with_events(
-            {"$set": {"start": start, "end": start + timedelta(minutes=duration_minutes),
-                      "duration_minutes": duration_minutes, "location": location, "updated_at": now},
-             "$inc": {"sequence": 1}}, events))
+        return await self._update(
+            session_id,
+            expected_sequence,
+            with_events(
+                {
+                    "$set": {
+                        "start": start,
+                        "end": start + timedelta(minutes=duration_minutes),
+                        "duration_minutes": duration_minutes,
+                        "location": location,
+                        "updated_at": now,
+                    },
+                    "$inc": {"sequence": 1},
+                },
+                events,
+            ),
+        )
 
-    async def cancel(self, session_id: str, expected_sequence: int, *, reason: str, by: str | None,
-                     now: datetime, events: list[Envelope[Any]]) -> dict[str, Any] | None:
-        return await self._update(session_id, expected_sequence, with_events(
-            {"$set": {"status": "cancelled", "cancel_reason": reason, "cancelled_by": by, "updated_at": now},
-             "$inc": {"sequence": 1}}, events))
+    async def cancel(
+        self,
+        session_id: str,
+        expected_sequence: int,
+        *,
+        reason: str,
+        by: str | None,
+        now: datetime,
+        events: list[Envelope[Any]],
+    ) -> dict[str, Any] | None:
+        return await self._update(
+            session_id,
+            expected_sequence,
+            with_events(
+                {
+                    "$set": {"status": "cancelled", "cancel_reason": reason, "cancelled_by": by, "updated_at": now},
+                    "$inc": {"sequence": 1},
+                },
+                events,
+            ),
+        )
 
-    async def complete(self, session_id: str, expected_sequence: int, *, notes: str, now: datetime,
-                       events: list[Envelope[Any]]) -> dict[str, Any] | None:
-        return await self._update(session_id, expected_sequence, with_events(
-            {"$set": {"status": "completed", "notes": notes, "completed_at": now, "updated_at": now}}, events))
+    async def complete(
+        self, session_id: str, expected_sequence: int, *, notes: str, now: datetime, events: list[Envelope[Any]]
+    ) -> dict[str, Any] | None:
+        return await self._update(
+            session_id,
+            expected_sequence,
+            with_events(
+                {"$set": {"status": "completed", "notes": notes, "completed_at": now, "updated_at": now}}, events
+            ),
+        )
 
-    async def no_show(self, session_id: str, expected_sequence: int, *, absent_ids: list[str], now: datetime,
-                      events: list[Envelope[Any]]) -> dict[str, Any] | None:
-        return await self._update(session_id, expected_sequence, with_events(
-            {"$set": {"status": "no_show", "absent_ids": absent_ids, "updated_at": now}}, events))
+    async def no_show(
+        self,
+        session_id: str,
+        expected_sequence: int,
+        *,
+        absent_ids: list[str],
+        now: datetime,
+        events: list[Envelope[Any]],
+    ) -> dict[str, Any] | None:
+        return await self._update(
+            session_id,
+            expected_sequence,
+            with_events({"$set": {"status": "no_show", "absent_ids": absent_ids, "updated_at": now}}, events),
+        )
 
-    async def add_feedback(self, session_id: str, role: str, feedback: dict[str, Any],
-                           events: list[Envelope[Any]]) -> bool:
+    async def add_feedback(
+        self, session_id: str, role: str, feedback: dict[str, Any], events: list[Envelope[Any]]
+    ) -> bool:
         """One feedback per role, on a completed session; False if this role gave it already."""
         res = await self.sessions.update_one(
             {"_id": session_id, "status": "completed", f"feedback.{role}": {"$exists": False}},
-            with_events({"$set": {f"feedback.{role}": feedback}}, events))
+            with_events({"$set": {f"feedback.{role}": feedback}}, events),
+        )
         return res.modified_count == 1
 
-    async def _update(self, session_id: str, expected_sequence: int, update: dict[str, Any],
-                      statuses: Sequence[str] = OPEN_STATUSES) -> dict[str, Any] | None:
+    async def _update(
+        self, session_id: str, expected_sequence: int, update: dict[str, Any], statuses: Sequence[str] = OPEN_STATUSES
+    ) -> dict[str, Any] | None:
         """Conditional write: only if nobody changed the session meanwhile (optimistic version)."""
         res = await self.sessions.update_one(
             {"_id": session_id, "sequence": expected_sequence, "status": {"$in": list(statuses)}}, update
@@ -120,31 +182,45 @@ class SessionStore:
         return await self.sessions.find({"series_id": series_id}).sort("series_index", ASCENDING).to_list(None)
 
     async def of_person(self, person_id: str, since: datetime) -> list[dict[str, Any]]:
-        return await self.sessions.find(
-            {"participants": person_id, "start": {"$gte": since}}).sort("start", ASCENDING).to_list(None)
+        return (
+            await self.sessions.find({"participants": person_id, "start": {"$gte": since}})
+            .sort("start", ASCENDING)
+            .to_list(None)
+        )
 
-    async def busy(self, people: Sequence[str], start: datetime, end: datetime,
-                   statuses: Sequence[str]) -> list[dict[str, Any]]:
+    async def busy(
+        self, people: Sequence[str], start: datetime, end: datetime, statuses: Sequence[str]
+    ) -> list[dict[str, Any]]:
         # Sessions last at most a day, so a start window widened by a day finds every overlap.
         return await self.sessions.find(
-            {"participants": {"$in": list(people)}, "status": {"$in": list(statuses)},
-             "start": {"$gte": start - timedelta(days=1), "$lt": end}}
+            {
+                "participants": {"$in": list(people)},
+                "status": {"$in": list(statuses)},
+                "start": {"$gte": start - timedelta(days=1), "$lt": end},
+            }
         ).to_list(None)
 
     # --- booking claims -----------------------------------------------------------------------
-    async def claim(self, session_id: str, people: Sequence[str], start: datetime, duration_minutes: int,
-                    now: datetime) -> list[str]:
+    async def claim(
+        self, session_id: str, people: Sequence[str], start: datetime, duration_minutes: int, now: datetime
+    ) -> list[str]:
         """Claim the time for everyone or nobody; returns the claim ids newly taken.
 
         Buckets this session already holds (a reschedule that overlaps itself) are kept.
         """
         wanted = [claim_id(p, b) for p in people for b in buckets(start, duration_minutes)]
-        held = {d["_id"] for d in await self.claims.find(
-            {"_id": {"$in": wanted}, "session_id": session_id}, {"_id": 1}).to_list(None)}
+        held = {
+            d["_id"]
+            for d in await self.claims.find({"_id": {"$in": wanted}, "session_id": session_id}, {"_id": 1}).to_list(
+                None
+            )
+        }
         todo = [c for c in wanted if c not in held]
         taken: list[str] = []
         for attempt in range(2):
-            docs = [{"_id": c, "session_id": session_id, "claimed_at": now} for c in todo if c not in taken]
+            docs: list[dict[str, Any]] = [
+                {"_id": c, "session_id": session_id, "claimed_at": now} for c in todo if c not in taken
+            ]
             try:
                 if docs:
                     await self.claims.insert_many(docs, ordered=True)
@@ -159,7 +235,7 @@ class SessionStore:
                     await self.claims.delete_one({"_id": clash, "session_id": holder["session_id"]})
                     continue
                 await self.release_ids(taken)
-                person, _, stamp = clash.partition("|")
+                person, _, stamp = str(clash).partition("|")
                 at = datetime.strptime(stamp, "%Y%m%dT%H%M").replace(tzinfo=start.tzinfo)
                 raise BookingConflict(person, holder["session_id"] if holder else None, at) from None
         await self.release_ids(taken)
@@ -179,8 +255,9 @@ class SessionStore:
         if ids:
             await self.claims.delete_many({"_id": {"$in": list(ids)}})
 
-    async def release_except(self, session_id: str, keep_people: Sequence[str], start: datetime,
-                             duration_minutes: int) -> None:
+    async def release_except(
+        self, session_id: str, keep_people: Sequence[str], start: datetime, duration_minutes: int
+    ) -> None:
         """Free the claims of a session that it no longer needs (after a move or a cancel)."""
         keep = [claim_id(p, b) for p in keep_people for b in buckets(start, duration_minutes)]
         await self.claims.delete_many({"session_id": session_id, "_id": {"$nin": keep}})
@@ -197,4 +274,31 @@ class SessionStore:
         return doc["person_id"] if doc else None
 
     async def forget_person(self, person_id: str) -> None:
+        """Revoke the person's calendar feed tokens."""
         await self.feeds.delete_many({"person_id": person_id})
+
+    # --- erasure ------------------------------------------------------------------------------
+    async def all_of_person(self, person_id: str) -> list[dict[str, Any]]:
+        return await self.sessions.find({"participants": person_id}).to_list(None)
+
+    async def scrub(self, session_id: str, changes: dict[str, Any]) -> bool:
+        """Overwrite free text (see `domain.scrubbed_session`); unpublished events lose their
+        personal fields before they leave, and outbox entries set aside for good go (never
+        published, and they may carry the text). Nothing is written when nothing is left to do."""
+        doc = await self.get(session_id)
+        if doc is None:
+            return False
+        update: dict[str, Any] = {"$set": changes} if changes else {}
+        if doc.get(DEAD):
+            update["$unset"] = {DEAD: ""}
+        pending = scrubbed_pending(doc, PLATFORM_REASONS)
+        if pending is not None:
+            update = with_replaced_events(update, pending)
+        if update:
+            await self.sessions.update_one({"_id": session_id}, update)
+        return bool(update)
+
+    async def release_person(self, person_id: str) -> int:
+        """Every booking claim of the person's time (claim ids start with the person's id)."""
+        prefix = re.escape(f"{person_id}|")
+        return (await self.claims.delete_many({"_id": {"$regex": f"^{prefix}"}})).deleted_count

@@ -27,8 +27,14 @@ def token_hash(token: str) -> str:
 
 def event_base(s: dict[str, Any]) -> dict[str, Any]:
     """The fields every session event carries."""
-    return {"mentorship_id": s["mentorship_id"], "session_id": s["_id"], "mentor_id": s["mentor_id"],
-            "mentee_id": s["mentee_id"], "ical_uid": s["ical_uid"], "sequence": s["sequence"]}
+    return {
+        "mentorship_id": s["mentorship_id"],
+        "session_id": s["_id"],
+        "mentor_id": s["mentor_id"],
+        "mentee_id": s["mentee_id"],
+        "ical_uid": s["ical_uid"],
+        "sequence": s["sequence"],
+    }
 
 
 def stale() -> Conflict:
@@ -38,8 +44,15 @@ def stale() -> Conflict:
 class SchedulingBase:
     """The constructor and the checks of every capability of `SchedulingUseCases`."""
 
-    def __init__(self, ctx: UseCaseContext, *, settings: Settings, mentorships: MentorshipReadModel,
-                 profiles: ProfileReadModel, sessions: SessionStore) -> None:
+    def __init__(
+        self,
+        ctx: UseCaseContext,
+        *,
+        settings: Settings,
+        mentorships: MentorshipReadModel,
+        profiles: ProfileReadModel,
+        sessions: SessionStore,
+    ) -> None:
         self.ctx = ctx
         self.settings = settings
         self.mentorships = mentorships
@@ -49,8 +62,7 @@ class SchedulingBase:
     def now(self) -> datetime:
         return self.ctx.clock.now()
 
-    async def mentorship_for(self, principal: Principal, mentorship_id: str, *,
-                             active: bool = True) -> dict[str, Any]:
+    async def mentorship_for(self, principal: Principal, mentorship_id: str, *, active: bool = True) -> dict[str, Any]:
         m = await self.mentorships.get(mentorship_id)
         if m is None or "mentor_id" not in m:
             raise NotFound("mentorship", mentorship_id)
@@ -75,8 +87,13 @@ class SchedulingBase:
     def _times(self, start: datetime, duration: int, field: str = "start") -> datetime:
         try:
             return domain.validate_session_times(
-                start, duration, self.now(), min_minutes=self.settings.session_min_minutes,
-                max_minutes=self.settings.session_max_minutes, field=field)
+                start,
+                duration,
+                self.now(),
+                min_minutes=self.settings.session_min_minutes,
+                max_minutes=self.settings.session_max_minutes,
+                field=field,
+            )
         except RuleViolation as exc:
             raise Unprocessable(str(exc), field=exc.field) from None
 
@@ -84,5 +101,9 @@ class SchedulingBase:
     def _conflict(exc: BookingConflict, m: dict[str, Any]) -> Conflict:
         role = "mentor" if exc.person_id == m["mentor_id"] else "mentee"
         when = exc.at.isoformat() if exc.at else "that time"
-        return Conflict(f"the {role} already has a session at {when}", reason="double_booking",
-                        person_role=role, conflicting_session_id=exc.session_id)
+        return Conflict(
+            f"the {role} already has a session at {when}",
+            reason="double_booking",
+            person_role=role,
+            conflicting_session_id=exc.session_id,
+        )

@@ -16,8 +16,9 @@ class CalendarUseCases(SchedulingBase):
     async def session_ical(self, principal: Principal, session_id: str) -> bytes:
         s = await self.session_for(principal, session_id)
         tz_name = "UTC" if principal.subject not in s["participants"] else await self.zone_of(principal.subject)
-        return ical.calendar([s], tz_name, self.now(), name="Mentoring session",
-                             cancelled_method=s["status"] == "cancelled")
+        return ical.calendar(
+            [s], tz_name, self.now(), name="Mentoring session", cancelled_method=s["status"] == "cancelled"
+        )
 
     async def new_feed(self, principal: Principal) -> str:
         token = secrets.token_urlsafe(32)

@@ -16,8 +16,9 @@ from .base import SchedulingBase
 
 
 class MilestoneUseCases(SchedulingBase):
-    async def add_milestone(self, principal: Principal, mentorship_id: str, *, title: str,
-                            goal_id: str | None) -> dict[str, Any]:
+    async def add_milestone(
+        self, principal: Principal, mentorship_id: str, *, title: str, goal_id: str | None
+    ) -> dict[str, Any]:
         m = await self.mentorship_for(principal, mentorship_id)
         order = len(m.get("milestones") or {}) + 1
         mid = f"m{uuid.uuid4().hex[:8]}"
@@ -33,11 +34,20 @@ class MilestoneUseCases(SchedulingBase):
         if ms.get("reached_at"):
             raise Conflict("the milestone was reached already", reason="milestone_reached")
         now = self.now()
-        event = self.ctx.events.new(MilestoneReached(
-            mentorship_id=mentorship_id, milestone_id=milestone_id, title=ms["title"], mentor_id=m["mentor_id"],
-            mentee_id=m["mentee_id"], reached_at=now, goal_id=ms.get("goal_id")))
-        if not await self.mentorships.reach_milestone(mentorship_id, milestone_id, at=now, by=principal.subject,
-                                                      events=[event]):
+        event = self.ctx.events.new(
+            MilestoneReached(
+                mentorship_id=mentorship_id,
+                milestone_id=milestone_id,
+                title=ms["title"],
+                mentor_id=m["mentor_id"],
+                mentee_id=m["mentee_id"],
+                reached_at=now,
+                goal_id=ms.get("goal_id"),
+            )
+        )
+        if not await self.mentorships.reach_milestone(
+            mentorship_id, milestone_id, at=now, by=principal.subject, events=[event]
+        ):
             raise Conflict("the milestone was reached already", reason="milestone_reached")
         self.ctx.events_written()
         return {"milestone_id": milestone_id, **ms, "reached_at": now}
@@ -50,8 +60,12 @@ class MilestoneUseCases(SchedulingBase):
             by_status[s["status"]] = by_status.get(s["status"], 0) + 1
         # A participant sees only the ratings they gave: the other party's, even averaged, give
         # themselves away (one rating is its own average; each new one is the difference of two).
-        ratings = [f["rating"] for s in sessions for role, f in (s.get("feedback") or {}).items()
-                   if principal.is_admin or s.get(f"{role}_id") == principal.subject]
+        ratings = [
+            f["rating"]
+            for s in sessions
+            for role, f in (s.get("feedback") or {}).items()
+            if principal.is_admin or s.get(f"{role}_id") == principal.subject
+        ]
         now = self.now()
         planned_end = m.get("planned_end")
         horizon = now
@@ -61,15 +75,21 @@ class MilestoneUseCases(SchedulingBase):
         milestones = m.get("milestones") or {}
         cadence = m.get("cadence") or "biweekly"
         return {
-            "mentorship_id": mentorship_id, "status": m.get("status"), "cadence": m.get("cadence"),
+            "mentorship_id": mentorship_id,
+            "status": m.get("status"),
+            "cadence": m.get("cadence"),
             "sessions": {
-                "held": by_status.get("completed", 0), "scheduled": by_status.get("scheduled", 0),
-                "cancelled": by_status.get("cancelled", 0), "no_show": by_status.get("no_show", 0),
+                "held": by_status.get("completed", 0),
+                "scheduled": by_status.get("scheduled", 0),
+                "cancelled": by_status.get("cancelled", 0),
+                "no_show": by_status.get("no_show", 0),
                 "planned_by_cadence": domain.planned_sessions(started, horizon, cadence),
                 "planned_to_date": domain.planned_sessions(started, now, cadence),
             },
-            "milestones": {"total": len(milestones),
-                           "reached": sum(1 for x in milestones.values() if x.get("reached_at"))},
+            "milestones": {
+                "total": len(milestones),
+                "reached": sum(1 for x in milestones.values() if x.get("reached_at")),
+            },
             "average_rating": round(statistics.fmean(ratings), 2) if ratings else None,
             "ratings": len(ratings),
             "ratings_of": "both" if principal.is_admin else "caller",

@@ -14,11 +14,19 @@ from .sessions import SessionUseCases
 class EventReactions(SessionUseCases):
     async def mentorship_started(self, event: Envelope[Any]) -> None:
         d = event.data
+        if await self.profiles.is_erased(d.mentor_id) or await self.profiles.is_erased(d.mentee_id):
+            return  # late (a retry, a re-driven dead letter): nothing about an erased person comes back
         applied = await self.mentorships.started(
-            mentorship_id=d.mentorship_id, mentor_id=d.mentor_id, mentee_id=d.mentee_id,
-            cadence=d.agreement.cadence, goals=list(d.agreement.goals), goal_ids=list(d.agreement.goal_ids),
+            mentorship_id=d.mentorship_id,
+            mentor_id=d.mentor_id,
+            mentee_id=d.mentee_id,
+            cadence=d.agreement.cadence,
+            goals=list(d.agreement.goals),
+            goal_ids=list(d.agreement.goal_ids),
             planned_end=d.agreement.planned_end.isoformat() if d.agreement.planned_end else None,
-            started_at=d.started_at, event_time=event.time)
+            started_at=d.started_at,
+            event_time=event.time,
+        )
         m = await self.mentorships.get(d.mentorship_id)
         if applied and m and m.get("status") == "active":
             await self.plan_check_ins(m)
@@ -36,9 +44,6 @@ class EventReactions(SessionUseCases):
 
     async def profile_changed(self, event: Envelope[Any]) -> None:
         p = event.data.profile
-        await self.profiles.upsert(p.profile_id, p.time_zone,
-                                   [w.model_dump(mode="json") for w in p.availability], event.time)
-
-    async def profile_erased(self, event: Envelope[Any]) -> None:
-        await self.profiles.erase(event.data.profile_id, event.time)
-        await self.store.forget_person(event.data.profile_id)
+        await self.profiles.upsert(
+            p.profile_id, p.time_zone, [w.model_dump(mode="json") for w in p.availability], event.time
+        )

@@ -1,4 +1,4 @@
-"""Sessions: book one or a series, move, cancel, complete, report a no-show, give feedback.
+"""Sessions: book one or a series, move, cancel (what happens after a session: `outcomes`).
 
 Every state change and the events it causes are one single-document write (outbox). The
 double-booking guard is the claim step in adapters.sessions; it runs before the session write
@@ -15,14 +15,11 @@ from typing import Any
 from mentorship_contracts import Envelope
 from mentorship_contracts.scheduling import (
     SessionCancelled,
-    SessionCompleted,
-    SessionFeedbackSubmitted,
-    SessionNoShow,
     SessionRescheduled,
     SessionScheduled,
 )
 from mentorship_kit.auth import Principal
-from mentorship_kit.problems import Conflict, Forbidden, Unprocessable
+from mentorship_kit.problems import Conflict, Unprocessable
 
 from .. import domain
 from ..adapters.sessions import BookingConflict
@@ -32,24 +29,51 @@ from .timers import ReminderPlans
 
 
 class SessionUseCases(ReminderPlans):
-    def _new_session(self, m: dict[str, Any], principal: Principal, start: datetime, duration: int,
-                     location: str | None, agenda: str, series: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _new_session(
+        self,
+        m: dict[str, Any],
+        principal: Principal,
+        start: datetime,
+        duration: int,
+        location: str | None,
+        agenda: str,
+        series: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         sid = uuid.uuid4().hex
         now = self.now()
         return {
-            "_id": sid, "mentorship_id": m["_id"], "mentor_id": m["mentor_id"], "mentee_id": m["mentee_id"],
-            "participants": [m["mentor_id"], m["mentee_id"]], "start": start,
-            "end": start + timedelta(minutes=duration), "duration_minutes": duration, "location": location,
-            "agenda": agenda, "status": "scheduled", "sequence": 0, "ical_uid": f"{sid}@mentorship-platform",
-            "scheduled_by": principal.subject, "created_at": now, "updated_at": now, "feedback": {},
+            "_id": sid,
+            "mentorship_id": m["_id"],
+            "mentor_id": m["mentor_id"],
+            "mentee_id": m["mentee_id"],
+            "participants": [m["mentor_id"], m["mentee_id"]],
+            "start": start,
+            "end": start + timedelta(minutes=duration),
+            "duration_minutes": duration,
+            "location": location,
+            "agenda": agenda,
+            "status": "scheduled",
+            "sequence": 0,
+            "ical_uid": f"{sid}@mentorship-platform",
+            "scheduled_by": principal.subject,
+            "created_at": now,
+            "updated_at": now,
+            "feedback": {},
             **(series or {"series_id": None}),
         }
 
     def _scheduled_event(self, s: dict[str, Any]) -> Envelope[Any]:
-        return self.ctx.events.new(SessionScheduled(
-            **event_base(s), start=s["start"], duration_minutes=s["duration_minutes"],
-            location=s["location"], agenda=s["agenda"], series_id=s.get("series_id"),
-            scheduled_by=s["scheduled_by"]))
+        return self.ctx.events.new(
+            SessionScheduled(
+                **event_base(s),
+                start=s["start"],
+                duration_minutes=s["duration_minutes"],
+                location=s["location"],
+                agenda=s["agenda"],
+                series_id=s.get("series_id"),
+                scheduled_by=s["scheduled_by"],
+            )
+        )
 
     async def _targets(self, session: dict[str, Any], scope: str) -> list[dict[str, Any]]:
         """The session alone, or with the later scheduled occurrences of its series."""
@@ -57,36 +81,70 @@ class SessionUseCases(ReminderPlans):
             return [session]
         if not session.get("series_id"):
             raise Unprocessable("this session is not part of a series", field="scope")
-        return [o for o in await self.store.of_series(session["series_id"])
-                if o["series_index"] >= session["series_index"] and o["status"] == "scheduled"]
+        return [
+            o
+            for o in await self.store.of_series(session["series_id"])
+            if o["series_index"] >= session["series_index"] and o["status"] == "scheduled"
+        ]
 
     # --- booking ------------------------------------------------------------------------------
-    async def schedule(self, principal: Principal, mentorship_id: str, *, start: datetime, duration: int,
-                       location: str | None, agenda: str) -> dict[str, Any]:
+    async def schedule(
+        self,
+        principal: Principal,
+        mentorship_id: str,
+        *,
+        start: datetime,
+        duration: int,
+        location: str | None,
+        agenda: str,
+    ) -> dict[str, Any]:
         m = await self.mentorship_for(principal, mentorship_id)
         start = self._times(start, duration)
         doc = self._new_session(m, principal, start, duration, location, agenda)
         await self._book([doc], m)
         return doc
 
-    async def create_series(self, principal: Principal, mentorship_id: str, *, first_start: datetime,
-                            duration: int, cadence: str | None, count: int | None, until: datetime | None,
-                            time_zone: str | None, location: str | None, agenda: str) -> list[dict[str, Any]]:
+    async def create_series(
+        self,
+        principal: Principal,
+        mentorship_id: str,
+        *,
+        first_start: datetime,
+        duration: int,
+        cadence: str | None,
+        count: int | None,
+        until: datetime | None,
+        time_zone: str | None,
+        location: str | None,
+        agenda: str,
+    ) -> list[dict[str, Any]]:
         m = await self.mentorship_for(principal, mentorship_id)
         cadence = cadence or m.get("cadence") or "biweekly"
         first = self._times(first_start, duration, "first_start")
         tz_name = time_zone or await self.zone_of(principal.subject)
         try:
             domain.zone(tz_name)
-            starts = domain.occurrences(first, cadence, tz_name, count=count, until=until and utc(until),
-                                        limit=self.settings.series_max_occurrences)
+            starts = domain.occurrences(
+                first,
+                cadence,
+                tz_name,
+                count=count,
+                until=until and utc(until),
+                limit=self.settings.series_max_occurrences,
+            )
         except RuleViolation as exc:
             raise Unprocessable(str(exc), field=exc.field) from None
         series_id = uuid.uuid4().hex
         docs = [
-            self._new_session(m, principal, s, duration, location, agenda,
-                              {"series_id": series_id, "series_index": i, "series_tz": tz_name,
-                               "cadence": cadence})
+            self._new_session(
+                m,
+                principal,
+                s,
+                duration,
+                location,
+                agenda,
+                {"series_id": series_id, "series_index": i, "series_tz": tz_name, "cadence": cadence},
+            )
             for i, s in enumerate(starts)
         ]
         await self._book(docs, m)
@@ -97,8 +155,9 @@ class SessionUseCases(ReminderPlans):
         taken: list[str] = []
         try:
             for d in docs:
-                taken += await self.store.claim(d["_id"], d["participants"], d["start"], d["duration_minutes"],
-                                                self.now())
+                taken += await self.store.claim(
+                    d["_id"], d["participants"], d["start"], d["duration_minutes"], self.now()
+                )
         except BookingConflict as exc:
             await self.store.release_ids(taken)
             raise self._conflict(exc, m) from None
@@ -118,9 +177,17 @@ class SessionUseCases(ReminderPlans):
             await self.plan_reminders(d)
 
     # --- changes ------------------------------------------------------------------------------
-    async def reschedule(self, principal: Principal, session_id: str, *, start: datetime,
-                         duration: int | None, location: str | None, scope: str,
-                         expected_sequence: int | None) -> list[dict[str, Any]]:
+    async def reschedule(
+        self,
+        principal: Principal,
+        session_id: str,
+        *,
+        start: datetime,
+        duration: int | None,
+        location: str | None,
+        scope: str,
+        expected_sequence: int | None,
+    ) -> list[dict[str, Any]]:
         s = await self.session_for(principal, session_id)
         m = await self.mentorship_for(principal, s["mentorship_id"])
         if s["status"] != "scheduled":
@@ -146,11 +213,25 @@ class SessionUseCases(ReminderPlans):
         done: list[dict[str, Any]] = []
         for o, o_start in plan:
             new_loc = location if location is not None else o.get("location")
-            event = self.ctx.events.new(SessionRescheduled(
-                **event_base({**o, "sequence": o["sequence"] + 1}), previous_start=o["start"], start=o_start,
-                duration_minutes=duration, location=new_loc, rescheduled_by=principal.subject))
-            updated = await self.store.move(o["_id"], o["sequence"], start=o_start, duration_minutes=duration,
-                                            location=new_loc, now=self.now(), events=[event])
+            event = self.ctx.events.new(
+                SessionRescheduled(
+                    **event_base({**o, "sequence": o["sequence"] + 1}),
+                    previous_start=o["start"],
+                    start=o_start,
+                    duration_minutes=duration,
+                    location=new_loc,
+                    rescheduled_by=principal.subject,
+                )
+            )
+            updated = await self.store.move(
+                o["_id"],
+                o["sequence"],
+                start=o_start,
+                duration_minutes=duration,
+                location=new_loc,
+                now=self.now(),
+                events=[event],
+            )
             if updated is None:
                 # Someone changed this occurrence meanwhile: give back what we claimed for it.
                 await self.store.release_except(o["_id"], o["participants"], o["start"], o["duration_minutes"])
@@ -163,8 +244,16 @@ class SessionUseCases(ReminderPlans):
         self.ctx.events_written()
         return done
 
-    async def cancel(self, principal: Principal | None, session_id: str, *, reason: str, scope: str = "this",
-                     cause: Envelope[Any] | None = None, by: str | None = None) -> list[dict[str, Any]]:
+    async def cancel(
+        self,
+        principal: Principal | None,
+        session_id: str,
+        *,
+        reason: str,
+        scope: str = "this",
+        cause: Envelope[Any] | None = None,
+        by: str | None = None,
+    ) -> list[dict[str, Any]]:
         if principal is not None:
             s = await self.session_for(principal, session_id)
             by = principal.subject
@@ -177,11 +266,16 @@ class SessionUseCases(ReminderPlans):
             raise Conflict(f"a {s['status']} session cannot be cancelled", reason="session_not_scheduled")
         done: list[dict[str, Any]] = []
         for o in await self._targets(s, scope):
-            data = SessionCancelled(**event_base({**o, "sequence": o["sequence"] + 1}), start=o["start"],
-                                    reason=reason, cancelled_by=by or "system")
+            data = SessionCancelled(
+                **event_base({**o, "sequence": o["sequence"] + 1}),
+                start=o["start"],
+                reason=reason,
+                cancelled_by=by or "system",
+            )
             event = self.ctx.events.caused_by(cause, data) if cause else self.ctx.events.new(data)
-            updated = await self.store.cancel(o["_id"], o["sequence"], reason=reason, by=by, now=self.now(),
-                                              events=[event])
+            updated = await self.store.cancel(
+                o["_id"], o["sequence"], reason=reason, by=by, now=self.now(), events=[event]
+            )
             if updated is None:
                 if o is s and principal is not None:
                     raise stale()
@@ -191,59 +285,3 @@ class SessionUseCases(ReminderPlans):
             done.append(updated)
         self.ctx.events_written()
         return done
-
-    # --- after the session --------------------------------------------------------------------
-    def _require_started(self, s: dict[str, Any]) -> None:
-        if s["status"] != "scheduled":
-            raise Conflict(f"the session is {s['status']}", reason="session_not_scheduled")
-        if self.now() < s["start"]:
-            raise Conflict("the session has not started yet", reason="session_not_started")
-
-    async def complete(self, principal: Principal, session_id: str, *, notes: str) -> dict[str, Any]:
-        s = await self.session_for(principal, session_id)
-        self._require_started(s)
-        now = self.now()
-        event = self.ctx.events.new(SessionCompleted(**event_base(s), start=s["start"], completed_at=now,
-                                                     notes=notes))
-        updated = await self.store.complete(s["_id"], s["sequence"], notes=notes, now=now, events=[event])
-        if updated is None:
-            raise stale()
-        await self.ctx.timers.cancel_group(f"session:{s['_id']}")
-        await self.mentorships.session_held(s["mentorship_id"], s["start"])
-        m = await self.mentorships.get(s["mentorship_id"])
-        if m and m.get("status") == "active":
-            await self.plan_check_ins(m)
-        self.ctx.events_written()
-        return updated
-
-    async def no_show(self, principal: Principal, session_id: str, *, absent_ids: list[str]) -> dict[str, Any]:
-        s = await self.session_for(principal, session_id)
-        if not absent_ids or any(a not in s["participants"] for a in absent_ids):
-            raise Unprocessable("absent_ids must name one or both participants", field="absent_ids")
-        self._require_started(s)
-        event = self.ctx.events.new(SessionNoShow(**event_base(s), start=s["start"], absent_ids=absent_ids,
-                                                  reported_by=principal.subject))
-        updated = await self.store.no_show(s["_id"], s["sequence"], absent_ids=absent_ids, now=self.now(),
-                                           events=[event])
-        if updated is None:
-            raise stale()
-        await self.ctx.timers.cancel_group(f"session:{s['_id']}")
-        self.ctx.events_written()
-        return updated
-
-    async def feedback(self, principal: Principal, session_id: str, *, rating: int, comment: str,
-                       not_a_good_fit: bool) -> dict[str, Any]:
-        s = await self.session_for(principal, session_id)
-        if principal.subject not in s["participants"]:
-            raise Forbidden("only the session's participants can give feedback")
-        if s["status"] != "completed":
-            raise Conflict("feedback is possible once the session is completed", reason="session_not_completed")
-        role = "mentor" if principal.subject == s["mentor_id"] else "mentee"
-        event = self.ctx.events.new(SessionFeedbackSubmitted(
-            mentorship_id=s["mentorship_id"], session_id=s["_id"], author_id=principal.subject, author_role=role,
-            rating=rating, comment=comment, not_a_good_fit=not_a_good_fit))
-        entry = {"rating": rating, "comment": comment, "not_a_good_fit": not_a_good_fit, "at": self.now()}
-        if not await self.store.add_feedback(s["_id"], role, entry, [event]):
-            raise Conflict("you already gave feedback on this session", reason="feedback_exists")
-        self.ctx.events_written()
-        return {"session_id": s["_id"], "author_role": role, **entry}

@@ -32,16 +32,23 @@ class ReminderPlans(SchedulingBase):
             due = s["start"] - timedelta(minutes=offset)
             if due > now:
                 await self.ctx.timers.schedule(
-                    f"reminder:{s['_id']}:{s['sequence']}:{offset}", REMINDER, due,
-                    {"session_id": s["_id"], "sequence": s["sequence"], "offset_minutes": offset}, group=group)
+                    f"reminder:{s['_id']}:{s['sequence']}:{offset}",
+                    REMINDER,
+                    due,
+                    {"session_id": s["_id"], "sequence": s["sequence"], "offset_minutes": offset},
+                    group=group,
+                )
 
     async def reconcile_reminders(self) -> int:
         """Plan reminders of upcoming sessions that have none pending (a crash between writing a
         session and planning its reminders); timer ids are deterministic, so this is idempotent."""
         planned = 0
         for s in await self.store.upcoming(self.now()):
-            ids = [f"reminder:{s['_id']}:{s['sequence']}:{o}" for o in set(self.settings.reminder_offsets_minutes)
-                   if s["start"] - timedelta(minutes=o) > self.now()]
+            ids = [
+                f"reminder:{s['_id']}:{s['sequence']}:{o}"
+                for o in set(self.settings.reminder_offsets_minutes)
+                if s["start"] - timedelta(minutes=o) > self.now()
+            ]
             if ids and not await self.ctx.timers.all_planned(ids):
                 await self.plan_reminders(s)
                 planned += 1
@@ -62,9 +69,17 @@ class ReminderPlans(SchedulingBase):
         s = await self.store.get(p["session_id"])
         if s is None or s["status"] != "scheduled" or s["sequence"] != p["sequence"]:
             return []  # stale: the session moved, was cancelled or is gone
-        return [self.ctx.events.new(SessionReminderDue(
-            **event_base(s), start=s["start"], duration_minutes=s["duration_minutes"],
-            offset_minutes=p["offset_minutes"], location=s.get("location")))]
+        return [
+            self.ctx.events.new(
+                SessionReminderDue(
+                    **event_base(s),
+                    start=s["start"],
+                    duration_minutes=s["duration_minutes"],
+                    offset_minutes=p["offset_minutes"],
+                    location=s.get("location"),
+                )
+            )
+        ]
 
     # --- check-ins and inactivity -----------------------------------------------------------
     async def plan_check_ins(self, m: dict[str, Any]) -> None:
@@ -76,11 +91,19 @@ class ReminderPlans(SchedulingBase):
         stamp = utc(anchor).strftime("%Y%m%dT%H%M%S")
         payload = {"mentorship_id": m["_id"], "anchor": utc(anchor)}
         await self.ctx.timers.schedule(
-            f"checkin:{m['_id']}:{stamp}", CHECK_IN,
-            anchor + timedelta(days=days + self.settings.check_in_grace_days), payload, group=group)
+            f"checkin:{m['_id']}:{stamp}",
+            CHECK_IN,
+            anchor + timedelta(days=days + self.settings.check_in_grace_days),
+            payload,
+            group=group,
+        )
         await self.ctx.timers.schedule(
-            f"inactive:{m['_id']}:{stamp}", INACTIVE,
-            anchor + timedelta(days=days * self.settings.inactive_after_cadences), payload, group=group)
+            f"inactive:{m['_id']}:{stamp}",
+            INACTIVE,
+            anchor + timedelta(days=days * self.settings.inactive_after_cadences),
+            payload,
+            group=group,
+        )
 
     async def _still_silent(self, timer: dict[str, Any]) -> dict[str, Any] | None:
         m = await self.mentorships.get(timer["payload"]["mentorship_id"])
@@ -93,15 +116,31 @@ class ReminderPlans(SchedulingBase):
         m = await self._still_silent(timer)
         if m is None:
             return []
-        return [self.ctx.events.new(CheckInOverdue(
-            mentorship_id=m["_id"], mentor_id=m["mentor_id"], mentee_id=m["mentee_id"],
-            cadence=m.get("cadence") or "biweekly", last_session_at=m.get("last_session_at"),
-            due_since=timer["due_at"]))]
+        return [
+            self.ctx.events.new(
+                CheckInOverdue(
+                    mentorship_id=m["_id"],
+                    mentor_id=m["mentor_id"],
+                    mentee_id=m["mentee_id"],
+                    cadence=m.get("cadence") or "biweekly",
+                    last_session_at=m.get("last_session_at"),
+                    due_since=timer["due_at"],
+                )
+            )
+        ]
 
     async def on_inactive(self, timer: dict[str, Any], now: datetime) -> list[Envelope[Any]]:
         m = await self._still_silent(timer)
         if m is None:
             return []
-        return [self.ctx.events.new(MentorshipInactive(
-            mentorship_id=m["_id"], mentor_id=m["mentor_id"], mentee_id=m["mentee_id"],
-            last_session_at=m.get("last_session_at"), inactive_since=timer["due_at"]))]
+        return [
+            self.ctx.events.new(
+                MentorshipInactive(
+                    mentorship_id=m["_id"],
+                    mentor_id=m["mentor_id"],
+                    mentee_id=m["mentee_id"],
+                    last_session_at=m.get("last_session_at"),
+                    inactive_since=timer["due_at"],
+                )
+            )
+        ]

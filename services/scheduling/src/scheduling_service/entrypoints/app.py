@@ -13,8 +13,11 @@ from .http import router
 
 def create(settings: Settings | None = None) -> FastAPI:
     runtime, scheduling = bootstrap(settings)
-    app = create_app(runtime, title="Scheduling service",
-                     description="Sessions across time zones, recurring check-ins, reminders, feedback, milestones.",
-                     routers=[router])
+    app = create_app(
+        runtime,
+        title="Scheduling service",
+        description="Sessions across time zones, recurring check-ins, reminders, feedback, milestones.",
+        routers=[router],
+    )
     app.state.scheduling = scheduling
     return app
