@@ -195,6 +195,7 @@ async def test_every_endpoint_and_event_through_a_profile_life(spawn, infra, pre
     assert set(doc) <= {
         "_id",
         "email_key",
+        "external_key",
         "erased",
         "version",
         "outbox",

@@ -11,6 +11,8 @@ from mentorship_contracts import Envelope
 from mentorship_contracts.profile import ProfileSnapshot
 from profile_service.adapters.repository import (
     EmailTaken,
+    ExternalIdTaken,
+    Lookup,
     NewProfile,
     PlannedUpdate,
     ProfileExists,
@@ -31,12 +33,26 @@ class FakeProfileRepository:
         key = email_key(profile.email)
         return next((pid for pid, s in self.profiles.items() if email_key(s.profile.email) == key), None)
 
-    async def add(self, profile: ProfileSnapshot, events: list[Envelope[Any]], *, email_verified: bool = False) -> None:
+    def _external_id_owner(self, profile: ProfileSnapshot) -> str | None:
+        if profile.external_id is None:
+            return None
+        return next((pid for pid, s in self.profiles.items() if s.profile.external_id == profile.external_id), None)
+
+    async def add(
+        self,
+        profile: ProfileSnapshot,
+        events: list[Envelope[Any]],
+        *,
+        email_verified: bool = False,
+        marks: dict[str, Any] | None = None,
+    ) -> None:
         if profile.profile_id in self.profiles or profile.profile_id in self.erased:
             raise ProfileExists(profile.profile_id)
         if self._email_owner(profile) is not None:
             raise EmailTaken()
-        self.profiles[profile.profile_id] = StoredProfile(profile, 1, email_verified=email_verified)
+        if self._external_id_owner(profile) is not None:
+            raise ExternalIdTaken()
+        self.profiles[profile.profile_id] = StoredProfile(profile, 1, email_verified=email_verified, **(marks or {}))
         self.outbox += events
 
     async def get(self, profile_id: str) -> StoredProfile | None:
@@ -51,13 +67,15 @@ class FakeProfileRepository:
         expected_version: int,
         changed_fields: Sequence[str],
         events: Sequence[Envelope[Any]],
-        marks: dict[str, bool] | None = None,
+        marks: dict[str, Any] | None = None,
     ) -> bool:
         current = self.profiles.get(profile.profile_id)
         if current is None or current.version != expected_version:
             return False
         if self._email_owner(profile) not in (None, profile.profile_id):
             raise EmailTaken()
+        if self._external_id_owner(profile) not in (None, profile.profile_id):
+            raise ExternalIdTaken()
         self.profiles[profile.profile_id] = replace(
             current, profile=profile, version=expected_version + 1, **(marks or {})
         )
@@ -86,8 +104,33 @@ class FakeProfileRepository:
         )
         return found[:limit]
 
+    async def lookup(self, lookup: Lookup, *, skip: int, limit: int) -> tuple[int, list[StoredProfile]]:
+        def matches(s: StoredProfile) -> bool:
+            user_name = s.scim_user_name or s.profile.email
+            return (
+                (lookup.profile_id is None or s.profile.profile_id == lookup.profile_id)
+                and (lookup.external_id is None or s.profile.external_id == lookup.external_id)
+                and (lookup.email is None or email_key(s.profile.email) == email_key(lookup.email))
+                and (lookup.user_name is None or email_key(user_name) == email_key(lookup.user_name))
+                and (lookup.active is None or s.profile.active == lookup.active)
+            )
+
+        found = (
+            []
+            if lookup.conflicting
+            else sorted((s for s in self.profiles.values() if matches(s)), key=lambda s: s.profile.profile_id)
+        )
+        return len(found), found[skip : skip + limit]
+
     async def by_email_keys(self, keys: Sequence[str]) -> dict[str, StoredProfile]:
         return {email_key(s.profile.email): s for s in self.profiles.values() if email_key(s.profile.email) in keys}
+
+    async def external_id_owners(self, external_ids: Sequence[str]) -> dict[str, str]:
+        return {
+            s.profile.external_id: pid
+            for pid, s in self.profiles.items()
+            if s.profile.external_id is not None and s.profile.external_id in external_ids
+        }
 
     async def ids_in_use(self, ids: Sequence[str]) -> set[str]:
         return {i for i in ids if i in self.profiles or i in self.erased}
@@ -97,7 +140,7 @@ class FakeProfileRepository:
         for i, new in enumerate(profiles):
             try:
                 await self.add(new.profile, new.events, email_verified=new.email_verified)
-            except (ProfileExists, EmailTaken):
+            except (ProfileExists, EmailTaken, ExternalIdTaken):
                 refused.add(i)
         return refused
 
@@ -107,6 +150,6 @@ class FakeProfileRepository:
             try:
                 if not await self.save(u.profile, u.expected_version, u.changed_fields, u.events):
                     missed.add(i)
-            except EmailTaken:
+            except (EmailTaken, ExternalIdTaken):
                 missed.add(i)
         return missed

@@ -15,6 +15,8 @@ from mentorship_kit.usecase import UseCaseContext
 from . import domain
 from .adapters.repository import (
     EmailTaken,
+    ExternalIdTaken,
+    Lookup,
     ProfileExists,
     ProfileRepository,
     SearchFilters,
@@ -48,6 +50,14 @@ def taken(by_admin: bool) -> Conflict:
     return Conflict("these details cannot be used: they clash with a registered profile")
 
 
+def external_id_taken() -> Conflict:
+    return Conflict("a profile with this external id already exists", field="external_id")
+
+
+# The directory's id links a person to their sign-on: only an admin (or the directory) sets it.
+EXTERNAL_ID_IS_ADMINS = "only an admin or the directory (SCIM, the import) sets external_id"
+
+
 class ProfileUseCases:
     """Register, read, change, deactivate and erase profiles (one profile at a time)."""
 
@@ -57,25 +67,39 @@ class ProfileUseCases:
         self.profiles = profiles
 
     async def register(
-        self, profile: ProfileSnapshot, correlation_id: str | None = None, *, by_admin: bool = False
+        self,
+        profile: ProfileSnapshot,
+        correlation_id: str | None = None,
+        *,
+        by_admin: bool = False,
+        marks: dict[str, Any] | None = None,
     ) -> StoredProfile:
-        """A person registering themselves gives an unverified email; an admin's is verified."""
+        """A person registering themselves gives an unverified email; an admin's is verified.
+
+        `marks` are kept beside the profile (e.g. the SCIM userName), not in any event."""
+        if profile.external_id is not None and not by_admin:
+            raise Forbidden(EXTERNAL_ID_IS_ADMINS)
         try:
             event = domain.register(profile)
         except domain.ProfileRuleViolation as exc:
             raise unprocessable(exc) from exc
         try:
             await self.profiles.add(
-                profile, self.ctx.events.many([event], correlation_id=correlation_id), email_verified=by_admin
+                profile,
+                self.ctx.events.many([event], correlation_id=correlation_id),
+                email_verified=by_admin,
+                marks=marks,
             )
         except EmailTaken as exc:
             raise taken(by_admin) from exc
+        except ExternalIdTaken as exc:
+            raise external_id_taken() from exc
         except ProfileExists as exc:
             if not by_admin:
                 raise taken(by_admin) from exc
             raise Conflict("this profile is already registered", field="profile_id") from exc
         self.ctx.events_written()
-        return StoredProfile(profile, 1, email_verified=by_admin)
+        return StoredProfile(profile, 1, email_verified=by_admin, scim_user_name=(marks or {}).get("scim_user_name"))
 
     async def get(self, profile_id: str) -> StoredProfile:
         stored = await self.profiles.get(profile_id)
@@ -91,17 +115,18 @@ class ProfileUseCases:
         expected_version: int | None = None,
         correlation_id: str | None = None,
         by_admin: bool = False,
+        marks: dict[str, Any] | None = None,
     ) -> StoredProfile:
+        """`marks` (facts kept beside the profile, e.g. the SCIM userName) are written only if they differ."""
         if "external_id" in changes and not by_admin:
-            # It names the person at the identity provider: whoever sets it is signed in as that person.
-            raise Forbidden("external_id is set by company sign-on (GET /me) or by an admin, not by the person")
-        return await self._change(
-            profile_id,
-            lambda s: domain.update(s.profile, changes, by_admin=by_admin),
-            expected_version,
-            correlation_id,
-            by_admin=by_admin,
-        )
+            raise Forbidden(EXTERNAL_ID_IS_ADMINS)
+
+        def apply(stored: StoredProfile) -> domain.Change:
+            change = domain.update(stored.profile, changes, by_admin=by_admin)
+            new_marks = {name: value for name, value in (marks or {}).items() if getattr(stored, name, None) != value}
+            return replace(change, marks={**change.marks, **new_marks}) if new_marks else change
+
+        return await self._change(profile_id, apply, expected_version, correlation_id, by_admin=by_admin)
 
     async def add_role(
         self,
@@ -230,6 +255,10 @@ class ProfileUseCases:
     async def search(self, filters: SearchFilters, *, after: str | None, limit: int) -> list[StoredProfile]:
         return await self.profiles.search(filters, after=after, limit=limit)
 
+    async def lookup(self, lookup: Lookup, *, skip: int, limit: int) -> tuple[int, list[StoredProfile]]:
+        """Exact matches (the directory's filters) with their total, paged by position."""
+        return await self.profiles.lookup(lookup, skip=skip, limit=limit)
+
     async def _change(
         self,
         profile_id: str,
@@ -259,6 +288,8 @@ class ProfileUseCases:
                 )
             except EmailTaken as exc:
                 raise taken(by_admin) from exc
+            except ExternalIdTaken as exc:
+                raise external_id_taken() from exc
             if saved:
                 if change.events:
                     self.ctx.events_written()

@@ -14,6 +14,7 @@ from mentorship_kit.runtime import ServiceRuntime
 from .adapters.repository import INDEXES, PROFILES, ProfileRepository
 from .application import ProfileIdentities, ProfileUseCases
 from .importing import ProfileImportUseCases
+from .provisioning import ScimProvisioning
 from .settings import Settings
 
 
@@ -23,6 +24,7 @@ class ProfileApp:
 
     profiles: ProfileUseCases
     imports: ProfileImportUseCases
+    scim: ScimProvisioning
 
 
 def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, ProfileApp]:
@@ -30,9 +32,11 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Profile
     runtime = ServiceRuntime(settings)
     ctx = runtime.context()
     repository = ProfileRepository(runtime.db)
+    profiles = ProfileUseCases(ctx, settings=settings, profiles=repository)
     app = ProfileApp(
-        profiles=ProfileUseCases(ctx, settings=settings, profiles=repository),
+        profiles=profiles,
         imports=ProfileImportUseCases(ctx, settings=settings, profiles=repository),
+        scim=ScimProvisioning(profiles),
     )
     runtime.identities = ProfileIdentities(repository)
     runtime.indexes(INDEXES)

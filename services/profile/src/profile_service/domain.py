@@ -55,6 +55,19 @@ def email_key(email: str) -> str:
     return email.strip().lower()
 
 
+def external_key(profile: ProfileSnapshot) -> str:
+    """The unique key of the directory's id; a profile without one gets a placeholder of its own
+    (the store has no partial unique index, so a missing key would clash with the next missing one)."""
+    if profile.external_id is None:
+        return f"none:{profile.profile_id}"
+    return external_key_of(profile.external_id)
+
+
+def external_key_of(external_id: str) -> str:
+    """External ids are compared exactly (SCIM: caseExact)."""
+    return f"id:{external_id}"
+
+
 def violation_from(exc: ValidationError) -> ProfileRuleViolation:
     """The first model error as a rule violation naming its field (e.g. 'availability.1.start')."""
     err = exc.errors()[0]
@@ -126,7 +139,7 @@ class Change:
     profile: ProfileSnapshot
     changed_fields: list[str] = field(default_factory=list)
     events: list[EventData] = field(default_factory=list)
-    marks: dict[str, bool] = field(default_factory=dict)
+    marks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:

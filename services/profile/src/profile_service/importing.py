@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from mentorship_contracts.profile import ProfileSnapshot
 from mentorship_kit.usecase import UseCaseContext
 
 from . import domain
@@ -89,9 +90,10 @@ class ProfileImportUseCases:
         """Yields progress messages: {"type": "rejected", ...} and {"type": "progress", ...}."""
         correlation_id = correlation_id or str(uuid.uuid4())  # one import = one correlation
         first_row_of_email: dict[str, int] = {}
+        first_row_of_external_id: dict[str, int] = {}
         for batch in _batches(rows, self.batch_size):
             before, held_before = len(report.rejections), len(report.holds)
-            await self._batch(batch, report, first_row_of_email, correlation_id)
+            await self._batch(batch, report, first_row_of_email, first_row_of_external_id, correlation_id)
             for rejection in sorted(report.rejections[before:], key=lambda r: r.row):
                 yield {"type": "rejected", **rejection.as_dict()}
             for held in sorted(report.holds[held_before:], key=lambda h: h.row):
@@ -99,7 +101,12 @@ class ProfileImportUseCases:
             yield {"type": "progress", **report.counts()}
 
     async def _batch(
-        self, batch: list[ImportRow], report: ImportReport, first_row_of_email: dict[str, int], correlation_id: str
+        self,
+        batch: list[ImportRow],
+        report: ImportReport,
+        first_row_of_email: dict[str, int],
+        first_row_of_external_id: dict[str, int],
+        correlation_id: str,
     ) -> None:
         report.rows += len(batch)
         candidates: list[tuple[ImportRow, str, dict[str, Any]]] = []
@@ -119,6 +126,10 @@ class ProfileImportUseCases:
             candidates.append((row, key, row.data))
 
         existing = await self.profiles.by_email_keys([key for _, key, _ in candidates])
+        # external ids are unique too: one read for the batch says whose they already are
+        external_owners = await self.profiles.external_id_owners(
+            [data["external_id"] for _, _, data in candidates if isinstance(data.get("external_id"), str)]
+        )
         wanted_ids = [
             str(data["profile_id"]) for _, key, data in candidates if key not in existing and data.get("profile_id")
         ]
@@ -140,6 +151,7 @@ class ProfileImportUseCases:
                         continue
                     changes = {k: v for k, v in data.items() if k != "profile_id"}
                     change = domain.update(stored.profile, changes, allowed=domain.IMPORTABLE_FIELDS, by_admin=True)
+                    self._external_id_is_free(change.profile, external_owners, first_row_of_external_id, row)
                     if not change.changed:
                         report.unchanged += 1
                         continue
@@ -154,6 +166,7 @@ class ProfileImportUseCases:
                     if given_id is not None and str(given_id) in ids_taken:
                         raise domain.ProfileRuleViolation("profile_id", "already used by another profile")
                     profile = domain.validate({**data, "profile_id": str(given_id or uuid.uuid4())})
+                    self._external_id_is_free(profile, external_owners, first_row_of_external_id, row)
                     event = domain.register(profile)
                     new_rows.append(row)
                     events = self.ctx.events.many([event], correlation_id=correlation_id)
@@ -161,7 +174,7 @@ class ProfileImportUseCases:
             except domain.ProfileRuleViolation as exc:
                 report.rejections.append(row.reject(exc.field, exc.message))
 
-        refused = await self.profiles.add_many(new_profiles)
+        refused = await self.profiles.add_many(new_profiles)  # (a clash found only now: a concurrent writer)
         for i in sorted(refused):
             report.rejections.append(new_rows[i].reject("email", "registered concurrently by someone else"))
         report.created += len(new_profiles) - len(refused)
@@ -175,3 +188,16 @@ class ProfileImportUseCases:
         report.updated += len(updates) - len(missed)
         if len(new_profiles) > len(refused) or len(updates) > len(missed):
             self.ctx.events_written()
+
+    @staticmethod
+    def _external_id_is_free(
+        profile: ProfileSnapshot, owners: dict[str, str], first_row: dict[str, int], row: ImportRow
+    ) -> None:
+        """An external id belongs to one profile: not another one's, not given twice in the file."""
+        external_id = profile.external_id
+        if external_id is None:
+            return
+        if owners.get(external_id, profile.profile_id) != profile.profile_id:
+            raise domain.ProfileRuleViolation("external_id", "already used by another profile")
+        if first_row.setdefault(external_id, row.row) != row.row:
+            raise domain.ProfileRuleViolation("external_id", f"same external_id as row {first_row[external_id]}")

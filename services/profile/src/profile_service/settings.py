@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from mentorship_kit.settings import ServiceSettings
 
@@ -11,6 +11,11 @@ class Settings(ServiceSettings):
     )
     profile_import_batch_size: int = Field(
         default=1000, ge=1, le=5000, description="Rows per batch read/write (and per progress line)"
+    )
+    scim_token: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Bearer token of the directory's SCIM client; unset = SCIM off (/scim/v2 answers 404)",
     )
 
     def body_limits(self) -> dict[tuple[str, str], int]:

@@ -2,13 +2,17 @@
 
 One document per person:
   {_id: profile id, email_key: lower-cased email (unique), version: n,
+   external_key: "id:<external id>" (unique; "none:<profile id>" when the profile has none),
    profile: {...ProfileSnapshot...}, search: {roles, skills, department, time_zone, active},
-   email_verified: bool, deactivated_by_admin: bool, outbox: [...], outbox_pending: bool}
+   email_verified: bool, deactivated_by_admin: bool, scim_user_name / scim_user_key: the SCIM
+   userName as given / lower-cased (only when SCIM set one other than the email), outbox: [...], outbox_pending: bool}
 (`email_verified` missing, as on documents written before it existed, counts as not verified.)
 Every change is one conditional single-document write on (_id, version) that also carries
 the events it causes. After erasure only a tombstone remains:
-  {_id, email_key: "erased:<id>", erased: true, version, outbox: [ProfileErased]}
-(the email key is replaced, not removed, because a unique index counts a missing key as a value).
+  {_id, email_key: "erased:<id>", external_key: "erased:<id>", erased: true, version, outbox: [ProfileErased]}
+(the keys are replaced, not removed, because a unique index counts a missing key as a value; for
+the same reason a profile without an external id gets a placeholder key of its own: FerretDB has
+no partial indexes).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from mentorship_contracts.profile import ProfileSnapshot
 from mentorship_kit.mongo import Indexes
 from mentorship_kit.outbox import new_document, with_events, with_replaced_events
 
-from ..domain import email_key
+from ..domain import email_key, external_key, external_key_of
 
 PROFILES = "profiles"
 
@@ -35,6 +39,7 @@ INDEXES = Indexes(
     PROFILES,
     (
         IndexModel([("email_key", ASCENDING)], unique=True, name="email_unique"),
+        IndexModel([("external_key", ASCENDING)], unique=True, name="external_id_unique"),
         IndexModel([("search.roles", ASCENDING)], name="search_roles"),
         IndexModel([("search.skills", ASCENDING)], name="search_skills"),
         IndexModel([("search.department", ASCENDING)], name="search_department"),
@@ -43,6 +48,10 @@ INDEXES = Indexes(
 
 
 class EmailTaken(Exception):
+    pass
+
+
+class ExternalIdTaken(Exception):
     pass
 
 
@@ -56,10 +65,11 @@ class StoredProfile:
     version: int
     email_verified: bool = False
     deactivated_by_admin: bool = False
+    scim_user_name: str | None = None
 
 
 # What a read returns besides the profile: its version and the marks kept beside it.
-PROJECTION = {"profile": 1, "version": 1, "email_verified": 1, "deactivated_by_admin": 1}
+PROJECTION = {"profile": 1, "version": 1, "email_verified": 1, "deactivated_by_admin": 1, "scim_user_name": 1}
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,20 @@ class SearchFilters:
     department: str | None = None
     time_zone: str | None = None
     active: bool | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Exact matches (SCIM filters): every given field must match; a field given twice with two
+    different values matches nothing (`conflicting`)."""
+
+    profile_id: str | None = None
+    user_name: str | None = None
+    external_id: str | None = None
+    email: str | None = None
+    active: bool | None = None
+    conflicting: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,17 +126,32 @@ def search_fields(profile: ProfileSnapshot) -> dict[str, Any]:
     }
 
 
+def _mark_fields(marks: dict[str, Any] | None) -> dict[str, Any]:
+    """Marks as stored: None means "remove"; the SCIM userName also gets its lower-cased key."""
+    fields = dict(marks or {})
+    if "scim_user_name" in fields:
+        name = fields["scim_user_name"]
+        fields["scim_user_key"] = email_key(name) if name is not None else None
+    return fields
+
+
 def profile_document(
-    profile: ProfileSnapshot, events: Sequence[Envelope[Any]], *, email_verified: bool = False
+    profile: ProfileSnapshot,
+    events: Sequence[Envelope[Any]],
+    *,
+    email_verified: bool = False,
+    marks: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return new_document(
         {
             "_id": profile.profile_id,
             "email_key": email_key(profile.email),
+            "external_key": external_key(profile),
             "version": 1,
             "profile": profile.model_dump(mode="json"),
             "search": search_fields(profile),
             "email_verified": email_verified,
+            **{name: value for name, value in _mark_fields(marks).items() if value is not None},
         },
         events,
     )
@@ -124,7 +163,7 @@ def _update_document(
     changed_fields: Sequence[str],
     events: Sequence[Envelope[Any]],
     write_id: str | None = None,
-    marks: dict[str, bool] | None = None,
+    marks: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     # $set only what changed: a concurrent reader never sees a half-written profile anyway
     # (single-document write), and the write stays small.
@@ -133,10 +172,16 @@ def _update_document(
     changes["version"] = expected_version + 1
     changes["search"] = search_fields(profile)
     changes["email_key"] = email_key(profile.email)
-    changes.update(marks or {})
+    changes["external_key"] = external_key(profile)
+    fields = _mark_fields(marks)
+    cleared = {name: "" for name, value in fields.items() if value is None}
+    changes.update({name: value for name, value in fields.items() if value is not None})
     if write_id:
         changes["write_id"] = write_id
-    return with_events({"$set": changes}, events)
+    update: dict[str, Any] = {"$set": changes}
+    if cleared:
+        update["$unset"] = cleared
+    return with_events(update, events)
 
 
 def _live(profile_id: str, **extra: Any) -> dict[str, Any]:
@@ -147,13 +192,28 @@ class ProfileRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.coll = db[PROFILES]
 
-    async def add(self, profile: ProfileSnapshot, events: list[Envelope[Any]], *, email_verified: bool = False) -> None:
+    async def add(
+        self,
+        profile: ProfileSnapshot,
+        events: list[Envelope[Any]],
+        *,
+        email_verified: bool = False,
+        marks: dict[str, Any] | None = None,
+    ) -> None:
         try:
-            await self.coll.insert_one(profile_document(profile, events, email_verified=email_verified))
+            await self.coll.insert_one(profile_document(profile, events, email_verified=email_verified, marks=marks))
         except DuplicateKeyError as exc:
             if await self.coll.find_one({"_id": profile.profile_id}, {"_id": 1}):
                 raise ProfileExists(profile.profile_id) from exc
-            raise EmailTaken() from exc
+            raise await self._clash(profile) from exc
+
+    async def _clash(self, profile: ProfileSnapshot) -> Exception:
+        """Which unique key a refused write ran into (the store's message does not say reliably)."""
+        if profile.external_id is not None and await self.coll.find_one(
+            {"external_key": external_key(profile), "_id": {"$ne": profile.profile_id}}, {"_id": 1}
+        ):
+            return ExternalIdTaken()
+        return EmailTaken()
 
     async def get(self, profile_id: str) -> StoredProfile | None:
         doc = await self.coll.find_one(_live(profile_id), PROJECTION)
@@ -168,7 +228,7 @@ class ProfileRepository:
         expected_version: int,
         changed_fields: Sequence[str],
         events: Sequence[Envelope[Any]],
-        marks: dict[str, bool] | None = None,
+        marks: dict[str, Any] | None = None,
     ) -> bool:
         """Conditional write: False when someone else changed the profile since it was read."""
         try:
@@ -178,7 +238,7 @@ class ProfileRepository:
             )
         except OperationFailure as exc:
             if _is_duplicate_key(exc):
-                raise EmailTaken() from exc
+                raise await self._clash(profile) from exc
             raise
         return result.modified_count == 1
 
@@ -192,13 +252,19 @@ class ProfileRepository:
             _live(profile_id),
             with_replaced_events(
                 {
-                    "$set": {"erased": True, "email_key": f"erased:{profile_id}"},
+                    "$set": {
+                        "erased": True,
+                        "email_key": f"erased:{profile_id}",
+                        "external_key": f"erased:{profile_id}",
+                    },
                     "$unset": {
                         "profile": "",
                         "search": "",
                         "write_id": "",
                         "email_verified": "",
                         "deactivated_by_admin": "",
+                        "scim_user_name": "",
+                        "scim_user_key": "",
                     },
                     "$inc": {"version": 1},
                 },
@@ -219,14 +285,49 @@ class ProfileRepository:
             query["search.time_zone"] = filters.time_zone
         if filters.active is not None:
             query["search.active"] = filters.active
+        if filters.external_id:
+            query["external_key"] = external_key_of(filters.external_id)
         if after:
             query["_id"] = {"$gt": after}
         cursor = self.coll.find(query, PROJECTION).sort("_id", ASCENDING).limit(limit)
         return [_stored(doc) async for doc in cursor]
 
+    async def lookup(self, lookup: Lookup, *, skip: int, limit: int) -> tuple[int, list[StoredProfile]]:
+        """Profiles matching every given field, by id: (how many match in all, the page asked for)."""
+        if lookup.conflicting:
+            return 0, []
+        clauses: list[dict[str, Any]] = [{"erased": {"$ne": True}}]
+        if lookup.profile_id is not None:
+            clauses.append({"_id": lookup.profile_id})
+        if lookup.external_id is not None:
+            clauses.append({"external_key": external_key_of(lookup.external_id)})
+        if lookup.email is not None:
+            clauses.append({"email_key": email_key(lookup.email)})
+        if lookup.active is not None:
+            clauses.append({"search.active": lookup.active})
+        if lookup.user_name is not None:
+            # userName is the email unless SCIM set another one (kept beside the profile as given;
+            # compared case-insensitively, as RFC 7643 makes userName caseExact=false).
+            clauses.append(
+                {
+                    "$or": [
+                        {"scim_user_key": {"$exists": False}, "email_key": email_key(lookup.user_name)},
+                        {"scim_user_key": email_key(lookup.user_name)},
+                    ]
+                }
+            )
+        query = {"$and": clauses}
+        total = await self.coll.count_documents(query)
+        if limit <= 0 or skip >= total:
+            return total, []
+        cursor = self.coll.find(query, PROJECTION).sort("_id", ASCENDING).skip(skip).limit(limit)
+        return total, [_stored(doc) async for doc in cursor]
+
     # --- sign-on --------------------------------------------------------------------------------
     async def by_external_id(self, external_id: str) -> StoredProfile | None:
-        doc = await self.coll.find_one({"profile.external_id": external_id, "erased": {"$ne": True}}, PROJECTION)
+        doc = await self.coll.find_one(
+            {"external_key": external_key_of(external_id), "erased": {"$ne": True}}, PROJECTION
+        )
         return _stored(doc) if doc else None
 
     async def by_email(self, email: str) -> StoredProfile | None:
@@ -244,6 +345,18 @@ class ProfileRepository:
         ):
             found[doc["email_key"]] = _stored(doc)
         return found
+
+    async def external_id_owners(self, external_ids: Sequence[str]) -> dict[str, str]:
+        """external id -> the profile holding it, for those in use."""
+        if not external_ids:
+            return {}
+        keys = [external_key_of(e) for e in external_ids]
+        return {
+            doc["profile"]["external_id"]: doc["_id"]
+            async for doc in self.coll.find(
+                {"external_key": {"$in": keys}, "erased": {"$ne": True}}, {"profile.external_id": 1}
+            )
+        }
 
     async def ids_in_use(self, ids: Sequence[str]) -> set[str]:
         if not ids:
@@ -305,4 +418,5 @@ def _stored(doc: dict[str, Any]) -> StoredProfile:
         int(doc.get("version", 1)),
         email_verified=bool(doc.get("email_verified")),
         deactivated_by_admin=bool(doc.get("deactivated_by_admin")),
+        scim_user_name=doc.get("scim_user_name"),
     )

@@ -9,6 +9,8 @@ from mentorship_kit.runtime import create_app
 from ..bootstrap import bootstrap
 from ..settings import Settings
 from .http import me_router, router
+from .scim_http import install_scim_errors
+from .scim_http import router as scim_router
 
 
 def create(settings: Settings | None = None) -> FastAPI:
@@ -17,8 +19,10 @@ def create(settings: Settings | None = None) -> FastAPI:
         runtime,
         title="Profile service",
         description="People: roles, skills, goals, availability, preferences. Source of truth for profile.events.",
-        routers=[router, me_router],
+        routers=[router, me_router, scim_router],
     )
+    install_scim_errors(app)
     app.state.profiles = use_cases.profiles
     app.state.bulk_import = use_cases.imports
+    app.state.scim = use_cases.scim
     return app

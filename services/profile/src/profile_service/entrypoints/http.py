@@ -156,6 +156,7 @@ async def search_profiles(
     ] = None,
     time_zone: Annotated[str | None, Query(max_length=64, pattern=SINGLE_LINE_PATTERN, description="IANA name")] = None,
     active: bool | None = None,
+    external_id: Annotated[str | None, Query(max_length=128, description="The directory's id (exact)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
         str | None,
@@ -169,7 +170,9 @@ async def search_profiles(
             skill_tag = normalise_tag(skill)
         except ValueError as exc:
             raise Unprocessable(str(exc), field="skill") from exc
-    filters = SearchFilters(role=role, skill=skill_tag, department=department, time_zone=time_zone, active=active)
+    filters = SearchFilters(
+        role=role, skill=skill_tag, department=department, time_zone=time_zone, active=active, external_id=external_id
+    )
     found = await profiles.search(filters, after=cursor, limit=limit + 1)
     page = found[:limit]
     items = [ProfileView(**s.profile.model_dump(), version=s.version) for s in page]
