@@ -30,6 +30,7 @@ from mentorship_contracts.scheduling import (
 )
 from tests.support.kafka import eventually
 from tests.support.processes import token
+from tests.support.scan import found_in
 
 from .conftest import Running, publish
 
@@ -41,27 +42,6 @@ NOW = datetime.now(UTC)
 
 def env(data: EventData, days_ago: float) -> Envelope[Any]:
     return Envelope.wrap(data, source="test", time=NOW - timedelta(days=days_ago))
-
-
-def strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in [str(k), *strings(v)]]
-    if isinstance(value, list | tuple):
-        return [s for v in value for s in strings(v)]
-    return []
-
-
-async def found_anywhere(svc: Running, secrets: tuple[str, ...]) -> list[tuple[str, str]]:
-    db = svc.runtime.db
-    return [
-        (name, text[:200])
-        for name in await db.list_collection_names()
-        async for doc in db[name].find({})
-        for text in strings(doc)
-        if any(s in text for s in secrets)
-    ]
 
 
 async def own_state(svc: Running) -> dict[str, list[dict[str, Any]]]:
@@ -177,7 +157,7 @@ async def test_an_erased_person_leaves_nothing_personal_and_late_events_bring_no
     erased = env(ProfileErased(profile_id=ada), 1)
     await publish(infra, prefix, [erased])
     await eventually(lambda: handled(svc, erased))
-    assert await found_anywhere(svc, (*secrets, skill)) == []
+    assert await found_in(svc.runtime.db, (*secrets, skill)) == []
     tombstone = await svc.runtime.db["people"].find_one({"_id": ada})
     assert set(tombstone) == {"_id", "erased", "as_of"}
     r = await svc.http.get("/insights/supply-gap", headers=ADMIN)
@@ -210,5 +190,5 @@ async def test_an_erased_person_leaves_nothing_personal_and_late_events_bring_no
     ]
     await publish(infra, prefix, late)
     await eventually(lambda: handled(svc, *late))
-    assert await found_anywhere(svc, (*secrets, skill)) == []
+    assert await found_in(svc.runtime.db, (*secrets, skill)) == []
     assert await own_state(svc) == before

@@ -15,9 +15,9 @@ import pytest
 from matching_service.domain import LEFT_REASON
 from mentorship_contracts import Envelope, Topic, decode
 from mentorship_contracts.profile import ProfileErased, ProfileUpdated
-from mentorship_kit.outbox import PENDING
 from tests.support.kafka import eventually, read_topic
 from tests.support.processes import token
+from tests.support.scan import dump, found_in, outboxes_drained
 
 from .conftest import ADMIN, person, publish
 
@@ -32,39 +32,6 @@ EXPECTATIONS = "Quarrington wants weekly calls about her burnout"
 INTRO = "Quarrington, meet Cy who ran payroll before"
 SECRETS = (NAME, EMAIL, FIRST_MESSAGE, DECLINE_REASON, SECOND_MESSAGE, GOAL, EXPECTATIONS, INTRO, "Quarrington")
 CONSUMER = "profile-read-model"
-
-
-def strings(value: Any) -> list[str]:
-    """Every string in a document, keys included, nested lists and objects too."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (str(k), *strings(v))]
-    if isinstance(value, list | tuple):
-        return [s for v in value for s in strings(v)]
-    return []
-
-
-async def dump(db: Any) -> dict[str, list[dict[str, Any]]]:
-    return {
-        name: await db[name].find({}).sort("_id", 1).to_list(None) for name in sorted(await db.list_collection_names())
-    }
-
-
-async def leaks(db: Any) -> list[tuple[str, str]]:
-    found = []
-    for name, docs in (await dump(db)).items():
-        for doc in docs:
-            found += [(name, s[:120]) for s in strings(doc) if any(secret in s for secret in SECRETS)]
-    return found
-
-
-async def drained(db: Any) -> bool:
-    """Every outbox published (the relay removes published events from the documents)."""
-    for name in await db.list_collection_names():
-        if await db[name].find_one({PENDING: True}, {"_id": 1}):
-            return False
-    return True
 
 
 async def handled(db: Any, envelope: Envelope[Any]) -> bool:
@@ -122,15 +89,15 @@ async def test_an_erased_person_leaves_no_personal_data_in_matching(start_matchi
     # Mo is at capacity: Dee's request cannot be accepted yet
     r = await svc.http.post("/mentorships", headers=token(dee.profile_id), json={"mentor_id": mo.profile_id})
     assert r.status_code == 409, r.text
-    await eventually(lambda: drained(db), timeout=60)
-    assert await leaks(db)  # the history is there before the erase
+    await eventually(lambda: outboxes_drained(db), timeout=60)
+    assert await found_in(db, SECRETS)  # the history is there before the erase
 
     # --- the erase, as the profile service publishes it
     erased = Envelope.wrap(ProfileErased(profile_id=erin.profile_id), source="profile")
     await publish(infra, prefix, Topic.PROFILE, [erased])
     await eventually(lambda: handled(db, erased), timeout=60)
-    await eventually(lambda: drained(db), timeout=60)
-    assert await leaks(db) == []
+    await eventually(lambda: outboxes_drained(db), timeout=60)
+    assert await found_in(db, SECRETS) == []
 
     ended = await svc.matching.store.get_mentorship(active_id)
     assert ended["state"] == "ended" and ended["reason"] == LEFT_REASON
@@ -175,7 +142,7 @@ async def test_an_erased_person_leaves_no_personal_data_in_matching(start_matchi
     )
     await publish(infra, prefix, Topic.PROFILE, [late])
     await eventually(lambda: handled(db, late), timeout=60)
-    assert await leaks(db) == []
+    assert await found_in(db, SECRETS) == []
     assert await svc.app.state.profiles.get(erin.profile_id) is None
 
     # --- the journey goes on: Mo's slot is free for Dee
@@ -190,7 +157,7 @@ async def test_events_still_in_the_outbox_leave_without_the_persons_text(infra, 
     when the person is erased, keeps its id, and the relay is told of the swap (`outbox_seq`)."""
     from matching_service.adapters.store import VERSIONS, Store
     from matching_service.domain import Mentorship, request_mentorship
-    from mentorship_kit.outbox import OUTBOX, SEQ
+    from mentorship_kit.outbox import OUTBOX, PENDING, SEQ
 
     db = mongo[f"{prefix.replace('.', '_').strip('_')}_matching_outbox"]
     store = Store(db)
@@ -213,6 +180,6 @@ async def test_events_still_in_the_outbox_leave_without_the_persons_text(infra, 
     assert after[PENDING] is True and after[SEQ] > before[SEQ]
     [entry] = after[OUTBOX]
     assert entry["id"] == requested.id and decode(entry["body"]).data.message == ""
-    assert await leaks(db) == []
+    assert await found_in(db, SECRETS) == []
     assert await store.rewrite_versions("m1", Mentorship.scrubbed) == 0  # nothing more to do
     await mongo.drop_database(db.name)

@@ -27,6 +27,7 @@ from mentorship_kit.timers import TIMERS
 from tests.integration.notification.conftest import Running, known, person
 from tests.support.kafka import eventually
 from tests.support.processes import token
+from tests.support.scan import found_in
 
 pytestmark = pytest.mark.integration
 
@@ -43,30 +44,6 @@ WORDS = {
 FORGOTTEN = (NAME, "Lovelace", EMAIL, *WORDS.values())
 # The service's own collections (the kit's consumer markers and offsets hold event ids only).
 OWN = ("contacts", "contact_waits", "deliveries", "inbox", "webhook_endpoints", "session_durations")
-
-
-def strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, bytes):
-        return [value.decode(errors="replace")]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in [str(k), *strings(v)]]
-    if isinstance(value, list | tuple):
-        return [s for v in value for s in strings(v)]
-    return []
-
-
-async def found_anywhere(service: Running) -> list[tuple[str, str, str]]:
-    """(collection, document id, text) of every string of every document that holds what must go."""
-    db = service.runtime.db
-    hits = []
-    for name in await db.list_collection_names():
-        async for doc in db[name].find({}):
-            for text in strings(doc):
-                if any(f in text for f in FORGOTTEN):
-                    hits.append((name, str(doc.get("_id")), text[:200]))
-    return hits
 
 
 async def own_state(service: Running) -> dict[str, list[dict[str, Any]]]:
@@ -149,7 +126,7 @@ async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_no
 
     assert any(NAME in str(msg["Subject"]) for msg in box.to("grace@example.org"))  # she was named to Grace
     assert any(WORDS["request"] in str(call["body"]) for call in receiver.on("all"))
-    assert await found_anywhere(service)  # the scan sees what is there
+    assert await found_in(service.runtime.db, FORGOTTEN)  # the scan sees what is there
     grace_before = await inbox(service, GRACE)
     assert any(NAME in i["title"] for i in grace_before)
     # Its retry timer (the mail server stays away until after the erasure, so it cannot succeed first).
@@ -161,7 +138,7 @@ async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_no
     box.start()
     hook_calls = len(receiver.on("flaky"))
 
-    assert await found_anywhere(service) == []
+    assert await found_in(service.runtime.db, FORGOTTEN) == []
     # Grace's inbox still lists every item, naming Ada as a former member.
     grace_after = await inbox(service, GRACE)
     assert [i["item_id"] for i in grace_after] == [i["item_id"] for i in grace_before]
@@ -180,7 +157,7 @@ async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_no
     assert [i["title"] for i in await inbox(service, ALAN)] == ["Grace Hopper introduced you to a former member"]
     assert all(WORDS["introduction"] not in str(call["body"]) for call in receiver.on("flaky")[hook_calls:])
     assert box.to(EMAIL) == [m for m in box.to(EMAIL) if m["X-Mentorship-Delivery"] != retrying_mail["_id"]]
-    assert await found_anywhere(service) == []
+    assert await found_in(service.runtime.db, FORGOTTEN) == []
 
     # A second erasure changes nothing; a ProfileUpdated written before it (re-driven) or after does
     # not bring her back, nor does a late event about her.
@@ -206,7 +183,7 @@ async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_no
     )
     await service.delivery(f"{late.id}:{GRACE}:in_app", state="delivered")
     assert (await service.notifications.contacts.get(ADA)).get("erased")
-    assert await found_anywhere(service) == []
+    assert await found_in(service.runtime.db, FORGOTTEN) == []
     [late_mail] = box.for_event(late.id)
     assert "a former member" in str(late_mail["Subject"]) and WORDS["request"] not in late_mail.as_string()
 

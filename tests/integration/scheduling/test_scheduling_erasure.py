@@ -22,10 +22,10 @@ from mentorship_contracts.profile import (
     ProfileSnapshot,
     ProfileUpdated,
 )
-from mentorship_kit.outbox import PENDING
 from scheduling_service.domain import LEFT_REASON
 from tests.support.kafka import eventually, produce
 from tests.support.processes import token
+from tests.support.scan import dump, found_in, outboxes_drained
 
 from .scheduling_support import ADMIN, db_name, future_start, known, mentorship, publish, scheduling_events
 
@@ -40,38 +40,6 @@ MENTEE_COMMENT = "Quarrington found it useful"
 MILESTONE = "Quarrington gave her first talk"
 NEXT_AGENDA = "Quarrington's next steps"
 SECRETS = (NAME, EMAIL, GOAL, AGENDA, NOTES, MENTOR_COMMENT, MENTEE_COMMENT, MILESTONE, NEXT_AGENDA, "Quarrington")
-
-
-def strings(value: Any) -> list[str]:
-    """Every string in a document, keys included, nested lists and objects too."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (str(k), *strings(v))]
-    if isinstance(value, list | tuple):
-        return [s for v in value for s in strings(v)]
-    return []
-
-
-async def dump(db: Any) -> dict[str, list[dict[str, Any]]]:
-    return {
-        name: await db[name].find({}).sort("_id", 1).to_list(None) for name in sorted(await db.list_collection_names())
-    }
-
-
-async def leaks(db: Any) -> list[tuple[str, str]]:
-    found = []
-    for name, docs in (await dump(db)).items():
-        for doc in docs:
-            found += [(name, s[:120]) for s in strings(doc) if any(secret in s for secret in SECRETS)]
-    return found
-
-
-async def drained(db: Any) -> bool:
-    for name in await db.list_collection_names():
-        if await db[name].find_one({PENDING: True}, {"_id": 1}):
-            return False
-    return True
 
 
 async def send(infra: Any, prefix: str, env: Envelope[Any]) -> Envelope[Any]:
@@ -147,14 +115,14 @@ async def test_an_erased_person_leaves_no_personal_data_in_scheduling(spawn, inf
             "/mentorships/m-dee/sessions", headers=as_mo, json={"start": next_start.isoformat(), "duration_minutes": 60}
         )
         assert r.status_code == 409, r.text
-        await eventually(lambda: drained(db), timeout=60)
-        assert await leaks(db)  # the history is there before the erase
+        await eventually(lambda: outboxes_drained(db), timeout=60)
+        assert await found_in(db, SECRETS)  # the history is there before the erase
 
         # --- the erase, as the profile service publishes it
         erased = await send(infra, prefix, Envelope.wrap(ProfileErased(profile_id="erin"), source="profile"))
         await eventually(handled(db, "profiles", erased), timeout=60)
-        await eventually(lambda: drained(db), timeout=60)
-        assert await leaks(db) == []
+        await eventually(lambda: outboxes_drained(db), timeout=60)
+        assert await found_in(db, SECRETS) == []
 
         nxt = await db["sessions"].find_one({"_id": next_id})
         assert nxt["status"] == "cancelled" and nxt["cancel_reason"] == LEFT_REASON
@@ -216,7 +184,7 @@ async def test_an_erased_person_leaves_no_personal_data_in_scheduling(spawn, inf
         )
         await eventually(handled(db, "profiles", late_update), timeout=60)
         await eventually(handled(db, "mentorships", late_start), timeout=60)
-        assert await leaks(db) == []
+        assert await found_in(db, SECRETS) == []
         assert (await db["mentorships"].find_one({"_id": "m-erin"}))["status"] == "ended"
         assert (await db["profiles"].find_one({"_id": "erin"})).get("erased") is True
 
