@@ -59,7 +59,7 @@ def spawn(infra: Infra, prefix: str, tmp_path: Path) -> Iterator[Callable[..., S
         env = service_env(name, kafka=infra.kafka_bootstrap, mongo=infra.mongodb_uri, prefix=prefix, port=port, **extra)
         proc = ServiceProcess(name, port, env, tmp_path / f"{name}-{replica}.log")
         started.append(proc)
-        return proc.start()
+        return proc.start(timeout=180)  # a loaded 2-core CI machine can take minutes to start several
 
     yield start
     for proc in started:
