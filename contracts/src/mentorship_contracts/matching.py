@@ -235,3 +235,23 @@ class ProgramParticipantWithdrawn(EventData):
     enrolment_id: Id
     enrolled_at: AwareDatetime
     withdrawn_at: AwareDatetime
+
+
+@event(
+    "mentorship.matching.mentorship_agreement_revised",
+    topic=Topic.MATCHING,
+    subject="mentorship_id",
+    personal_data=("agreement",),
+)
+class MentorshipAgreementRevised(EventData):
+    """Both participants agreed on a revised agreement: it replaces the one the mentorship had
+    (cadence and planned end included) from `revised_at` on."""
+
+    mentorship_id: Id
+    mentee_id: Id
+    mentor_id: Id
+    program_id: Id | None = None
+    agreement: Agreement
+    proposed_by: Id
+    accepted_by: Id
+    revised_at: AwareDatetime

@@ -144,6 +144,7 @@ BODIES: dict[tuple[str, str, str], Any] = {
     ("matching", "post", "/mentorships"): lambda w: {"mentor_id": w.contact, "message": "hi"},
     ("matching", "post", "/mentorships/{mentorship_id}/decline"): {"reason": "busy"},
     ("matching", "post", "/mentorships/{mentorship_id}/end"): {"reason": "done"},
+    ("matching", "post", "/mentorships/{mentorship_id}/revisions"): {"agreement": {"cadence": "weekly"}},
     ("matching", "post", "/mentorships/{mentorship_id}/introductions"): lambda w: {"contact_id": w.stranger},
     ("matching", "post", "/programs"): lambda w: {
         "name": "Another",

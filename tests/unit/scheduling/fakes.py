@@ -71,6 +71,13 @@ class FakeMentorships(Outbox):
         current.update(fields)
         return True
 
+    async def revised(self, mentorship_id: str, *, cadence: str, planned_end: str | None, event_time: datetime) -> bool:
+        current = self.docs.get(mentorship_id)
+        if current is None or current["as_of"] > event_time or current.get("status") != "active":
+            return False
+        current.update(cadence=cadence, planned_end=planned_end, as_of=event_time)
+        return True
+
     async def ended(self, mentorship_id: str, event_time: datetime) -> bool:
         current = self.docs.setdefault(mentorship_id, {"_id": mentorship_id, "as_of": event_time})
         if current["as_of"] > event_time:

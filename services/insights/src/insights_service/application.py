@@ -13,6 +13,7 @@ from typing import Any
 from mentorship_contracts import Envelope
 from mentorship_contracts.matching import (
     CohortMatchPublished,
+    MentorshipAgreementRevised,
     MentorshipCompleted,
     MentorshipEnded,
     MentorshipRequestAccepted,
@@ -122,6 +123,13 @@ class InsightsUseCases:
                 "planned_end": a.planned_end.isoformat() if a.planned_end else None,
                 "origin": event.data.origin,
             },
+        )
+
+    async def agreement_revised(self, event: Envelope[MentorshipAgreementRevised]) -> None:
+        """The pair agreed on a new cadence (and planned end): reports measure against it from now on."""
+        a = event.data.agreement
+        await self._mentorship(
+            event, {"cadence": a.cadence, "planned_end": a.planned_end.isoformat() if a.planned_end else None}
         )
 
     async def completed(self, event: Envelope[MentorshipCompleted]) -> None:

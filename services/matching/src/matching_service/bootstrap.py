@@ -23,6 +23,7 @@ from .application import (
     ProfileCache,
     ProgramUseCases,
     ReviewUseCases,
+    RevisionUseCases,
     SuggestionUseCases,
 )
 from .entrypoints.consumers import register_consumers
@@ -39,6 +40,7 @@ class Matching:
     suggestions: SuggestionUseCases
     lifecycle: LifecycleUseCases
     reviews: ReviewUseCases
+    revisions: RevisionUseCases
     programs: ProgramUseCases
     cohorts: CohortUseCases
     introductions: IntroductionUseCases
@@ -72,6 +74,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
             ctx, settings=settings, profiles=profiles, mentorships=repo, capacity=repo, exposures=repo, programs=repo
         ),
         reviews=ReviewUseCases(ctx, mentorships=repo),
+        revisions=RevisionUseCases(ctx, mentorships=repo),
         programs=ProgramUseCases(ctx, programs=repo, profiles=profiles),
         cohorts=CohortUseCases(
             ctx, settings=settings, programs=repo, profiles=profiles, mentorships=repo, capacity=repo

@@ -22,6 +22,7 @@ from mentorship_contracts import Envelope, EventData, decode, encode
 from mentorship_contracts.matching import (
     CohortMatchPublished,
     IntroductionMade,
+    MentorshipAgreementRevised,
     MentorshipCompleted,
     MentorshipRequestAccepted,
     MentorshipRequestDeclined,
@@ -58,13 +59,14 @@ class Channel(StrEnum):
 PERSONAL_CHANNELS: tuple[Channel, ...] = (Channel.EMAIL, Channel.IN_APP)
 
 # Who, relative to an event: each maps to the payload field(s) holding profile ids.
-Audience = Literal["mentee", "mentor", "contact", "introducer", "admins"]
+Audience = Literal["mentee", "mentor", "contact", "introducer", "admins", "proposer"]
 _AUDIENCE_FIELDS: dict[str, str] = {
     "mentee": "mentee_id",
     "mentor": "mentor_id",
     "contact": "contact_id",
     "introducer": "introduced_by",
     "admins": "admin_ids",
+    "proposer": "proposed_by",
 }
 
 
@@ -84,6 +86,8 @@ RULES: dict[type[EventData], Rule] = {
     MentorshipRequestExpired: Rule("request_expired", Category.REQUESTS, ("mentee", "mentor")),
     MentorshipStarted: Rule("mentorship_started", Category.REQUESTS, ("mentee", "mentor")),
     MentorshipCompleted: Rule("mentorship_completed", Category.MILESTONES, ("mentee", "mentor")),
+    # the one who accepted knows already; the proposer hears that the other said yes
+    MentorshipAgreementRevised: Rule("agreement_revised", Category.REQUESTS, ("proposer",)),
     SessionScheduled: Rule("session_scheduled", Category.SESSIONS, ("mentee", "mentor"), "REQUEST"),
     SessionRescheduled: Rule("session_rescheduled", Category.SESSIONS, ("mentee", "mentor"), "REQUEST"),
     SessionCancelled: Rule("session_cancelled", Category.SESSIONS, ("mentee", "mentor"), "CANCEL"),
@@ -133,6 +137,8 @@ PERSON_FIELDS: tuple[str, ...] = (
     "cancelled_by",
     "reported_by",
     "absent_ids",
+    "proposed_by",
+    "accepted_by",
 )
 # Free text people write into events: an erased person's words must not be rendered or kept.
 FREE_TEXT_FIELDS: tuple[str, ...] = ("message", "reason", "agenda", "notes", "comment", "location", "expectations")

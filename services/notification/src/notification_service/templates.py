@@ -86,6 +86,16 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "{% endif %}",
         "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} has started",
     ),
+    "agreement_revised": _t(
+        "{{ names[e.accepted_by] }} accepted your revised agreement",
+        "{{ names[e.accepted_by] }} accepted the revised agreement you proposed. From now on: cadence "
+        "{{ e.agreement.cadence }}{% if e.agreement.planned_end %}, planned end {{ e.agreement.planned_end }}"
+        "{% endif %}.",
+        "<p><b>{{ names[e.accepted_by] }}</b> accepted the revised agreement you proposed. From now on: cadence "
+        "{{ e.agreement.cadence }}{% if e.agreement.planned_end %}, planned end {{ e.agreement.planned_end }}"
+        "{% endif %}.</p>",
+        "{{ names[e.accepted_by] }} accepted your revised agreement (cadence {{ e.agreement.cadence }})",
+    ),
     "mentorship_completed": _t(
         "Your mentorship is complete",
         "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} "

@@ -7,6 +7,7 @@ from typing import Any
 from mentorship_contracts import Envelope, Topic
 from mentorship_contracts.matching import (
     CohortMatchPublished,
+    MentorshipAgreementRevised,
     MentorshipCompleted,
     MentorshipEnded,
     MentorshipRequestAccepted,
@@ -88,6 +89,7 @@ def register_consumers(runtime: ServiceRuntime, insights: InsightsUseCases) -> N
         MentorshipRequestExpired: insights.expired,
         MentorshipRequestWithdrawn: insights.withdrawn,
         MentorshipStarted: insights.started,
+        MentorshipAgreementRevised: insights.agreement_revised,
         MentorshipCompleted: insights.completed,
         MentorshipEnded: insights.ended,
         CohortMatchPublished: insights.cohort_published,

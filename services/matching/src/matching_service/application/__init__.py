@@ -8,6 +8,7 @@ from .lifecycle import LifecycleUseCases, MentorshipView
 from .profile_cache import ProfileCache
 from .programs import ProgramQuery, ProgramUseCases
 from .reviews import ReviewUseCases
+from .revisions import RevisionUseCases
 from .shared import EXPIRY_TIMER
 from .suggestions import SuggestionUseCases
 
@@ -22,5 +23,6 @@ __all__ = [
     "ProgramQuery",
     "ProgramUseCases",
     "ReviewUseCases",
+    "RevisionUseCases",
     "SuggestionUseCases",
 ]

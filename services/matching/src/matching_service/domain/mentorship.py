@@ -11,6 +11,7 @@ nothing, so the caller may check it before it takes any claim (a capacity slot, 
     requested ──decline | withdraw | expire──> declined | withdrawn | expired
     awaiting_approval ──decline (admin) | withdraw──> declined | withdrawn
     active ──complete | end──> completed | ended
+    active ──propose_revision──> active with an open revision ──accept | decline | withdraw──> active
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mentorship_contracts import EventData
 from mentorship_contracts.matching import (
     Agreement,
     Cadence,
+    MentorshipAgreementRevised,
     MentorshipCompleted,
     MentorshipEnded,
     MentorshipRequestAccepted,
@@ -81,6 +83,10 @@ class RequestExpired(LifecycleError):
         super().__init__("cannot accept: the request has expired")
 
 
+class RevisionRefused(LifecycleError):
+    """The open revision (or its absence) does not allow this answer from this participant."""
+
+
 class RuleViolation(LifecycleError):
     """A value given for the change breaks a rule; `field` names it."""
 
@@ -107,6 +113,16 @@ def settle_agreement(agreement: Agreement | None, defaults: AgreementDefaults, t
     if agreement.planned_end <= today:
         raise RuleViolation("agreement.planned_end", "planned_end must be in the future")
     return agreement
+
+
+class Revision(BaseModel):
+    """A revised agreement one participant proposed; the other accepts or declines it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    agreement: Agreement
+    proposed_by: str
+    proposed_at: datetime
 
 
 class Mentorship(BaseModel):
@@ -136,6 +152,7 @@ class Mentorship(BaseModel):
     ended_by: str | None = None
     run_id: str | None = None
     score: float | None = None
+    revision: Revision | None = None
     version: int = 0
 
     # --- what the state means ---------------------------------------------------------------------
@@ -160,6 +177,8 @@ class Mentorship(BaseModel):
         out["state"] = self.state.value
         if self.agreement is not None:
             out["agreement"] = self.agreement.model_dump(mode="json")
+        if self.revision is not None:
+            out["revision"] = {**self.revision.model_dump(mode="json"), "proposed_at": self.revision.proposed_at}
         return out
 
     # --- transitions ------------------------------------------------------------------------------
@@ -220,6 +239,55 @@ class Mentorship(BaseModel):
             self, after, [MentorshipEnded(**self._ids(), reason=reason, not_a_good_fit=not_a_good_fit, ended_at=now)]
         )
 
+    # --- agreement revisions ------------------------------------------------------------------------
+    def propose_revision(self, by: str, agreement: Agreement, now: datetime) -> Change:
+        """A participant proposes a revised agreement; one open proposal at a time. Nothing is
+        published yet: the agreement changes only when the other participant accepts."""
+        self._require("revise the agreement of", State.ACTIVE)
+        if self.revision is not None:
+            raise RevisionRefused("a revision is already open: the other participant answers it first")
+        if agreement.planned_end is not None and agreement.planned_end <= now.date():
+            raise RuleViolation("planned_end", "planned_end must be in the future")
+        if agreement.planned_end is None and self.agreement is not None:
+            agreement = agreement.model_copy(update={"planned_end": self.agreement.planned_end})
+        after = self._next(revision=Revision(agreement=agreement, proposed_by=by, proposed_at=now))
+        return Change(self, after, [])
+
+    def accept_revision(self, by: str, now: datetime) -> Change:
+        """The other participant accepts: the revised agreement replaces the current one."""
+        revision = self._open_revision("accept")
+        if by == revision.proposed_by:
+            raise RevisionRefused("you proposed this revision: the other participant accepts it")
+        after = self._next(agreement=revision.agreement, revision=None)
+        revised = MentorshipAgreementRevised(
+            **self._ids(),
+            agreement=revision.agreement,
+            proposed_by=revision.proposed_by,
+            accepted_by=by,
+            revised_at=now,
+        )
+        return Change(self, after, [revised])
+
+    def decline_revision(self, by: str) -> Change:
+        """The other participant declines: the agreement stays as it was."""
+        revision = self._open_revision("decline")
+        if by == revision.proposed_by:
+            raise RevisionRefused("you proposed this revision: withdraw it instead")
+        return Change(self, self._next(revision=None), [])
+
+    def withdraw_revision(self, by: str) -> Change:
+        """The proposer takes their proposal back."""
+        revision = self._open_revision("withdraw")
+        if by != revision.proposed_by:
+            raise RevisionRefused("only the participant who proposed this revision may withdraw it")
+        return Change(self, self._next(revision=None), [])
+
+    def _open_revision(self, action: str) -> Revision:
+        self._require(f"{action} a revision of", State.ACTIVE)
+        if self.revision is None:
+            raise RevisionRefused(f"cannot {action}: no revision is open")
+        return self.revision
+
     # --- erasure ---------------------------------------------------------------------------------
     def scrubbed(self) -> Mentorship:
         """The same mentorship without free text (the request message, a reason a person wrote, the
@@ -232,6 +300,9 @@ class Mentorship(BaseModel):
             changes["reason"] = ""
         if self.agreement is not None and (self.agreement.goals or self.agreement.expectations):
             changes["agreement"] = self.agreement.model_copy(update={"goals": [], "expectations": ""})
+        if self.revision is not None:
+            blank = self.revision.agreement.model_copy(update={"goals": [], "expectations": ""})
+            changes["revision"] = self.revision.model_copy(update={"agreement": blank})
         return self.model_copy(update=changes) if changes else self
 
     def leave(self, person_id: str, now: datetime) -> Change | None:

@@ -53,6 +53,13 @@ class Acceptance(Strict):
     agreement: AgreementTerms | None = None
 
 
+class RevisionProposal(Strict):
+    """A revised agreement (the same limits as the one given on accept); a planned end left out
+    keeps the current one."""
+
+    agreement: AgreementTerms
+
+
 class Reason(Strict):
     reason: Text = Field(min_length=1)
 

@@ -14,7 +14,16 @@ from mentorship_kit.problems import NotFound
 from ..application import ProgramQuery
 from ..bootstrap import Matching as MatchingUseCases
 from ..domain import MatchingMode, ProgramSpec, ProgramStatus
-from .bodies import Acceptance, Ending, Enrollment, NewIntroduction, NewRequest, Reason, RunRequest
+from .bodies import (
+    Acceptance,
+    Ending,
+    Enrollment,
+    NewIntroduction,
+    NewRequest,
+    Reason,
+    RevisionProposal,
+    RunRequest,
+)
 
 
 def service(request: Request) -> MatchingUseCases:
@@ -202,6 +211,63 @@ async def end(
     return (
         await matching.lifecycle.end(principal, mentorship_id, body.reason, body.not_a_good_fit, correlation_id)
     ).as_dict()
+
+
+# Agreement revisions: the two participants only (admins are not a party to the agreement).
+REVISION_POLICY = policy(
+    Policy.PARTICIPANT, note="the mentee or the mentor; answering from the wrong side is 409", admins=False
+)
+
+
+@mentorships.post(
+    "/{mentorship_id}/revisions",
+    status_code=status.HTTP_201_CREATED,
+    summary="A participant proposes a revised agreement (one open proposal at a time)",
+    openapi_extra=REVISION_POLICY,
+)
+async def propose_revision(
+    mentorship_id: PathId,
+    body: RevisionProposal,
+    principal: CurrentPrincipal,
+    matching: Matching,
+    correlation_id: CorrelationId = None,
+) -> dict[str, Any]:
+    return (
+        await matching.revisions.propose(principal, mentorship_id, body.agreement.to_agreement(), correlation_id)
+    ).as_dict()
+
+
+@mentorships.post(
+    "/{mentorship_id}/revisions/accept",
+    summary="The other participant accepts the open revision: the agreement changes",
+    openapi_extra=REVISION_POLICY,
+)
+async def accept_revision(
+    mentorship_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+) -> dict[str, Any]:
+    return (await matching.revisions.accept(principal, mentorship_id, correlation_id)).as_dict()
+
+
+@mentorships.post(
+    "/{mentorship_id}/revisions/decline",
+    summary="The other participant declines the open revision",
+    openapi_extra=REVISION_POLICY,
+)
+async def decline_revision(
+    mentorship_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+) -> dict[str, Any]:
+    return (await matching.revisions.decline(principal, mentorship_id, correlation_id)).as_dict()
+
+
+@mentorships.post(
+    "/{mentorship_id}/revisions/withdraw",
+    summary="The proposer withdraws the open revision",
+    openapi_extra=REVISION_POLICY,
+)
+async def withdraw_revision(
+    mentorship_id: PathId, principal: CurrentPrincipal, matching: Matching, correlation_id: CorrelationId = None
+) -> dict[str, Any]:
+    return (await matching.revisions.withdraw(principal, mentorship_id, correlation_id)).as_dict()
 
 
 @mentorships.post(

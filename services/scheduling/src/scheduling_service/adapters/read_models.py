@@ -31,11 +31,18 @@ def read_model_indexes() -> list[Indexes]:
 
 
 async def _apply(
-    coll: Any, doc_id: str, event_time: datetime, update: dict[str, Any], insert: dict[str, Any] | None
+    coll: Any,
+    doc_id: str,
+    event_time: datetime,
+    update: dict[str, Any],
+    insert: dict[str, Any] | None,
+    *,
+    only_if: dict[str, Any] | None = None,
 ) -> bool:
-    """Update if not newer already; insert if absent. True when the change was applied."""
+    """Update if not newer already (and matching `only_if`); insert if absent. True when the
+    change was applied."""
     res = await coll.update_one(
-        {"_id": doc_id, "as_of": {"$lte": event_time}},
+        {"_id": doc_id, "as_of": {"$lte": event_time}, **(only_if or {})},
         {**update, "$set": {**update.get("$set", {}), "as_of": event_time}},
     )
     if res.modified_count or res.matched_count:
@@ -90,6 +97,18 @@ class MentorshipReadModel:
             event_time,
             {"$set": fields},
             {**fields, "milestones": milestones, "last_session_at": None, "outbox": [], "outbox_pending": False},
+        )
+
+    async def revised(self, mentorship_id: str, *, cadence: str, planned_end: str | None, event_time: datetime) -> bool:
+        """The agreement was revised: the new cadence and planned end (milestones stay as they are,
+        later ones are added over HTTP). Only a known, still active mentorship changes."""
+        return await _apply(
+            self.coll,
+            mentorship_id,
+            event_time,
+            {"$set": {"cadence": cadence, "planned_end": planned_end}},
+            None,
+            only_if={"status": "active"},
         )
 
     async def ended(self, mentorship_id: str, event_time: datetime) -> bool:

@@ -31,6 +31,20 @@ class EventReactions(SessionUseCases):
         if applied and m and m.get("status") == "active":
             await self.plan_check_ins(m)
 
+    async def agreement_revised(self, event: Envelope[Any]) -> None:
+        """A revised agreement: new cadence and planned end, and the check-in and inactivity timers
+        re-planned from the new cadence (same anchor: the last held session, or the start)."""
+        d = event.data
+        applied = await self.mentorships.revised(
+            d.mentorship_id,
+            cadence=d.agreement.cadence,
+            planned_end=d.agreement.planned_end.isoformat() if d.agreement.planned_end else None,
+            event_time=event.time,
+        )
+        m = await self.mentorships.get(d.mentorship_id)
+        if applied and m and m.get("status") == "active":
+            await self.plan_check_ins(m)
+
     async def mentorship_closed(self, event: Envelope[Any]) -> None:
         mid = event.data.mentorship_id
         await self.mentorships.ended(mid, event.time)

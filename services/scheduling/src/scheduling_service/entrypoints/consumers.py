@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from mentorship_contracts import Topic
-from mentorship_contracts.matching import MentorshipCompleted, MentorshipEnded, MentorshipStarted
+from mentorship_contracts.matching import (
+    MentorshipAgreementRevised,
+    MentorshipCompleted,
+    MentorshipEnded,
+    MentorshipStarted,
+)
 from mentorship_contracts.profile import ProfileErased, ProfileRegistered, ProfileUpdated
 from mentorship_kit.runtime import ServiceRuntime
 
@@ -16,6 +21,7 @@ from ..application import SchedulingUseCases
 def register_consumers(runtime: ServiceRuntime, scheduling: SchedulingUseCases) -> None:
     mentorships: dict[Any, Any] = {
         MentorshipStarted: scheduling.mentorship_started,
+        MentorshipAgreementRevised: scheduling.agreement_revised,
         MentorshipCompleted: scheduling.mentorship_closed,
         MentorshipEnded: scheduling.mentorship_closed,
     }
