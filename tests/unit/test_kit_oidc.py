@@ -180,8 +180,9 @@ async def test_ec_keys_and_algorithm_pinned_per_key() -> None:
 @pytest.mark.parametrize(
     ("claims", "reason"),
     [
-        ({"exp": int(time.time()) - 120}, "token expired"),
-        ({"nbf": int(time.time()) + 120}, "not valid yet"),
+        # times as offsets from when the test runs (parameters are made at collection, minutes earlier)
+        ({"exp": -120}, "token expired"),
+        ({"nbf": +120}, "not valid yet"),
         ({"aud": "another-app"}, "audience"),
         ({"iss": "https://idp.example.com/realms/other"}, "issuer"),
         ({"sub": None}, "subject claim"),
@@ -190,6 +191,8 @@ async def test_ec_keys_and_algorithm_pinned_per_key() -> None:
 async def test_claims_are_checked(claims: dict[str, Any], reason: str) -> None:
     idp = FakeProvider()
     idp.add_rsa("k1")
+    now = int(time.time())
+    claims = {k: now + v if k in ("exp", "nbf") else v for k, v in claims.items()}
     token = idp.token("k1", **{k: v for k, v in claims.items() if v is not None})
     if claims.get("sub", "") is None:
         token = jwt.encode(

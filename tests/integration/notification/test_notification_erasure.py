@@ -7,6 +7,7 @@ nothing and a later ProfileUpdated does not bring her back."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -54,6 +55,13 @@ async def own_state(service: Running) -> dict[str, list[dict[str, Any]]]:
         for name in OWN
         if name != "webhook_endpoints"
     }
+
+
+async def settled_state(service: Running) -> dict[str, list[dict[str, Any]]] | None:
+    """The service's own state once two reads a second apart agree (retries and timers have run)."""
+    first = await own_state(service)
+    await asyncio.sleep(1)
+    return first if await own_state(service) == first else None
 
 
 async def handled(service: Running, event: Envelope[Any]) -> bool:
@@ -161,7 +169,7 @@ async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_no
 
     # A second erasure changes nothing; a ProfileUpdated written before it (re-driven) or after does
     # not bring her back, nor does a late event about her.
-    before = await own_state(service)
+    before = await eventually(lambda: settled_state(service), timeout=60)  # in-flight deliveries done first
     again = await service.send(ProfileErased(profile_id=ADA))
     await eventually(lambda: handled(service, again))
     assert await own_state(service) == before
