@@ -169,6 +169,9 @@ async def raw_post(
             writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
             sent += len(chunk)
             await writer.drain()
+            # drain() does not yield while the server keeps up: let the answer's reader run, as a
+            # client reading its socket while it sends would.
+            await asyncio.sleep(0)
     except (ConnectionError, OSError):
         pass  # the server answered and closed: what we want
     data = await asyncio.wait_for(answer, 10)
