@@ -14,7 +14,10 @@ fresh topic prefix and database; the benchmark drives its real HTTP API.
    first request until the last ProfileUpdated has been read back from `profile.events`.
    Baselines: a plain aiokafka producer (acks=all, default settings otherwise) sending the same number of messages
    of the same size, timed until all are acknowledged, i.e. on the topic; once as a loop of
-   `send_and_wait`, once as `send` everything then `flush`.
+   `send_and_wait`, once as `send` everything then `flush`. And the same-work baseline
+   (`same_work_updates`): the raw clients doing per update what the service must do (read the
+   profile, one conditional write of the change with its event in the outbox, produce the event,
+   clear the outbox entry), on copies of the same profile documents with the same indexes.
 
 Sizes: BENCH_PROFILE_ROWS (default 2000), BENCH_PROFILE_UPDATES (default 300),
 BENCH_PROFILE_CONCURRENCY (default 8). Needs KAFKA_BOOTSTRAP_SERVERS and MONGODB_URI.
@@ -36,6 +39,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 from pymongo import MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from mentorship_contracts import encode
 from mentorship_contracts.profile import ProfileUpdated
@@ -47,6 +51,8 @@ from mentorship_ops.support import ServiceProcess, TopicReader, free_port, print
 from profile_service import domain
 from profile_service.adapters.repository import profile_document
 from profile_service.import_format import read_csv
+
+from . import raw, summary
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 MONGO = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/")
@@ -206,9 +212,76 @@ async def baseline_producer(topic: str, payload: bytes, n: int, pipelined: bool)
     return (f"baseline: aiokafka acks=all, {label}", n, elapsed)
 
 
+async def copy_profiles(service: ServiceProcess, ids: list[str]) -> tuple[AsyncDatabase[raw.Document], Any]:
+    """The benchmark's profile documents, as the service left them, with the same indexes, in a
+    database of their own (the same store): what the same-work baseline updates."""
+    client = raw.mongo(MONGO)
+    source = client[service.env["MONGODB_DATABASE"]]
+    target = client[f"{service.env['MONGODB_DATABASE']}_base"]
+    await raw.copy_indexes(source, target, "profiles")
+    docs = await source["profiles"].find({"_id": {"$in": ids}}).to_list(None)
+    for doc in docs:
+        doc.update(outbox=[], outbox_seq=0, outbox_pending=False)
+    await target["profiles"].insert_many(docs)
+    return target, client
+
+
+async def same_work_updates(
+    db: AsyncDatabase[raw.Document], topic: str, ids: list[str], size: int
+) -> tuple[str, int, float]:
+    """What the service must do per PATCH, with the raw clients and CONCURRENCY workers each owning
+    one profile (as the service's benchmark): read the profile (1 point read), write the change
+    with its version check and its ProfileUpdated in the document's outbox (1 conditional write,
+    the same $set fields the service sets: the field, version, search, email and external keys),
+    produce the event (acks=all, keyed by the profile) and clear the outbox entry (1 write).
+    Timed until the last event is acknowledged (on the topic). Left out, as the platform's own
+    overhead: HTTP, authentication, validation, the relay's lease and read-back."""
+    producer = await raw.started_producer(KAFKA)
+    body = ("x" * size).encode()
+
+    async def worker(w: int) -> None:
+        pid = ids[w]
+        count = UPDATES // CONCURRENCY + (1 if w < UPDATES % CONCURRENCY else 0)
+        for k in range(count):
+            doc = await db["profiles"].find_one({"_id": pid, "erased": {"$ne": True}})
+            assert doc is not None
+            event_id = raw.new_id()
+            entry = raw.outbox_entry(event_id, UPDATED_TYPE, "profile.events", pid, body)
+            update = raw.with_outbox(
+                {
+                    "$set": {
+                        "profile.job_title": f"Engineer {k}",
+                        "version": doc["version"] + 1,
+                        "search": doc.get("search"),
+                        "email_key": doc.get("email_key"),
+                        "external_key": doc.get("external_key"),
+                    }
+                },
+                [entry],
+            )
+            result = await db["profiles"].update_one(
+                {"_id": pid, "erased": {"$ne": True}, "version": doc["version"]}, update
+            )
+            assert result.modified_count == 1
+            await producer.send_and_wait(topic, body, key=pid.encode())
+            await db["profiles"].update_one({"_id": pid, "outbox_seq": doc["outbox_seq"] + 1}, raw.CLEARED)
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - started
+    finally:
+        await producer.stop()
+    return (f"baseline: same work, raw clients ({CONCURRENCY} workers)", UPDATES, elapsed)
+
+
+def profile_ids() -> list[str]:
+    return [f"bench-p{w}" for w in range(CONCURRENCY)]
+
+
 async def service_updates(service: ServiceProcess, prefix: str) -> tuple[tuple[str, int, float], int]:
     topic = f"{prefix}profile.events"
-    ids = [f"bench-p{w}" for w in range(CONCURRENCY)]
+    ids = profile_ids()
     async with httpx.AsyncClient(base_url=service.url, timeout=60, headers=admin()) as client:
         first: dict[str, Any] = {}
         for w, pid in enumerate(ids):
@@ -287,6 +360,12 @@ async def main() -> None:
     finally:
         await asyncio.to_thread(stop_and_drop, service)
     table(f"Bulk import ({ROWS} new rows; relay publishing runs alongside)", [base, imported])
+    summary.record(
+        "profile: bulk import (rows/s)",
+        summary.rate(imported[1], imported[2]),
+        baseline=f"insert_one loop {summary.rate(base[1], base[2])}",
+        ratio=(imported[1] / imported[2]) / (base[1] / base[2]),
+    )
 
     # A second, fresh service so the update figures do not pay for scanning the imported profiles
     # or share the relay with thousands of import events.
@@ -295,14 +374,35 @@ async def main() -> None:
     try:
         await asyncio.to_thread(service.start)
         updates, size = await service_updates(service, prefix)
+        base_db, client = await copy_profiles(service, profile_ids())
     finally:
         await asyncio.to_thread(stop_and_drop, service)
     baseline_topic = f"{prefix}baseline"
     await ensure_topics(KAFKA, [baseline_topic], 3)
     payload = b"x" * size
+    try:
+        same_work = await same_work_updates(base_db, baseline_topic, profile_ids(), size)
+    finally:
+        await client.drop_database(base_db.name)
+        await client.close()
     sequential = await baseline_producer(baseline_topic, payload, UPDATES, pipelined=False)
     pipelined = await baseline_producer(baseline_topic, payload, UPDATES, pipelined=True)
-    table(f"Profile updates ({UPDATES} events of ~{size} bytes)", [sequential, pipelined, updates])
+    table(f"Profile updates ({UPDATES} events of ~{size} bytes)", [sequential, pipelined, same_work, updates])
+    ratio = (updates[1] / updates[2]) / (same_work[1] / same_work[2])
+    summary.record(
+        f"profile: PATCH -> ProfileUpdated on topic, {CONCURRENCY} workers (/s)",
+        summary.rate(updates[1], updates[2]),
+        baseline=f"same work {summary.rate(same_work[1], same_work[2])}",
+        ratio=ratio,
+        target=f">= {summary.TARGET_PROFILE_RATIO:.0%} of baseline",
+        met=ratio >= summary.TARGET_PROFILE_RATIO,
+    )
+    summary.record(
+        "profile: same, vs aiokafka send_and_wait loop",
+        summary.rate(updates[1], updates[2]),
+        baseline=f"send_and_wait {summary.rate(sequential[1], sequential[2])}",
+        ratio=(updates[1] / updates[2]) / (sequential[1] / sequential[2]),
+    )
 
 
 if __name__ == "__main__":
