@@ -84,6 +84,9 @@ def print_summary(crashed: list[str]) -> None:
         [(f.figure, f.value, f.baseline, f.ratio, f.target, verdict(f.met)) for f in FIGURES],
         title="=== summary (one shared 2-core machine: figures are noisy, ratios less so) ===",
     )
+    print(
+        "ratio: the service against its baseline, 1.00 = as fast (rates: service/baseline; latencies: baseline/service)"
+    )
     for name in crashed:
         print(f"CRASHED: {name} (see its traceback above); its figures are missing")
     path = os.environ.get("BENCH_SUMMARY_JSON")
