@@ -336,8 +336,8 @@ async def main() -> None:
     if os.environ.get("BENCH_MATCHING_LARGE_ONLY") == "1":
         record_cohort("50k x 15k", cohort_section(50_000, 15_000, exact="k"), *large[2:])
         return
-    rows = cohort_section(10_000, 3_000, exact="dense" if exact else "k")
-    record_cohort("10k x 3k", rows, summary.TARGET_COHORT_10K_S, None, summary.TARGET_COHORT_10K_QUALITY)
+    cohort_rows = cohort_section(10_000, 3_000, exact="dense" if exact else "k")
+    record_cohort("10k x 3k", cohort_rows, summary.TARGET_COHORT_10K_S, None, summary.TARGET_COHORT_10K_QUALITY)
     if os.environ.get("BENCH_MATCHING_LARGE") == "1":
         record_cohort("50k x 15k", cohort_section(50_000, 15_000, exact="k"), *large[2:])
     p50, p99 = suggestion_compute()
