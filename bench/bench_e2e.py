@@ -41,7 +41,7 @@ KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 MONGO = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/")
 REQUESTS = int(os.environ.get("BENCH_E2E_REQUESTS", "50"))
 BURST = int(os.environ.get("BENCH_E2E_BURST", "200"))
-WAIT = 300.0
+WAIT = float(os.environ.get("BENCH_E2E_WAIT", "1200"))  # seconds for any one wait (a loaded machine is slow)
 SECRET = "bench-e2e-secret-0123456789abcdef0123456789"
 
 
