@@ -9,7 +9,7 @@ By default it starts the four services as processes on KAFKA_BOOTSTRAP_SERVERS /
 fresh topic prefix. BENCH_E2E_RUNNING=1 uses a running platform instead (`make run`; its
 notification service must send to SMTP_PORT, default 2525, where this bench listens).
 Sizes: BENCH_E2E_REQUESTS (default 50) accepts one at a time, BENCH_E2E_BURST (default 200) accepts
-in one burst.
+in one burst; BENCH_E2E_WAIT (default 1200) seconds for any one wait.
 """
 
 from __future__ import annotations
