@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import logging
 import sys
 import time
 import traceback
@@ -39,6 +40,8 @@ def main(argv: list[str]) -> int:
     for name in names:
         print(f"\n=== {name} ===", flush=True)
         summary.begin(name.removeprefix("bench_"))
+        # A service app run in-process may set up logging verbosely: keep the SMTP sink's chatter out.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         started = time.perf_counter()
         try:
             module = importlib.import_module(f"bench.{name}")
