@@ -71,7 +71,10 @@ def record(
 
 
 def rate(n: int, seconds: float) -> str:
-    return f"{n / seconds:,.0f}/s" if seconds > 0 else "-"
+    if seconds <= 0:
+        return "-"
+    per_second = n / seconds
+    return f"{per_second:,.1f}/s" if per_second < 10 else f"{per_second:,.0f}/s"
 
 
 def verdict(met: bool | None) -> str:
