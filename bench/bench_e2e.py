@@ -63,8 +63,13 @@ def start_services(prefix: str, smtp_port: int, logs: Path) -> list[ServiceProce
             log_level="WARNING",
         )
         procs.append(ServiceProcess(name, port, env, logs / f"{name}.log").launch())
-    for proc in procs:
-        proc.wait_ready(timeout=120)
+    try:
+        for proc in procs:
+            proc.wait_ready(timeout=300)  # a loaded 2-core machine starts slowly
+    except BaseException:
+        for proc in procs:
+            proc.stop()
+        raise
     return procs
 
 
