@@ -59,7 +59,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
     ctx = runtime.context()
     profiles = ProfileReadModel(runtime.db)
     runtime.identities = profiles
-    repo = Store(runtime.db, runtime.clock)  # one adapter implements the mentorship, capacity, program ... ports
+    repo = Store(runtime.db)  # one adapter implements the mentorship, capacity, program ... ports
     cache = ProfileCache(profiles, runtime.clock, settings.default_mentor_capacity)
     cohorts = CohortUseCases(ctx, settings=settings, programs=repo, profiles=profiles, mentorships=repo, capacity=repo)
     matching = Matching(

@@ -172,7 +172,7 @@ def _scrub_update(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]
 class Store:
     def __init__(self, db: AsyncDatabase[dict[str, Any]], clock: Clock | None = None) -> None:
         self.db = db
-        self.clock = clock or Clock()
+        self.clock = clock or Clock()  # real time (a claim's `taken_at`), not the dev-controllable clock
         self.publication_claims = db[PUBLICATION_CLAIMS]
         self.versions = db[VERSIONS]
         self.loads = db[LOADS]

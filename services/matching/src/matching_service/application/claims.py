@@ -81,7 +81,7 @@ class ClaimsReconciler:
     async def reconcile(self) -> dict[str, int]:
         """One pass; returns the repairs made, by kind."""
         tally: Tally[str] = Tally()
-        now = self.ctx.clock.now()
+        now = self.cohorts.lease_clock.now()  # real time: leases and claims' `taken_at` use it
         grace = timedelta(seconds=self.settings.claims_grace_seconds)
         # a publish cut short is the admin's to retry for the grace period, then the reconciler's
         for claim in await self.programs.unfinished_publications(now - grace):
@@ -132,7 +132,7 @@ class ClaimsReconciler:
         """Background job: the replica holding the reconciler's lease runs a pass each period."""
         lease = JobLease(
             self.ctx.timers.db,
-            self.ctx.clock,
+            self.cohorts.lease_clock,
             RECONCILER,
             lease_seconds=self.settings.claims_reconcile_lease_seconds,
         )

@@ -29,6 +29,7 @@ from prometheus_client import Counter
 
 from mentorship_contracts.matching import Agreement, CohortMatchPublished, MatchQuality
 from mentorship_kit.auth import Principal
+from mentorship_kit.clock import Clock
 from mentorship_kit.metrics import REGISTRY
 from mentorship_kit.problems import Conflict, NotFound, Problem, Unprocessable
 from mentorship_kit.usecase import UseCaseContext
@@ -81,6 +82,9 @@ class CohortUseCases:
         self.mentorships = mentorships
         self.capacity = capacity
         self.owner = uuid.uuid4().hex  # this replica, as the holder of run and publish leases
+        # Leases run on real time, not the dev-controllable clock: moving that clock (tests, demos)
+        # must not make a live replica's leases look lapsed.
+        self.lease_clock = Clock()
         self._runs: set[asyncio.Task[None]] = set()
 
     async def start_run(
@@ -110,7 +114,7 @@ class CohortUseCases:
             "forbids": [{"mentee_id": a, "mentor_id": b} for a, b in forbids],
             "auto_publish": program["mode"] == MatchingMode.AUTOMATIC,
             "lease_owner": self.owner,
-            "lease_until": now + self._run_lease,
+            "lease_until": self.lease_clock.now() + self._run_lease,
             "attempts": 1,
         }
         await self.programs.insert_run(doc)
@@ -174,16 +178,15 @@ class CohortUseCases:
                 )
             # One publication per program version, whichever dry run of it comes first: the claim is
             # one insert with a unique id (atomic on every store), so concurrent publishes cannot both win.
-            now = self.ctx.clock.now()
             won = await self.programs.claim_publication(
                 key,
                 {
                     "run_id": run_id,
                     "by": principal.subject,
-                    "at": now,
+                    "at": self.ctx.clock.now(),
                     "state": "claiming",
                     "lease_owner": self.owner,
-                    "lease_until": now + self._publish_lease,
+                    "lease_until": self.lease_clock.now() + self._publish_lease,
                 },
             )
             claim = await self.programs.publication_claim(key) if not won else {"state": "claiming"}
@@ -199,7 +202,7 @@ class CohortUseCases:
         return await self._complete_publication(run, program, key, principal.subject, correlation_id)
 
     async def _hold_publication(self, key: str, run_id: str) -> bool:
-        now = self.ctx.clock.now()
+        now = self.lease_clock.now()
         return await self.programs.lease_publication(key, run_id, self.owner, now, now + self._publish_lease)
 
     async def _complete_publication(
@@ -308,7 +311,7 @@ class CohortUseCases:
                 clock = asyncio.get_running_loop().time()
                 if progress["value"] != last or clock - renewed >= renew_every:
                     last, renewed = progress["value"], clock
-                    until = self.ctx.clock.now() + self._run_lease
+                    until = self.lease_clock.now() + self._run_lease
                     if not await self.programs.renew_run(run["_id"], self.owner, until, {"progress": round(last, 3)}):
                         lost.set()  # another replica took it over: its result counts, not ours
                         return
@@ -359,7 +362,7 @@ class CohortUseCases:
         the reason when its attempts are used up or its program changed meanwhile. Returns how many."""
         taken = 0
         while True:
-            now = self.ctx.clock.now()
+            now = self.lease_clock.now()
             run = await self.programs.take_over_run(now, self.owner, now + self._run_lease)
             if run is None:
                 return taken
@@ -373,7 +376,7 @@ class CohortUseCases:
                 reason = "the program or its enrollment changed while the run was computing; start a new run"
             if reason is not None:
                 await self.programs.finish_run(
-                    run["_id"], self.owner, {"status": "failed", "error": reason, "finished_at": now}
+                    run["_id"], self.owner, {"status": "failed", "error": reason, "finished_at": self.ctx.clock.now()}
                 )
                 COHORT_RUNS_TAKEN_OVER.labels(self.settings.service_name, "failed").inc()
                 log.warning("cohort run taken over and failed", run_id=run["_id"], attempts=attempts, reason=reason)
@@ -465,6 +468,6 @@ class CohortUseCases:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         try:
-            await self.programs.release_runs(self.owner, self.ctx.clock.now())
+            await self.programs.release_runs(self.owner, self.lease_clock.now())
         except Exception as exc:  # the leases lapse on their own
             log.warning("handing over cohort runs failed", error=repr(exc)[:300])

@@ -12,6 +12,7 @@ import structlog
 from mentorship_contracts import Envelope
 from mentorship_contracts.scheduling import CheckInOverdue, MentorshipInactive, SessionReminderDue
 from mentorship_kit.auth import Principal
+from mentorship_kit.clock import Clock
 from mentorship_kit.problems import Conflict, NotFound
 from mentorship_kit.timers import TIMERS_REVIVED, JobLease
 
@@ -102,9 +103,8 @@ class ReminderPlans(SchedulingBase):
     async def keep_reminders_planned(self) -> None:
         """Background job: at start, then every `reminder_reconcile_seconds`, the replica holding
         the reconciler's lease plans missing reminders and revives failed timers."""
-        lease = JobLease(
-            self.ctx.timers.db, self.ctx.clock, RECONCILER, lease_seconds=self.settings.reconcile_lease_seconds
-        )
+        # real time: moving the dev clock must not hand the lease of a live replica to another
+        lease = JobLease(self.ctx.timers.db, Clock(), RECONCILER, lease_seconds=self.settings.reconcile_lease_seconds)
         try:
             while True:
                 try:
