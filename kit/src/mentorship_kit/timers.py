@@ -177,11 +177,16 @@ class Timers:
         )
         return give_up
 
-    async def failed(self, *, kinds: Sequence[str] = (), limit: int = 100) -> list[dict[str, Any]]:
-        """Timers given up after their attempts (oldest first), without their outbox."""
+    async def failed(
+        self, *, kinds: Sequence[str] = (), revivals_below: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Timers given up after their attempts (oldest first), without their outbox; with
+        `revivals_below`, only those revived fewer times than that (still revivable)."""
         query: dict[str, Any] = {"state": "failed"}
         if kinds:
             query["kind"] = {"$in": list(kinds)}
+        if revivals_below is not None:
+            query["$or"] = [{"revivals": {"$exists": False}}, {"revivals": {"$lt": revivals_below}}]
         cursor = self.db[TIMERS].find(query, {"outbox": 0}).sort("due_at", ASCENDING).limit(limit)
         return [doc async for doc in cursor]
 

@@ -86,7 +86,7 @@ class ClaimsReconciler:
         # a publish cut short is the admin's to retry for the grace period, then the reconciler's
         for claim in await self.programs.unfinished_publications(now - grace):
             outcome = await self.cohorts.resume_publication(claim)
-            if outcome != "busy":
+            if outcome not in ("busy", "marked"):
                 kind = {"published": "publication_resumed"}.get(outcome, f"publication_{outcome}")
                 self._repaired(kind, tally, publication=claim["_id"], run_id=claim.get("run_id"))
         await self.cohorts.publish_finished_automatic_runs()

@@ -212,7 +212,10 @@ class CohortUseCases:
         run_id, program_id = run["_id"], program["_id"]
         claim = await self.programs.publication_claim(key) or {}
         pairs = [(str(uuid.uuid5(uuid.NAMESPACE_URL, f"{run_id}:{a['mentee_id']}")), a) for a in run["assignments"]]
-        if claim.get("state", "claiming") == "claiming":
+        state = claim.get("state")
+        if state is None:  # a claim from before publishes had steps: they took every slot first
+            state = "committed" if await self.programs.publication(run_id) else "claiming"
+        if state == "claiming":
             await self._take_publication_slots(key, run_id, pairs)
             if not await self.programs.set_publication_state(key, self.owner, "committed"):
                 raise Conflict("this publish was taken over by another replica", run_id=run_id)
@@ -280,7 +283,8 @@ class CohortUseCases:
 
     async def resume_publication(self, claim: dict[str, Any]) -> str:
         """The reconciler's part: finish a publish whose replica stopped (its lease lapsed).
-        Returns what became of it: published, rolled_back (stale), dropped (run gone), busy."""
+        Returns what became of it: published, marked (it was, only the claim said otherwise),
+        rolled_back (stale), dropped (run gone), busy (another replica holds it)."""
         key, run_id = str(claim["_id"]), str(claim.get("run_id") or "")
         run = await self.programs.get_run(run_id) if run_id else None
         program = await self.programs.get_program(run["program_id"]) if run else None
@@ -290,6 +294,9 @@ class CohortUseCases:
             return "dropped"
         if not await self._hold_publication(key, run_id):
             return "busy"
+        if run["status"] == "published":  # only the claim's last step was left (or a claim from before steps)
+            await self.programs.set_publication_state(key, self.owner, "published")
+            return "marked"
         try:
             await self._complete_publication(run, program, key, str(claim.get("by") or "platform"), None)
         except Conflict as exc:

@@ -70,12 +70,11 @@ class ReminderPlans(SchedulingBase):
         whose session moved, was cancelled or has begun stays failed: it has nothing left to say."""
         revived = 0
         backoff = timedelta(seconds=self.settings.timer_revive_backoff_seconds)
-        for timer in await self.ctx.timers.failed(kinds=KINDS, limit=500):
+        bound = self.settings.timer_max_revivals
+        for timer in await self.ctx.timers.failed(kinds=KINDS, revivals_below=bound, limit=500):
             if timer["kind"] == REMINDER and not await self._reminder_still_due(timer):
                 continue
-            again = await self.ctx.timers.revive(
-                timer["_id"], max_revivals=self.settings.timer_max_revivals, backoff=backoff
-            )
+            again = await self.ctx.timers.revive(timer["_id"], max_revivals=bound, backoff=backoff)
             if again is None:
                 continue
             revived += 1
