@@ -39,8 +39,21 @@ class FakeTimers:
             "state": "pending",
         }
 
-    async def all_planned(self, timer_ids: Sequence[str]) -> bool:
-        return all(self.timers.get(t, {}).get("state") in ("pending", "fired") for t in timer_ids)
+    async def all_planned(self, timer_ids: Sequence[str], *, revivable: bool = False) -> bool:
+        planned = ("pending", "fired", "failed") if revivable else ("pending", "fired")
+        return all(self.timers.get(t, {}).get("state") in planned for t in timer_ids)
+
+    async def failed(
+        self, *, kinds: Sequence[str] = (), revivals_below: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        found = [
+            t
+            for t in self.timers.values()
+            if t["state"] == "failed"
+            and (not kinds or t["kind"] in kinds)
+            and (revivals_below is None or t.get("revivals", 0) < revivals_below)
+        ]
+        return found[:limit]
 
     async def cancel(self, timer_id: str) -> bool:
         timer = self.timers.get(timer_id)

@@ -4,6 +4,14 @@ Firing is one conditional single-document write on the timer (state pending -> f
 by the replica holding the lease) that also carries the events the timer causes, through
 the outbox. So a timer fires exactly once even when several replicas poll, and one that a
 crashed replica had claimed fires after its lease runs out.
+
+A timer whose handler keeps failing is given up after its attempts (state `failed`, with its
+last error). `Timers.revive` puts it back to pending after a growing backoff, a bounded number
+of times (a reconciler decides when); an operator can re-drive one past that bound. A revived
+timer is the same document: it still fires at most once.
+
+`JobLease` is the same lease idea for a periodic background job that one replica at a time
+should run (a reconciler): whoever holds the lease document runs the pass.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from typing import Any
 
 import structlog
 from opentelemetry.trace import SpanKind
+from prometheus_client import Counter
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -24,13 +33,21 @@ from pymongo.errors import DuplicateKeyError
 from mentorship_contracts import Envelope
 
 from .clock import Clock
-from .metrics import TIMERS_FAILED, TIMERS_FIRED
+from .metrics import REGISTRY, TIMERS_FAILED, TIMERS_FIRED
 from .mongo import Indexes
 from .outbox import with_events
 from .tracing import record_failure, tracer
 
 TIMERS = "timers"
+JOB_LEASES = "job_leases"
 log = structlog.get_logger()
+
+TIMERS_REVIVED = Counter(
+    "mentorship_timers_revived_total",
+    "Failed timers put back to pending (by=reconciler within its bound, by=operator on request)",
+    ["service", "kind", "by"],
+    registry=REGISTRY,
+)
 
 # A timer handler gets the timer document and the current time and returns the events
 # to emit (possibly none). It may also make its own conditional updates.
@@ -89,11 +106,13 @@ class Timers:
                     }
                 )
 
-    async def all_planned(self, timer_ids: Sequence[str]) -> bool:
-        """Whether each of these timers is pending or has fired (none missing or cancelled)."""
+    async def all_planned(self, timer_ids: Sequence[str], *, revivable: bool = False) -> bool:
+        """Whether each of these timers is pending or has fired (none missing or cancelled);
+        with `revivable`, a failed one counts too (planning cannot help it: `revive` does)."""
+        planned = ("pending", "fired", "failed") if revivable else ("pending", "fired")
         for timer_id in timer_ids:
             doc = await self.db[TIMERS].find_one({"_id": timer_id}, {"state": 1})
-            if doc is None or doc["state"] not in ("pending", "fired"):
+            if doc is None or doc["state"] not in planned:
                 return False
         return True
 
@@ -151,12 +170,63 @@ class Timers:
         give_up = attempts >= max_attempts
         update: dict[str, Any] = {"$set": {"attempts": attempts, "last_error": error[:1000]}}
         if give_up:
-            update["$set"]["state"] = "failed"
+            update["$set"].update(state="failed", failed_at=self.clock.now())
         await self.db[TIMERS].update_one(
             {"_id": timer["_id"], "state": "pending", "owner": self.owner, "lease_until": timer["lease_until"]},
             update,
         )
         return give_up
+
+    async def failed(
+        self, *, kinds: Sequence[str] = (), revivals_below: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Timers given up after their attempts (oldest first), without their outbox; with
+        `revivals_below`, only those revived fewer times than that (still revivable)."""
+        query: dict[str, Any] = {"state": "failed"}
+        if kinds:
+            query["kind"] = {"$in": list(kinds)}
+        if revivals_below is not None:
+            query["$or"] = [{"revivals": {"$exists": False}}, {"revivals": {"$lt": revivals_below}}]
+        cursor = self.db[TIMERS].find(query, {"outbox": 0}).sort("due_at", ASCENDING).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def revive(
+        self, timer_id: str, *, max_revivals: int, backoff: timedelta, force: bool = False
+    ) -> dict[str, Any] | None:
+        """Put a failed timer back to pending with fresh attempts, due after `backoff` doubled per
+        earlier revival; at most `max_revivals` times unless `force` (an operator's re-drive).
+        Returns the revived timer, None when it is not failed or its revivals are used up.
+
+        Only a `failed` timer is touched, and the write is conditional on the revival count read,
+        so two replicas reviving at once revive it once; it fires at most once all the same (firing
+        needs the pending state and the firing replica's lease)."""
+        doc = await self.db[TIMERS].find_one({"_id": timer_id, "state": "failed"}, {"outbox": 0})
+        if doc is None:
+            return None
+        revivals = int(doc.get("revivals") or 0)
+        if revivals >= max_revivals and not force:
+            return None
+        now = self.clock.now()
+        due_at = now + backoff * (2 ** min(revivals, 16))
+        same_count: dict[str, Any] = (
+            {"revivals": revivals} if revivals else {"$or": [{"revivals": {"$exists": False}}, {"revivals": 0}]}
+        )
+        res = await self.db[TIMERS].update_one(
+            {"_id": timer_id, "state": "failed", **same_count},
+            {
+                "$set": {
+                    "state": "pending",
+                    "attempts": 0,
+                    "lease_until": None,
+                    "due_at": due_at,
+                    "revivals": revivals + 1,
+                    "revived_at": now,
+                }
+            },
+        )
+        if res.modified_count != 1:
+            return None
+        return {**doc, "state": "pending", "due_at": due_at, "revivals": revivals + 1}
 
     async def fire(self, timer: dict[str, Any], events: Sequence[Envelope[Any]]) -> bool:
         """Mark fired with its events, only if this replica still holds the lease."""
@@ -165,6 +235,41 @@ class Timers:
             with_events({"$set": {"state": "fired", "fired_at": self.clock.now(), "fired_by": self.owner}}, events),
         )
         return res.modified_count == 1
+
+
+class JobLease:
+    """One replica at a time runs a periodic job: the holder of a lease document (`job_leases`,
+    `_id` = the job's name) with an expiry. Taking it is an insert (first time) or a conditional
+    find-one-and-update on an expired or own lease: atomic on the store, so two replicas never
+    both hold it. A holder that dies stops renewing; another takes over once the lease lapses."""
+
+    def __init__(
+        self, db: AsyncDatabase[dict[str, Any]], clock: Clock, name: str, *, lease_seconds: float, owner: str = ""
+    ) -> None:
+        self.collection = db[JOB_LEASES]
+        self.clock = clock
+        self.name = name
+        self.lease = timedelta(seconds=lease_seconds)
+        self.owner = owner or uuid.uuid4().hex
+
+    async def hold(self) -> bool:
+        """Take or renew the lease; False while another replica holds a live one."""
+        now = self.clock.now()
+        try:
+            await self.collection.insert_one({"_id": self.name, "owner": self.owner, "until": now + self.lease})
+            return True
+        except DuplicateKeyError:
+            pass
+        taken = await self.collection.find_one_and_update(
+            {"_id": self.name, "$or": [{"owner": self.owner}, {"until": {"$lt": now}}]},
+            {"$set": {"owner": self.owner, "until": now + self.lease}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return taken is not None
+
+    async def release(self) -> None:
+        """Let another replica take over at once (graceful shutdown)."""
+        await self.collection.delete_one({"_id": self.name, "owner": self.owner})
 
 
 class TimerLoop:

@@ -219,7 +219,9 @@ class FakeStore:
             "free": self.capacity[mentor_id] - len(holders),
         }
 
-    async def take_slot(self, mentor_id: str, mentorship_id: str) -> dict[str, Any] | None:
+    async def take_slot(
+        self, mentor_id: str, mentorship_id: str, *, publication: str | None = None
+    ) -> dict[str, Any] | None:
         capacity = self.capacity.get(mentor_id, 0)
         for n in range(capacity):
             claim_id = f"{mentor_id}#{n}"

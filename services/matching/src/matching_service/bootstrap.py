@@ -16,6 +16,7 @@ from .adapters.read_model import ProfileReadModel
 from .adapters.store import Store
 from .application import (
     EXPIRY_TIMER,
+    ClaimsReconciler,
     CohortUseCases,
     ErasureUseCases,
     IntroductionUseCases,
@@ -43,6 +44,7 @@ class Matching:
     revisions: RevisionUseCases
     programs: ProgramUseCases
     cohorts: CohortUseCases
+    claims: ClaimsReconciler
     introductions: IntroductionUseCases
     erasure: ErasureUseCases
     store: Store
@@ -59,6 +61,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
     runtime.identities = profiles
     repo = Store(runtime.db)  # one adapter implements the mentorship, capacity, program ... ports
     cache = ProfileCache(profiles, runtime.clock, settings.default_mentor_capacity)
+    cohorts = CohortUseCases(ctx, settings=settings, programs=repo, profiles=profiles, mentorships=repo, capacity=repo)
     matching = Matching(
         suggestions=SuggestionUseCases(
             ctx,
@@ -76,8 +79,9 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
         reviews=ReviewUseCases(ctx, mentorships=repo),
         revisions=RevisionUseCases(ctx, mentorships=repo),
         programs=ProgramUseCases(ctx, programs=repo, profiles=profiles),
-        cohorts=CohortUseCases(
-            ctx, settings=settings, programs=repo, profiles=profiles, mentorships=repo, capacity=repo
+        cohorts=cohorts,
+        claims=ClaimsReconciler(
+            ctx, settings=settings, mentorships=repo, capacity=repo, programs=repo, cohorts=cohorts
         ),
         introductions=IntroductionUseCases(ctx, introductions=repo, mentorships=repo, profiles=profiles),
         erasure=ErasureUseCases(
@@ -105,5 +109,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
                 log.warning("purging old suggestion exposures failed", error=repr(exc)[:300])
 
     runtime.background(purge_old_exposures)
+    runtime.background(matching.cohorts.watch_runs)
+    runtime.background(matching.claims.run_forever)
     runtime.on_stop(matching.cohorts.stop)
     return runtime, matching

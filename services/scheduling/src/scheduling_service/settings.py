@@ -12,6 +12,17 @@ class Settings(ServiceSettings):
     reminder_reconcile_seconds: float = Field(
         default=300.0, gt=0, description="How often upcoming sessions are checked for missing reminders"
     )
+    reconcile_lease_seconds: float = Field(
+        default=60.0, gt=0, description="Lease of the reminder reconciler: one replica at a time runs it"
+    )
+    timer_revive_backoff_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A timer given up after its attempts is revived by the reconciler after this, doubled per revival",
+    )
+    timer_max_revivals: int = Field(
+        default=3, ge=0, le=20, description="Revivals of one failed timer before it waits for an operator's re-drive"
+    )
     check_in_grace_days: float = Field(default=3.0, ge=0, description="Grace after the cadence before CheckInOverdue")
     inactive_after_cadences: float = Field(
         default=3.0, gt=1, description="Silence, in cadence lengths, after which a mentorship is inactive"

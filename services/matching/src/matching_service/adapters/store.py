@@ -10,10 +10,15 @@ on MongoDB). So every change that must happen at most once is an insert:
   Two concurrent changes from the same version race for the same `_id`: exactly one wins.
 - `slot_claims`: a mentor's capacity is `capacity` numbered slots; taking a slot inserts
   `<mentor>#<n>` for a free n, so two accepts of the last slot cannot both win. Freeing a slot
-  deletes the claim. `mentor_loads` only mirrors the profile's capacity (one writer: the consumer).
+  deletes the claim. A claim records when it was taken (`taken_at`) and, for a cohort publish,
+  which publication took it; the claims reconciler releases claims no mentorship holds (after a
+  grace period) and re-takes missing ones. `mentor_loads` only mirrors the profile's capacity
+  (one writer: the consumer).
 - `open_requests`: one lock document per (mentee, mentor) while a request is open.
 - `publication_claims`: one per published program version (`<program>@<version>`), so two dry runs
-  of one version cannot both be published, not even at the same moment.
+  of one version cannot both be published, not even at the same moment. It also carries the
+  publish's progress (`state`: claiming -> committed -> published) and a lease (`lease_owner`,
+  `lease_until`), so a publish cut short by a crash is resumed, by a retry or the reconciler.
 - `publications` (outbox): one per published cohort run, carrying CohortMatchPublished.
 - `introductions` + `introduction_answers` (outbox each): made once, answered once.
 - `review_flags`: one per feedback event that said "not a good fit".
@@ -27,7 +32,9 @@ on MongoDB). So every change that must happen at most once is an insert:
 - `enrollment_withdrawals` (outbox): one per ended spell (same `_id`), inserted with
   ProgramParticipantWithdrawn: a spell is withdrawn at most once. A person is enrolled while
   their latest spell has no withdrawal.
-- `runs`, `exposures` (who was shown which mentor, for rotation).
+- `runs`: a cohort run; while `running` it is leased (`lease_owner`, `lease_until`) to the replica
+  computing it, which renews the lease; another replica takes over a run whose lease lapsed.
+- `exposures` (who was shown which mentor, for rotation).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -44,11 +51,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from mentorship_contracts import Envelope
+from mentorship_kit.clock import Clock
 from mentorship_kit.erasure import scrubbed_pending
 from mentorship_kit.mongo import Indexes
 from mentorship_kit.outbox import DEAD, LEASE, OUTBOX, PENDING, SEQ, new_document, with_replaced_events
 
-from ..domain import Mentorship, State
+from ..domain import HOLDS_SLOT, Mentorship, State
 from ..domain.mentorship import PLATFORM_REASONS
 
 VERSIONS = "mentorship_versions"
@@ -84,6 +92,7 @@ INDEXES = (
         (
             IndexModel([("mentor_id", ASCENDING)], name="mentor"),
             IndexModel([("mentorship_id", ASCENDING)], name="mentorship"),
+            IndexModel([("publication", ASCENDING)], name="publication"),
         ),
     ),
     Indexes(
@@ -95,7 +104,13 @@ INDEXES = (
     ),
     Indexes(WITHDRAWALS, (IndexModel([("program_id", ASCENDING), ("role", ASCENDING)], name="program_role"),)),
     Indexes(PROGRAMS, (IndexModel([("created_at", DESCENDING)], name="created"),)),
-    Indexes(RUNS, (IndexModel([("program_id", ASCENDING), ("created_at", DESCENDING)], name="program_created"),)),
+    Indexes(
+        RUNS,
+        (
+            IndexModel([("program_id", ASCENDING), ("created_at", DESCENDING)], name="program_created"),
+            IndexModel([("status", ASCENDING)], name="status"),
+        ),
+    ),
     Indexes(
         INTRODUCTIONS,
         (
@@ -137,6 +152,13 @@ def mentorship_of(version: dict[str, Any]) -> Mentorship:
     return Mentorship.model_validate({**state_of(version), "version": version["seq"]})
 
 
+def _naive(moment: datetime | None) -> datetime:
+    """UTC without tzinfo (the store may hand datetimes back naive); None as the distant past."""
+    if moment is None:
+        return datetime.min
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def _scrub_update(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     """The update that erases free text from a document: `fields` overwritten, unpublished events
     without personal data, entries set aside for good dropped. Empty when nothing is left to do."""
@@ -148,8 +170,10 @@ def _scrub_update(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]
 
 
 class Store:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], clock: Clock | None = None) -> None:
         self.db = db
+        self.clock = clock or Clock()  # real time (a claim's `taken_at`), not the dev-controllable clock
+        self.publication_claims = db[PUBLICATION_CLAIMS]
         self.versions = db[VERSIONS]
         self.loads = db[LOADS]
         self.claims = db[CLAIMS]
@@ -320,7 +344,9 @@ class Store:
             "free": doc["capacity"] - len(holders),
         }
 
-    async def take_slot(self, mentor_id: str, mentorship_id: str) -> dict[str, Any] | None:
+    async def take_slot(
+        self, mentor_id: str, mentorship_id: str, *, publication: str | None = None
+    ) -> dict[str, Any] | None:
         """Take a free slot for this mentorship: insert a claim on a free slot number (atomic).
         Returns the claim with the mentor's free slots after it, or None when full."""
         doc = await self.loads.find_one({"_id": mentor_id})
@@ -333,7 +359,11 @@ class Store:
             if claim_id in held:
                 continue
             try:
-                await self.claims.insert_one({"_id": claim_id, "mentor_id": mentor_id, "mentorship_id": mentorship_id})
+                claim: dict[str, Any] = {"_id": claim_id, "mentor_id": mentor_id, "mentorship_id": mentorship_id}
+                claim["taken_at"] = self.clock.now()
+                if publication is not None:
+                    claim["publication"] = publication
+                await self.claims.insert_one(claim)
             except DuplicateKeyError:
                 continue
             count = await self.claims.count_documents({"mentor_id": mentor_id})
@@ -342,6 +372,28 @@ class Store:
 
     async def release_claim(self, claim_id: str) -> None:
         await self.claims.delete_one({"_id": claim_id})
+
+    async def slot_of(self, mentor_id: str, mentorship_id: str) -> dict[str, Any] | None:
+        """The claim this mentorship holds on the mentor's capacity, if any."""
+        return await self.claims.find_one({"mentor_id": mentor_id, "mentorship_id": mentorship_id})
+
+    async def release_claim_of(self, claim_id: str, mentorship_id: str) -> bool:
+        """Release a claim only while this mentorship still holds it (the slot number may have been
+        freed and taken by another mentorship since it was read)."""
+        res = await self.claims.delete_one({"_id": claim_id, "mentorship_id": mentorship_id})
+        return res.deleted_count == 1
+
+    async def release_publication_slots(self, publication: str) -> int:
+        """A cohort publish rolled back: every slot it took goes."""
+        return (await self.claims.delete_many({"publication": publication})).deleted_count
+
+    async def all_claims(self) -> list[dict[str, Any]]:
+        return await self.claims.find({}).to_list()
+
+    async def slot_holders(self) -> dict[str, str]:
+        """Mentorships whose current state holds a capacity slot: mentorship id -> mentor id."""
+        found = await self._latest_of({"state": {"$in": [s.value for s in HOLDS_SLOT]}})
+        return {d["mentorship_id"]: d["mentor_id"] for d in found if d["state"] in HOLDS_SLOT}
 
     async def release_slot(self, mentor_id: str, mentorship_id: str) -> None:
         await self.claims.delete_many({"mentor_id": mentor_id, "mentorship_id": mentorship_id})
@@ -518,17 +570,84 @@ class Store:
     async def update_run(self, run_id: str, changes: dict[str, Any]) -> None:
         await self.runs.update_one({"_id": run_id}, {"$set": changes})
 
+    async def renew_run(self, run_id: str, owner: str, until: datetime, changes: dict[str, Any]) -> bool:
+        """Extend the lease of a running run (with progress); False when this replica lost it
+        (taken over, or failed meanwhile)."""
+        res = await self.runs.update_one(
+            {"_id": run_id, "status": "running", "lease_owner": owner}, {"$set": {**changes, "lease_until": until}}
+        )
+        return res.matched_count == 1
+
+    async def finish_run(self, run_id: str, owner: str, changes: dict[str, Any]) -> bool:
+        """Write a run's outcome, only if this replica still holds its lease."""
+        res = await self.runs.update_one(
+            {"_id": run_id, "status": "running", "lease_owner": owner}, {"$set": changes, "$unset": {"lease_until": ""}}
+        )
+        return res.matched_count == 1
+
+    async def take_over_run(self, now: datetime, owner: str, until: datetime) -> dict[str, Any] | None:
+        """Lease one running run whose lease lapsed (its replica stopped) to this replica, counting
+        the attempt; None when there is none. Atomic: two replicas never take over the same run."""
+        return await self.runs.find_one_and_update(
+            {"status": "running", "$or": [{"lease_until": {"$lt": now}}, {"lease_until": {"$exists": False}}]},
+            {"$set": {"lease_owner": owner, "lease_until": until, "taken_over_at": now}, "$inc": {"attempts": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def release_runs(self, owner: str, now: datetime) -> int:
+        """Shutdown: this replica's running runs are for another replica to take over at once."""
+        res = await self.runs.update_many({"status": "running", "lease_owner": owner}, {"$set": {"lease_until": now}})
+        return res.modified_count
+
+    async def runs_awaiting_auto_publish(self, finished_before: datetime) -> list[dict[str, Any]]:
+        """Finished runs of automatic programs whose publish never happened (the replica stopped)."""
+        query = {"status": "done", "auto_publish": True, "auto_publish_error": {"$exists": False}}
+        return [r async for r in self.runs.find(query) if _naive(r.get("finished_at")) < _naive(finished_before)]
+
     async def claim_publication(self, key: str, doc: dict[str, Any]) -> bool:
         """The one right to publish (atomic insert of a unique id, e.g. one per program version);
         the events follow in `record_publication`."""
         try:
-            await self.db[PUBLICATION_CLAIMS].insert_one({"_id": key, **doc})
+            await self.publication_claims.insert_one({"_id": key, **doc})
             return True
         except DuplicateKeyError:
             return False
 
+    async def publication_claim(self, key: str) -> dict[str, Any] | None:
+        return await self.publication_claims.find_one({"_id": key})
+
+    async def lease_publication(self, key: str, run_id: str, owner: str, now: datetime, until: datetime) -> bool:
+        """Take (or renew) the lease on this run's publication claim: only when its lease lapsed or
+        is this replica's own, so one replica at a time carries a publish forward."""
+        taken = await self.publication_claims.find_one_and_update(
+            {
+                "_id": key,
+                "run_id": run_id,
+                "$or": [
+                    {"lease_owner": owner},
+                    {"lease_until": {"$lt": now}},
+                    {"lease_until": {"$exists": False}},
+                ],
+            },
+            {"$set": {"lease_owner": owner, "lease_until": until}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return taken is not None
+
+    async def set_publication_state(self, key: str, owner: str, state: str) -> bool:
+        res = await self.publication_claims.update_one({"_id": key, "lease_owner": owner}, {"$set": {"state": state}})
+        return res.matched_count == 1
+
+    async def unfinished_publications(self, now: datetime) -> list[dict[str, Any]]:
+        """Publication claims whose publish has not finished and whose publisher's lease lapsed."""
+        return [
+            c
+            async for c in self.publication_claims.find({"state": {"$ne": "published"}})
+            if c.get("lease_until") is None or _naive(c["lease_until"]) < _naive(now)
+        ]
+
     async def drop_publication_claim(self, key: str) -> None:
-        await self.db[PUBLICATION_CLAIMS].delete_one({"_id": key})
+        await self.publication_claims.delete_one({"_id": key})
 
     async def record_publication(self, run_id: str, doc: dict[str, Any], events: Events) -> None:
         try:

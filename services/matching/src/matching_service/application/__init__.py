@@ -1,6 +1,7 @@
 """Use cases of the matching service, one group per capability. Each state change is one
 conditional single-document write carrying its events (see `adapters.store`)."""
 
+from .claims import ClaimsReconciler
 from .cohorts import CohortUseCases
 from .erasure import ErasureUseCases
 from .introductions import IntroductionUseCases
@@ -14,6 +15,7 @@ from .suggestions import SuggestionUseCases
 
 __all__ = [
     "EXPIRY_TIMER",
+    "ClaimsReconciler",
     "CohortUseCases",
     "ErasureUseCases",
     "IntroductionUseCases",

@@ -28,6 +28,7 @@ from ..domain import (
     Mentorship,
     request_mentorship,
 )
+from ..faults import crash_point
 from ..scoring import Person, violations
 from ..settings import Settings
 from .ports import CapacityStore, ExposureStore, MentorshipStore, ProfileReader, ProgramReader
@@ -177,6 +178,7 @@ class LifecycleUseCases:
         taken = await self.capacity.take_slot(mentorship.mentor_id, mentorship_id)
         if taken is None:
             raise Conflict("the mentor has no free capacity", field="mentor_id")
+        crash_point(self.settings, "accept_after_slot")
         try:
             saved = await self.mentorships.save(change.after, self._envelopes(change, correlation_id))
         except BaseException:

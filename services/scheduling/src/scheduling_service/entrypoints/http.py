@@ -349,3 +349,29 @@ async def reach_milestone(
 )
 async def progress(mentorship_id: MentorshipId, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     return await use_cases(request).progress(principal, mentorship_id)
+
+
+# --- operators: timers given up after their attempts -------------------------------------------
+TimerId = Annotated[str, Path(min_length=1, max_length=400, pattern=SINGLE_LINE_PATTERN)]
+
+
+@router.get(
+    "/admin/timers/failed",
+    tags=["operations"],
+    summary="Timers given up after their attempts (reminders, check-ins), with their last error",
+    openapi_extra=policy(Policy.ADMIN),
+)
+async def failed_timers(
+    principal: CurrentPrincipal, request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict[str, Any]:
+    return {"items": await use_cases(request).failed_timers(principal, limit=limit)}
+
+
+@router.post(
+    "/admin/timers/{timer_id}/redrive",
+    tags=["operations"],
+    summary="Send a failed timer round again (due now, fresh attempts); it still fires at most once",
+    openapi_extra=policy(Policy.ADMIN),
+)
+async def redrive_timer(timer_id: TimerId, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+    return await use_cases(request).redrive_timer(principal, timer_id)
