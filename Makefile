@@ -64,7 +64,7 @@ schemas:
 	@$(UV) run --frozen python -m mentorship_contracts.snapshots write
 
 bench: install
-	@bash deploy/local/with_infra.sh $(UV) run --frozen python -m bench
+	@bash deploy/local/with_infra.sh --service-stores $(UV) run --frozen python -m bench
 
 compose-config:
 	@# JWT_SECRET has no default in the file (it must be set to run): a placeholder to validate
