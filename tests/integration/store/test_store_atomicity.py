@@ -31,7 +31,7 @@ Client = AsyncMongoClient[dict[str, Any]]
 async def clients(infra: Infra, prefix: str) -> AsyncIterator[list[Client]]:
     """Four separate clients (connection pools), as four service replicas would have; the test's
     databases are dropped afterwards."""
-    made = [AsyncMongoClient(infra.mongodb_uri, tz_aware=True) for _ in range(4)]
+    made: list[Client] = [AsyncMongoClient(infra.mongodb_uri, tz_aware=True) for _ in range(4)]
     yield made
     for name in await made[0].list_database_names():
         if name.startswith(prefix.strip(".")):
