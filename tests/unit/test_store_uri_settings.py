@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from mentorship_kit.settings import ServiceSettings
@@ -43,3 +46,28 @@ def test_an_argument_wins_over_every_variable(monkeypatch: pytest.MonkeyPatch) -
 
 def test_without_any_variable_the_local_default(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ProfileLikeSettings().mongodb_uri == "mongodb://127.0.0.1:27017/"
+
+
+def test_the_operator_cli_finds_each_service_s_store_in_make_run_s_state_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mentorship_ops.connection import locate
+
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / "infra.json").write_text(
+        json.dumps(
+            {
+                "kafka_bootstrap": "127.0.0.1:9",
+                "mongodb_uri": "mongodb://default:1/",
+                "mongodb_uris": {"profile": "mongodb://profile-store:2/"},
+            }
+        )
+    )
+    monkeypatch.setenv("MENTORSHIP_RUN_DIR", str(tmp_path))
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    platform = locate()
+    assert platform.store("profile") == "mongodb://profile-store:2/"
+    assert platform.store("insights") == "mongodb://default:1/"  # no store of its own: the default one
+    monkeypatch.setenv("MATCHING_MONGODB_URI", "mongodb://matching-store:3/")
+    assert locate().store("matching") == "mongodb://matching-store:3/"
+    assert locate(mongo="mongodb://given:4/").store("profile") == "mongodb://given:4/"
