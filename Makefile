@@ -66,7 +66,7 @@ schemas:
 
 # Figures only: a missed target never fails the build; a benchmark that crashes does (exit 1).
 bench: install
-	@bash deploy/local/with_infra.sh $(UV) run --frozen python -m bench
+	@bash deploy/local/with_infra.sh --service-stores $(UV) run --frozen python -m bench
 
 BENCH_SCALE ?= 1
 bench-company: install

@@ -1,5 +1,8 @@
 """`make run`: local Kafka + FerretDB + the five services as separate processes; Ctrl-C stops all.
 
+Shaped like production: each service gets its own store, a FerretDB process of its own (its
+MONGODB_URI); the default store (`mongodb_uri` in infra.json) is left for tools.
+
 Service ports: profile 8001, matching 8002, scheduling 8003, notification 8004, insights 8005
 (override with PROFILE_PORT ... INSIGHTS_PORT). Infrastructure state lives in $MENTORSHIP_RUN_DIR (.run).
 Every other variable in the environment (see README) is passed to the services.
@@ -56,6 +59,7 @@ def main() -> int:
         kafka_port=int(os.environ["KAFKA_PORT"]) if os.environ.get("KAFKA_PORT") else None,
         mongo_port=int(os.environ["MONGO_PORT"]) if os.environ.get("MONGO_PORT") else None,
         reuse=True,
+        stores=list(SERVICES),
     )
     procs: dict[str, subprocess.Popen[bytes]] = {}
     urls: dict[str, str] = {}
@@ -101,10 +105,11 @@ def main() -> int:
                 **os.environ,
                 "SERVICE_NAME": name,
                 "KAFKA_BOOTSTRAP_SERVERS": info["kafka_bootstrap"],
-                "MONGODB_URI": info["mongodb_uri"],
+                "MONGODB_URI": info["mongodb_uris"][name],
                 "HTTP_PORT": str(port),
             }
             env.pop("MONGODB_DATABASE", None)
+            env.pop(f"{name.upper()}_MONGODB_URI", None)  # this launcher's store, not an outer one
             log = (logs / f"{name}.log").open("ab")
             # Own session: Ctrl-C reaches only this launcher, which stops the services in order.
             procs[name] = subprocess.Popen(
@@ -130,7 +135,8 @@ def main() -> int:
         for name, url in urls.items():
             print(f"  {name:<13} {url}   (docs {url}/docs)")
         print(f"  Kafka         {info['kafka_bootstrap']}")
-        print(f"  MongoDB wire  {info['mongodb_uri']}")
+        for name, uri in info["mongodb_uris"].items():
+            print(f"  store of {name:<13} {uri}")
         print(f"  logs          {logs}")
         print("Press Ctrl-C to stop.", flush=True)
         while all(p.poll() is None for p in procs.values()):

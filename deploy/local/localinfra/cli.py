@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
         help="also SASL_SSL (SCRAM-SHA-512 user) and mutual-TLS listeners, throwaway CA; "
         "addresses and credentials in infra.json",
     )
+    p_up.add_argument(
+        "--stores",
+        default="",
+        help="comma-separated names (e.g. profile,matching): one more FerretDB process per name, "
+        "each its own store; infra.json mongodb_uris[name]",
+    )
     p_down = sub.add_parser("down", help="stop Kafka + FerretDB (SIGTERM, then SIGKILL)")
     p_down.add_argument("--state-dir", required=True)
     p_down.add_argument("--timeout", type=float, default=STOP_TIMEOUT)
@@ -60,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 kafka_heap=args.kafka_heap,
                 timeout=args.timeout,
                 sasl=args.sasl,
+                stores=[s.strip() for s in args.stores.split(",") if s.strip()],
             )
             print(f"Kafka {info['kafka_version']} (KRaft) ready at {info['kafka_bootstrap']}")
             if info.get("kafka_sasl_bootstrap"):
@@ -72,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"client certificate {info['kafka_ssl_cert_file']}"
                 )
             print(f"FerretDB {info['ferretdb_version']} (SQLite) ready at {info['mongodb_uri']}")
+            for name, uri in info.get("mongodb_uris", {}).items():
+                print(f"FerretDB store of {name} ready at {uri}")
             print(f"state: {Path(info['state_dir']) / INFO_FILE} (up took {time.monotonic() - t0:.1f}s)")
         elif args.cmd == "down":
             if stop(args.state_dir, timeout=args.timeout, purge=args.purge):
@@ -86,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"not running (no {INFO_FILE} in {info['state_dir']})")
             else:
                 for name, p in info["processes"].items():
-                    addr = info["kafka_bootstrap"] if name == "kafka" else info["mongodb_uri"]
+                    addr = info["kafka_bootstrap"] if name == "kafka" else f"mongodb://127.0.0.1:{p['port']}/"
                     print(f"{name:9} pid {p['pid']:<7} alive={p['alive']!s:5} answering={p['answering']!s:5} {addr}")
                 print("healthy" if info["healthy"] else "NOT healthy")
             return 0 if info["healthy"] else 1

@@ -2,7 +2,8 @@
 
 Cache layout (under versions.cache_dir()):
 
-    ferretdb-<ver>/ferretdb   static binary (CGO off, -trimpath)
+    ferretdb-<ver>-<patch set id>/ferretdb   static binary (CGO off, -trimpath); the id
+    (patches.patch_set_id) hashes the names and contents of the patches
 """
 
 from __future__ import annotations
@@ -119,9 +120,16 @@ def install_ferretdb(log: Log = log_stderr, force: bool = False) -> Path:
     return home
 
 
-def start_ferretdb(state_dir: Path, port: int) -> dict[str, Any]:
-    """Start FerretDB detached on 127.0.0.1:port with fresh SQLite data under state_dir/ferretdb."""
-    fdir = state_dir / "ferretdb"
+def store_dir_name(store: str) -> str:
+    """Directory (and infra.json process name) of a store: `ferretdb` for the default one,
+    `ferretdb-<name>` for a service's own store."""
+    return f"ferretdb-{store}" if store else "ferretdb"
+
+
+def start_ferretdb(state_dir: Path, port: int, store: str = "") -> dict[str, Any]:
+    """Start FerretDB detached on 127.0.0.1:port with fresh SQLite data under
+    state_dir/ferretdb (the default store) or state_dir/ferretdb-<store>."""
+    fdir = state_dir / store_dir_name(store)
     data, st = fdir / "data", fdir / "state"
     data.mkdir(parents=True)
     st.mkdir(parents=True)
@@ -137,6 +145,6 @@ def start_ferretdb(state_dir: Path, port: int) -> dict[str, Any]:
         "--log-format=text",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("FERRETDB_")}
-    p = spawn("ferretdb", cmd, fdir, fdir / "ferretdb.log", env=env)
+    p = spawn(store_dir_name(store), cmd, fdir, fdir / "ferretdb.log", env=env)
     p.update(port=port)
     return p

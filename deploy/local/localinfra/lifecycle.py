@@ -1,4 +1,7 @@
-"""The pair as a whole: install both, start, stop and inspect them through DIR/infra.json.
+"""The set as a whole: install, start, stop and inspect Kafka and the stores through DIR/infra.json.
+
+The stores: one default FerretDB (`mongodb_uri`), plus, with `stores=[...]`, one FerretDB process
+per named store (`mongodb_uris[name]`), as production gives each service its own MongoDB.
 
 infra.json is the state file: addresses, versions and one record per process (pid, its start
 time against pid reuse, log paths). `up` writes it as soon as a process starts, so `down` can
@@ -7,15 +10,17 @@ always stop what was started, even after a failed or interrupted `up`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import struct
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .common import InfraError, Log, flock, free_ports, log_stderr, port_free, rmtree, write_json_atomic
-from .ferretdb import ferretdb_installed, install_ferretdb, start_ferretdb
+from .ferretdb import ferretdb_installed, install_ferretdb, start_ferretdb, store_dir_name
 from .kafka import install_kafka, install_kafka_cds, kafka_cds_settled, kafka_installed, start_kafka, wait_kafka_ready
 from .probes import kafka_probe, mongo_probe
 from .processes import alive, terminate, wait_ready
@@ -73,14 +78,19 @@ def start(
     timeout: float = KAFKA_READY_TIMEOUT,
     log: Log = log_stderr,
     sasl: bool = False,
+    stores: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Start Kafka + FerretDB detached with data under state_dir; returns the infra.json dict.
+
+    stores=["profile", ...]: also one FerretDB process per name, each with its own data
+    (infra.json `mongodb_uris`: name -> URI); the default store (`mongodb_uri`) always runs.
 
     sasl=True: Kafka also gets a SASL_SSL listener (throwaway CA, SCRAM-SHA-512 user) and an SSL
     listener that requires a client certificate; infra.json then holds their addresses, the CA file,
     user and password, client certificate and key, and the client variables of each
     (`kafka_sasl_env`, `kafka_mtls_env`)."""
     t0 = time.monotonic()
+    stores = _check_store_names(stores)
     sd = Path(state_dir).expanduser().resolve()
     sd.mkdir(parents=True, exist_ok=True)
     with flock(sd / ".infra.lock"):
@@ -88,18 +98,21 @@ def start(
         if old is not None:
             procs = list(old.get("processes", {}).values())
             running = [p for p in procs if alive(p)]
-            same_shape = bool(old.get("kafka_sasl_bootstrap")) == sasl
-            if running and reuse and len(running) == len(procs) == 2 and old.get("status") == "ready" and same_shape:
+            same_shape = bool(old.get("kafka_sasl_bootstrap")) == sasl and list(old.get("mongodb_uris", {})) == stores
+            all_alive = len(running) == len(procs) == 2 + len(stores)
+            if running and reuse and all_alive and old.get("status") == "ready" and same_shape:
                 try:
                     kafka_probe("127.0.0.1", old["processes"]["kafka"]["port"])
-                    mongo_probe("127.0.0.1", old["processes"]["ferretdb"]["port"])
+                    for name, p in old["processes"].items():
+                        if name != "kafka":
+                            mongo_probe("127.0.0.1", p["port"])
                     log(f"[up] reusing running infra in {sd}")
                     return old
                 except (OSError, ConnectionError, struct.error, ValueError) as e:
                     log(f"[up] running infra in {sd} does not answer ({e!r}); restarting it")
                     terminate(running, log=log)
             elif running and reuse:
-                log(f"[up] infra in {sd} is only partly alive; restarting it")
+                log(f"[up] infra in {sd} is only partly alive or has other stores; restarting it")
                 terminate(running, log=log)
             elif running:
                 raise InfraError(
@@ -114,7 +127,7 @@ def start(
 
         for attempt in (1, 2):
             try:
-                return _start_fresh(sd, kafka_port, mongo_port, partitions, kafka_heap, timeout, log, t0, sasl)
+                return _start_fresh(sd, kafka_port, mongo_port, partitions, kafka_heap, timeout, log, t0, sasl, stores)
             except InfraError as e:
                 # a port picked from the OS can be taken by someone else before our server binds it
                 if attempt == 1 and "already in use" in str(e).lower():
@@ -122,6 +135,19 @@ def start(
                     continue
                 raise
     raise AssertionError("unreachable")
+
+
+def _check_store_names(stores: Sequence[str]) -> list[str]:
+    names = list(dict.fromkeys(stores))
+    bad = [n for n in names if not n or not n.replace("-", "").replace("_", "").isalnum()]
+    if bad:
+        raise InfraError(f"store names are letters, digits, '-' and '_': {bad}")
+    return names
+
+
+def _data_dirs(sd: Path) -> list[Path]:
+    """Kafka's and every store's data directory present under sd."""
+    return [sd / "kafka", sd / "ferretdb", *sorted(sd.glob("ferretdb-*"))]
 
 
 def _start_fresh(
@@ -134,17 +160,19 @@ def _start_fresh(
     log: Log,
     t0: float,
     sasl: bool = False,
+    stores: Sequence[str] = (),
 ) -> dict[str, Any]:
-    for sub in ("kafka", "ferretdb"):  # always start from empty data
-        rmtree(sd / sub)
+    for data_dir in _data_dirs(sd):  # always start from empty data
+        rmtree(data_dir)
     if kafka_port is not None and not port_free(kafka_port):
         raise InfraError(f"Kafka port {kafka_port} is not free")
     if mongo_port is not None and not port_free(mongo_port):
         raise InfraError(f"MongoDB port {mongo_port} is not free")
-    free = iter(p for p in free_ports(7) if p not in (kafka_port, mongo_port))
+    free = iter(p for p in free_ports(7 + len(stores)) if p not in (kafka_port, mongo_port))
     kport = kafka_port or next(free)
     cport = next(free)
     mport = mongo_port or next(free)
+    store_ports = {name: next(free) for name in stores}
     sasl_setup = make_sasl_setup(sd / "kafka" / "tls", next(free), next(free)) if sasl else None
 
     procs: dict[str, dict[str, Any]] = {}
@@ -154,6 +182,7 @@ def _start_fresh(
         "state_dir": str(sd),
         "kafka_bootstrap": f"127.0.0.1:{kport}",
         "mongodb_uri": f"mongodb://127.0.0.1:{mport}/",
+        "mongodb_uris": {name: f"mongodb://127.0.0.1:{port}/" for name, port in store_ports.items()},
         "kafka_version": KAFKA_VERSION,
         "ferretdb_version": FERRETDB_VERSION,
         "kafka_partitions": partitions,
@@ -165,6 +194,9 @@ def _start_fresh(
         # FerretDB first: it starts in parallel with Kafka's storage format
         procs["ferretdb"] = start_ferretdb(sd, mport)
         pids["ferretdb"] = procs["ferretdb"]["pid"]
+        for name, port in store_ports.items():
+            proc = procs[store_dir_name(name)] = start_ferretdb(sd, port, name)
+            pids[store_dir_name(name)] = proc["pid"]
         write_json_atomic(sd / INFO_FILE, info)
         procs["kafka"] = start_kafka(sd / "kafka", kport, cport, partitions, kafka_heap, sasl=sasl_setup)
         pids["kafka"] = procs["kafka"]["pid"]
@@ -179,7 +211,15 @@ def _start_fresh(
         info["ferretdb_mongodb_compat_version"] = build.get("version")
         if build.get("ferretdbVersion"):
             info["ferretdb_version"] = build["ferretdbVersion"]
-        log(f"[up] FerretDB answers hello/buildInfo +{time.monotonic() - t0:.1f}s")
+        for name, port in store_ports.items():
+            wait_ready(
+                f"FerretDB ({name})",
+                procs[store_dir_name(name)],
+                functools.partial(mongo_probe, "127.0.0.1", port),
+                FERRETDB_READY_TIMEOUT,
+            )
+        stores_note = f" (default store + {len(store_ports)} service stores)" if store_ports else ""
+        log(f"[up] FerretDB answers hello/buildInfo{stores_note} +{time.monotonic() - t0:.1f}s")
         wait_kafka_ready("Kafka", procs["kafka"], timeout)
     except BaseException:  # includes KeyboardInterrupt: never leave half-started processes behind
         terminate(list(procs.values()), timeout=10, log=log)
@@ -209,8 +249,8 @@ def stop(
             terminate(list(info.get("processes", {}).values()), timeout=timeout, log=log)
             (sd / INFO_FILE).unlink(missing_ok=True)
         if purge:
-            for sub in ("kafka", "ferretdb"):
-                rmtree(sd / sub)
+            for data_dir in _data_dirs(sd):
+                rmtree(data_dir)
     return found
 
 
@@ -235,5 +275,5 @@ def status(state_dir: str | os.PathLike[str]) -> dict[str, Any]:
             p["error"] = repr(e)
         healthy = healthy and p["alive"] and p["answering"]
     info["running"] = any(p.get("alive") for p in info.get("processes", {}).values())
-    info["healthy"] = healthy and len(info.get("processes", {})) == 2
+    info["healthy"] = healthy and len(info.get("processes", {})) == 2 + len(info.get("mongodb_uris", {}))
     return info

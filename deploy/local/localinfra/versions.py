@@ -41,4 +41,9 @@ def kafka_home() -> Path:
 
 
 def ferretdb_home() -> Path:
-    return cache_dir() / f"ferretdb-{FERRETDB_VERSION}"
+    """One directory per FerretDB version and patch set: a changed patch builds into a new
+    directory (a fresh clone rebuilds), and branches with different patches do not evict each
+    other's binary."""
+    from .patches import patch_set_id  # patches imports this module
+
+    return cache_dir() / f"ferretdb-{FERRETDB_VERSION}-{patch_set_id()}"

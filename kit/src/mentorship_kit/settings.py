@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 # Published in this repository: fine on loopback, refused on any other interface unless allowed.
 DEV_JWT_SECRET = "dev-secret-change-me-please-32-bytes!"  # noqa: S105 (published on purpose; refused off loopback)
@@ -52,10 +54,36 @@ class KafkaClientSettings(BaseSettings):
         return self.kafka_security_protocol in ("SSL", "SASL_SSL")
 
 
+class ServiceStoreUriSource(PydanticBaseSettingsSource):
+    """`<SERVICE>_MONGODB_URI` (PROFILE_MONGODB_URI, ...): the service's own store, ahead of the
+    shared MONGODB_URI, so one environment can give each service its own MongoDB. The service is
+    named by SERVICE_NAME, else by its settings' default `service_name`."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the one variable
+
+    def __call__(self) -> dict[str, Any]:
+        service = os.environ.get("SERVICE_NAME") or self.settings_cls.model_fields["service_name"].default
+        uri = os.environ.get(f"{str(service).upper()}_MONGODB_URI", "")
+        return {"mongodb_uri": uri} if uri else {}
+
+
 class ServiceSettings(KafkaClientSettings):
     """Variables every service reads (documented in the README)."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments first, then <SERVICE>_MONGODB_URI, then the plain variables (MONGODB_URI).
+        return (init_settings, ServiceStoreUriSource(settings_cls), env_settings, dotenv_settings, file_secret_settings)
 
     service_name: str = Field(default="service", description="Name used in logs, metrics, event source")
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -65,7 +93,10 @@ class ServiceSettings(KafkaClientSettings):
     kafka_create_topics: bool = Field(
         default=True, description="Create missing topics at start; false: only check they exist (not ready if not)"
     )
-    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
+    mongodb_uri: str = Field(
+        default="mongodb://127.0.0.1:27017/",
+        description="The store; <SERVICE>_MONGODB_URI (e.g. PROFILE_MONGODB_URI) overrides it for one service",
+    )
     mongodb_database: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000

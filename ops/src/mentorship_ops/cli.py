@@ -9,8 +9,9 @@
   mentorship demo                         plays the mentoring journey against a running platform
   mentorship topics plan|apply            every topic with its settings; create the missing ones
 
-Connection: KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, KAFKA_TOPIC_PREFIX, <SERVICE>_URL (or the state
-file that `make run` writes in .run/infra/infra.json).
+Connection: KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI (<SERVICE>_MONGODB_URI: a service's own store),
+KAFKA_TOPIC_PREFIX, <SERVICE>_URL (or the state file that `make run` writes in .run/infra/infra.json,
+with one store per service).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     from pymongo import AsyncMongoClient
 
     p = _platform(args)
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(p.mongo, tz_aware=True)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(p.store(args.service), tz_aware=True)
     try:
         db = client[args.database or p.database(args.service)]
         consumers = [c async for c in db["ops_consumers"].find({})]
