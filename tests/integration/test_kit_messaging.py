@@ -89,7 +89,7 @@ async def test_poison_goes_to_dead_letter_and_the_partition_moves_on(settings_fo
 class CrashAfterPublish(OutboxRelay):
     """A relay that dies after the broker has the events but before it marks them published."""
 
-    async def _mark_published(self, collection: str, doc_id: Any, event_ids: list[str], dead: Any = ()) -> None:
+    async def _mark_published_many(self, collection: str, marks: Any) -> None:
         raise ConnectionError("process killed")
 
 
@@ -158,11 +158,11 @@ async def test_event_appended_while_relay_publishes_is_kept_and_published_next(s
         await rt.db["things"].insert_one(new_document({"_id": "agg"}, [first]))
 
         class AppendDuringPublish(OutboxRelay):
-            async def _mark_published(self, collection, doc_id, event_ids, dead=()):
+            async def _mark_published_many(self, collection, marks):
                 from mentorship_kit.outbox import with_events
 
                 await rt.db["things"].update_one({"_id": "agg"}, with_events({"$set": {"x": 1}}, [late]))
-                await super()._mark_published(collection, doc_id, event_ids, dead=dead)
+                await super()._mark_published_many(collection, marks)
 
         racing = AppendDuringPublish(rt.db, ["things"], rt.producer, rt.topics, rt.clock, service="t")
         assert await racing._publish("things", await rt.db["things"].find_one({"_id": "agg"})) == 1
@@ -191,9 +191,9 @@ async def test_events_swapped_in_while_relay_publishes_are_not_lost(settings_for
         await rt.db["things"].insert_one(new_document({"_id": "agg"}, [first]))
 
         class SwapDuringPublish(OutboxRelay):
-            async def _mark_published(self, collection, doc_id, event_ids, dead=()):
+            async def _mark_published_many(self, collection, marks):
                 await rt.db["things"].update_one({"_id": "agg"}, with_replaced_events({"$set": {"x": 1}}, [erased]))
-                await super()._mark_published(collection, doc_id, event_ids, dead=dead)
+                await super()._mark_published_many(collection, marks)
 
         racing = SwapDuringPublish(rt.db, ["things"], rt.producer, rt.topics, rt.clock, service="t")
         await racing._publish("things", await rt.db["things"].find_one({"_id": "agg"}))

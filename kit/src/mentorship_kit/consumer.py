@@ -5,6 +5,12 @@ subscription here sets `AckPolicy.ACK` (commit after the handler), a `group_id`,
 `auto_offset_reset="earliest"`. The handler never lets an exception escape: it retries with
 backoff a bounded number of times, then writes the record to `<topic>.dlt` with the original
 bytes, key, headers and the error, and moves on, so a poison message never blocks its partition.
+
+Records arrive in batches (one poll returns up to `batch_size` records). A batch is handled as
+chains, one per (partition, key), each in offset order; different keys run concurrently, as they
+would on two replicas. The processed-event markers of a batch are read with concurrent point reads
+and written with one bulk insert after the handlers; the offsets are committed only after that, so
+a crash anywhere re-delivers the batch and the markers (or the handlers' own conditions) absorb it.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +31,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from mentorship_contracts import (
     Envelope,
@@ -48,6 +54,7 @@ from .metrics import (
 from .tracing import context_from_headers, tracer
 
 PROCESSED = "processed_events"
+DUPLICATE_KEY = 11000
 
 Handler = Callable[[Envelope[Any]], Awaitable[None]]
 log = structlog.get_logger()
@@ -93,6 +100,8 @@ class EventConsumer:
         topics: TopicNames,
         retry: RetryPolicy,
         on_handled: Callable[[], None] = lambda: None,
+        batch_size: int = 100,
+        concurrency: int = 16,
     ) -> None:
         self.service = service
         self.name = name
@@ -103,6 +112,8 @@ class EventConsumer:
         self.topics = topics
         self.retry = retry
         self.on_handled = on_handled  # a handler may have queued events: wake the outbox relay
+        self.batch_size = batch_size
+        self.concurrency = concurrency  # chains (partition, key) handled at once within a batch
         self._subscriber: object | None = None  # FastStream's subscriber: its consumer gives the assignment
 
     @property
@@ -118,7 +129,10 @@ class EventConsumer:
             self.topics(self.topic),
             group_id=self.group_id,
             auto_offset_reset="earliest",
-            ack_policy=AckPolicy.ACK,
+            ack_policy=AckPolicy.ACK,  # commit after the whole batch is handled
+            batch=True,
+            max_records=self.batch_size,
+            batch_timeout_ms=200,  # a poll returns as soon as records are there; this bounds an idle poll
             decoder=raw_bytes,
             title=f"{self.service}.{self.name}",
             description=f"{self.service} consumes {self.topic} ({', '.join(sorted(self.handlers))})",
@@ -127,8 +141,9 @@ class EventConsumer:
         self._subscriber = subscriber
 
         @subscriber
-        async def on_record(body: bytes, message: KafkaMessage) -> None:
-            await self.process(message.raw_message)
+        async def on_batch(body: list[bytes], message: KafkaMessage) -> None:
+            records = message.raw_message
+            await self.process_batch(records if isinstance(records, tuple | list) else [records])
 
     async def lag(self) -> dict[tuple[str, int], int]:
         """Per (topic, partition) assigned to this replica: end offset minus the group's committed
@@ -149,7 +164,64 @@ class EventConsumer:
             for tp in assigned
         }
 
-    async def process(self, record: Any) -> str:
+    async def process_batch(self, records: Sequence[Any]) -> list[str]:
+        """Handle one poll's records; returns what happened to each (in the order given).
+
+        Chains of one (partition, key) run in offset order; chains run concurrently (at most
+        `concurrency`). Markers already there are read once for the batch; the markers of what was
+        handled are written in one bulk insert at the end, before the batch is committed."""
+        if not records:
+            return []
+        batch = _Batch()
+        await self._processed(records, batch)
+        chains: dict[tuple[Any, Any, Any], list[int]] = {}
+        for i, record in enumerate(records):
+            chains.setdefault(
+                (getattr(record, "topic", None), getattr(record, "partition", None), record.key), []
+            ).append(i)
+        outcomes: list[str] = [""] * len(records)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def run(chain: list[int]) -> None:
+            async with gate:
+                for i in chain:
+                    outcomes[i] = await self.process(records[i], batch)
+
+        await asyncio.gather(*(run(chain) for chain in chains.values()))
+        if batch.done:
+            await self._until_done(lambda: self._mark_many(batch.done))
+        return outcomes
+
+    async def _processed(self, records: Sequence[Any], batch: _Batch) -> None:
+        """Decode the records once (kept in `batch`) and find which of their markers exist already:
+        concurrent point reads by `_id` (one `_id: {$in: ...}` query is a collection scan on FerretDB)."""
+        markers: set[str] = set()
+        for record in records:
+            try:
+                envelope = decode(record.value)
+            except (UnknownEventType, InvalidEvent):
+                continue  # handled (skipped or dead-lettered) in its turn
+            batch.decoded[id(record)] = envelope
+            if envelope.type in self.handlers:
+                markers.add(f"{self.name}:{envelope.id}")
+        if not markers:
+            return
+        found = await self._until_done(
+            lambda: asyncio.gather(*(self.db[PROCESSED].find_one({"_id": m}, {"_id": 1}) for m in markers))
+        )
+        batch.known = {doc["_id"] for doc in found if doc is not None}
+
+    async def _mark_many(self, done: dict[str, str]) -> None:
+        at = datetime.now(UTC)
+        try:
+            await self.db[PROCESSED].insert_many(
+                [{"_id": marker, "type": type_, "at": at} for marker, type_ in done.items()], ordered=False
+            )
+        except BulkWriteError as exc:  # a marker written already (another replica, a re-delivery) is fine
+            if any(err.get("code") != DUPLICATE_KEY for err in exc.details.get("writeErrors", [])):
+                raise
+
+    async def process(self, record: Any, batch: _Batch | None = None) -> str:
         """Handle one ConsumerRecord; returns what happened (for tests and logs).
 
         In a CONSUMER span that continues the trace the record's headers carry (`traceparent`), so
@@ -170,16 +242,17 @@ class EventConsumer:
                 "cloudevents.event_id": _header(headers, "ce_id"),
             },
         ) as span:
-            outcome = await self._process(record)
+            outcome = await self._process(record, batch)
             span.set_attribute("mentorship.outcome", outcome)
             if outcome == "dead_lettered":
                 span.set_status(Status(StatusCode.ERROR, "dead-lettered"))
             return outcome
 
-    async def _process(self, record: Any) -> str:
+    async def _process(self, record: Any, batch: _Batch | None = None) -> str:
         structlog.contextvars.bind_contextvars(consumer=self.name)
         try:
-            envelope = decode(record.value)
+            decoded = batch.decoded.get(id(record)) if batch is not None else None
+            envelope = decoded if decoded is not None else decode(record.value)
         except UnknownEventType as exc:
             EVENTS_SKIPPED.labels(self.service, self.name, "unknown_type").inc()
             log.debug("skipping unknown event type", type=str(exc))
@@ -196,14 +269,25 @@ class EventConsumer:
                 EVENTS_SKIPPED.labels(self.service, self.name, "not_subscribed").inc()
                 return "skipped"
             marker = f"{self.name}:{envelope.id}"
-            if await self._until_done(lambda: self.db[PROCESSED].find_one({"_id": marker}, {"_id": 1})):
+            if batch is not None:
+                # the batch read the markers up front; a copy of an event met earlier in this batch
+                # is a duplicate too (its marker is written with the batch's)
+                duplicate = marker in batch.known or marker in batch.done
+            else:
+                duplicate = bool(
+                    await self._until_done(lambda: self.db[PROCESSED].find_one({"_id": marker}, {"_id": 1}))
+                )
+            if duplicate:
                 EVENTS_SKIPPED.labels(self.service, self.name, "duplicate").inc()
                 log.info("duplicate event ignored")
                 return "duplicate"
             outcome = await self._handle_with_retries(handler, envelope, record)
             if outcome == "handled":
                 self.on_handled()
-                await self._until_done(lambda: self._mark(marker, envelope.type))
+                if batch is not None:
+                    batch.done[marker] = envelope.type
+                else:
+                    await self._until_done(lambda: self._mark(marker, envelope.type))
             return outcome
         finally:
             structlog.contextvars.unbind_contextvars("event_id", "correlation_id", "event_type", "consumer")
@@ -284,6 +368,15 @@ class EventConsumer:
             partition=record.partition,
             offset=record.offset,
         )
+
+
+@dataclass
+class _Batch:
+    """What one batch knows about markers: those already stored, and those of events it handled."""
+
+    known: set[str] = field(default_factory=set)
+    done: dict[str, str] = field(default_factory=dict)  # marker -> event type
+    decoded: dict[int, Envelope[Any]] = field(default_factory=dict)  # id(record) -> its envelope
 
 
 def _header(headers: list[tuple[str, bytes]], name: str) -> str:

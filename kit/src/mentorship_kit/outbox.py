@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -35,7 +36,7 @@ from aiokafka.errors import (
 )
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from mentorship_contracts import Envelope, encode
@@ -51,6 +52,7 @@ OUTBOX = "outbox"
 PENDING = "outbox_pending"
 SEQ = "outbox_seq"  # rises with every append or replacement, never falls: guards removals
 LEASE = "outbox_lease_until"
+OWNER = "outbox_lease_owner"  # which relay pass holds the lease (releases and checks are by owner)
 DEAD = "outbox_dead"  # entries that can never be published, with their reason (see OutboxRelay)
 
 # Errors that concern one record and will not go away by retrying it: the entry is set aside.
@@ -157,7 +159,21 @@ def outbox_indexes(collection: str) -> Indexes:
 
 
 class OutboxRelay:
-    """Publishes pending events of the given collections; wake() after a write cuts latency."""
+    """Publishes pending events of the given collections; wake() after a write cuts latency.
+
+    A pass works in batches: one query finds up to `batch` pending documents with their entries,
+    one bulk write leases them, every entry is sent, all acknowledgements are awaited, and one
+    bulk write removes what was published (a compare-and-set per document on the outbox sequence;
+    a document changed meanwhile falls back to a re-read, see `_mark_published`).
+
+    Per-aggregate order: entries of one document are sent in their order, and documents are sent
+    in the order of `ordering[collection] = (key field, sequence field)` when one aggregate spans
+    several documents (matching's mentorship versions). Such a document is published only when
+    every pending document of its aggregate with a lower sequence is in the same batch, leased by
+    this pass: a later version never goes out while an earlier one waits, here or at another
+    replica. One idempotent producer keeps the order of records sent to a partition even when the
+    broker retries, and a record after a failed one fails too (OutOfOrderSequenceNumber).
+    """
 
     def __init__(
         self,
@@ -171,6 +187,9 @@ class OutboxRelay:
         poll_interval: float = 0.5,
         lease_seconds: float = 30.0,
         renew_producer: Callable[[], Awaitable[AIOKafkaProducer]] | None = None,
+        ordering: Mapping[str, tuple[str, str]] | None = None,
+        batch: int = 200,
+        linger: float = 0.002,
     ) -> None:
         self.db = db
         self.collections = list(collections)
@@ -180,6 +199,11 @@ class OutboxRelay:
         self.service = service
         self.poll_interval = poll_interval
         self.lease = timedelta(seconds=lease_seconds)
+        self.ordering = dict(ordering or {})
+        self.batch = batch
+        # After a wake, wait this long before the pass: writes that land meanwhile (a burst of
+        # requests, a batch of consumed events) go out in the same batch.
+        self.linger = linger
         self._wake = asyncio.Event()
         self._stopping = False
         # After the broker refused a record, an idempotent producer's sequence for that partition is
@@ -210,6 +234,8 @@ class OutboxRelay:
             try:
                 await asyncio.wait_for(self._wake.wait(), idle_wait)
                 idle_wait = self.poll_interval
+                if self.linger > 0:
+                    await asyncio.sleep(self.linger)
             except TimeoutError:
                 idle_wait = min(idle_wait * 2, self.poll_interval * 10)
 
@@ -239,65 +265,117 @@ class OutboxRelay:
     async def drain(self) -> int:
         total = 0
         for name in self.collections:
-            while candidates := await self._pending_ids(name):
-                published = 0
-                for doc_id in candidates:
-                    if (doc := await self._claim(name, doc_id)) is not None:
-                        published += await self._publish(name, doc)
+            while docs := await self._claim_batch(name):
+                published = await self._publish_batch(name, docs)
                 total += published
                 if not published:
-                    break  # all leased by another replica: its events are on their way
+                    break  # held back behind another replica's lease: its events are on their way
         return total
 
-    async def _pending_ids(self, collection: str, batch: int = 200) -> list[Any]:
-        # One query finds a batch; each claim is then a lookup by _id (cheap on any store).
-        cursor = self.db[collection].find({PENDING: True}, {"_id": 1}).limit(batch)
-        return [doc["_id"] async for doc in cursor]
-
-    async def _claim(self, collection: str, doc_id: Any) -> dict[str, Any] | None:
+    # --- claiming ----------------------------------------------------------------------------
+    async def _claim_batch(self, collection: str) -> list[dict[str, Any]]:
+        """Lease a batch of pending documents to this pass, with their entries, in publication order."""
+        coll = self.db[collection]
         now = self.clock.now()
-        return await self.db[collection].find_one_and_update(
-            {"_id": doc_id, PENDING: True, "$or": [{LEASE: {"$exists": False}}, {LEASE: None}, {LEASE: {"$lt": now}}]},
-            {"$set": {LEASE: now + self.lease}},
-            return_document=ReturnDocument.AFTER,
-        )
+        # `outbox_pending` is the pushed-down equality; the lease condition is checked per document.
+        docs = await coll.find({PENDING: True, **_lease_free(now)}).limit(self.batch).to_list()
+        if not docs:
+            return []
+        token = uuid.uuid4().hex
+        lease = {"$set": {LEASE: now + self.lease, OWNER: token}}
+        claims = [UpdateOne({"_id": d["_id"], PENDING: True, **_lease_free(now)}, lease) for d in docs]
+        result = await coll.bulk_write(claims, ordered=False)
+        if result.modified_count != len(docs):  # another replica took some: keep those that are ours
+            mine = await asyncio.gather(*(coll.find_one({"_id": d["_id"], OWNER: token}, {"_id": 1}) for d in docs))
+            docs = [d for d, ours in zip(docs, mine, strict=True) if ours is not None]
+        for doc in docs:
+            doc[OWNER] = token
+        if collection in self.ordering and docs:
+            docs = await self._in_aggregate_order(collection, docs, token)
+        return docs
 
+    async def _in_aggregate_order(
+        self, collection: str, docs: list[dict[str, Any]], token: str
+    ) -> list[dict[str, Any]]:
+        """The claimed documents that may go out now, sorted by (aggregate, sequence); the others
+        (an earlier document of their aggregate is pending and not ours) are released at once."""
+        key_field, seq_field = self.ordering[collection]
+        coll = self.db[collection]
+        by_key: dict[Any, list[dict[str, Any]]] = {}
+        for doc in docs:
+            by_key.setdefault(doc.get(key_field), []).append(doc)
+
+        async def allowed(key: Any, group: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            if key is None:
+                return group  # not part of an ordered aggregate
+            ours = {d["_id"]: d for d in group}
+            pending = await coll.find({key_field: key, PENDING: True}, {seq_field: 1, OWNER: 1}).to_list()
+            pending.sort(key=lambda d: (d.get(seq_field) is None, d.get(seq_field) or 0))
+            out = []
+            for doc in pending:  # the leading run of pending versions that this pass holds
+                if doc["_id"] not in ours or doc.get(OWNER) != token:
+                    break
+                out.append(ours[doc["_id"]])
+            return out
+
+        groups = list(by_key.items())
+        runs = await asyncio.gather(*(allowed(key, group) for key, group in groups))
+        go = {d["_id"] for run in runs for d in run}
+        held = [d for d in docs if d["_id"] not in go]
+        if held:
+            log.info("outbox documents wait for earlier ones of their aggregate", collection=collection, n=len(held))
+            await asyncio.gather(
+                *(coll.update_one({"_id": d["_id"], OWNER: token}, {"$unset": {LEASE: "", OWNER: ""}}) for d in held)
+            )
+        return [d for run in runs for d in run]
+
+    # --- publishing --------------------------------------------------------------------------
     async def _publish(self, collection: str, doc: dict[str, Any]) -> int:
-        entries = doc.get(OUTBOX) or []
-        sent: list[tuple[asyncio.Future[Any], dict[str, Any], Span]] = []
-        set_aside: list[tuple[dict[str, Any], BaseException]] = []
-        for entry in entries:
-            try:
-                topic = self.topics(entry["topic"])
-                stored_headers = [(k, v.encode()) for k, v in entry["headers"].items()]
-                message = (entry["body"].encode(), entry["key"].encode())
-            except (KeyError, TypeError, AttributeError) as exc:  # not an entry we wrote: never publishable
-                set_aside.append((entry, exc))
-                continue
-            # A child of the use case's span (the context saved with the entry); the record carries
-            # this span's context, so the consumer's handling is a child of the publication.
-            span = self._publish_span(entry, topic, stored_headers)
-            headers = without_trace_headers(stored_headers) + trace_headers(trace.set_span_in_context(span))
-            try:
-                fut = await self.producer.send(topic, message[0], key=message[1], headers=headers)
-            except UNPUBLISHABLE as exc:  # refused by the client itself (e.g. larger than max_request_size)
-                record_failure(span, exc)
-                span.end()
-                set_aside.append((entry, exc))
-                continue
-            except BaseException as exc:
-                record_failure(span, exc)
-                span.end()
-                raise
-            sent.append((fut, entry, span))
-        published: list[str] = []
+        """Publish one document's pending entries (a batch of one)."""
+        return await self._publish_batch(collection, [doc])
+
+    async def _publish_batch(self, collection: str, docs: list[dict[str, Any]]) -> int:
+        """Send every entry of the documents (in order), await all acknowledgements, then record the
+        outcome of all of them in one write. Returns published + set-aside entries."""
+        sent: list[tuple[asyncio.Future[Any], dict[str, Any], Span, int]] = []
+        set_aside: list[list[tuple[dict[str, Any], BaseException]]] = [[] for _ in docs]
+        failure: BaseException | None = None
+        for i, doc in enumerate(docs):
+            for entry in doc.get(OUTBOX) or []:
+                try:
+                    topic = self.topics(entry["topic"])
+                    stored_headers = [(k, v.encode()) for k, v in entry["headers"].items()]
+                    message = (entry["body"].encode(), entry["key"].encode())
+                except (KeyError, TypeError, AttributeError) as exc:  # not an entry we wrote: never publishable
+                    set_aside[i].append((entry, exc))
+                    continue
+                # A child of the use case's span (the context saved with the entry); the record carries
+                # this span's context, so the consumer's handling is a child of the publication.
+                span = self._publish_span(entry, topic, stored_headers)
+                headers = without_trace_headers(stored_headers) + trace_headers(trace.set_span_in_context(span))
+                try:
+                    fut = await self.producer.send(topic, message[0], key=message[1], headers=headers)
+                except UNPUBLISHABLE as exc:  # refused by the client itself (e.g. larger than max_request_size)
+                    record_failure(span, exc)
+                    span.end()
+                    set_aside[i].append((entry, exc))
+                    continue
+                except BaseException as exc:
+                    record_failure(span, exc)
+                    span.end()
+                    failure = exc
+                    break
+                sent.append((fut, entry, span, i))
+            if failure is not None:
+                break
+        published: list[list[str]] = [[] for _ in docs]
         producer_broken = False
-        for fut, entry, span in sent:
+        for fut, entry, span, i in sent:
             try:
                 await fut  # acks=all: the broker has it before we forget it
             except UNPUBLISHABLE as exc:  # refused by the broker for good
                 record_failure(span, exc)
-                set_aside.append((entry, exc))
+                set_aside[i].append((entry, exc))
                 producer_broken = True
                 continue
             except OutOfOrderSequenceNumber as exc:  # after a refusal: stays pending, sent again by a new producer
@@ -306,16 +384,22 @@ class OutboxRelay:
                 continue
             except BaseException as exc:
                 record_failure(span, exc)
-                raise
+                failure = failure or exc
+                continue
             finally:
                 span.end()
             OUTBOX_PUBLISHED.labels(self.service, entry["topic"]).inc()
-            published.append(entry["id"])
-        dead = [self._set_aside(collection, doc["_id"], entry, exc) for entry, exc in set_aside]
-        await self._mark_published(collection, doc["_id"], published, dead=dead)
+            published[i].append(entry["id"])
+        if failure is not None:
+            raise failure  # nothing recorded: the acknowledged entries go out again (at-least-once)
+        marks = [
+            Mark(doc, published[i], [self._set_aside(collection, doc["_id"], e, exc) for e, exc in set_aside[i]])
+            for i, doc in enumerate(docs)
+        ]
+        await self._mark_published_many(collection, marks)
         if producer_broken:
             await self._renew()
-        return len(published) + len(dead)
+        return sum(len(m.published) + len(m.dead) for m in marks)
 
     def _publish_span(self, entry: dict[str, Any], topic: str, headers: list[tuple[str, bytes]]) -> Span:
         return tracer().start_span(
@@ -368,8 +452,38 @@ class OutboxRelay:
             "set_aside_at": self.clock.now(),
         }
 
+    # --- recording ---------------------------------------------------------------------------
+    async def _mark_published_many(self, collection: str, marks: Sequence[Mark]) -> None:
+        """Remove the published entries of every document and move the set-aside ones to
+        `outbox_dead`, in one bulk write: per document a compare-and-set on the outbox sequence
+        as it was read. Documents changed since (an event appended, events swapped by an erasure)
+        are done again one by one from a fresh read (`_mark_published`)."""
+        if not marks:
+            return
+        coll = self.db[collection]
+        updates = [
+            UpdateOne(
+                {"_id": m.doc["_id"], SEQ: m.doc.get(SEQ, {"$exists": False})}, _removal(m.doc, m.published, m.dead)
+            )
+            for m in marks
+        ]
+        result = await coll.bulk_write(updates, ordered=False)
+        if result.matched_count == len(marks):
+            return
+        await asyncio.gather(
+            *(
+                self._mark_published(collection, m.doc["_id"], m.published, dead=m.dead, owner=m.doc.get(OWNER))
+                for m in marks
+            )
+        )
+
     async def _mark_published(
-        self, collection: str, doc_id: Any, event_ids: list[str], dead: Sequence[dict[str, Any]] = ()
+        self,
+        collection: str,
+        doc_id: Any,
+        event_ids: list[str],
+        dead: Sequence[dict[str, Any]] = (),
+        owner: str | None = None,
     ) -> None:
         """Remove the published entries and move the set-aside ones to `outbox_dead`, keeping any
         appended or swapped in meanwhile.
@@ -385,16 +499,45 @@ class OutboxRelay:
             if doc is None:
                 return
             entries = doc.get(OUTBOX) or []
-            remaining = [e for e in entries if _entry_id(e) not in published]
-            # set aside only what is still there (an erasure may have swapped the outbox meanwhile)
-            dead_now = [d for d in dead if any(_entry_id(e) == d["id"] for e in remaining)]
-            remaining = [e for e in remaining if _entry_id(e) not in dead_ids]
-            update: dict[str, Any] = {"$set": {OUTBOX: remaining, PENDING: bool(remaining)}, "$unset": {LEASE: ""}}
-            if dead_now:
-                update["$push"] = {DEAD: {"$each": dead_now}}
+            if (
+                owner is not None
+                and doc.get(OWNER) != owner
+                and not any(_entry_id(e) in published or _entry_id(e) in dead_ids for e in entries)
+            ):
+                return  # recorded already (by the bulk write), and the lease is no longer ours
+            update = _removal(doc, published, dead)
             result = await coll.update_one({"_id": doc_id, SEQ: doc.get(SEQ, {"$exists": False})}, update)
             if result.matched_count == 1:
                 return
+
+
+class Mark(NamedTuple):
+    """What a pass did with one document: the ids it published and the entries it set aside."""
+
+    doc: dict[str, Any]
+    published: list[str]
+    dead: list[dict[str, Any]]
+
+
+def _removal(doc: dict[str, Any], published: Collection[str], dead: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The update that removes published and set-aside entries from `doc` as read, releasing its lease."""
+    entries = doc.get(OUTBOX) or []
+    dead_ids = {d["id"] for d in dead}
+    remaining = [e for e in entries if _entry_id(e) not in published]
+    # set aside only what is still there (an erasure may have swapped the outbox meanwhile)
+    dead_now = [d for d in dead if any(_entry_id(e) == d["id"] for e in remaining)]
+    remaining = [e for e in remaining if _entry_id(e) not in dead_ids]
+    update: dict[str, Any] = {
+        "$set": {OUTBOX: remaining, PENDING: bool(remaining)},
+        "$unset": {LEASE: "", OWNER: ""},
+    }
+    if dead_now:
+        update["$push"] = {DEAD: {"$each": dead_now}}
+    return update
+
+
+def _lease_free(now: datetime) -> dict[str, Any]:
+    return {"$or": [{LEASE: {"$exists": False}}, {LEASE: None}, {LEASE: {"$lt": now}}]}
 
 
 def _entry_id(entry: Any) -> Any:

@@ -97,6 +97,7 @@ class ServiceRuntime:
         self.consumers: list[EventConsumer] = []
         self._indexes: list[Indexes] = [Indexes(PROCESSED), timer_indexes(), outbox_indexes("timers")]
         self._outbox_collections: list[str] = ["timers"]
+        self._outbox_ordering: dict[str, tuple[str, str]] = {}
         self._timer_handlers: dict[str, TimerHandler] = {}
         self._produces: set[str] = set()
         # Company sign-on: the token verifier (caches the provider's keys) and the service's map from
@@ -143,7 +144,12 @@ class ServiceRuntime:
         self.consumers.append(consumer)
         return consumer
 
-    def outbox_collection(self, name: str) -> None:
+    def outbox_collection(self, name: str, *, ordered_by: tuple[str, str] | None = None) -> None:
+        """A collection whose documents carry outbox events. `ordered_by=(key field, sequence field)`
+        when one aggregate's events span several documents (one per version): the relay then
+        publishes an aggregate's documents in sequence order, never a later one first."""
+        if ordered_by is not None:
+            self._outbox_ordering[name] = ordered_by
         if name not in self._outbox_collections:
             self._outbox_collections.append(name)
             self._indexes.append(outbox_indexes(name))
@@ -281,6 +287,7 @@ class ServiceRuntime:
             poll_interval=s.outbox_poll_interval_ms / 1000,
             lease_seconds=s.outbox_lease_seconds,
             renew_producer=self._renew_producer,
+            ordering=self._outbox_ordering,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self._timer_handlers:

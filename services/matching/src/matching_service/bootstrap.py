@@ -95,7 +95,8 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
 
     runtime.indexes(read_model.INDEXES, *store.INDEXES)
     for name in store.OUTBOX_COLLECTIONS:
-        runtime.outbox_collection(name)
+        # one document per mentorship version: version n+1 is never published before version n
+        runtime.outbox_collection(name, ordered_by=store.OUTBOX_ORDER.get(name))
     runtime.produces(Topic.MATCHING)
     register_consumers(runtime, profiles, matching.lifecycle, matching.reviews, matching.erasure)
     runtime.timer(EXPIRY_TIMER, matching.lifecycle.expire)

@@ -54,7 +54,7 @@ from mentorship_contracts import Envelope
 from mentorship_kit.clock import Clock
 from mentorship_kit.erasure import scrubbed_pending
 from mentorship_kit.mongo import Indexes
-from mentorship_kit.outbox import DEAD, LEASE, OUTBOX, PENDING, SEQ, new_document, with_replaced_events
+from mentorship_kit.outbox import DEAD, LEASE, OUTBOX, OWNER, PENDING, SEQ, new_document, with_replaced_events
 
 from ..domain import HOLDS_SLOT, Mentorship, State
 from ..domain.mentorship import PLATFORM_REASONS
@@ -74,8 +74,11 @@ REVIEW_FLAGS = "review_flags"
 EXPOSURES = "exposures"
 PUBLICATION_CLAIMS = "publication_claims"
 OUTBOX_COLLECTIONS = (VERSIONS, PUBLICATIONS, INTRODUCTIONS, ANSWERS, PROGRAMS, ENROLLMENTS, WITHDRAWALS)
-_INTERNAL = (OUTBOX, PENDING, SEQ, LEASE, DEAD, "_id", "seq")
-_NO_OUTBOX = {OUTBOX: 0, PENDING: 0, SEQ: 0, LEASE: 0}
+# Collections where one aggregate's events span several documents: (aggregate key, sequence) fields,
+# so the relay publishes them in order (the `mentorship_seq` index answers its lookup).
+OUTBOX_ORDER = {VERSIONS: ("mentorship_id", "seq")}
+_INTERNAL = (OUTBOX, PENDING, SEQ, LEASE, OWNER, DEAD, "_id", "seq")
+_NO_OUTBOX = {OUTBOX: 0, PENDING: 0, SEQ: 0, LEASE: 0, OWNER: 0}
 
 INDEXES = (
     Indexes(

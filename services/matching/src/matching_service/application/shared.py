@@ -14,7 +14,7 @@ from ..scoring import Person
 from .ports import ProfileReader, ProgramReader
 
 EXPIRY_TIMER = "request_expiry"
-_HIDDEN = ("outbox", "outbox_pending", "outbox_lease_until", "outbox_seq")
+_HIDDEN = ("outbox", "outbox_pending", "outbox_lease_until", "outbox_lease_owner", "outbox_seq")
 
 
 def new_id() -> str:

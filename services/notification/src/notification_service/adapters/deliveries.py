@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -141,6 +141,38 @@ class DeliveryStore:
         )
         res = await self.coll.update_one({"_id": delivery_id, "state": from_state, "lease_owner": self.owner}, update)
         return res.modified_count == 1
+
+    async def finish_many(
+        self, outcomes: list[tuple[str, dict[str, Any], list[dict[str, Any]], list[Envelope[Any]]]]
+    ) -> list[bool]:
+        """`finish` of several attempts (from `sending`) in one bulk write; per delivery, whether it
+        was recorded (False: our lease lapsed and another attempt took it over)."""
+        if not outcomes:
+            return []
+        writes = [
+            UpdateOne(
+                {"_id": delivery_id, "state": "sending", "lease_owner": self.owner},
+                with_events(
+                    {
+                        "$set": {**fields, "lease_until": None, "lease_owner": None},
+                        "$push": {"attempts": {"$each": attempt_log}},
+                    },
+                    events,
+                ),
+            )
+            for delivery_id, fields, attempt_log, events in outcomes
+        ]
+        result = await self.coll.bulk_write(writes, ordered=False)
+        if result.modified_count == len(outcomes):
+            return [True] * len(outcomes)
+        # Some were taken over: those now carry our outcome's state and no lease of ours...
+        # which the bulk result does not say, so each is read back (rare: a lease of minutes lapsed).
+        states = await self.get_many([o[0] for o in outcomes])
+        by_id = {d["_id"]: d for d in states}
+        return [
+            by_id.get(o[0], {}).get("state") == o[1]["state"] and by_id.get(o[0], {}).get("lease_owner") is None
+            for o in outcomes
+        ]
 
     async def move(self, delivery_id: str, from_state: str, to_state: str, now: datetime) -> bool:
         res = await self.coll.update_one(

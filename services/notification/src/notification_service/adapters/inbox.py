@@ -7,11 +7,12 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from mentorship_kit.mongo import Indexes
 
 INBOX = "inbox"
+DUPLICATE_KEY = 11000
 
 INDEXES = Indexes(
     INBOX,
@@ -34,6 +35,14 @@ class Inbox:
             await self.coll.insert_one(item)
         except DuplicateKeyError:
             pass
+
+    async def put_many(self, items: list[dict[str, Any]]) -> None:
+        """`put` of several items in one round trip; items that exist already are left as they are."""
+        try:
+            await self.coll.insert_many(items, ordered=False)
+        except BulkWriteError as exc:
+            if any(err.get("code") != DUPLICATE_KEY for err in exc.details.get("writeErrors", [])):
+                raise
 
     async def page(
         self, recipient_id: str, *, limit: int, after: tuple[datetime, str] | None, unread_only: bool

@@ -46,7 +46,53 @@ class DeliveryAttempts(NotificationBase):
             elif doc["state"] == "pending":
                 due.append(doc["_id"])
             # `sending` with a live lease belongs to another attempt; a lapsed one to recovery
-        await asyncio.gather(*(self.attempt(d) for d in due), *(self._attempt_claimed(d) for d in claimed))
+        in_app = [d for d in claimed if d["channel"] == domain.Channel.IN_APP and d["state"] == "pending"]
+        others = [d for d in claimed if not any(d is i for i in in_app)]
+        await asyncio.gather(
+            *(self.attempt(d) for d in due),
+            *(self._attempt_claimed(d) for d in others),
+            self._deliver_in_app(in_app),
+        )
+
+    async def _deliver_in_app(self, claimed: list[dict[str, Any]]) -> None:
+        """First attempts of an event's in-app deliveries, together: their inbox items in one
+        insert, their outcomes (delivered + NotificationDelivered) in one bulk write. The same
+        steps as `_attempt_claimed`, which takes over for all of them if the store fails here."""
+        if len(claimed) < 2:
+            await asyncio.gather(*(self._attempt_claimed(d) for d in claimed))
+            return
+        try:
+            await self.inbox.put_many([self._inbox_item(d) for d in claimed])
+            await self._redact_if_erased_meanwhile(claimed)
+        except Exception as exc:  # a store hiccup: each one goes the usual way (retries, failure events)
+            log.warning("in-app batch failed; attempting one by one", error=repr(exc)[:300])
+            await asyncio.gather(*(self._attempt_claimed(d) for d in claimed))
+            return
+        now = self.clock.now()
+        outcomes = [self._delivered_outcome(d, int(d.get("attempt_count") or 0) + 1, [], now) for d in claimed]
+        recorded = await self.deliveries.finish_many(
+            [
+                (d["_id"], fields, attempt_log, [event])
+                for d, (fields, attempt_log, event) in zip(claimed, outcomes, strict=True)
+            ]
+        )
+        if any(recorded):
+            self.ctx.events_written()
+        for d, ok in zip(claimed, recorded, strict=True):
+            if not ok:  # our lease lapsed and another attempt took over: it records its own outcome
+                log.warning("delivery outcome not recorded: lease lost", delivery_id=d["_id"])
+
+    async def _redact_if_erased_meanwhile(self, deliveries: list[dict[str, Any]]) -> None:
+        """A person an item names was erased while it was on its way: its redacted text replaces it
+        (the tombstone is written before the erasure rewrites the inbox, so one of the two sees it)."""
+        with_text = [d for d in deliveries if (d.get("message") or {}).get("redacted")]
+        if not with_text:
+            return
+        people = sorted({p for d in with_text for p in [d["recipient_id"], *(d.get("mentions") or [])]})
+        erased = {pid for pid, c in (await self.contacts.get_many(people)).items() if c.get("erased")}
+        for d in with_text:
+            if erased & {d["recipient_id"], *(d.get("mentions") or [])}:
+                await self.inbox.redact(d["_id"])
 
     async def attempt(self, delivery_id: str) -> str | None:
         """Claim, send, record. Returns the new state, or None if not ours to send."""
@@ -129,22 +175,7 @@ class DeliveryAttempts(NotificationBase):
         message = delivery.get("message") or {}
         channel = delivery["channel"]
         if channel == domain.Channel.IN_APP:
-            await self.inbox.put(
-                {
-                    "_id": delivery["_id"],
-                    "recipient_id": delivery["recipient_id"],
-                    "category": delivery["category"],
-                    "title": message["title"],
-                    "text": message["text"],
-                    "template": message.get("template"),
-                    "mentions": delivery.get("mentions") or [],
-                    "redacted": message.get("redacted"),
-                    "source_event_id": delivery["source_event_id"],
-                    "source_event_type": delivery["source_event_type"],
-                    "created_at": self.clock.now(),
-                    "read_at": None,
-                }
-            )
+            await self.inbox.put(self._inbox_item(delivery))
             if message.get("redacted") and (await self._erasure_check(delivery))[1]:
                 # A person it names was erased while this was on its way (the tombstone is written
                 # before the erasure rewrites the inbox, so one of the two sees this item).
@@ -170,6 +201,23 @@ class DeliveryAttempts(NotificationBase):
             await self._post_webhook(delivery, message)
         else:
             raise SendFailed(f"no channel {channel!r}", permanent=True)
+
+    def _inbox_item(self, delivery: dict[str, Any]) -> dict[str, Any]:
+        message = delivery.get("message") or {}
+        return {
+            "_id": delivery["_id"],
+            "recipient_id": delivery["recipient_id"],
+            "category": delivery["category"],
+            "title": message["title"],
+            "text": message["text"],
+            "template": message.get("template"),
+            "mentions": delivery.get("mentions") or [],
+            "redacted": message.get("redacted"),
+            "source_event_id": delivery["source_event_id"],
+            "source_event_type": delivery["source_event_type"],
+            "created_at": self.clock.now(),
+            "read_at": None,
+        }
 
     async def _post_webhook(self, delivery: dict[str, Any], message: dict[str, Any]) -> None:
         endpoint = await self.endpoints.get(delivery["recipient_id"])
@@ -201,7 +249,15 @@ class DeliveryAttempts(NotificationBase):
         raise EndpointFailure(f"endpoint answered {result.detail}", permanent=not retryable)
 
     async def _delivered(self, before: dict[str, Any], n: int, attempt_log: list[dict[str, Any]], now: datetime) -> str:
-        attempt_log.append({"n": n, "at": now, "outcome": "delivered", "detail": None})
+        fields, attempt_log, event = self._delivered_outcome(before, n, attempt_log, now)
+        await self._finish(before, fields, attempt_log, [event])
+        return "delivered"
+
+    def _delivered_outcome(
+        self, before: dict[str, Any], n: int, attempt_log: list[dict[str, Any]], now: datetime
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], Envelope[Any]]:
+        """What a delivered attempt records: fields, the attempt log, NotificationDelivered."""
+        attempt_log = [*attempt_log, {"n": n, "at": now, "outcome": "delivered", "detail": None}]
         event = self._about(
             before,
             NotificationDelivered(
@@ -225,8 +281,7 @@ class DeliveryAttempts(NotificationBase):
             "message": None,
             "updated_at": now,
         }
-        await self._finish(before, fields, attempt_log, [event])
-        return "delivered"
+        return fields, attempt_log, event
 
     async def _failed(
         self, before: dict[str, Any], n: int, attempt_log: list[dict[str, Any]], failure: SendFailed, now: datetime
