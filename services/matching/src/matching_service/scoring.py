@@ -344,21 +344,17 @@ class MentorIndex:
         needs.data *= np.float32(w["skills"])
         out = np.asarray(needs @ self.skills_t, dtype=np.float32)
         overlap = np.asarray(slots @ self.slots_t, dtype=np.float32)
-        np.minimum(overlap, AVAILABILITY_TARGET_HOURS, out=overlap)
+        np.minimum(overlap, np.float32(AVAILABILITY_TARGET_HOURS), out=overlap)
         overlap *= np.float32(w["availability"] / AVAILABILITY_TARGET_HOURS)
-        out += overlap
-        del overlap
-        # unknown availability on either side counts 0.5 (those cells hold 0 so far)
+        # unknown availability on either side counts 0.5 (the compiled cohort kernel adds the same)
         half = np.float32(0.5 * w["availability"])
         unknown_rows = np.array([not p.slots for p in mentees], dtype=bool)
         unknown_cols = self.slot_counts == 0
-        if unknown_cols.any():
-            out[:, unknown_cols] += half
-        if unknown_rows.any():
-            out[unknown_rows] += half
-            if unknown_cols.any():
-                out[np.ix_(unknown_rows, unknown_cols)] -= half
-        table, inverse, lang_table, lang_inverse = self._attribute_table(mentees, w, constraints, free_slots)
+        overlap[:, unknown_cols] = half
+        overlap[unknown_rows] = half
+        out += overlap
+        del overlap
+        table, inverse, lang_table, lang_inverse = self.attribute_tables(mentees, w, constraints, free_slots)
         out += table[inverse]
         out += lang_table[lang_inverse]
         np.clip(out, -1.0, 1.0, out=out)  # penalties (<= -1) become exactly -1
@@ -377,7 +373,7 @@ class MentorIndex:
         assert out.shape == (b, m)
         return out
 
-    def _attribute_table(
+    def attribute_tables(
         self, mentees: Sequence[Person], w: Mapping[str, float], constraints: Constraints, free_slots: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Two small tables with one row per distinct attribute combination in the block:
