@@ -58,7 +58,9 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
     profiles = ProfileReadModel(runtime.db)
     runtime.identities = profiles
     repo = Store(runtime.db)  # one adapter implements the mentorship, capacity, program ... ports
-    cache = ProfileCache(profiles, runtime.clock, settings.default_mentor_capacity)
+    cache = ProfileCache(
+        profiles, runtime.clock, settings.default_mentor_capacity, poll_seconds=settings.profile_index_poll_seconds
+    )
     matching = Matching(
         suggestions=SuggestionUseCases(
             ctx,
@@ -105,5 +107,8 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
                 log.warning("purging old suggestion exposures failed", error=repr(exc)[:300])
 
     runtime.background(purge_old_exposures)
+    # the mentor index is built at start and follows profile changes; /ready waits for the build
+    runtime.background(cache.run)
+    runtime.ready_check("mentor_index", cache.readiness)
     runtime.on_stop(matching.cohorts.stop)
     return runtime, matching

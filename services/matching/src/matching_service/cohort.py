@@ -123,7 +123,7 @@ def generate_candidates(
     needs.data *= np.float32(w["skills"])
     table, attr_of, lang_table, lang_of = index.attribute_tables(mentees, w, constraints, free_slots)
     ex_ptr, ex_idx = _exclusions(mentees, index, excluded)
-    slots_t = np.ascontiguousarray(index.slots_t, dtype=np.float32)
+    slots_t = np.ascontiguousarray(index.slots_t, dtype=np.uint8)
     skills_t = np.ascontiguousarray(index.skills_t, dtype=np.float32)
     has_slots = index.slot_counts > 0
     need_ptr, need_col = needs.indptr.astype(np.int64), needs.indices.astype(np.int64)

@@ -90,7 +90,7 @@ def stream_candidates(
     start: int,
     stop: int,
     skills_t: np.ndarray,  # (S, M) float32, proficiency / 5
-    slots_t: np.ndarray,  # (168, M) float32 0/1
+    slots_t: np.ndarray,  # (168, M) uint8 0/1 (a quarter of the memory traffic of float32)
     mentor_has_slots: np.ndarray,  # (M,) bool
     need_ptr: np.ndarray,  # (N+1,) CSR of the mentees' need weights (already times the skills weight)
     need_col: np.ndarray,
