@@ -55,6 +55,7 @@ class ProfileCache:
         self._counter = 0  # the read model's change counter at the last catch-up
         self._marks: deque[tuple[float, int]] = deque()  # (monotonic time, counter) of catch-ups
         self._lock = asyncio.Lock()
+        self.built = asyncio.Event()
         self.problem: str | None = None
 
     @property
@@ -145,6 +146,7 @@ class ProfileCache:
         self._applied = {str(d["_id"]): int(d.get("seq", 0)) for d in docs}
         self._counter = counter
         self._marks = deque([(started, counter)])
+        self.built.set()
         log.info("mentor index built", profiles=len(people), mentors=len(index), seconds=time.monotonic() - started)
 
     def _features(self, docs: Sequence[dict[str, Any]], now: datetime) -> tuple[dict[str, Person], MentorIndex]:
