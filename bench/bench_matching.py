@@ -5,13 +5,18 @@ skills, mentors with 5-15 skills and capacity 1-4, time zones (max 8 h apart all
 languages, weekly availability. For each size it prints, side by side in the same run:
 
 - top-K + min-cost flow (the service's cohort run): end-to-end time (scoring, candidates, flow,
-  quality report), peak memory (tracemalloc: numpy/scipy allocations), total score;
+  quality report), peak memory (tracemalloc: numpy/scipy allocations; and the process's peak
+  RSS), total score;
+- candidate generation alone, the compiled kernel against the former numpy block scoring (kept
+  here as the "before" reference), timed in the same run: the ratio is what to compare across a
+  noisy shared machine;
 - a greedy baseline on the same candidates;
 - the exact optimum: at 10k, scipy's linear_sum_assignment on the dense slot-expanded matrix of
   all pairs (ineligible pairs count 0, which equals leaving the mentee unmatched); at 50k (does
   not fit) the flow with a much larger K as the reference;
 - p50/p99 of computing top-5 suggestions over 15k mentors, and of the HTTP suggestion call
-  (the real app in-process on the store: read model, capacity, rotation, explanations).
+  (the real app in-process on the store: read model, capacity, rotation, explanations); the
+  time from start to /ready (the mentor index is built before) and the first call after it.
 
 Default: 10k x 3k and suggestion latency. BENCH_MATCHING_LARGE=1 adds 50k x 15k.
 BENCH_MATCHING_EXACT=0 skips the (slow) dense exact solve at 10k. BENCH_MATCHING_LARGE_ONLY=1
@@ -24,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import resource
 import time
 import tracemalloc
 import uuid
@@ -32,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from matching_service.cohort import greedy, match_cohort
+from matching_service.cohort import Candidates, generate_candidates, greedy, match_cohort
 from matching_service.domain import Constraints, Weights
 from matching_service.scoring import MentorIndex, Person, top_k
 from mentorship_ops.support import print_table
@@ -121,13 +127,17 @@ def run_cohort(mentees: list[Person], mentors: list[Person], k: int) -> tuple[fl
         free = index.capacity.copy()
         return index, free, match_cohort(mentees, index, WEIGHTS, CONSTRAINTS, free_slots=free, k=k)
 
-    times = []
+    times, cpu = [], []
     for _ in range(3):
         gc.collect()
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         out = once()
         times.append(time.perf_counter() - started)
-    print(f"(end-to-end times of 3 runs: {', '.join(f'{t:.2f}' for t in times)} s; the table shows the median)")
+        cpu.append(time.process_time() - started_cpu)
+    print(
+        f"(end-to-end times of 3 runs: {', '.join(f'{t:.2f}' for t in times)} s, CPU time of the process "
+        f"{', '.join(f'{t:.2f}' for t in cpu)} s (less sensitive to a loaded machine); the table shows the median)"
+    )
     elapsed = float(np.median(times))
     gc.collect()
     tracemalloc.start()
@@ -135,6 +145,57 @@ def run_cohort(mentees: list[Person], mentors: list[Person], k: int) -> tuple[fl
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return elapsed, peak / 2**20, out
+
+
+def numpy_candidates(
+    mentees: list[Person], index: MentorIndex, free: np.ndarray, k: int, workers: int = 2, block_cells: int = 4_000_000
+) -> Candidates:
+    """The former candidate generation (before the compiled kernel): score blocks of mentees
+    with numpy/scipy on threads, partial-sort each block per mentee and per mentor, merge."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    n, m = len(mentees), len(index)
+    k = min(k, max(1, m))
+    l_ = min(5 * k, max(1, n))
+    cols = np.full((n, k), -1, dtype=np.int64)
+    vals = np.full((n, k), -1.0, dtype=np.float32)
+    best_rows = np.full((m, l_), -1, dtype=np.int64)
+    best_vals = np.full((m, l_), -1.0, dtype=np.float32)
+    block = max(16, block_cells // max(1, m))
+
+    def score(start: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        scores = index.score_block(mentees[start : start + block], WEIGHTS, CONSTRAINTS, free_slots=free)
+        c, v = top_k(scores, k)
+        r, rv = top_k(np.ascontiguousarray(scores.T), l_)
+        return start, c, v, np.where(r >= 0, r + start, -1), rv
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for start, c, v, r, rv in pool.map(score, range(0, n, block)):
+            cols[start : start + c.shape[0], : c.shape[1]] = c
+            vals[start : start + v.shape[0], : v.shape[1]] = v
+            merged_rows = np.concatenate([best_rows, r], axis=1)
+            merged_vals = np.concatenate([best_vals, rv], axis=1)
+            pick, pick_vals = top_k(merged_vals, l_)
+            best_rows = np.where(pick >= 0, np.take_along_axis(merged_rows, np.maximum(pick, 0), axis=1), -1)
+            best_vals = np.where(pick >= 0, pick_vals, -1.0).astype(np.float32)
+    return Candidates(cols, vals, best_rows, best_vals)
+
+
+def candidates_before_after(mentees: list[Person], index: MentorIndex, free: np.ndarray) -> tuple[float, float]:
+    """Wall time of candidate generation: compiled kernel, then the former numpy path (same run);
+    checks that both give the same scores."""
+    started = time.perf_counter()
+    new = generate_candidates(mentees, index, WEIGHTS, CONSTRAINTS, k=K, free_slots=free)
+    kernel = time.perf_counter() - started
+    started = time.perf_counter()
+    old = numpy_candidates(mentees, index, free, K)
+    before = time.perf_counter() - started
+    assert np.array_equal(new.scores, old.scores) and np.array_equal(new.mentor_scores, old.mentor_scores)
+    return kernel, before
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def exact_dense(mentees: list[Person], index: MentorIndex, free: np.ndarray) -> tuple[float, float]:
@@ -158,6 +219,7 @@ def cohort_section(n_mentees: int, n_mentors: int, *, exact: str) -> list[tuple[
     )
     mentees, mentors = synthetic(n_mentees, n_mentors)
     elapsed, peak, (index, free, result) = run_cohort(mentees, mentors, K)
+    rss = peak_rss_mib()
     q = result.quality
     flow_total = q.total_score
     started = time.perf_counter()
@@ -191,6 +253,12 @@ def cohort_section(n_mentees: int, n_mentors: int, *, exact: str) -> list[tuple[
         (label, f"{exact_time:.2f}", "-", f"{optimum:,.1f}", "100"),
     ]
     print_table(("method", "time s", "peak MiB", "total score", "% of optimum"), rows)
+    print(f"peak RSS of the process after the cohort runs (before the reference): {rss:,.0f} MiB")
+    kernel, before = candidates_before_after(mentees, index, free)
+    print(
+        f"candidate generation alone: compiled kernel {kernel:.2f} s, former numpy blocks {before:.2f} s "
+        f"(same run, same scores): x{before / kernel:.1f}"
+    )
     print(
         f"quality report: matched {q.matched}, unmatched {q.unmatched}, bound ratio {q.bound_ratio:.4f}, "
         f"p10 {q.p10_score:.3f}, top-5 share {q.top5_share:.3f}, mentees in a blocking pair "
@@ -212,7 +280,7 @@ def suggestion_compute(n_mentors: int = 15_000, calls: int = 2000) -> tuple[floa
     return float(np.percentile(times, 50) * 1000), float(np.percentile(times, 99) * 1000)
 
 
-async def suggestion_http(n_mentors: int = 15_000, calls: int = 300) -> tuple[float, float, float] | None:
+async def suggestion_http(n_mentors: int = 15_000, calls: int = 300) -> tuple[float, float, float, float] | None:
     """The HTTP call on the real app and store, read model seeded directly (not through Kafka)."""
     kafka, mongo = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("MONGODB_URI")
     if not (kafka and mongo):
@@ -259,18 +327,23 @@ async def suggestion_http(n_mentors: int = 15_000, calls: int = 300) -> tuple[fl
     await db["mentor_loads"].insert_many(loads, ordered=False)
     await db["meta"].insert_one({"_id": "profiles_version", "value": 1})
     print(f"(seeded {len(docs):,} profiles in {time.perf_counter() - started:.1f} s)", flush=True)
-    app = create(settings)
     times: list[float] = []
     try:
+        # a start on a warm store, as after a restart: ready once the index is built
+        started = time.perf_counter()
+        app = create(settings)
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://matching", timeout=60) as http,
         ):
             admin = {"Authorization": f"Bearer {issue_token(settings.jwt_secret, 'admin', ['admin'])}"}
+            while (await http.get("/ready")).status_code != 200:
+                await asyncio.sleep(0.05)
+            to_ready = time.perf_counter() - started
             started = time.perf_counter()
             warm = await http.get(f"/suggestions/{mentees[0].profile_id}?k=5", headers=admin)
             assert warm.status_code == 200, warm.text
-            build = time.perf_counter() - started
+            first = time.perf_counter() - started
             for p in mentees:
                 started = time.perf_counter()
                 r = await http.get(f"/suggestions/{p.profile_id}?k=5", headers=admin)
@@ -279,7 +352,7 @@ async def suggestion_http(n_mentors: int = 15_000, calls: int = 300) -> tuple[fl
     finally:
         await client.drop_database(settings.database_name)
         await client.close()
-    return float(np.percentile(times, 50) * 1000), float(np.percentile(times, 99) * 1000), build
+    return float(np.percentile(times, 50) * 1000), float(np.percentile(times, 99) * 1000), first, to_ready
 
 
 def _profile_doc(p: Person) -> dict[str, Any]:
@@ -348,9 +421,12 @@ async def main() -> None:
         rows.append(("HTTP GET /suggestions/{mentee}?k=5 (in-process, real store)", f"{http[0]:.2f}", f"{http[1]:.2f}"))
     print_table(("what", "p50 ms", "p99 ms"), rows)
     if http:
-        print(f"(first call, which builds the 15k-mentor index from the read model: {http[2]:.2f} s)")
+        print(
+            f"start to /ready (the 15k-mentor index is built before ready): {http[3]:.2f} s; "
+            f"first suggestion call after ready: {http[2] * 1000:.1f} ms (target <= 100 ms)"
+        )
         summary.record(
-            "matching: first suggestion after start, 15k mentors (ms)",
+            "matching: first suggestion after a restart (index built before ready), 15k mentors (ms)",
             f"{http[2] * 1000:,.0f}",
             baseline=f"later calls p99 {http[1]:.0f}",
             target=f"<= {summary.TARGET_FIRST_SUGGESTION_MS:.0f}",

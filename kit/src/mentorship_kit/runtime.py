@@ -107,6 +107,7 @@ class ServiceRuntime:
         self._read_models: dict[str, list[str]] = {}
         self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._ready_checks: dict[str, Callable[[], str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._lag_labels: dict[str, set[tuple[str, str, str]]] = {}
         self._producer: AIOKafkaProducer | None = None
@@ -176,6 +177,10 @@ class ServiceRuntime:
 
     def background(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._background.append(job)
+
+    def ready_check(self, name: str, check: Callable[[], str]) -> None:
+        """One more condition for /ready (e.g. an in-memory index is built): "ok" or why not."""
+        self._ready_checks[name] = check
 
     def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Run at shutdown after consumers, timers and the relay stopped (e.g. close an SMTP pool)."""
@@ -415,6 +420,8 @@ class ServiceRuntime:
                 exc, self.settings.kafka_bootstrap_servers, self.kafka_options, wait_seconds=2
             )
         checks["consumers"] = "ok" if self.started else "not started"
+        for name, check in self._ready_checks.items():
+            checks[name] = check()
         return checks
 
 

@@ -11,6 +11,7 @@ import structlog
 from mentorship_contracts import Topic
 from mentorship_kit.runtime import ServiceRuntime
 
+from . import cohort as cohort_solver
 from .adapters import read_model, store
 from .adapters.read_model import ProfileReadModel
 from .adapters.store import Store
@@ -60,7 +61,9 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
     profiles = ProfileReadModel(runtime.db)
     runtime.identities = profiles
     repo = Store(runtime.db)  # one adapter implements the mentorship, capacity, program ... ports
-    cache = ProfileCache(profiles, runtime.clock, settings.default_mentor_capacity)
+    cache = ProfileCache(
+        profiles, runtime.clock, settings.default_mentor_capacity, poll_seconds=settings.profile_index_poll_seconds
+    )
     cohorts = CohortUseCases(ctx, settings=settings, programs=repo, profiles=profiles, mentorships=repo, capacity=repo)
     matching = Matching(
         suggestions=SuggestionUseCases(
@@ -112,5 +115,17 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
     runtime.background(purge_old_exposures)
     runtime.background(matching.cohorts.watch_runs)
     runtime.background(matching.claims.run_forever)
+    # the mentor index is built at start and follows profile changes; /ready waits for the build
+    runtime.background(cache.run)
+    runtime.ready_check("mentor_index", cache.readiness)
+
+    async def warm_cohort_kernel() -> None:
+        await cache.built.wait()  # after the index build: both want the CPU at start
+        try:
+            await asyncio.to_thread(cohort_solver.warm_up)
+        except Exception as exc:  # the first cohort run compiles it then
+            log.warning("compiling the cohort kernel failed", error=repr(exc)[:300])
+
+    runtime.background(warm_cohort_kernel)
     runtime.on_stop(matching.cohorts.stop)
     return runtime, matching

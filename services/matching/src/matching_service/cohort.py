@@ -12,6 +12,7 @@ mentor -> sink (capacity = free slots); unmatched -> sink. OR-Tools' SimpleMinCo
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ from typing import Any
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
+from . import kernels
 from .domain import Constraints, Weights
-from .scoring import MentorIndex, Person, top_k
+from .scoring import AVAILABILITY_TARGET_HOURS, MentorIndex, Person
 
 SCALE = 1_000_000  # scores to integer costs: 1e-6 resolution
 TOP_SHARE_K = 5
@@ -98,41 +100,113 @@ def generate_candidates(
     block_cells: int = 4_000_000,
     workers: int = 2,
 ) -> Candidates:
-    """Score mentees in blocks (bounded memory); keep each mentee's K best eligible mentors and
-    each mentor's L best eligible mentees (L defaults to 5 K: capacity is scarce at popular
-    mentors, and the mentor view is what lets the flow reach mentors outside every top K)."""
+    """Each mentee's K best eligible mentors and each mentor's L best eligible mentees (L
+    defaults to 5 K: capacity is scarce at popular mentors, and the mentor view is what lets the
+    flow reach mentors outside every top K).
+
+    Every pair is scored (no pair is skipped, so the candidates are exactly those of sorting
+    every score), by the compiled kernel (`kernels`) that streams each mentee's row past the
+    thresholds instead of materialising score blocks. Rows are handed out in chunks of about
+    `block_cells` pairs to `workers` threads, each with its own mentor buffers, merged at the end."""
     n, m = len(mentees), len(index)
     k = min(k, max(1, m))
     l_ = min(mentor_k or 5 * k, max(1, n))
-    cols = np.full((n, k), -1, dtype=np.int64)
-    vals = np.full((n, k), -1.0, dtype=np.float32)
-    best_rows = np.full((m, l_), -1, dtype=np.int64)
-    best_vals = np.full((m, l_), -1.0, dtype=np.float32)
     if m == 0 or n == 0:
-        return Candidates(cols, vals, best_rows, best_vals)
-    block = max(16, block_cells // max(1, m))
-    done = 0
+        return Candidates(
+            np.full((n, k), -1, dtype=np.int64),
+            np.full((n, k), -1.0, dtype=np.float32),
+            np.full((m, l_), -1, dtype=np.int64),
+            np.full((m, l_), -1.0, dtype=np.float32),
+        )
+    w = weights.normalised()
+    needs, slots = index.mentee_matrices(mentees)
+    needs.data *= np.float32(w["skills"])
+    table, attr_of, lang_table, lang_of = index.attribute_tables(mentees, w, constraints, free_slots)
+    ex_ptr, ex_idx = _exclusions(mentees, index, excluded)
+    slots_t = np.ascontiguousarray(index.slots_t, dtype=np.uint8)
+    skills_t = np.ascontiguousarray(index.skills_t, dtype=np.float32)
+    has_slots = index.slot_counts > 0
+    need_ptr, need_col = needs.indptr.astype(np.int64), needs.indices.astype(np.int64)
+    need_val = needs.data.astype(np.float32)
+    slot_ptr, slot_idx = slots.indptr.astype(np.int64), slots.indices.astype(np.int64)
+    top_vals = np.full((n, k), -1.0, dtype=np.float32)
+    top_cols = np.full((n, k), -1, dtype=np.int64)
+    workers = max(1, min(workers, n))
+    buffer_keys = np.zeros((workers, m, 2 * l_), dtype=np.int64)
+    buffer_counts = np.zeros((workers, m), dtype=np.int64)
+    floors = np.zeros((workers, m), dtype=np.float32)
+    chunk = max(16, block_cells // max(1, m))
+    starts = iter(range(0, n, chunk))
+    lock = threading.Lock()
+    done = [0]
 
-    def score(start: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        chunk = mentees[start : start + block]
-        scores = index.score_block(chunk, weights, constraints, free_slots=free_slots, excluded=excluded)
-        c, v = top_k(scores, k)
-        r, rv = top_k(np.ascontiguousarray(scores.T), l_)  # this block's best mentees per mentor
-        return start, c, v, np.where(r >= 0, r + start, -1), rv
+    def work(slot: int) -> None:
+        while True:
+            with lock:
+                start = next(starts, None)
+            if start is None:
+                return
+            stop = min(n, start + chunk)
+            kernels.stream_candidates(
+                start,
+                stop,
+                skills_t,
+                slots_t,
+                has_slots,
+                need_ptr,
+                need_col,
+                need_val,
+                slot_ptr,
+                slot_idx,
+                table,
+                attr_of,
+                lang_table,
+                lang_of,
+                ex_ptr,
+                ex_idx,
+                np.float32(w["availability"] / AVAILABILITY_TARGET_HOURS),
+                np.float32(AVAILABILITY_TARGET_HOURS),
+                np.float32(0.5 * w["availability"]),
+                top_vals,
+                top_cols,
+                buffer_keys[slot],
+                buffer_counts[slot],
+                floors[slot],
+            )
+            with lock:
+                done[0] += stop - start
+                progress(min(1.0, done[0] / n))
 
-    # numpy and scipy release the GIL in the heavy parts: blocks run on `workers` threads
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for start, c, v, r, rv in pool.map(score, range(0, n, block)):
-            cols[start : start + c.shape[0], : c.shape[1]] = c
-            vals[start : start + v.shape[0], : v.shape[1]] = v
-            merged_rows = np.concatenate([best_rows, r], axis=1)
-            merged_vals = np.concatenate([best_vals, rv], axis=1)
-            pick, pick_vals = top_k(merged_vals, l_)
-            best_rows = np.where(pick >= 0, np.take_along_axis(merged_rows, np.maximum(pick, 0), axis=1), -1)
-            best_vals = np.where(pick >= 0, pick_vals, -1.0).astype(np.float32)
-            done += c.shape[0]
-            progress(min(1.0, done / n))
-    return Candidates(cols, vals, best_rows, best_vals)
+        for future in [pool.submit(work, slot) for slot in range(workers)]:
+            future.result()
+    best_vals, best_rows = kernels.merge_mentor_buffers(buffer_keys, buffer_counts, l_)
+    return Candidates(top_cols, top_vals, best_rows, best_vals)
+
+
+def warm_up() -> None:
+    """Compile the kernel (or load it from numba's cache) on a tiny cohort, so that the first
+    real run does not pay for it (seconds)."""
+    mentor = Person("warm-r", {"a": 3}, {}, 4, frozenset({"en"}), 0, (1,), 0, None, frozenset({"mentor"}), True, 1)
+    mentee = Person("warm-e", {}, {"a": 1.0}, 1, frozenset({"en"}), 0, (1,), 0, None, frozenset({"mentee"}))
+    index = MentorIndex.build([mentor])
+    generate_candidates([mentee], index, Weights(), Constraints(), k=1, free_slots=index.capacity.copy(), workers=1)
+
+
+def _exclusions(
+    mentees: Sequence[Person], index: MentorIndex, excluded: Mapping[str, Iterable[str]] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per mentee, the mentor positions it may never have (itself, its manager, its direct
+    reports, excluded pairs), as CSR arrays."""
+    ptr = np.zeros(len(mentees) + 1, dtype=np.int64)
+    idx: list[int] = []
+    for i, p in enumerate(mentees):
+        for other in (p.profile_id, p.manager_id, *((excluded or {}).get(p.profile_id, ()))):
+            if other is not None and (j := index.position.get(other)) is not None:
+                idx.append(j)
+        idx.extend(index.reports_of.get(p.profile_id, ()))
+        ptr[i + 1] = len(idx)
+    return ptr, np.array(idx, dtype=np.int64)
 
 
 def solve_flow(

@@ -136,6 +136,20 @@ class Person:
         return self.active and "mentor" in self.roles
 
 
+VACANT = Person(
+    profile_id="",
+    skills={},
+    needs={},
+    seniority=0,
+    languages=frozenset(),
+    offset_minutes=0,
+    slots=(),
+    meeting=0,
+    manager_id=None,
+    active=False,
+)
+
+
 # --- scalar scoring: the explanation the API returns ------------------------------------------
 
 
@@ -235,6 +249,9 @@ class MentorIndex:
     meeting: np.ndarray  # (M,) int
     reports_of: dict[str, list[int]]  # manager id -> positions of mentors reporting to them
     capacity: np.ndarray  # (M,) int
+    # Vacant columns (a mentor removed in place, or room to grow) score -1; None = no vacancy yet.
+    alive: np.ndarray | None = None  # (M,) bool
+    _vacant: list[int] = field(default_factory=list)
     _tables: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
 
     @classmethod
@@ -282,6 +299,108 @@ class MentorIndex:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    # --- in-place changes (the suggestion index follows profile changes without a rebuild) ---
+
+    def upsert(self, mentor: Person) -> None:
+        """Add or change one mentor in place; one who is no longer an available mentor leaves."""
+        if not mentor.is_available_mentor:
+            self.remove(mentor.profile_id)
+            return
+        j = self.position.get(mentor.profile_id)
+        if j is None:
+            if not self._vacant:
+                self._grow()
+            j = self._vacant.pop()
+        else:
+            self._clear(j)
+        for skill, level in mentor.skills.items():
+            row = self.skill_columns.get(skill)
+            if row is None:
+                row = self.skill_columns[skill] = len(self.skill_columns)
+                if row >= self.skills_t.shape[0]:
+                    grown = np.zeros((2 * self.skills_t.shape[0], self.skills_t.shape[1]), dtype=np.float32)
+                    grown[: self.skills_t.shape[0]] = self.skills_t
+                    self.skills_t = grown
+            self.skills_t[row, j] = level / 5.0
+        if mentor.slots:
+            self.slots_t[list(mentor.slots), j] = 1.0
+        self.slot_counts[j] = len(mentor.slots)
+        mask = 0
+        for lang in mentor.languages:
+            if lang not in self.language_bits and len(self.language_bits) < 62:
+                self.language_bits[lang] = len(self.language_bits)
+            if lang in self.language_bits:
+                mask |= 1 << self.language_bits[lang]
+        self.language_masks[j] = mask
+        self.seniority[j] = mentor.seniority
+        self.offsets[j] = mentor.offset_minutes
+        self.meeting[j] = mentor.meeting
+        self.capacity[j] = mentor.capacity
+        if mentor.manager_id:
+            self.reports_of.setdefault(mentor.manager_id, []).append(j)
+        self.mentors[j] = mentor
+        self.ids[j] = mentor.profile_id
+        self.position[mentor.profile_id] = j
+        if self.alive is None:
+            self.alive = np.ones(len(self), dtype=bool)
+        self.alive[j] = True
+        self._tables.clear()
+
+    def remove(self, profile_id: str) -> None:
+        """Take a mentor out in place (their column becomes vacant and scores -1)."""
+        j = self.position.pop(profile_id, None)
+        if j is None:
+            return
+        self._clear(j)
+        if self.alive is None:
+            self.alive = np.ones(len(self), dtype=bool)
+        self.alive[j] = False
+        self.ids[j] = ""
+        self.mentors[j] = VACANT
+        self.capacity[j] = 0
+        self._vacant.append(j)
+        self._tables.clear()
+
+    def _clear(self, j: int) -> None:
+        self.skills_t[:, j] = 0.0
+        self.slots_t[:, j] = 0.0
+        self.slot_counts[j] = 0
+        self.language_masks[j] = 0
+        manager = self.mentors[j].manager_id
+        if manager and j in self.reports_of.get(manager, ()):
+            self.reports_of[manager].remove(j)
+            if not self.reports_of[manager]:
+                del self.reports_of[manager]
+
+    def _grow(self) -> None:
+        """Room for more mentors: double the columns; the new ones are vacant."""
+        n = len(self)
+        extra = max(16, n)
+
+        def wider(a: np.ndarray) -> np.ndarray:
+            grown = np.zeros((*a.shape[:-1], n + extra), dtype=a.dtype)
+            grown[..., :n] = a
+            return grown
+
+        self.skills_t, self.slots_t = wider(self.skills_t), wider(self.slots_t)
+        self.slot_counts, self.seniority, self.offsets = (
+            wider(self.slot_counts),
+            wider(self.seniority),
+            wider(self.offsets),
+        )
+        self.language_masks, self.meeting, self.capacity = (
+            wider(self.language_masks),
+            wider(self.meeting),
+            wider(self.capacity),
+        )
+        self.alive = np.concatenate(
+            [np.ones(n, dtype=bool) if self.alive is None else self.alive, np.zeros(extra, bool)]
+        )
+        self.ids.extend([""] * extra)
+        self.mentors.extend([VACANT] * extra)
+        self._vacant.extend(range(n + extra - 1, n - 1, -1))  # fill the lowest first
+        self._tables.clear()
 
     def _seniority_table(self, ideal_gap: int) -> np.ndarray:
         """(levels, M): the seniority criterion for a mentee of each level, precomputed."""
@@ -344,21 +463,17 @@ class MentorIndex:
         needs.data *= np.float32(w["skills"])
         out = np.asarray(needs @ self.skills_t, dtype=np.float32)
         overlap = np.asarray(slots @ self.slots_t, dtype=np.float32)
-        np.minimum(overlap, AVAILABILITY_TARGET_HOURS, out=overlap)
+        np.minimum(overlap, np.float32(AVAILABILITY_TARGET_HOURS), out=overlap)
         overlap *= np.float32(w["availability"] / AVAILABILITY_TARGET_HOURS)
-        out += overlap
-        del overlap
-        # unknown availability on either side counts 0.5 (those cells hold 0 so far)
+        # unknown availability on either side counts 0.5 (the compiled cohort kernel adds the same)
         half = np.float32(0.5 * w["availability"])
         unknown_rows = np.array([not p.slots for p in mentees], dtype=bool)
         unknown_cols = self.slot_counts == 0
-        if unknown_cols.any():
-            out[:, unknown_cols] += half
-        if unknown_rows.any():
-            out[unknown_rows] += half
-            if unknown_cols.any():
-                out[np.ix_(unknown_rows, unknown_cols)] -= half
-        table, inverse, lang_table, lang_inverse = self._attribute_table(mentees, w, constraints, free_slots)
+        overlap[:, unknown_cols] = half
+        overlap[unknown_rows] = half
+        out += overlap
+        del overlap
+        table, inverse, lang_table, lang_inverse = self.attribute_tables(mentees, w, constraints, free_slots)
         out += table[inverse]
         out += lang_table[lang_inverse]
         np.clip(out, -1.0, 1.0, out=out)  # penalties (<= -1) become exactly -1
@@ -377,7 +492,7 @@ class MentorIndex:
         assert out.shape == (b, m)
         return out
 
-    def _attribute_table(
+    def attribute_tables(
         self, mentees: Sequence[Person], w: Mapping[str, float], constraints: Constraints, free_slots: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Two small tables with one row per distinct attribute combination in the block:
@@ -395,6 +510,8 @@ class MentorIndex:
             table[far > constraints.max_tz_distance_hours] += penalty
         if free_slots is not None:
             table[:, free_slots <= 0] += penalty
+        if self.alive is not None:
+            table[:, ~self.alive] += penalty
         masks = np.array([self._language_mask(p.languages) for p in mentees], dtype=np.int64)
         lang_uniq, lang_inverse = np.unique(masks, return_inverse=True)
         lang_table = ((lang_uniq[:, None] & self.language_masks[None, :]) != 0).astype(np.float32)
@@ -443,6 +560,8 @@ class MentorIndex:
                 out[j] = INELIGIBLE
         for j in self.reports_of.get(mentee.profile_id, ()):
             out[j] = INELIGIBLE
+        if self.alive is not None:
+            out[~self.alive] = INELIGIBLE
         scores: np.ndarray = out.astype(np.float32, copy=False)
         return scores
 

@@ -15,6 +15,12 @@ class Settings(ServiceSettings):
     suggestion_hold_minutes: float = Field(
         default=30.0, ge=0, description="How long a shown suggestion counts against the mentor's free slots"
     )
+    profile_index_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="How often the in-memory mentor index looks for profile changes (a read of one counter)",
+    )
     suggestion_max_k: int = Field(default=20, ge=1, le=100)
     cohort_candidates_k: int = Field(
         default=10,

@@ -3,7 +3,9 @@
 Every change is a conditional single-document write guarded by the event time (`as_of`), so a
 redelivered or older event changes nothing. An erased profile leaves a tombstone without any
 personal data, so replaying older events from offset zero cannot bring the person back.
-A counter in `meta` moves on every change; in-memory mentor indexes rebuild when it moved.
+A counter in `meta` moves on every change, and the changed document keeps the counter's value
+(`seq`): an in-memory mentor index reads everything once, then only what changed since (by
+`seq`), so it follows every change in every replica without rebuilding.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -24,7 +26,9 @@ CANDIDATES = "profiles"
 META = "meta"
 PROFILES_VERSION = "profiles_version"
 
-INDEXES = Indexes(CANDIDATES, (IndexModel([("roles", ASCENDING)], name="roles"),))
+INDEXES = Indexes(
+    CANDIDATES, (IndexModel([("roles", ASCENDING)], name="roles"), IndexModel([("seq", ASCENDING)], name="seq"))
+)
 
 
 def _newer(event_time: datetime) -> dict[str, Any]:
@@ -58,7 +62,7 @@ class ProfileReadModel:
             except DuplicateKeyError:  # a concurrent insert; the guarded update keeps order
                 return await self.upsert(profile, event_time)
         if changed:
-            await self._bump()
+            await self._mark_changed(profile.profile_id)
         return changed
 
     async def patch(self, profile_id: str, changes: dict[str, Any], event_time: datetime) -> dict[str, Any] | None:
@@ -70,7 +74,7 @@ class ProfileReadModel:
         update["as_of"] = event_time
         res = await self.coll.update_one({"_id": profile_id, "erased": False, **_newer(event_time)}, {"$set": update})
         if res.modified_count == 1:
-            await self._bump()
+            await self._mark_changed(profile_id)
             return await self.get(profile_id)
         return None
 
@@ -79,12 +83,12 @@ class ProfileReadModel:
         forgotten. A second erase changes nothing."""
         if await self.is_erased(profile_id):
             return
+        seq = await self._bump()
         await self.coll.replace_one(
             {"_id": profile_id},
-            {"_id": profile_id, "erased": True, "as_of": event_time, "roles": [], "active": False},
+            {"_id": profile_id, "erased": True, "as_of": event_time, "roles": [], "active": False, "seq": seq},
             upsert=True,
         )
-        await self._bump()
 
     async def is_erased(self, profile_id: str) -> bool:
         return await self.coll.find_one({"_id": profile_id, "erased": True}, {"_id": 1}) is not None
@@ -108,6 +112,22 @@ class ProfileReadModel:
     async def all_live(self) -> list[dict[str, Any]]:
         return [doc["profile"] async for doc in self.coll.find({"erased": False}, {"profile": 1})]
 
+    async def live_with_seq(self) -> list[dict[str, Any]]:
+        """Every live profile with its change number: `{"_id", "seq", "profile"}`."""
+        return [doc async for doc in self.coll.find({"erased": False}, {"profile": 1, "seq": 1})]
+
+    async def changed_since(self, seq: int) -> list[tuple[str, int]]:
+        """(profile id, change number) of every document changed after `seq`, tombstones too."""
+        return [(str(d["_id"]), int(d["seq"])) async for d in self.coll.find({"seq": {"$gt": seq}}, {"seq": 1})]
+
+    async def documents(self, profile_ids: list[str]) -> list[dict[str, Any]]:
+        """The documents themselves (tombstones too): `{"_id", "seq", "erased", "profile"?}`."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(profile_ids), 1000):
+            query = {"_id": {"$in": profile_ids[start : start + 1000]}}
+            found.extend([d async for d in self.coll.find(query, {"profile": 1, "seq": 1, "erased": 1})])
+        return found
+
     async def profile_for(self, identity: Identity) -> str | None:
         """Identity map for company sign-on (kit `IdentityDirectory`): the live profile whose
         external_id is the provider's subject. Email is not used here: the events do not say whether
@@ -120,5 +140,14 @@ class ProfileReadModel:
         doc = await self.meta.find_one({"_id": PROFILES_VERSION})
         return int(doc["value"]) if doc else 0
 
-    async def _bump(self) -> None:
-        await self.meta.update_one({"_id": PROFILES_VERSION}, {"$inc": {"value": 1}}, upsert=True)
+    async def _mark_changed(self, profile_id: str) -> None:
+        await self.coll.update_one({"_id": profile_id}, {"$max": {"seq": await self._bump()}})
+
+    async def _bump(self) -> int:
+        """The next change number. A number is written to its document a moment after it is
+        taken: a reader that catches up by `seq` looks back a few seconds, so it still sees it."""
+        doc = await self.meta.find_one_and_update(
+            {"_id": PROFILES_VERSION}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        assert doc is not None  # upsert with AFTER returns the document
+        return int(doc["value"])

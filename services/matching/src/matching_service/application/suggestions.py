@@ -59,6 +59,8 @@ class SuggestionUseCases:
             [mentee_id], forbid_repeats=constraints.forbid_repeat_partners
         )
         scores = index.score_one(mentee, weights, constraints, excluded=excluded.get(mentee_id, ()))
+        # the index changes in place while this call awaits the store: keep what was scored
+        ids, mentors, capacity = list(index.ids), list(index.mentors), index.capacity.copy()
         now = self.ctx.clock.now()
         picked: list[int] = []
         # Look at the best few at a time: full mentors and ones already shown to as many other
@@ -73,21 +75,21 @@ class SuggestionUseCases:
             start += step
             if not window:
                 break
-            ids = [index.ids[j] for j in window]
+            window_ids = [ids[j] for j in window]
             held, shown = await asyncio.gather(
-                self.capacity.slots_held(ids), self.exposures.exposures_by_others(ids, mentee_id, now)
+                self.capacity.slots_held(window_ids), self.exposures.exposures_by_others(window_ids, mentee_id, now)
             )
-            for j, pid in zip(window, ids, strict=True):
-                free = int(index.capacity[j]) - held.get(pid, 0)
+            for j, pid in zip(window, window_ids, strict=True):
+                free = int(capacity[j]) - held.get(pid, 0)
                 if free > 0 and shown.get(pid, 0) < free:
                     picked.append(j)
                     if len(picked) == k:
                         break
-        chosen = [index.ids[j] for j in picked]
+        chosen = [ids[j] for j in picked]
         hold = timedelta(minutes=self.settings.suggestion_hold_minutes)
         if hold:
             await self.exposures.expose(mentee_id, chosen, now + hold)
-        items = [{"mentor_id": index.ids[j], **explain(mentee, index.mentors[j], weights, constraints)} for j in picked]
+        items = [{"mentor_id": ids[j], **explain(mentee, mentors[j], weights, constraints)} for j in picked]
         return {"mentee_id": mentee_id, "program_id": program_id, "suggestions": items}
 
     async def explain_pair(self, mentee_id: str, mentor_id: str, program_id: str | None) -> dict[str, Any]:
