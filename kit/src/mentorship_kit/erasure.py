@@ -8,6 +8,7 @@ from the outbox) drops the rewritten copy as a duplicate.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from typing import Any
 
@@ -60,5 +61,13 @@ def scrubbed_pending(doc: dict[str, Any], keep: Collection[str] = ()) -> list[En
     if not doc.get(PENDING) or not doc.get(OUTBOX):
         return None
     events = [decode(entry["body"]) for entry in doc[OUTBOX]]
+    # An old version waiting in the outbox was read as the newest (its text dropped by the upcaster):
+    # it must be written back too, or the stored old body would be published with its text.
+    upcast = any(_stored_type(entry) != e.type for entry, e in zip(doc[OUTBOX], events, strict=True))
     scrubbed = [without_personal_data(e, keep) for e in events]
-    return scrubbed if any(a is not b for a, b in zip(events, scrubbed, strict=True)) else None
+    return scrubbed if upcast or any(a is not b for a, b in zip(events, scrubbed, strict=True)) else None
+
+
+def _stored_type(entry: dict[str, Any]) -> Any:
+    body = entry["body"]
+    return (body if isinstance(body, dict) else json.loads(body)).get("type")
