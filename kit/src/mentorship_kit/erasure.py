@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from mentorship_contracts import Envelope, decode
 
-from .outbox import OUTBOX, PENDING
+from .outbox import OUTBOX, PENDING, TOMBSTONE, OutboxItem, Tombstone
 
 
 def _blank(value: Any, keep: Collection[str]) -> Any:
@@ -54,11 +54,16 @@ def without_personal_data(envelope: Envelope[Any], keep: Collection[str] = ()) -
     return envelope.model_copy(update={"data": data.model_copy(update=changes)})
 
 
-def scrubbed_pending(doc: dict[str, Any], keep: Collection[str] = ()) -> list[Envelope[Any]] | None:
+def scrubbed_pending(doc: dict[str, Any], keep: Collection[str] = ()) -> list[OutboxItem] | None:
     """A document's unpublished events without personal data, or None when none carried any
-    (then nothing needs writing). Use with `outbox.with_replaced_events`."""
+    (then nothing needs writing). Use with `outbox.with_replaced_events`; tombstones stay as they are."""
     if not doc.get(PENDING) or not doc.get(OUTBOX):
         return None
-    events = [decode(entry["body"]) for entry in doc[OUTBOX]]
-    scrubbed = [without_personal_data(e, keep) for e in events]
+    events: list[OutboxItem] = [
+        Tombstone(entry["topic"], entry["key"], entry["time"], entry["id"])
+        if entry.get("type") == TOMBSTONE
+        else decode(entry["body"])
+        for entry in doc[OUTBOX]
+    ]
+    scrubbed: list[OutboxItem] = [e if isinstance(e, Tombstone) else without_personal_data(e, keep) for e in events]
     return scrubbed if any(a is not b for a, b in zip(events, scrubbed, strict=True)) else None
