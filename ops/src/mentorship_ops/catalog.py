@@ -69,6 +69,21 @@ def _example(schema: dict[str, Any], root: dict[str, Any], name: str = "") -> An
     )
 
 
+def _protection(model: Any) -> str:
+    """The page's "Personal data" section: each personal field and how it is protected (the model's
+    `personal_data_protection`, field -> sentence), and the fields a model says it leaves out."""
+    said: dict[str, str] = dict(getattr(model, "personal_data_protection", {}) or {})
+    if not model.personal_data and not said:
+        return ""
+    lines = ["## Personal data\n", "| field | how it is protected |", "|---|---|"]
+    for name in model.personal_data:
+        lines.append(
+            f"| `{name}` | {said.pop(name, 'carried in the event; erased from every store on ProfileErased')} |"
+        )
+    lines += [f"| {name} | {text} |" for name, text in said.items()]
+    return "\n".join(lines) + "\n\n"
+
+
 def build_catalog(out: str | Path) -> list[Path]:
     out = Path(out)
     if out.exists():
@@ -100,7 +115,8 @@ def build_catalog(out: str | Path) -> list[Path]:
         )
         write(out / "openapi" / f"{name}.json", json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n")
         for c in runtime.consumers:
-            for type_ in c.handlers:
+            model = getattr(c, "model", None)  # a state topic's table consumer reads one type
+            for type_ in [*c.handlers, *([model.event_type] if model is not None else [])]:
                 consumers.setdefault(type_, []).append(f"{name} ({c.name})")
     for path in sorted(SNAPSHOT_DIR.glob("*.json")):
         shutil.copy(path, out / "schemas" / path.name)
@@ -126,12 +142,14 @@ def build_catalog(out: str | Path) -> list[Path]:
             "data": data,
         }
         pd = ", ".join(f"`{f}`" for f in model.personal_data) or "none"
+        page_protection = _protection(model)
         page = (
             f"# {model.__name__}\n\n`{type_}` (version {model.event_version})\n\n{(model.__doc__ or '').strip()}\n\n"
             f"| | |\n|---|---|\n| producer | {producer} service |\n| topic | `{model.topic}` |\n"
             f"| key | `{model.subject_field}` (also the envelope's `subject`) |\n"
             f"| consumers | {', '.join(consumers.get(type_, [])) or 'none inside the platform'} |\n"
             f"| personal data | {pd} |\n| JSON Schema | [../schemas/{type_}.json](../schemas/{type_}.json) |\n\n"
+            f"{page_protection}"
             f"## Example\n\n```json\n{json.dumps(envelope, indent=2, default=str)}\n```\n"
         )
         write(out / "events" / f"{type_}.md", page)
@@ -146,7 +164,11 @@ def build_catalog(out: str | Path) -> list[Path]:
         "- AsyncAPI (from FastStream): " + ", ".join(f"[{s}](asyncapi/{s}.json)" for s in CATALOG_SERVICES) + "\n"
         "- OpenAPI: " + ", ".join(f"[{s}](openapi/{s}.json)" for s in CATALOG_SERVICES) + "\n"
         "- Dead letters: `<topic>.dlt`, original bytes, key and headers plus `dlt-error`, `dlt-attempts`, "
-        "`dlt-original-topic`, `dlt-original-partition`, `dlt-original-offset`, `dlt-consumer-group`.\n\n"
+        "`dlt-original-topic`, `dlt-original-partition`, `dlt-original-offset`, `dlt-consumer-group`; a state "
+        "topic's letters carry no value (`dlt-value-omitted: true`): replaying the topic recovers it.\n"
+        "- State topics (`*.state`, compacted, kept forever): read them like a table, the latest value per key "
+        "is the current state; a tombstone (null value) means erased: delete what you hold about that key. "
+        "Personal data travels only there (see docs/decisions/personal-data-in-events.md).\n\n"
         "| event | topic | key | personal data | purpose |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
     write(out / "README.md", index)
