@@ -116,7 +116,7 @@ class Platform:
             KAFKA_STATE_TOPIC_CONFIGS=STATE_TOPIC_CONFIGS,
         )
         self.processes[name] = ServiceProcess(name, port, env, self.logs / f"{name}-{generation}.log")
-        self.processes[name].start(timeout=180)
+        self.processes[name].start(timeout=420)  # five at once on a loaded small machine
 
     def database(self, name: str) -> str:
         return self.processes[name].env["MONGODB_DATABASE"]
