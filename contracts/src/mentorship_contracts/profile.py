@@ -242,7 +242,7 @@ def profile_facts(profile: dict[str, Any]) -> dict[str, Any]:
     return {name: profile[name] for name in ProfileFacts.model_fields if name in profile}
 
 
-@event("mentorship.profile.profile_registered.v2", topic=Topic.PROFILE, subject="profile_id", version=2)
+@event("mentorship.profile.v2.profile_registered", topic=Topic.PROFILE, subject="profile_id", version=2)
 class ProfileRegisteredV2(EventData):
     """A person joined the platform; carries their non-personal facts (names, emails: `profile.state`)."""
 
@@ -257,7 +257,7 @@ class ProfileRegisteredV2(EventData):
     facts: ProfileFacts
 
 
-@event("mentorship.profile.profile_updated.v2", topic=Topic.PROFILE, subject="profile_id", version=2)
+@event("mentorship.profile.v2.profile_updated", topic=Topic.PROFILE, subject="profile_id", version=2)
 class ProfileUpdatedV2(EventData):
     """Some profile fields changed; `changed_fields` names them, `facts` holds the non-personal result."""
 
