@@ -26,6 +26,7 @@ class EventData(BaseModel):
     topic: ClassVar[str]
     subject_field: ClassVar[str]
     personal_data: ClassVar[tuple[str, ...]]
+    protection: ClassVar[dict[str, str]]
     summary: ClassVar[str]
 
     @property

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -182,11 +182,6 @@ class ProfileSnapshot(ValueModel):
 class ProfileRegistered(EventData):
     """A person joined the platform (version 1, no longer written: read as ProfileRegisteredV2)."""
 
-    personal_data_protection: ClassVar[dict[str, str]] = {
-        "profile": "no longer written (version 2 is); a version 1 record is read as version 2 through an "
-        "upcaster that drops every personal field, and ages out of `profile.events` with its 30 days' retention",
-    }
-
     profile_id: Id
     profile: ProfileSnapshot
 
@@ -199,12 +194,6 @@ class ProfileRegistered(EventData):
 )
 class ProfileUpdated(EventData):
     """Some profile fields changed (version 1, no longer written: read as ProfileUpdatedV2)."""
-
-    personal_data_protection: ClassVar[dict[str, str]] = {
-        "profile": "no longer written (version 2 is); a version 1 record is read as version 2 through an "
-        "upcaster that drops every personal field, and ages out of `profile.events` with its 30 days' retention",
-        "changes": "dropped by the same upcaster (only `changed_fields`, the names, is kept)",
-    }
 
     profile_id: Id
     changed_fields: list[Name] = Field(max_length=100)
@@ -246,13 +235,6 @@ def profile_facts(profile: dict[str, Any]) -> dict[str, Any]:
 class ProfileRegisteredV2(EventData):
     """A person joined the platform; carries their non-personal facts (names, emails: `profile.state`)."""
 
-    personal_data_protection: ClassVar[dict[str, str]] = {
-        "display_name, email, job_title, department, manager_id, goals, external_id, notification_preferences": (
-            "not in this event: on the compacted `profile.state` only (`ProfileState`), where an erase writes a "
-            "tombstone and compaction removes them"
-        ),
-    }
-
     profile_id: Id
     facts: ProfileFacts
 
@@ -260,13 +242,6 @@ class ProfileRegisteredV2(EventData):
 @event("mentorship.profile.v2.profile_updated", topic=Topic.PROFILE, subject="profile_id", version=2)
 class ProfileUpdatedV2(EventData):
     """Some profile fields changed; `changed_fields` names them, `facts` holds the non-personal result."""
-
-    personal_data_protection: ClassVar[dict[str, str]] = {
-        "display_name, email, job_title, department, manager_id, goals, external_id, notification_preferences": (
-            "not in this event: on the compacted `profile.state` only (`ProfileState`), where an erase writes a "
-            "tombstone and compaction removes them"
-        ),
-    }
 
     profile_id: Id
     changed_fields: list[Name] = Field(max_length=100)
@@ -296,6 +271,11 @@ register_upcaster(ProfileUpdated.event_type, ProfileUpdatedV2.event_type, _updat
     topic=Topic.PROFILE_STATE,
     subject="profile_id",
     personal_data=("profile",),
+    protection={
+        "profile": "on the compacted `profile.state` only (min.compaction.lag.ms 1 h, delete.retention.ms 1 day): "
+        "an erase publishes a tombstone (null value) for the key, and compaction removes every earlier value; "
+        "readers delete the person on the tombstone; dead letters of this topic carry no value",
+    },
 )
 class ProfileState(EventData):
     """A person's whole current profile, after every change (compacted `profile.state`, key = profile id).
@@ -303,12 +283,6 @@ class ProfileState(EventData):
     Read it like a table: the latest value per key is the person's profile; a tombstone (a record
     with a null value) means the person was erased: delete what you hold about them. Compaction
     keeps the latest value of every live person, so a new subscriber or a rebuild reads everyone."""
-
-    personal_data_protection: ClassVar[dict[str, str]] = {
-        "profile": "on the compacted `profile.state` only (min.compaction.lag.ms 1 h, delete.retention.ms 1 day): "
-        "an erase publishes a tombstone (null value) for the key, and compaction removes every earlier value; "
-        "readers delete the person on the tombstone; dead letters of this topic carry no value",
-    }
 
     profile_id: Id
     version: int = Field(ge=1, description="the profile's version: a higher one replaces a lower one")

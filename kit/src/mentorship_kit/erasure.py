@@ -8,6 +8,7 @@ from the outbox) drops the rewritten copy as a duplicate.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from typing import Any
 
@@ -59,11 +60,22 @@ def scrubbed_pending(doc: dict[str, Any], keep: Collection[str] = ()) -> list[Ou
     (then nothing needs writing). Use with `outbox.with_replaced_events`; tombstones stay as they are."""
     if not doc.get(PENDING) or not doc.get(OUTBOX):
         return None
+    entries = doc[OUTBOX]
     events: list[OutboxItem] = [
         Tombstone(entry["topic"], entry["key"], entry["time"], entry["id"])
         if entry.get("type") == TOMBSTONE
         else decode(entry["body"])
-        for entry in doc[OUTBOX]
+        for entry in entries
     ]
+    # An old version waiting in the outbox was read as the newest (its text dropped by the upcaster):
+    # it must be written back too, or the stored old body would be published with its text.
+    upcast = any(
+        not isinstance(e, Tombstone) and _stored_type(entry) != e.type for entry, e in zip(entries, events, strict=True)
+    )
     scrubbed: list[OutboxItem] = [e if isinstance(e, Tombstone) else without_personal_data(e, keep) for e in events]
-    return scrubbed if any(a is not b for a, b in zip(events, scrubbed, strict=True)) else None
+    return scrubbed if upcast or any(a is not b for a, b in zip(events, scrubbed, strict=True)) else None
+
+
+def _stored_type(entry: dict[str, Any]) -> Any:
+    body = entry["body"]
+    return (body if isinstance(body, dict) else json.loads(body)).get("type")

@@ -11,7 +11,8 @@ from typing import Any
 
 from faststream.specification import AsyncAPI
 
-from mentorship_contracts import Envelope, all_models
+from mentorship_contracts import Envelope, EventData, Topic, all_models
+from mentorship_contracts.registry import protection_of, superseded_by_upcast, upcast_target
 from mentorship_contracts.snapshots import SNAPSHOT_DIR
 
 from .connection import SERVICES
@@ -69,19 +70,53 @@ def _example(schema: dict[str, Any], root: dict[str, Any], name: str = "") -> An
     )
 
 
-def _protection(model: Any) -> str:
-    """The page's "Personal data" section: each personal field and how it is protected (the model's
-    `personal_data_protection`, field -> sentence), and the fields a model says it leaves out."""
-    said: dict[str, str] = dict(getattr(model, "personal_data_protection", {}) or {})
-    if not model.personal_data and not said:
-        return ""
-    lines = ["## Personal data\n", "| field | how it is protected |", "|---|---|"]
-    for name in model.personal_data:
+def _personal_data_section(type_: str, model: type[EventData]) -> str:
+    """Which fields are personal and how each is protected; for a newer version, what it replaces."""
+    lines = ["## Personal data\n"]
+    protection = protection_of(model)
+    if protection:
+        lines.append("| field | how it is protected |\n|---|---|")
+        lines += [f"| `{field}` | {how} |" for field, how in protection.items()]
+    else:
+        lines.append("None: ids, states, times, numbers and codes only.")
+    newer = upcast_target(type_)
+    if newer:
         lines.append(
-            f"| `{name}` | {said.pop(name, 'carried in the event; erased from every store on ProfileErased')} |"
+            f"\nSuperseded by [`{newer}`]({newer}.md): producers publish the newer version; readers get "
+            "old records upcast to it (the text dropped), so a replay never re-creates it."
         )
-    lines += [f"| {name} | {text} |" for name, text in said.items()]
+    older = superseded_by_upcast(type_)
+    if older:
+        links = ", ".join(f"[`{o}`]({o}.md)" for o in older)
+        if str(model.topic) == Topic.PROFILE:
+            lines.append(
+                f"\nReplaces {links}, whose records are read as this version (the upcaster drops the personal "
+                "fields). A person's name, email, job, manager, goals and preferences travel only on the "
+                "compacted `profile.state` ([`ProfileState`](mentorship.profile.profile_state.md)), where an "
+                "erase writes a tombstone."
+            )
+        else:
+            lines.append(
+                f"\nReplaces {links}, whose records are read as this version. What people wrote stays in the "
+                f"{str(model.topic).split('.')[0]} service, readable through its API by those allowed; this event "
+                "only says that it exists (`has_...`) or why in a word (`reason_code`)."
+            )
     return "\n".join(lines) + "\n\n"
+
+
+def _consumers_of(type_: str, consumers: dict[str, list[str]]) -> str:
+    """Who reads this type; an old version is read (upcast) by the consumers of the newer one."""
+    names = list(consumers.get(type_, []))
+    newer = upcast_target(type_)
+    if newer:
+        names += [f"{c} (as v2)" for c in consumers.get(newer, []) if c not in names]
+    return ", ".join(names)
+
+
+def _protection_summary(type_: str, model: type[EventData]) -> str:
+    if not model.personal_data:
+        return "no" + (" (replaces a version with text)" if superseded_by_upcast(type_) else "")
+    return "; ".join(f"`{f}`: {how.split(';')[0]}" for f, how in protection_of(model).items())
 
 
 def build_catalog(out: str | Path) -> list[Path]:
@@ -142,20 +177,21 @@ def build_catalog(out: str | Path) -> list[Path]:
             "data": data,
         }
         pd = ", ".join(f"`{f}`" for f in model.personal_data) or "none"
-        page_protection = _protection(model)
+        version_note = f", superseded by `{upcast_target(type_)}`" if upcast_target(type_) else ""
         page = (
-            f"# {model.__name__}\n\n`{type_}` (version {model.event_version})\n\n{(model.__doc__ or '').strip()}\n\n"
+            f"# {model.__name__}\n\n`{type_}` (version {model.event_version}{version_note})\n\n"
+            f"{(model.__doc__ or '').strip()}\n\n"
             f"| | |\n|---|---|\n| producer | {producer} service |\n| topic | `{model.topic}` |\n"
             f"| key | `{model.subject_field}` (also the envelope's `subject`) |\n"
-            f"| consumers | {', '.join(consumers.get(type_, [])) or 'none inside the platform'} |\n"
+            f"| consumers | {_consumers_of(type_, consumers) or 'none inside the platform'} |\n"
             f"| personal data | {pd} |\n| JSON Schema | [../schemas/{type_}.json](../schemas/{type_}.json) |\n\n"
-            f"{page_protection}"
-            f"## Example\n\n```json\n{json.dumps(envelope, indent=2, default=str)}\n```\n"
+            + _personal_data_section(type_, model)
+            + f"## Example\n\n```json\n{json.dumps(envelope, indent=2, default=str)}\n```\n"
         )
         write(out / "events" / f"{type_}.md", page)
         rows.append(
             f"| [{model.__name__}](events/{type_}.md) | `{model.topic}` | `{model.subject_field}` | "
-            f"{'yes' if model.personal_data else 'no'} | {model.summary} |"
+            f"{_protection_summary(type_, model)} | {model.summary} |"
         )
     index = (
         "# Event catalog\n\nGenerated by `make docs` from the code. Every event travels in a CloudEvents 1.0 "
@@ -167,9 +203,16 @@ def build_catalog(out: str | Path) -> list[Path]:
         "`dlt-original-topic`, `dlt-original-partition`, `dlt-original-offset`, `dlt-consumer-group`; a state "
         "topic's letters carry no value (`dlt-value-omitted: true`): replaying the topic recovers it.\n"
         "- State topics (`*.state`, compacted, kept forever): read them like a table, the latest value per key "
-        "is the current state; a tombstone (null value) means erased: delete what you hold about that key. "
-        "Personal data travels only there (see docs/decisions/personal-data-in-events.md).\n\n"
-        "| event | topic | key | personal data | purpose |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        "is the current state; a tombstone (null value) means erased: delete what you hold about that key.\n"
+        "- Personal data (docs/decisions/personal-data-in-events.md): events carry ids and non-personal facts. "
+        "A person's name, email and profile travel on the compacted `profile.state` topic (a tombstone on "
+        "erasure); free text people write (messages, reasons, agendas, notes, comments, goal titles) stays "
+        "in the service where it was written, readable through its API, and version 2 of each event that "
+        "carried it has only a flag (`has_message`, ...) or a reason code. The column below says, per "
+        "event, which fields are personal and how each is protected.\n\n"
+        "| event | topic | key | personal data (how protected) | purpose |\n|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n"
     )
     write(out / "README.md", index)
     _ = Envelope

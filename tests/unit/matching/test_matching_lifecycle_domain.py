@@ -20,13 +20,13 @@ from matching_service.domain import (
 from mentorship_contracts.matching import (
     Agreement,
     MentorshipCompleted,
-    MentorshipEnded,
+    MentorshipEndedV2,
     MentorshipRequestAccepted,
-    MentorshipRequestDeclined,
-    MentorshipRequested,
+    MentorshipRequestDeclinedV2,
+    MentorshipRequestedV2,
     MentorshipRequestExpired,
     MentorshipRequestWithdrawn,
-    MentorshipStarted,
+    MentorshipStartedV2,
 )
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -77,7 +77,7 @@ def test_a_request_starts_requested_with_its_event() -> None:
     )
     assert change.before is None and change.after.state == State.REQUESTED and change.after.version == 1
     [event] = change.events
-    assert isinstance(event, MentorshipRequested) and event.expires_at == NOW + timedelta(days=7)
+    assert isinstance(event, MentorshipRequestedV2) and event.expires_at == NOW + timedelta(days=7)
     with pytest.raises(RuleViolation) as refused:
         request_mentorship(
             mentorship_id="m2",
@@ -98,7 +98,7 @@ def test_accept_starts_the_mentorship_with_the_agreement_completed_from_the_defa
     assert after.state == State.ACTIVE and after.started_at == NOW and after.accepted_at == NOW
     assert after.version == 2 and change.before is not None and change.before.version == 1
     assert after.agreement == Agreement(goals=["ship"], cadence="weekly", planned_end=date(2026, 5, 11))
-    assert [type(e) for e in change.events] == [MentorshipRequestAccepted, MentorshipStarted]
+    assert [type(e) for e in change.events] == [MentorshipRequestAccepted, MentorshipStartedV2]
     assert change.answers_request and not change.frees_slot
     assert after.holds_slot
 
@@ -115,7 +115,7 @@ def test_accept_in_an_admin_approved_program_waits_for_the_admin() -> None:
     assert isinstance(accepted, MentorshipRequestAccepted) and accepted.awaiting_admin_approval
     approved = change.after.approve("admin-1", NOW)
     assert approved.after.state == State.ACTIVE and approved.after.approved_by == "admin-1"
-    assert [type(e) for e in approved.events] == [MentorshipStarted]
+    assert [type(e) for e in approved.events] == [MentorshipStartedV2]
 
 
 def test_accept_refuses_an_expired_request_and_a_planned_end_in_the_past() -> None:
@@ -129,7 +129,7 @@ def test_accept_refuses_an_expired_request_and_a_planned_end_in_the_past() -> No
 def test_decline_withdraw_and_expire_close_the_request() -> None:
     declined = requested().decline("no time", NOW)
     assert declined.after.state == State.DECLINED and declined.after.reason == "no time"
-    assert isinstance(declined.events[0], MentorshipRequestDeclined) and not declined.events[0].automatic
+    assert isinstance(declined.events[0], MentorshipRequestDeclinedV2) and not declined.events[0].automatic
     assert declined.answers_request and not declined.frees_slot
     withdrawn = requested().withdraw(NOW)
     assert withdrawn.after.state == State.WITHDRAWN and isinstance(withdrawn.events[0], MentorshipRequestWithdrawn)
@@ -141,7 +141,9 @@ def test_auto_decline_at_capacity_says_why() -> None:
     change = requested().auto_decline(NOW)
     assert change.after.automatic is True and change.after.reason == AUTO_DECLINE_REASON
     [event] = change.events
-    assert isinstance(event, MentorshipRequestDeclined) and event.automatic and event.reason == AUTO_DECLINE_REASON
+    assert (
+        isinstance(event, MentorshipRequestDeclinedV2) and event.automatic and event.reason_code == "mentor_at_capacity"
+    )
 
 
 def test_closing_an_awaiting_mentorship_gives_the_slot_back() -> None:
@@ -161,7 +163,7 @@ def test_complete_and_end_close_an_active_mentorship() -> None:
     assert isinstance(completed.events[0], MentorshipCompleted)
     ended = active.end("different expectations", True, "mentee", NOW)
     assert ended.after.state == State.ENDED and ended.after.not_a_good_fit is True and ended.after.ended_by == "mentee"
-    assert ended.frees_slot and isinstance(ended.events[0], MentorshipEnded) and ended.events[0].not_a_good_fit
+    assert ended.frees_slot and isinstance(ended.events[0], MentorshipEndedV2) and ended.events[0].not_a_good_fit
 
 
 def test_a_cohort_mentorship_starts_active() -> None:
@@ -177,7 +179,7 @@ def test_a_cohort_mentorship_starts_active() -> None:
     )
     assert change.after.state == State.ACTIVE and change.after.origin == "cohort" and change.after.version == 1
     [started] = change.events
-    assert isinstance(started, MentorshipStarted) and started.origin == "cohort"
+    assert isinstance(started, MentorshipStartedV2) and started.origin == "cohort"
 
 
 ALLOWED = {

@@ -16,7 +16,7 @@ from matching_service.domain import (
     TransitionRefused,
     request_mentorship,
 )
-from mentorship_contracts.matching import Agreement, MentorshipAgreementRevised
+from mentorship_contracts.matching import Agreement, MentorshipAgreementRevisedV2
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=3)
@@ -59,7 +59,7 @@ def test_the_other_participant_accepts_and_the_agreement_changes_with_one_event(
     assert change.after.state == State.ACTIVE
     assert change.after.as_dict()["revision"] is None
     [event] = change.events
-    assert isinstance(event, MentorshipAgreementRevised)
+    assert isinstance(event, MentorshipAgreementRevisedV2)
     assert (event.mentorship_id, event.proposed_by, event.accepted_by) == ("m1", "mentee", "mentor")
     assert event.agreement.cadence == "weekly" and event.revised_at == LATER
 

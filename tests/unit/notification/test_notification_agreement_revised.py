@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from mentorship_contracts.matching import Agreement, MentorshipAgreementRevised
+from mentorship_contracts.matching import Agreement, AgreementFacts, MentorshipAgreementRevisedV2
 from notification_service.domain import Category, recipients, rule_for
 from notification_service.templates import Renderer
 
-REVISED = MentorshipAgreementRevised(
+REVISED = MentorshipAgreementRevisedV2(
     mentorship_id="m1",
     mentee_id="ada",
     mentor_id="grace",
-    agreement=Agreement(cadence="weekly", planned_end=date(2031, 9, 1), expectations="calls on Mondays"),
+    agreement=AgreementFacts.of(
+        Agreement(cadence="weekly", planned_end=date(2031, 9, 1), expectations="calls on Mondays")
+    ),
     proposed_by="ada",
     accepted_by="grace",
     revised_at=datetime(2031, 3, 3, 8, 0, tzinfo=UTC),

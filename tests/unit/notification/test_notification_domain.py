@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mentorship_contracts.matching import CohortMatchPublished, IntroductionMade, MatchQuality, MentorshipRequested
+from mentorship_contracts.matching import CohortMatchPublished, IntroductionMadeV2, MatchQuality, MentorshipRequestedV2
 from mentorship_contracts.scheduling import MilestoneReached, SessionReminderDue
 from notification_service import domain
 from notification_service.adapters.webhooks import ForbiddenUrl, check_url_syntax
@@ -71,7 +71,7 @@ def test_preferences_switch_channels_and_categories_off():
 
 
 def test_rules_name_the_right_recipients_once():
-    intro = IntroductionMade(introduction_id="i", mentorship_id="m", introduced_by="g", mentee_id="a", contact_id="c")
+    intro = IntroductionMadeV2(introduction_id="i", mentorship_id="m", introduced_by="g", mentee_id="a", contact_id="c")
     assert domain.recipients(domain.rule_for(intro), intro) == [("a", "mentee"), ("c", "contact")]
     quality = MatchQuality(
         total_score=1, bound_ratio=1, p10_score=1, matched=1, unmatched=0, top5_share=1, blocking_pair_mentees=0
@@ -172,19 +172,25 @@ def test_icalendar_request_and_cancel():
 
 
 def test_templates_show_times_in_the_recipients_zone_and_fail_cleanly():
-    request = MentorshipRequested(
+    request = MentorshipRequestedV2(
         mentorship_id="m",
         mentee_id="a",
         mentor_id="g",
-        message="<script>",
+        has_message=True,
         expires_at=datetime(2030, 1, 1, 12, tzinfo=UTC),
     )
     out = Renderer().render(
         "request_received", me="Grace", time_zone="Asia/Tokyo", audience="mentor", event=request, names={"a": "Ada"}
     )
     assert out.subject == "Ada asked you to be their mentor"
-    assert "Tue 01 Jan 2030 21:00 JST" in out.text and "<script>" in out.text
-    assert "&lt;script&gt;" in out.html and "<script>" not in out.html
+    assert "Tue 01 Jan 2030 21:00 JST" in out.text
+    # the message is not quoted (v2 does not carry it): the email links to the request in the app
+    assert "They wrote you a message" in out.text and "http://localhost:8080/mentorships/m" in out.text
+    odd = Renderer().render(
+        "request_received", me="Grace", time_zone="UTC", audience="mentor", event=request, names={"a": "<script>"}
+    )
+    assert "<script>" in odd.text
+    assert "&lt;script&gt;" in odd.html and "<script>" not in odd.html
     unknown = Renderer().render(
         "request_received", me="Grace", time_zone="UTC", audience="mentor", event=request, names={}
     )

@@ -12,7 +12,7 @@ import pytest
 from mentorship_contracts import Envelope
 from mentorship_contracts.notification import NotificationDelivered, NotificationFailed, WebhookEndpointDisabled
 from mentorship_contracts.profile import NotificationPreferences, ProfileSnapshot
-from mentorship_contracts.scheduling import MilestoneReached
+from mentorship_contracts.scheduling import MilestoneReached, MilestoneReachedV2
 from notification_service.application import RELEASE_TIMER, RETRY_TIMER, NotificationUseCases
 from notification_service.settings import Settings
 from tests.unit.kit_fakes import FakeContext
@@ -175,7 +175,8 @@ async def test_a_failing_webhook_endpoint_is_disabled_once_with_its_event():
     await w.notifications.handle(milestone(2))
     [disabled] = [e for e in w.endpoints.outbox if isinstance(e.data, WebhookEndpointDisabled)]
     assert disabled.data.endpoint_id == "wh_1" and not w.endpoints.docs["wh_1"]["enabled"]
-    assert w.webhooks.calls[0]["headers"]["Mentorship-Event-Type"] == milestone().type
+    # the v1 milestone is forwarded as v2 (read through the upcaster, its title dropped)
+    assert w.webhooks.calls[0]["headers"]["Mentorship-Event-Type"] == MilestoneReachedV2.event_type
     await w.notifications.handle(milestone(3))
     assert len(w.webhooks.calls) == 2  # a disabled endpoint gets nothing more
 

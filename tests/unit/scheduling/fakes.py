@@ -34,7 +34,7 @@ class FakeMentorships(Outbox):
         mentor_id: str,
         mentee_id: str,
         cadence: str,
-        goals: list[str],
+        goal_count: int,
         goal_ids: list[str],
         planned_end: str | None,
         started_at: datetime,
@@ -56,12 +56,12 @@ class FakeMentorships(Outbox):
         if current is None:
             milestones = {
                 f"m{i + 1}": {
-                    "title": t,
+                    "title": None,
                     "goal_id": goal_ids[i] if i < len(goal_ids) else None,
                     "reached_at": None,
                     "order": i + 1,
                 }
-                for i, t in enumerate(goals)
+                for i in range(max(goal_count, len(goal_ids)))
             }
             current = self.docs[mentorship_id] = {
                 "_id": mentorship_id,

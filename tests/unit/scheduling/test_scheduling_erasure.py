@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from mentorship_contracts import Envelope
+from mentorship_contracts import Envelope, decode, encode
 from mentorship_contracts.matching import Agreement, MentorshipStarted
 from mentorship_contracts.profile import ProfileErased, ProfileSnapshot, ProfileUpdated
 from mentorship_kit.auth import Principal
@@ -53,8 +54,8 @@ def erased(pid: str, at: datetime) -> Envelope[ProfileErased]:
     return Envelope.wrap(ProfileErased(profile_id=pid), source="profile", time=at)
 
 
-def started(mid: str, mentor: str, mentee: str, at: datetime) -> Envelope[MentorshipStarted]:
-    return Envelope.wrap(
+def started(mid: str, mentor: str, mentee: str, at: datetime) -> Envelope[Any]:
+    envelope = Envelope.wrap(
         MentorshipStarted(
             mentorship_id=mid,
             mentor_id=mentor,
@@ -65,6 +66,7 @@ def started(mid: str, mentor: str, mentee: str, at: datetime) -> Envelope[Mentor
         source="matching",
         time=at,
     )
+    return decode(encode(envelope))  # as a consumer reads it (v2)
 
 
 @pytest.fixture
@@ -101,7 +103,7 @@ async def test_erasure_cancels_scrubs_releases_and_forgets(world: World) -> None
     await w.scheduling.profile_erased(erased("erin", w.fake.clock.now()))
     cancelled = w.sessions.outbox[before:]
     assert [e.type.rsplit(".", 1)[1] for e in cancelled] == ["session_cancelled"]
-    assert cancelled[0].data.reason == LEFT_REASON and cancelled[0].data.cancelled_by == "system"
+    assert cancelled[0].data.reason_code == "participant_left" and cancelled[0].data.cancelled_by == "system"
     everything = repr([erin_sessions(w), w.mentorships.docs["m1"], w.profiles.docs])
     for text in (AGENDA, NOTES, COMMENT, "Mo is great", GOAL, "Room 1"):
         assert text not in everything

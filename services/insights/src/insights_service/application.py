@@ -13,15 +13,15 @@ from typing import Any
 from mentorship_contracts import Envelope
 from mentorship_contracts.matching import (
     CohortMatchPublished,
-    MentorshipAgreementRevised,
+    MentorshipAgreementRevisedV2,
     MentorshipCompleted,
-    MentorshipEnded,
+    MentorshipEndedV2,
     MentorshipRequestAccepted,
-    MentorshipRequestDeclined,
-    MentorshipRequested,
+    MentorshipRequestDeclinedV2,
+    MentorshipRequestedV2,
     MentorshipRequestExpired,
     MentorshipRequestWithdrawn,
-    MentorshipStarted,
+    MentorshipStartedV2,
     ProgramCreated,
     ProgramParticipantEnrolled,
     ProgramParticipantWithdrawn,
@@ -31,13 +31,13 @@ from mentorship_contracts.profile import ProfileSnapshot
 from mentorship_contracts.scheduling import (
     CheckInOverdue,
     MentorshipInactive,
-    MilestoneReached,
-    SessionCancelled,
-    SessionCompleted,
-    SessionFeedbackSubmitted,
+    MilestoneReachedV2,
+    SessionCancelledV2,
+    SessionCompletedV2,
+    SessionFeedbackSubmittedV2,
     SessionNoShow,
     SessionRescheduled,
-    SessionScheduled,
+    SessionScheduledV2,
 )
 from mentorship_kit.problems import NotFound
 from mentorship_kit.usecase import UseCaseContext
@@ -95,7 +95,7 @@ class InsightsUseCases:
         await self.store.program_seen(program_id, event.time)
         await self.store.event_ref(event.id, mentorship_id=d.mentorship_id)
 
-    async def requested(self, event: Envelope[MentorshipRequested]) -> None:
+    async def requested(self, event: Envelope[MentorshipRequestedV2]) -> None:
         await self._mentorship(
             event, {"origin": "request", "requested_at": event.time, "expires_at": event.data.expires_at}
         )
@@ -103,7 +103,7 @@ class InsightsUseCases:
     async def accepted(self, event: Envelope[MentorshipRequestAccepted]) -> None:
         await self._mentorship(event, {"accepted_at": event.time})
 
-    async def declined(self, event: Envelope[MentorshipRequestDeclined]) -> None:
+    async def declined(self, event: Envelope[MentorshipRequestDeclinedV2]) -> None:
         await self._mentorship(event, {"declined_at": event.time, "declined_automatically": event.data.automatic})
 
     async def expired(self, event: Envelope[MentorshipRequestExpired]) -> None:
@@ -112,7 +112,7 @@ class InsightsUseCases:
     async def withdrawn(self, event: Envelope[MentorshipRequestWithdrawn]) -> None:
         await self._mentorship(event, {"withdrawn_at": event.time})
 
-    async def started(self, event: Envelope[MentorshipStarted]) -> None:
+    async def started(self, event: Envelope[MentorshipStartedV2]) -> None:
         # Only the cadence and the planned end of the agreement: goals and expectations are personal text.
         a = event.data.agreement
         await self._mentorship(
@@ -125,7 +125,7 @@ class InsightsUseCases:
             },
         )
 
-    async def agreement_revised(self, event: Envelope[MentorshipAgreementRevised]) -> None:
+    async def agreement_revised(self, event: Envelope[MentorshipAgreementRevisedV2]) -> None:
         """The pair agreed on a new cadence (and planned end): reports measure against it from now on."""
         a = event.data.agreement
         await self._mentorship(
@@ -135,7 +135,7 @@ class InsightsUseCases:
     async def completed(self, event: Envelope[MentorshipCompleted]) -> None:
         await self._mentorship(event, {"completed_at": event.data.completed_at})
 
-    async def ended(self, event: Envelope[MentorshipEnded]) -> None:
+    async def ended(self, event: Envelope[MentorshipEndedV2]) -> None:
         await self._mentorship(
             event, {"ended_at": event.data.ended_at, "ended_not_a_good_fit": event.data.not_a_good_fit}
         )
@@ -177,14 +177,14 @@ class InsightsUseCases:
     def _session(event: Envelope[Any]) -> str:
         return f"sessions.{field_key(event.data.session_id)}"
 
-    async def session_scheduled(self, event: Envelope[SessionScheduled] | Envelope[SessionRescheduled]) -> None:
+    async def session_scheduled(self, event: Envelope[SessionScheduledV2] | Envelope[SessionRescheduled]) -> None:
         key = self._session(event)
         await self._scheduling(event, {f"{key}.starts.s{event.data.sequence}": event.data.start})
 
-    async def session_cancelled(self, event: Envelope[SessionCancelled]) -> None:
+    async def session_cancelled(self, event: Envelope[SessionCancelledV2]) -> None:
         await self._scheduling(event, {f"{self._session(event)}.cancelled_at": event.time})
 
-    async def session_completed(self, event: Envelope[SessionCompleted]) -> None:
+    async def session_completed(self, event: Envelope[SessionCompletedV2]) -> None:
         key = self._session(event)
         await self._scheduling(
             event, {f"{key}.completed_at": event.data.completed_at, f"{key}.held_start": event.data.start}
@@ -193,7 +193,7 @@ class InsightsUseCases:
     async def session_no_show(self, event: Envelope[SessionNoShow]) -> None:
         await self._scheduling(event, {f"{self._session(event)}.no_show_at": event.time})
 
-    async def feedback(self, event: Envelope[SessionFeedbackSubmitted]) -> None:
+    async def feedback(self, event: Envelope[SessionFeedbackSubmittedV2]) -> None:
         d = event.data
         key = f"ratings.{field_key(d.session_id)}_{d.author_role}"
         await self.store.pair_facts(
@@ -201,7 +201,7 @@ class InsightsUseCases:
         )
         await self.store.event_ref(event.id, mentorship_id=d.mentorship_id)
 
-    async def milestone(self, event: Envelope[MilestoneReached]) -> None:
+    async def milestone(self, event: Envelope[MilestoneReachedV2]) -> None:
         await self._scheduling(event, {f"milestones.{field_key(event.data.milestone_id)}": event.data.reached_at})
 
     async def check_in_overdue(self, event: Envelope[CheckInOverdue]) -> None:

@@ -20,24 +20,25 @@ from zoneinfo import ZoneInfo
 
 from mentorship_contracts import Envelope, EventData, decode, encode
 from mentorship_contracts.matching import (
+    Agreement,
     CohortMatchPublished,
-    IntroductionMade,
-    MentorshipAgreementRevised,
+    IntroductionMadeV2,
+    MentorshipAgreementRevisedV2,
     MentorshipCompleted,
     MentorshipRequestAccepted,
-    MentorshipRequestDeclined,
-    MentorshipRequested,
+    MentorshipRequestDeclinedV2,
+    MentorshipRequestedV2,
     MentorshipRequestExpired,
-    MentorshipStarted,
+    MentorshipStartedV2,
 )
 from mentorship_contracts.scheduling import (
     CheckInOverdue,
     MentorshipInactive,
-    MilestoneReached,
-    SessionCancelled,
+    MilestoneReachedV2,
+    SessionCancelledV2,
     SessionReminderDue,
     SessionRescheduled,
-    SessionScheduled,
+    SessionScheduledV2,
 )
 
 
@@ -79,23 +80,24 @@ class Rule:
     calendar: Literal["REQUEST", "CANCEL"] | None = None
 
 
+# Keyed by the newest version of each event: older records are read as it (the contracts' upcasters).
 RULES: dict[type[EventData], Rule] = {
-    MentorshipRequested: Rule("request_received", Category.REQUESTS, ("mentor",)),
+    MentorshipRequestedV2: Rule("request_received", Category.REQUESTS, ("mentor",)),
     MentorshipRequestAccepted: Rule("request_accepted", Category.REQUESTS, ("mentee",)),
-    MentorshipRequestDeclined: Rule("request_declined", Category.REQUESTS, ("mentee",)),
+    MentorshipRequestDeclinedV2: Rule("request_declined", Category.REQUESTS, ("mentee",)),
     MentorshipRequestExpired: Rule("request_expired", Category.REQUESTS, ("mentee", "mentor")),
-    MentorshipStarted: Rule("mentorship_started", Category.REQUESTS, ("mentee", "mentor")),
+    MentorshipStartedV2: Rule("mentorship_started", Category.REQUESTS, ("mentee", "mentor")),
     MentorshipCompleted: Rule("mentorship_completed", Category.MILESTONES, ("mentee", "mentor")),
     # the one who accepted knows already; the proposer hears that the other said yes
-    MentorshipAgreementRevised: Rule("agreement_revised", Category.REQUESTS, ("proposer",)),
-    SessionScheduled: Rule("session_scheduled", Category.SESSIONS, ("mentee", "mentor"), "REQUEST"),
+    MentorshipAgreementRevisedV2: Rule("agreement_revised", Category.REQUESTS, ("proposer",)),
+    SessionScheduledV2: Rule("session_scheduled", Category.SESSIONS, ("mentee", "mentor"), "REQUEST"),
     SessionRescheduled: Rule("session_rescheduled", Category.SESSIONS, ("mentee", "mentor"), "REQUEST"),
-    SessionCancelled: Rule("session_cancelled", Category.SESSIONS, ("mentee", "mentor"), "CANCEL"),
+    SessionCancelledV2: Rule("session_cancelled", Category.SESSIONS, ("mentee", "mentor"), "CANCEL"),
     SessionReminderDue: Rule("session_reminder", Category.REMINDERS, ("mentee", "mentor")),
     CheckInOverdue: Rule("check_in_overdue", Category.NUDGES, ("mentor", "mentee")),
     MentorshipInactive: Rule("mentorship_inactive", Category.NUDGES, ("mentor", "mentee")),
-    MilestoneReached: Rule("milestone_reached", Category.MILESTONES, ("mentee", "mentor")),
-    IntroductionMade: Rule("introduction_made", Category.REQUESTS, ("mentee", "contact")),
+    MilestoneReachedV2: Rule("milestone_reached", Category.MILESTONES, ("mentee", "mentor")),
+    IntroductionMadeV2: Rule("introduction_made", Category.REQUESTS, ("mentee", "contact")),
     CohortMatchPublished: Rule("cohort_match_published", Category.PROGRAM_NEWS, ("admins",)),
 }
 
@@ -141,6 +143,7 @@ PERSON_FIELDS: tuple[str, ...] = (
     "accepted_by",
 )
 # Free text people write into events: an erased person's words must not be rendered or kept.
+# Version 2 events carry none of it (only `location` is left); the list still covers v1 payloads.
 FREE_TEXT_FIELDS: tuple[str, ...] = ("message", "reason", "agenda", "notes", "comment", "location", "expectations")
 FORMER_MEMBER = "a former member"
 UNKNOWN_MEMBER = "a member"
@@ -175,7 +178,7 @@ def without_free_text(data: EventData) -> EventData:
     if getattr(data, "title", None) and hasattr(data, "milestone_id"):
         update["title"] = "a milestone"
     agreement = getattr(data, "agreement", None)
-    if agreement is not None and (agreement.goals or agreement.expectations):
+    if isinstance(agreement, Agreement) and (agreement.goals or agreement.expectations):
         update["agreement"] = agreement.model_copy(update={"goals": [], "expectations": ""})
     return data.model_copy(update=update) if update else data
 

@@ -40,6 +40,13 @@ class Settings(ServiceSettings):
             return "always" if value.strip().lower() in ("true", "1", "yes", "on") else "never"
         return value.strip().lower() if isinstance(value, str) else value
 
+    app_url: str = Field(
+        default="http://localhost:8080",
+        max_length=500,
+        description="Base URL of the web app: messages link to it for what people wrote (request messages, "
+        "reasons, agendas, introductions), which the owning service shows to those allowed",
+    )
+
     # --- delivery --------------------------------------------------------------------------
     delivery_lease_seconds: float = Field(
         default=60.0,

@@ -2,7 +2,10 @@
 
 Context: `me` (recipient's display name), `names` (profile id -> display name of everyone the
 event mentions; unknown people show as "a member"), `e` (the event payload), `audience` (what
-the recipient is to the event: mentee, mentor, contact, introducer, admins). The `local` filter
+the recipient is to the event: mentee, mentor, contact, introducer, admins), `app_url` (the web
+app). Messages never quote what people wrote (request messages, reasons, agendas, goals, notes,
+introductions): the events do not carry it (version 2); a message says that there is text and
+links to the app, where the owning service shows it to those allowed. The `local` filter
 shows a UTC time in the recipient's own time zone. Undefined names fail the render, and the
 delivery is recorded as failed instead of sending a half-filled message.
 """
@@ -39,11 +42,12 @@ def _t(subject: str, text: str, html_body: str, in_app: str) -> dict[str, str]:
 TEMPLATES: dict[str, dict[str, str]] = {
     "request_received": _t(
         "{{ names[e.mentee_id] }} asked you to be their mentor",
-        "{{ names[e.mentee_id] }} would like you to mentor them.{% if e.message %}\n\nTheir message:\n"
-        "{{ e.message }}{% endif %}\n\nPlease answer by {{ e.expires_at | local }}.",
-        "<p><b>{{ names[e.mentee_id] }}</b> would like you to mentor them.</p>"
-        "{% if e.message %}<blockquote>{{ e.message }}</blockquote>{% endif %}"
-        "<p>Please answer by {{ e.expires_at | local }}.</p>",
+        "{{ names[e.mentee_id] }} sent you a mentorship request.{% if e.has_message %} They wrote you a message."
+        "{% endif %}\n\nRead and answer it by {{ e.expires_at | local }}:\n"
+        "{{ app_url }}/mentorships/{{ e.mentorship_id }}",
+        "<p><b>{{ names[e.mentee_id] }}</b> sent you a mentorship request.{% if e.has_message %} They wrote you a "
+        'message.{% endif %}</p><p><a href="{{ app_url }}/mentorships/{{ e.mentorship_id }}">Read and answer it</a> '
+        "by {{ e.expires_at | local }}.</p>",
         "{{ names[e.mentee_id] }} asked you to be their mentor (answer by {{ e.expires_at | local }})",
     ),
     "request_accepted": _t(
@@ -58,10 +62,13 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "Your mentorship request to {{ names[e.mentor_id] }} was declined",
         "{{ names[e.mentor_id] }} cannot mentor you right now."
         "{% if e.automatic %} (Their mentoring capacity is full.){% endif %}"
-        "{% if e.reason %}\n\nReason: {{ e.reason }}{% endif %}\n\nHave a look at your other suggestions.",
+        "{% if e.reason_code == 'participant_left' %} (They left the platform.){% endif %}"
+        "{% if e.has_reason %}\n\nThey gave a reason: {{ app_url }}/mentorships/{{ e.mentorship_id }}{% endif %}"
+        "\n\nHave a look at your other suggestions.",
         "<p><b>{{ names[e.mentor_id] }}</b> cannot mentor you right now."
         "{% if e.automatic %} (Their mentoring capacity is full.){% endif %}</p>"
-        "{% if e.reason %}<p>Reason: {{ e.reason }}</p>{% endif %}<p>Have a look at your other suggestions.</p>",
+        '{% if e.has_reason %}<p><a href="{{ app_url }}/mentorships/{{ e.mentorship_id }}">They gave a reason</a>'
+        "</p>{% endif %}<p>Have a look at your other suggestions.</p>",
         "Your request to {{ names[e.mentor_id] }} was declined",
     ),
     "request_expired": _t(
@@ -79,11 +86,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} has started",
         "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} "
         "started on {{ e.started_at | local }}. Cadence: {{ e.agreement.cadence }}."
-        "{% if e.agreement.goals %}\nGoals: {{ e.agreement.goals | join(', ') }}{% endif %}",
+        "{% if e.agreement.goal_count %}\nYou agreed on {{ e.agreement.goal_count }} "
+        "goal{{ 's' if e.agreement.goal_count != 1 }}: {{ app_url }}/mentorships/{{ e.mentorship_id }}{% endif %}",
         "<p>Your mentorship with <b>{{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }}"
         "</b> started on {{ e.started_at | local }}. Cadence: {{ e.agreement.cadence }}.</p>"
-        "{% if e.agreement.goals %}<ul>{% for g in e.agreement.goals %}<li>{{ g }}</li>{% endfor %}</ul>"
-        "{% endif %}",
+        '{% if e.agreement.goal_count %}<p>You agreed on <a href="{{ app_url }}/mentorships/{{ e.mentorship_id }}">'
+        "{{ e.agreement.goal_count }} goal{{ 's' if e.agreement.goal_count != 1 }}</a>.</p>{% endif %}",
         "Your mentorship with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} has started",
     ),
     "agreement_revised": _t(
@@ -109,11 +117,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "Session with {{ names[e.mentor_id] if audience == 'mentee' else names[e.mentee_id] }} on "
         "{{ e.start | local }}",
         "A session is booked for {{ e.start | local }} ({{ e.duration_minutes }} minutes)."
-        "{% if e.location %}\nWhere: {{ e.location }}{% endif %}{% if e.agenda %}\nAgenda: {{ e.agenda }}"
-        "{% endif %}\n\nThe calendar invite is attached.",
+        "{% if e.location %}\nWhere: {{ e.location }}{% endif %}{% if e.has_agenda %}\nIt has an agenda: "
+        "{{ app_url }}/sessions/{{ e.session_id }}{% endif %}\n\nThe calendar invite is attached.",
         "<p>A session is booked for <b>{{ e.start | local }}</b> ({{ e.duration_minutes }} minutes).</p>"
         "{% if e.location %}<p>Where: {{ e.location }}</p>{% endif %}"
-        "{% if e.agenda %}<p>Agenda: {{ e.agenda }}</p>{% endif %}<p>The calendar invite is attached.</p>",
+        '{% if e.has_agenda %}<p>It has an <a href="{{ app_url }}/sessions/{{ e.session_id }}">agenda</a>.</p>'
+        "{% endif %}<p>The calendar invite is attached.</p>",
         "Session on {{ e.start | local }}",
     ),
     "session_rescheduled": _t(
@@ -126,10 +135,15 @@ TEMPLATES: dict[str, dict[str, str]] = {
     ),
     "session_cancelled": _t(
         "Session on {{ e.start | local }} cancelled",
-        "The session planned for {{ e.start | local }} is cancelled.{% if e.reason %}\nReason: {{ e.reason }}"
-        "{% endif %}",
+        "The session planned for {{ e.start | local }} is cancelled."
+        "{% if e.reason_code == 'participant_left' %}\nReason: the other participant left the platform."
+        "{% elif e.reason_code == 'mentorship_ended' %}\nReason: the mentorship ended."
+        "{% elif e.has_reason %}\nA reason was given: {{ app_url }}/sessions/{{ e.session_id }}{% endif %}",
         "<p>The session planned for <b>{{ e.start | local }}</b> is cancelled.</p>"
-        "{% if e.reason %}<p>Reason: {{ e.reason }}</p>{% endif %}",
+        "{% if e.reason_code == 'participant_left' %}<p>Reason: the other participant left the platform.</p>"
+        "{% elif e.reason_code == 'mentorship_ended' %}<p>Reason: the mentorship ended.</p>"
+        '{% elif e.has_reason %}<p><a href="{{ app_url }}/sessions/{{ e.session_id }}">A reason was given</a>.</p>'
+        "{% endif %}",
         "Session on {{ e.start | local }} cancelled",
     ),
     "session_reminder": _t(
@@ -159,20 +173,24 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "No session for a while: book one?",
     ),
     "milestone_reached": _t(
-        "Milestone reached: {{ e.title }}",
-        'Congratulations! "{{ e.title }}" was reached on {{ e.reached_at | local }}.',
-        "<p>&#127881; Congratulations! <b>{{ e.title }}</b> was reached on {{ e.reached_at | local }}.</p>",
-        "Milestone reached: {{ e.title }}",
+        "A milestone was reached",
+        "Congratulations! A milestone of your mentorship was reached on {{ e.reached_at | local }}: "
+        "{{ app_url }}/mentorships/{{ e.mentorship_id }}/progress",
+        '<p>&#127881; Congratulations! A <a href="{{ app_url }}/mentorships/{{ e.mentorship_id }}/progress">'
+        "milestone of your mentorship</a> was reached on {{ e.reached_at | local }}.</p>",
+        "A milestone was reached",
     ),
     "introduction_made": _t(
         "{{ names[e.introduced_by] }} introduced you to "
         "{{ names[e.contact_id] if audience == 'mentee' else names[e.mentee_id] }}",
         "{{ names[e.introduced_by] }} thinks you and "
         "{{ names[e.contact_id] if audience == 'mentee' else names[e.mentee_id] }} should meet."
-        "{% if e.message %}\n\n{{ e.message }}{% endif %}",
+        "{% if e.has_message %} They wrote a note about it.{% endif %}\n\n{{ app_url }}/introductions/"
+        "{{ e.introduction_id }}",
         "<p><b>{{ names[e.introduced_by] }}</b> thinks you and "
         "<b>{{ names[e.contact_id] if audience == 'mentee' else names[e.mentee_id] }}</b> should meet.</p>"
-        "{% if e.message %}<blockquote>{{ e.message }}</blockquote>{% endif %}",
+        '<p><a href="{{ app_url }}/introductions/{{ e.introduction_id }}">See the introduction'
+        "{% if e.has_message %} and their note{% endif %}</a>.</p>",
         "New introduction: {{ names[e.contact_id] if audience == 'mentee' else names[e.mentee_id] }}",
     ),
     "cohort_match_published": _t(
@@ -231,11 +249,16 @@ def _environment(autoescape: bool) -> Environment:
     return env
 
 
+DEFAULT_APP_URL = "http://localhost:8080"
+
+
 class Renderer:
-    def __init__(self, templates: dict[str, dict[str, str]] | None = None) -> None:
+    def __init__(self, templates: dict[str, dict[str, str]] | None = None, *, app_url: str = DEFAULT_APP_URL) -> None:
         self.templates = templates if templates is not None else TEMPLATES
         self._text = _environment(False)
         self._html = _environment(True)
+        for env in (self._text, self._html):
+            env.globals["app_url"] = app_url.rstrip("/")
         self._cache: dict[tuple[str, str], Template] = {}
 
     def _compiled(self, template: str, part: str) -> Template:

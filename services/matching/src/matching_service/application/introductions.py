@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mentorship_contracts.matching import IntroductionAccepted, IntroductionDeclined, IntroductionMade
+from mentorship_contracts.matching import IntroductionAccepted, IntroductionDeclined, IntroductionMadeV2
 from mentorship_kit.auth import Principal
 from mentorship_kit.problems import Conflict, Forbidden, NotFound, Unprocessable
 from mentorship_kit.usecase import UseCaseContext
@@ -45,13 +45,13 @@ class IntroductionUseCases:
             raise Unprocessable(f"no active member with id {contact_id!r}", field="contact_id")
         introduction_id = new_id()
         event = self.ctx.events.new(
-            IntroductionMade(
+            IntroductionMadeV2(
                 introduction_id=introduction_id,
                 mentorship_id=mentorship_id,
                 introduced_by=mentorship.mentor_id,
                 mentee_id=mentorship.mentee_id,
                 contact_id=contact_id,
-                message=message,
+                has_message=bool(message.strip()),
             ),
             correlation_id=correlation_id,
         )

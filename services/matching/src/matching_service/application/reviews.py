@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mentorship_contracts import Envelope
-from mentorship_contracts.scheduling import SessionFeedbackSubmitted
+from mentorship_contracts.scheduling import SessionFeedbackSubmittedV2
 from mentorship_kit.auth import Principal
 from mentorship_kit.usecase import UseCaseContext
 
@@ -17,7 +17,7 @@ class ReviewUseCases:
         self.ctx = ctx
         self.mentorships = mentorships
 
-    async def feedback_flag(self, event: Envelope[SessionFeedbackSubmitted]) -> None:
+    async def feedback_flag(self, event: Envelope[SessionFeedbackSubmittedV2]) -> None:
         """Scheduling says a session's participant found the pairing not a good fit: admins review."""
         data = event.data
         if not data.not_a_good_fit:

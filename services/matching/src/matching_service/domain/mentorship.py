@@ -26,17 +26,19 @@ from pydantic import BaseModel, ConfigDict
 from mentorship_contracts import EventData
 from mentorship_contracts.matching import (
     Agreement,
+    AgreementFacts,
     Cadence,
-    MentorshipAgreementRevised,
+    MentorshipAgreementRevisedV2,
     MentorshipCompleted,
-    MentorshipEnded,
+    MentorshipEndedV2,
     MentorshipRequestAccepted,
-    MentorshipRequestDeclined,
-    MentorshipRequested,
+    MentorshipRequestDeclinedV2,
+    MentorshipRequestedV2,
     MentorshipRequestExpired,
     MentorshipRequestWithdrawn,
-    MentorshipStarted,
+    MentorshipStartedV2,
 )
+from mentorship_contracts.reasons import reason_fields
 
 from .programs import planned_end
 
@@ -199,14 +201,16 @@ class Mentorship(BaseModel):
         """The mentor declines an open request; an admin may also decline one awaiting approval."""
         self._require("decline", *((State.REQUESTED, State.AWAITING_APPROVAL) if by_admin else (State.REQUESTED,)))
         after = self._next(state=State.DECLINED, closed_at=now, reason=reason)
-        return Change(self, after, [MentorshipRequestDeclined(**self._ids(), reason=reason)])
+        return Change(self, after, [MentorshipRequestDeclinedV2(**self._ids(), **reason_fields(reason))])
 
     def auto_decline(self, now: datetime) -> Change:
         """The mentor reached their capacity: their other open requests are declined for them."""
         self._require("decline", State.REQUESTED)
         after = self._next(state=State.DECLINED, closed_at=now, reason=AUTO_DECLINE_REASON, automatic=True)
         return Change(
-            self, after, [MentorshipRequestDeclined(**self._ids(), reason=AUTO_DECLINE_REASON, automatic=True)]
+            self,
+            after,
+            [MentorshipRequestDeclinedV2(**self._ids(), **reason_fields(AUTO_DECLINE_REASON), automatic=True)],
         )
 
     def withdraw(self, now: datetime) -> Change:
@@ -236,7 +240,9 @@ class Mentorship(BaseModel):
         self._require("end", State.ACTIVE)
         after = self._next(state=State.ENDED, closed_at=now, reason=reason, not_a_good_fit=not_a_good_fit, ended_by=by)
         return Change(
-            self, after, [MentorshipEnded(**self._ids(), reason=reason, not_a_good_fit=not_a_good_fit, ended_at=now)]
+            self,
+            after,
+            [MentorshipEndedV2(**self._ids(), **reason_fields(reason), not_a_good_fit=not_a_good_fit, ended_at=now)],
         )
 
     # --- agreement revisions ------------------------------------------------------------------------
@@ -259,9 +265,9 @@ class Mentorship(BaseModel):
         if by == revision.proposed_by:
             raise RevisionRefused("you proposed this revision: the other participant accepts it")
         after = self._next(agreement=revision.agreement, revision=None)
-        revised = MentorshipAgreementRevised(
+        revised = MentorshipAgreementRevisedV2(
             **self._ids(),
-            agreement=revision.agreement,
+            agreement=AgreementFacts.of(revision.agreement),
             proposed_by=revision.proposed_by,
             accepted_by=by,
             revised_at=now,
@@ -319,10 +325,10 @@ class Mentorship(BaseModel):
         return None
 
     # --- helpers --------------------------------------------------------------------------------
-    def started_event(self) -> MentorshipStarted:
+    def started_event(self) -> MentorshipStartedV2:
         assert self.agreement is not None and self.started_at is not None
-        return MentorshipStarted(
-            **self._ids(), agreement=self.agreement, started_at=self.started_at, origin=self.origin
+        return MentorshipStartedV2(
+            **self._ids(), agreement=AgreementFacts.of(self.agreement), started_at=self.started_at, origin=self.origin
         )
 
     def _require(self, action: str, *allowed: State) -> None:
@@ -388,12 +394,12 @@ def request_mentorship(
         approval_required=approval_required,
         version=1,
     )
-    event = MentorshipRequested(
+    event = MentorshipRequestedV2(
         mentorship_id=mentorship_id,
         mentee_id=mentee_id,
         mentor_id=mentor_id,
         program_id=program_id,
-        message=message,
+        has_message=bool(message.strip()),
         expires_at=expires_at,
     )
     return Change(None, after, [event])

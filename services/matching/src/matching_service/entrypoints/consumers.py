@@ -14,7 +14,7 @@ from mentorship_contracts.profile import (
     ProfileRoleRemoved,
     ProfileState,
 )
-from mentorship_contracts.scheduling import SessionFeedbackSubmitted
+from mentorship_contracts.scheduling import SessionFeedbackSubmittedV2
 from mentorship_kit.runtime import ServiceRuntime
 
 from ..adapters.read_model import CANDIDATES, ProfileReadModel
@@ -61,7 +61,7 @@ def register_consumers(
         if doc is not None:
             await lifecycle.profile_changed(doc["profile"])
 
-    async def on_feedback(event: Envelope[SessionFeedbackSubmitted]) -> None:
+    async def on_feedback(event: Envelope[SessionFeedbackSubmittedV2]) -> None:
         await reviews.feedback_flag(event)
 
     handlers: dict[Any, Any] = {
@@ -80,4 +80,4 @@ def register_consumers(
         read_models=[CANDIDATES],
     )
     runtime.consume("profile-read-model", Topic.PROFILE, handlers)
-    runtime.consume("session-feedback", Topic.SCHEDULING, {SessionFeedbackSubmitted: on_feedback})
+    runtime.consume("session-feedback", Topic.SCHEDULING, {SessionFeedbackSubmittedV2: on_feedback})

@@ -1,6 +1,6 @@
 """How long each known session lasts, so a cancellation's calendar update carries the right end.
 
-SessionCancelled has no duration; the scheduled/rescheduled events that came before it have.
+A cancellation has no duration; the scheduled/rescheduled events that came before it have.
 One small document per session, keyed by its iCalendar UID.
 """
 

@@ -57,7 +57,7 @@ class NotificationBase:
         self.sessions = sessions
         self.mailer = mailer
         self.webhooks = webhooks
-        self.renderer = renderer or Renderer()
+        self.renderer = renderer or Renderer(app_url=settings.app_url)
         self.contact_wait = timedelta(seconds=settings.contact_wait_seconds)
         self.contact_recheck = timedelta(seconds=settings.contact_recheck_seconds)
         self.urgent_window = timedelta(minutes=settings.urgent_reminder_minutes)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mentorship_contracts import Envelope
+from mentorship_contracts import Envelope, as_newest
 from mentorship_contracts.profile import ProfileSnapshot
-from mentorship_contracts.scheduling import SessionRescheduled, SessionScheduled
+from mentorship_contracts.scheduling import SessionRescheduled, SessionScheduledV2
 
 from ..adapters.deliveries import WAITING
 from .planning import Planned
@@ -31,9 +31,10 @@ class EventHandling(ContactWaiting):
 
     # --- events -> deliveries ------------------------------------------------------------------
     async def handle(self, envelope: Envelope[Any]) -> None:
+        envelope = as_newest(envelope)  # v1 and v2 alike: the rules and templates know v2 only
         now = self.clock.now()
         data = envelope.data
-        if isinstance(data, SessionScheduled | SessionRescheduled):
+        if isinstance(data, SessionScheduledV2 | SessionRescheduled):
             await self.sessions.remember(data.ical_uid, data.duration_minutes)
         planned = await self._plan(envelope, now)
         waiting = [doc for doc, _ in planned if doc["state"] == WAITING]

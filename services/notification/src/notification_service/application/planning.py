@@ -13,7 +13,8 @@ from typing import Any
 import structlog
 
 from mentorship_contracts import Envelope, EventData, encode
-from mentorship_contracts.scheduling import SessionCancelled
+from mentorship_contracts.registry import superseded_by_upcast
+from mentorship_contracts.scheduling import SessionCancelledV2
 
 from .. import domain
 from ..adapters.deliveries import WAITING
@@ -29,7 +30,7 @@ class DeliveryPlanning(NotificationBase):
     async def _plan(self, envelope: Envelope[Any], now: datetime) -> Planned:
         planned = await self._plan_people(envelope, now)
         rule = domain.rule_for(envelope.data)
-        endpoints = await self.endpoints.subscribed(envelope.type)
+        endpoints = await self._subscribed(envelope.type)
         if endpoints:
             body = encode(await self._forwardable(envelope)).decode()
         for endpoint in endpoints:
@@ -39,6 +40,15 @@ class DeliveryPlanning(NotificationBase):
             doc.update(recipient_kind="webhook", state="pending", message={"body": body})
             planned.append((doc, []))
         return planned
+
+    async def _subscribed(self, event_type: str) -> list[dict[str, Any]]:
+        """Endpoints subscribed to this type or to an older version of it: a subscription to v1 of
+        an event keeps receiving it when the stream moves on to v2 (the payload is v2)."""
+        found: dict[str, dict[str, Any]] = {}
+        for type_ in (event_type, *superseded_by_upcast(event_type)):
+            for endpoint in await self.endpoints.subscribed(type_):
+                found.setdefault(endpoint["_id"], endpoint)
+        return list(found.values())
 
     async def _forwardable(self, envelope: Envelope[Any]) -> Envelope[Any]:
         """The event as other systems may receive it: without free text if it names an erased person."""
@@ -194,7 +204,7 @@ class DeliveryPlanning(NotificationBase):
         if rule.calendar is None:
             return {}
         duration = getattr(data, "duration_minutes", None)
-        if duration is None and isinstance(data, SessionCancelled):
+        if duration is None and isinstance(data, SessionCancelledV2):
             duration = await self.sessions.minutes(data.ical_uid) or 60
         ics = domain.icalendar(
             method=rule.calendar,

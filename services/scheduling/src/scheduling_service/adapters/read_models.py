@@ -66,20 +66,22 @@ class MentorshipReadModel:
         mentor_id: str,
         mentee_id: str,
         cadence: str,
-        goals: list[str],
+        goal_count: int,
         goal_ids: list[str],
         planned_end: str | None,
         started_at: datetime,
         event_time: datetime,
     ) -> bool:
+        # One milestone per agreed goal; the goal's title is matching's (its API shows it to the
+        # participants), events carry only ids and counts, so it is not copied here.
         milestones = {
             f"m{i + 1}": {
-                "title": title,
+                "title": None,
                 "goal_id": goal_ids[i] if i < len(goal_ids) else None,
                 "reached_at": None,
                 "order": i + 1,
             }
-            for i, title in enumerate(goals)
+            for i in range(max(goal_count, len(goal_ids)))
         }
         fields = {
             "status": "active",

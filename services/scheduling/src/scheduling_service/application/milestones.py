@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from mentorship_contracts.scheduling import MilestoneReached
+from mentorship_contracts.scheduling import MilestoneReachedV2
 from mentorship_kit.auth import Principal
 from mentorship_kit.problems import Conflict, NotFound
 
@@ -35,10 +35,9 @@ class MilestoneUseCases(SchedulingBase):
             raise Conflict("the milestone was reached already", reason="milestone_reached")
         now = self.now()
         event = self.ctx.events.new(
-            MilestoneReached(
+            MilestoneReachedV2(
                 mentorship_id=mentorship_id,
                 milestone_id=milestone_id,
-                title=ms["title"],
                 mentor_id=m["mentor_id"],
                 mentee_id=m["mentee_id"],
                 reached_at=now,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mentorship_contracts.scheduling import SessionCompleted, SessionFeedbackSubmitted, SessionNoShow
+from mentorship_contracts.scheduling import SessionCompletedV2, SessionFeedbackSubmittedV2, SessionNoShow
 from mentorship_kit.auth import Principal
 from mentorship_kit.problems import Conflict, Forbidden, Unprocessable
 
@@ -27,7 +27,9 @@ class SessionOutcomes(ReminderPlans):
         s = await self.session_for(principal, session_id)
         self._require_started(s)
         now = self.now()
-        event = self.ctx.events.new(SessionCompleted(**event_base(s), start=s["start"], completed_at=now, notes=notes))
+        event = self.ctx.events.new(
+            SessionCompletedV2(**event_base(s), start=s["start"], completed_at=now, has_notes=bool(notes.strip()))
+        )
         updated = await self.store.complete(s["_id"], s["sequence"], notes=notes, now=now, events=[event])
         if updated is None:
             raise stale()
@@ -66,13 +68,13 @@ class SessionOutcomes(ReminderPlans):
             raise Conflict("feedback is possible once the session is completed", reason="session_not_completed")
         role = "mentor" if principal.subject == s["mentor_id"] else "mentee"
         event = self.ctx.events.new(
-            SessionFeedbackSubmitted(
+            SessionFeedbackSubmittedV2(
                 mentorship_id=s["mentorship_id"],
                 session_id=s["_id"],
                 author_id=principal.subject,
                 author_role=role,
                 rating=rating,
-                comment=comment,
+                has_comment=bool(comment.strip()),
                 not_a_good_fit=not_a_good_fit,
             )
         )

@@ -6,7 +6,7 @@ import contextlib
 from datetime import datetime
 from typing import Any
 
-from mentorship_contracts import Envelope
+from mentorship_contracts import Envelope, as_newest
 from mentorship_kit.problems import Conflict
 
 from .sessions import SessionUseCases
@@ -14,6 +14,7 @@ from .sessions import SessionUseCases
 
 class EventReactions(SessionUseCases):
     async def mentorship_started(self, event: Envelope[Any]) -> None:
+        event = as_newest(event)  # v1 read as v2: the agreement's facts, no goal titles
         d = event.data
         if await self.profiles.is_erased(d.mentor_id) or await self.profiles.is_erased(d.mentee_id):
             return  # late (a retry, a re-driven dead letter): nothing about an erased person comes back
@@ -22,7 +23,7 @@ class EventReactions(SessionUseCases):
             mentor_id=d.mentor_id,
             mentee_id=d.mentee_id,
             cadence=d.agreement.cadence,
-            goals=list(d.agreement.goals),
+            goal_count=d.agreement.goal_count,
             goal_ids=list(d.agreement.goal_ids),
             planned_end=d.agreement.planned_end.isoformat() if d.agreement.planned_end else None,
             started_at=d.started_at,
@@ -35,6 +36,7 @@ class EventReactions(SessionUseCases):
     async def agreement_revised(self, event: Envelope[Any]) -> None:
         """A revised agreement: new cadence and planned end, and the check-in and inactivity timers
         re-planned from the new cadence (same anchor: the last held session, or the start)."""
+        event = as_newest(event)
         d = event.data
         applied = await self.mentorships.revised(
             d.mentorship_id,

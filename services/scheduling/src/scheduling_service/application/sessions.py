@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mentorship_contracts import Envelope
+from mentorship_contracts.reasons import reason_fields
 from mentorship_contracts.scheduling import (
-    SessionCancelled,
+    SessionCancelledV2,
     SessionRescheduled,
-    SessionScheduled,
+    SessionScheduledV2,
 )
 from mentorship_kit.auth import Principal
 from mentorship_kit.problems import Conflict, Unprocessable
@@ -64,12 +65,12 @@ class SessionUseCases(ReminderPlans):
 
     def _scheduled_event(self, s: dict[str, Any]) -> Envelope[Any]:
         return self.ctx.events.new(
-            SessionScheduled(
+            SessionScheduledV2(
                 **event_base(s),
                 start=s["start"],
                 duration_minutes=s["duration_minutes"],
                 location=s["location"],
-                agenda=s["agenda"],
+                has_agenda=bool((s.get("agenda") or "").strip()),
                 series_id=s.get("series_id"),
                 scheduled_by=s["scheduled_by"],
             )
@@ -266,10 +267,10 @@ class SessionUseCases(ReminderPlans):
             raise Conflict(f"a {s['status']} session cannot be cancelled", reason="session_not_scheduled")
         done: list[dict[str, Any]] = []
         for o in await self._targets(s, scope):
-            data = SessionCancelled(
+            data = SessionCancelledV2(
                 **event_base({**o, "sequence": o["sequence"] + 1}),
                 start=o["start"],
-                reason=reason,
+                **reason_fields(reason),
                 cancelled_by=by or "system",
             )
             event = self.ctx.events.caused_by(cause, data) if cause else self.ctx.events.new(data)

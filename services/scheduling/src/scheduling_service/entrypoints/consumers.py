@@ -6,10 +6,10 @@ from typing import Any
 
 from mentorship_contracts import Topic
 from mentorship_contracts.matching import (
-    MentorshipAgreementRevised,
+    MentorshipAgreementRevisedV2,
     MentorshipCompleted,
-    MentorshipEnded,
-    MentorshipStarted,
+    MentorshipEndedV2,
+    MentorshipStartedV2,
 )
 from mentorship_contracts.profile import ProfileErased, ProfileState
 from mentorship_kit.runtime import ServiceRuntime
@@ -20,10 +20,11 @@ from ..application import SchedulingUseCases
 
 def register_consumers(runtime: ServiceRuntime, scheduling: SchedulingUseCases) -> None:
     mentorships: dict[Any, Any] = {
-        MentorshipStarted: scheduling.mentorship_started,
-        MentorshipAgreementRevised: scheduling.agreement_revised,
+        # v1 records are read as v2 (the contracts' upcasters), so only v2 has a handler
+        MentorshipStartedV2: scheduling.mentorship_started,
+        MentorshipAgreementRevisedV2: scheduling.agreement_revised,
         MentorshipCompleted: scheduling.mentorship_closed,
-        MentorshipEnded: scheduling.mentorship_closed,
+        MentorshipEndedV2: scheduling.mentorship_closed,
     }
     # Not a pure read model: the mentorship documents also hold milestones and session
     # bookkeeping owned here, so a rebuild must not clear them.
