@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 REPLICAS = 3
 PARTITIONS = 6
 PEOPLE = 24  # p00..p23: even ones are mentees, odd ones their mentors
-# the consumer groups that receive every ProfileRegistered
-PROFILE_GROUPS = {"matching": "profile-read-model", "scheduling": "profiles", "notification": "contacts"}
+# the consumer groups that receive every person's ProfileState (profile.state)
+PROFILE_GROUPS = {"matching": "profile-state", "scheduling": "profile-state", "notification": "contact-book"}
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ async def test_registered_profile_reaches_matching_read_model(spawn, infra, pref
 
     records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.PROFILE}", want=1)
     assert [r.key for r in records] == [pid.encode()]
-    assert decode(records[0].value).type == "mentorship.profile.profile_registered"
+    assert decode(records[0].value).type == "mentorship.profile.v2.profile_registered"
 
 
 async def test_bad_requests_get_problem_json_and_nothing_is_written(spawn, infra, prefix):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mentorship_contracts import Envelope, Topic, decode, encode
-from mentorship_contracts.profile import ProfileRegistered, ProfileSnapshot
+from mentorship_contracts.profile import ProfileFacts, ProfileRegisteredV2
 from mentorship_kit.outbox import OutboxRelay, new_document
 from mentorship_kit.runtime import ServiceRuntime
 from mentorship_kit.settings import ServiceSettings
@@ -17,9 +17,8 @@ from tests.support.kafka import eventually, produce, read_topic
 pytestmark = pytest.mark.integration
 
 
-def registered(pid: str, name: str = "Ada") -> Envelope[Any]:
-    profile = ProfileSnapshot(profile_id=pid, display_name=name, email=f"{pid}@example.org", roles=["mentee"])
-    return Envelope.wrap(ProfileRegistered(profile_id=pid, profile=profile), source="test")
+def registered(pid: str) -> Envelope[Any]:
+    return Envelope.wrap(ProfileRegisteredV2(profile_id=pid, facts=ProfileFacts(roles=["mentee"])), source="test")
 
 
 class CountingService:
@@ -29,10 +28,10 @@ class CountingService:
         self.runtime = ServiceRuntime(settings)
         self.fail_names = fail_names
         self.attempts: dict[str, int] = {}
-        self.runtime.consume("counter", Topic.PROFILE, {ProfileRegistered: self.on_registered})
+        self.runtime.consume("counter", Topic.PROFILE, {ProfileRegisteredV2: self.on_registered})
 
-    async def on_registered(self, event: Envelope[ProfileRegistered]) -> None:
-        name = event.data.profile.display_name
+    async def on_registered(self, event: Envelope[ProfileRegisteredV2]) -> None:
+        name = event.data.profile_id
         self.attempts[name] = self.attempts.get(name, 0) + 1
         if name in self.fail_names:
             raise RuntimeError(f"cannot handle {name}")
@@ -58,16 +57,16 @@ async def test_a_duplicate_delivery_has_one_effect(settings_for, infra, prefix):
 
 
 async def test_poison_goes_to_dead_letter_and_the_partition_moves_on(settings_for, infra, prefix):
-    svc = CountingService(settings_for(ServiceSettings, service_name="kit-dlt"), fail_names={"Poison"})
+    svc = CountingService(settings_for(ServiceSettings, service_name="kit-dlt"), fail_names={"p-bad"})
     await svc.runtime.start()
     topic = f"{prefix}{Topic.PROFILE}"
     try:
-        bad = registered("p-bad", name="Poison")
+        bad = registered("p-bad")
         await produce(infra.kafka_bootstrap, topic, encode(bad), key=b"same-key", headers=[("trace", b"abc")])
         await produce(infra.kafka_bootstrap, topic, b"\x00not json at all", key=b"same-key")
         await produce(infra.kafka_bootstrap, topic, encode(registered("p-good")), key=b"same-key")
         await eventually(lambda: svc.count("p-good"))
-        assert svc.attempts["Poison"] == svc.runtime.retry.max_attempts  # bounded retries
+        assert svc.attempts["p-bad"] == svc.runtime.retry.max_attempts  # bounded retries
 
         dead = await read_topic(infra.kafka_bootstrap, f"{topic}.dlt", want=2)
         assert len(dead) == 2
@@ -75,7 +74,7 @@ async def test_poison_goes_to_dead_letter_and_the_partition_moves_on(settings_fo
         headers = {k: v for k, v in first.headers}
         assert first.value == encode(bad) and first.key == b"same-key"
         assert headers["trace"] == b"abc"  # original headers kept
-        assert b"cannot handle Poison" in headers["dlt-error"]
+        assert b"cannot handle p-bad" in headers["dlt-error"]
         assert headers["dlt-attempts"] == str(svc.runtime.retry.max_attempts).encode()
         assert headers["dlt-original-topic"] == topic.encode()
         second_headers = {k: v for k, v in second.headers}

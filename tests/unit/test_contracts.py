@@ -13,7 +13,14 @@ from mentorship_contracts import (
     register_upcaster,
 )
 from mentorship_contracts import registry as registry_module
-from mentorship_contracts.profile import ProfileRegistered, ProfileSnapshot
+from mentorship_contracts.profile import (
+    ProfileRegistered,
+    ProfileRegisteredV2,
+    ProfileSnapshot,
+    ProfileState,
+    ProfileUpdated,
+    ProfileUpdatedV2,
+)
 
 
 def _profile(**kw):
@@ -22,15 +29,30 @@ def _profile(**kw):
 
 
 def test_envelope_round_trip_keeps_type_subject_and_data():
-    env = Envelope.wrap(ProfileRegistered(profile_id="p1", profile=_profile()), source="profile")
+    env = Envelope.wrap(ProfileState(profile_id="p1", version=1, profile=_profile()), source="profile")
     back = decode(encode(env))
-    assert isinstance(back.data, ProfileRegistered)
-    assert back.type == "mentorship.profile.profile_registered"
+    assert isinstance(back.data, ProfileState)
+    assert back.type == "mentorship.profile.profile_state"
     assert back.subject == "p1"
     assert back.specversion == "1.0"
     assert back.dataversion == 1
     assert back.correlationid == env.id  # a new event starts its own correlation
     assert back.data.profile.email == "ada@example.org"
+
+
+def test_version_1_profile_events_are_read_as_version_2_without_personal_data():
+    profile = _profile(job_title="Engineer", goals=[{"goal_id": "g1", "title": "Become a secret lead"}])
+    old = Envelope.wrap(ProfileRegistered(profile_id="p1", profile=profile), source="profile")
+    back = decode(encode(old))
+    assert isinstance(back.data, ProfileRegisteredV2) and back.dataversion == 2 and back.id == old.id
+    assert back.data.facts.roles == profile.roles
+    changed = ProfileUpdated(
+        profile_id="p1", changed_fields=["display_name"], changes={"display_name": "Ada"}, profile=profile
+    )
+    updated = decode(encode(Envelope.wrap(changed, source="profile")))
+    assert isinstance(updated.data, ProfileUpdatedV2) and updated.data.changed_fields == ["display_name"]
+    for text in (encode(back).decode(), encode(updated).decode()):
+        assert "ada@example.org" not in text and "Ada" not in text and "secret" not in text and "Engineer" not in text
 
 
 def test_follow_up_event_keeps_correlation_and_names_its_cause():

@@ -13,12 +13,13 @@ from .registry import (
     model_for,
     register_upcaster,
 )
-from .topics import DEAD_LETTER_SUFFIX, Topic, dead_letter_topic
+from .topics import DEAD_LETTER_SUFFIX, STATE_SUFFIX, Topic, dead_letter_topic, is_state_topic
 
 __all__ = [
     "CONTENT_TYPE",
     "DEAD_LETTER_SUFFIX",
     "SPEC_VERSION",
+    "STATE_SUFFIX",
     "Envelope",
     "EventData",
     "InvalidEvent",
@@ -30,6 +31,7 @@ __all__ = [
     "decode",
     "encode",
     "event",
+    "is_state_topic",
     "matching",
     "model_for",
     "notification",

@@ -1,8 +1,13 @@
-"""Events of the profile service (topic `profile.events`, key = profile id).
+"""Events of the profile service (topic `profile.events`, key = profile id), and the profile
+state (compacted topic `profile.state`, key = profile id).
 
-Personal data: ProfileRegistered and ProfileUpdated carry a person's name, work email and
-other profile fields, because matching, scheduling and notification keep read models of
-them. ProfileErased carries only the id: it tells every reader to forget that person.
+Personal data travels only on `profile.state`: `ProfileState` is a person's whole current profile,
+published after every change, and an erase publishes a tombstone (a record with a null value) that
+compaction turns into the removal of every earlier value of that person. The events on
+`profile.events` carry ids and non-personal facts from version 2 on (`ProfileRegisteredV2`,
+`ProfileUpdatedV2`); version 1 records, which carried the whole profile, are read as version 2
+through upcasters that drop the personal fields. ProfileErased carries only the id: it tells every
+reader to forget that person. See docs/decisions/personal-data-in-events.md.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from .envelope import EventData
-from .registry import event
+from .registry import event, register_upcaster
 from .text import NAME_MAX, SINGLE_LINE, Id, Key, Name, Text
 from .topics import Topic
 
@@ -175,7 +180,7 @@ class ProfileSnapshot(ValueModel):
 
 @event("mentorship.profile.profile_registered", topic=Topic.PROFILE, subject="profile_id", personal_data=("profile",))
 class ProfileRegistered(EventData):
-    """A person joined the platform; carries their whole profile."""
+    """A person joined the platform (version 1, no longer written: read as ProfileRegisteredV2)."""
 
     profile_id: Id
     profile: ProfileSnapshot
@@ -188,11 +193,99 @@ class ProfileRegistered(EventData):
     personal_data=("changes", "profile"),
 )
 class ProfileUpdated(EventData):
-    """Some profile fields changed; `changes` holds only the changed fields, `profile` the result."""
+    """Some profile fields changed (version 1, no longer written: read as ProfileUpdatedV2)."""
 
     profile_id: Id
     changed_fields: list[Name] = Field(max_length=100)
     changes: dict[Key, Any] = Field(max_length=100)
+    profile: ProfileSnapshot
+
+
+class ProfileFacts(ValueModel):
+    """The non-personal facts of a profile: what matching ranks on and what reports count.
+
+    No name, email, job title, department, manager, goals, directory id or notification
+    preferences: those travel only on `profile.state` (`ProfileState`)."""
+
+    roles: list[Role] = Field(min_length=1, max_length=2)
+    seniority: Seniority = Seniority.MID
+    years_experience: int = Field(default=0, ge=0, le=70)
+    skills: list[Skill] = Field(default_factory=list, max_length=50)
+    development_areas: list[Tag] = Field(default_factory=list, max_length=30)
+    languages: list[Annotated[str, StringConstraints(max_length=64), SINGLE_LINE]] = Field(
+        default_factory=lambda: ["en"], max_length=20
+    )
+    time_zone: TimeZoneName = "UTC"
+    availability: list[AvailabilityWindow] = Field(default_factory=list, max_length=50)
+    mentor_capacity: int | None = Field(default=None, ge=0, le=50)
+    mentoring_preferences: MentoringPreferences = Field(default_factory=MentoringPreferences)
+    active: bool = True
+
+    @classmethod
+    def of(cls, profile: ProfileSnapshot) -> ProfileFacts:
+        return cls.model_validate(profile_facts(profile.model_dump(mode="json")))
+
+
+def profile_facts(profile: dict[str, Any]) -> dict[str, Any]:
+    """The non-personal fields of a profile (as plain data)."""
+    return {name: profile[name] for name in ProfileFacts.model_fields if name in profile}
+
+
+@event("mentorship.profile.v2.profile_registered", topic=Topic.PROFILE, subject="profile_id", version=2)
+class ProfileRegisteredV2(EventData):
+    """A person joined the platform; carries their non-personal facts (names, emails: `profile.state`)."""
+
+    profile_id: Id
+    facts: ProfileFacts
+
+
+@event("mentorship.profile.v2.profile_updated", topic=Topic.PROFILE, subject="profile_id", version=2)
+class ProfileUpdatedV2(EventData):
+    """Some profile fields changed; `changed_fields` names them, `facts` holds the non-personal result."""
+
+    profile_id: Id
+    changed_fields: list[Name] = Field(max_length=100)
+    facts: ProfileFacts
+
+
+def _registered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2: the profile's personal fields are dropped, the non-personal facts kept."""
+    return {"profile_id": data["profile_id"], "facts": profile_facts(data.get("profile") or {})}
+
+
+def _updated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2: `changes` (values, possibly personal) and the profile's personal fields are dropped."""
+    return {
+        "profile_id": data["profile_id"],
+        "changed_fields": list(data.get("changed_fields") or []),
+        "facts": profile_facts(data.get("profile") or {}),
+    }
+
+
+register_upcaster(ProfileRegistered.event_type, ProfileRegisteredV2.event_type, _registered_v1_to_v2)
+register_upcaster(ProfileUpdated.event_type, ProfileUpdatedV2.event_type, _updated_v1_to_v2)
+
+
+@event(
+    "mentorship.profile.profile_state",
+    topic=Topic.PROFILE_STATE,
+    subject="profile_id",
+    personal_data=("profile",),
+    protection={
+        "profile": "on the compacted `profile.state` only (min.compaction.lag.ms 1 h, delete.retention.ms 1 day): "
+        "an erase publishes a tombstone (null value) for the key, and compaction removes every earlier value; "
+        "readers delete the person on the tombstone; dead letters of this topic carry no value",
+    },
+)
+class ProfileState(EventData):
+    """A person's whole current profile, after every change (compacted `profile.state`, key = profile id).
+
+    Read it like a table: the latest value per key is the person's profile; a tombstone (a record
+    with a null value) means the person was erased: delete what you hold about them. Compaction
+    keeps the latest value of every live person, so a new subscriber or a rebuild reads everyone."""
+
+    profile_id: Id
+    version: int = Field(ge=1, description="the profile's version: a higher one replaces a lower one")
     profile: ProfileSnapshot
 
 

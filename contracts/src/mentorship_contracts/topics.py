@@ -1,4 +1,5 @@
-"""Topic names: one topic per producing service's aggregate stream, keyed by aggregate id."""
+"""Topic names: one topic per producing service's aggregate stream, keyed by aggregate id, and
+compacted state topics (`*.state`: the latest value per key, a null value erases the key)."""
 
 from enum import StrEnum
 
@@ -8,6 +9,15 @@ class Topic(StrEnum):
     MATCHING = "matching.events"
     SCHEDULING = "scheduling.events"
     NOTIFICATION = "notification.events"
+    PROFILE_STATE = "profile.state"
+
+
+STATE_SUFFIX = ".state"
+
+
+def is_state_topic(topic: str) -> bool:
+    """A compacted topic read like a table (see `mentorship_kit.tables`)."""
+    return topic.endswith(STATE_SUFFIX)
 
 
 DEAD_LETTER_SUFFIX = ".dlt"

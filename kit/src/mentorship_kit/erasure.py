@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from mentorship_contracts import Envelope, decode
 
-from .outbox import OUTBOX, PENDING
+from .outbox import OUTBOX, PENDING, TOMBSTONE, OutboxItem, Tombstone
 
 
 def _blank(value: Any, keep: Collection[str]) -> Any:
@@ -55,16 +55,24 @@ def without_personal_data(envelope: Envelope[Any], keep: Collection[str] = ()) -
     return envelope.model_copy(update={"data": data.model_copy(update=changes)})
 
 
-def scrubbed_pending(doc: dict[str, Any], keep: Collection[str] = ()) -> list[Envelope[Any]] | None:
+def scrubbed_pending(doc: dict[str, Any], keep: Collection[str] = ()) -> list[OutboxItem] | None:
     """A document's unpublished events without personal data, or None when none carried any
-    (then nothing needs writing). Use with `outbox.with_replaced_events`."""
+    (then nothing needs writing). Use with `outbox.with_replaced_events`; tombstones stay as they are."""
     if not doc.get(PENDING) or not doc.get(OUTBOX):
         return None
-    events = [decode(entry["body"]) for entry in doc[OUTBOX]]
+    entries = doc[OUTBOX]
+    events: list[OutboxItem] = [
+        Tombstone(entry["topic"], entry["key"], entry["time"], entry["id"])
+        if entry.get("type") == TOMBSTONE
+        else decode(entry["body"])
+        for entry in entries
+    ]
     # An old version waiting in the outbox was read as the newest (its text dropped by the upcaster):
     # it must be written back too, or the stored old body would be published with its text.
-    upcast = any(_stored_type(entry) != e.type for entry, e in zip(doc[OUTBOX], events, strict=True))
-    scrubbed = [without_personal_data(e, keep) for e in events]
+    upcast = any(
+        not isinstance(e, Tombstone) and _stored_type(entry) != e.type for entry, e in zip(entries, events, strict=True)
+    )
+    scrubbed: list[OutboxItem] = [e if isinstance(e, Tombstone) else without_personal_data(e, keep) for e in events]
     return scrubbed if upcast or any(a is not b for a, b in zip(events, scrubbed, strict=True)) else None
 
 

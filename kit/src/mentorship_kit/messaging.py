@@ -13,7 +13,15 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from mentorship_contracts import CONTENT_TYPE, DEAD_LETTER_SUFFIX, Envelope, Topic, dead_letter_topic, encode
+from mentorship_contracts import (
+    CONTENT_TYPE,
+    DEAD_LETTER_SUFFIX,
+    Envelope,
+    Topic,
+    dead_letter_topic,
+    encode,
+    is_state_topic,
+)
 
 from .settings import KafkaClientSettings
 from .tracing import trace_headers
@@ -160,14 +168,39 @@ async def publish_envelope(producer: AIOKafkaProducer, topic: str, envelope: Env
 
 # --- the topic table: what services create at start and `mentorship topics plan|apply` provisions ----
 
-DAY_MS = 24 * 60 * 60 * 1000
+HOUR_MS = 60 * 60 * 1000
+DAY_MS = 24 * HOUR_MS
 EVENTS_RETENTION_MS = 30 * DAY_MS  # consumers down for weeks can still catch up; replay covers 30 days
 DEAD_LETTER_RETENTION_MS = 14 * DAY_MS  # two weeks to look at, fix and re-drive a dead letter
 
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     "events": {"cleanup.policy": "delete", "retention.ms": str(EVENTS_RETENTION_MS)},
     "dead letters": {"cleanup.policy": "delete", "retention.ms": str(DEAD_LETTER_RETENTION_MS)},
+    # State topics (`*.state`) are tables: the latest value per key is kept forever, so a rebuild or
+    # a new subscriber reads everyone after the event streams' retention. A tombstone (null value)
+    # removes every earlier value of its key at the next compaction (values stay at least an hour,
+    # so consumers see a change before it is compacted away) and itself stays a day, so a consumer
+    # down for less than that still sees the erase.
+    "state": {
+        "cleanup.policy": "compact",
+        "retention.ms": "-1",
+        "min.compaction.lag.ms": str(HOUR_MS),
+        "delete.retention.ms": str(DAY_MS),
+    },
 }
+
+
+def parse_topic_configs(text: str) -> dict[str, str]:
+    """'segment.ms=100,min.compaction.lag.ms=0' -> {'segment.ms': '100', ...} (settings overrides)."""
+    out: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ValueError(f"topic config {part!r}: expected name=value")
+        out[name.strip()] = value.strip()
+    return out
 
 
 def min_insync_replicas(replication_factor: int) -> int:
@@ -184,18 +217,32 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
 
 
-def topic_spec(name: str, partitions: int, replication_factor: int = 1) -> TopicSpec:
-    kind = "dead letters" if name.endswith(DEAD_LETTER_SUFFIX) else "events"
+def topic_kind(name: str) -> str:
+    if name.endswith(DEAD_LETTER_SUFFIX):
+        return "dead letters"
+    return "state" if is_state_topic(name) else "events"
+
+
+def topic_spec(
+    name: str, partitions: int, replication_factor: int = 1, state_overrides: Mapping[str, str] | None = None
+) -> TopicSpec:
+    """`state_overrides` change the configs of state topics (tests: a small `segment.ms` and
+    `min.compaction.lag.ms=0`, so compaction can be forced; see `KAFKA_STATE_TOPIC_CONFIGS`)."""
+    kind = topic_kind(name)
     configs = {**TOPIC_CONFIGS[kind], "min.insync.replicas": str(min_insync_replicas(replication_factor))}
+    if kind == "state" and state_overrides:
+        configs.update(state_overrides)
     return TopicSpec(name, kind, partitions, replication_factor, configs)
 
 
-def platform_topics(prefix: str, partitions: int, replication_factor: int = 1) -> list[TopicSpec]:
-    """Every topic of the platform: each event stream and its dead-letter topic."""
+def platform_topics(
+    prefix: str, partitions: int, replication_factor: int = 1, state_overrides: Mapping[str, str] | None = None
+) -> list[TopicSpec]:
+    """Every topic of the platform: each event stream and state topic, and its dead-letter topic."""
     names = TopicNames(prefix)
     out: list[TopicSpec] = []
     for topic in Topic:
-        out.append(topic_spec(names(topic.value), partitions, replication_factor))
+        out.append(topic_spec(names(topic.value), partitions, replication_factor, state_overrides))
         out.append(topic_spec(dead_letter_topic(names(topic.value)), partitions, replication_factor))
     return out
 

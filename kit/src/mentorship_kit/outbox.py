@@ -6,6 +6,10 @@ order with the aggregate id as key, then removes them. A crash between publish a
 re-publishes them; consumers absorb that (idempotent consumers). A lease on the document
 keeps two relay replicas from publishing the same aggregate at once, so per-key order holds.
 
+Besides events, an outbox carries tombstones (`Tombstone`): a record with the aggregate id as key
+and a null value, for a compacted state topic (e.g. `profile.state` on erase). They travel in the
+same array as the events, so per-key order holds for them too.
+
 Nothing blocks the outbox for good: `outbox_entries` refuses an event above `EVENT_MAX_BYTES`
 when the use case runs (422, nothing written), and an entry the producer or broker refuses for
 good (`UNPUBLISHABLE`: too large, corrupt, ...) is moved to the document's `outbox_dead` array
@@ -20,6 +24,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -94,7 +99,24 @@ class EventTooLarge(Problem):
         )
 
 
-def outbox_entries(events: Sequence[Envelope]) -> list[dict[str, Any]]:  # type: ignore[type-arg]
+TOMBSTONE = "tombstone"  # the `type` of an outbox entry that publishes a null value
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A record with a null value for a compacted state topic: at the next compaction every earlier
+    value of `key` goes, then (after the topic's `delete.retention.ms`) the tombstone itself."""
+
+    topic: str  # the contract topic, e.g. Topic.PROFILE_STATE
+    key: str
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+OutboxItem = Envelope | Tombstone  # type: ignore[type-arg]
+
+
+def outbox_entries(events: Sequence[OutboxItem]) -> list[dict[str, Any]]:
     """The outbox form of events; refuses (EventTooLarge) any that would never be published.
 
     Called while the use case builds its write, so a refusal leaves nothing written. Each entry
@@ -103,6 +125,19 @@ def outbox_entries(events: Sequence[Envelope]) -> list[dict[str, Any]]:  # type:
     entries = []
     trace_context = trace_headers()
     for e in events:
+        if isinstance(e, Tombstone):
+            entries.append(
+                {
+                    "id": e.id,
+                    "type": TOMBSTONE,
+                    "topic": str(e.topic),
+                    "key": e.key,
+                    "time": e.time,
+                    "body": None,
+                    "headers": {k: v.decode() for k, v in trace_context},
+                }
+            )
+            continue
         body = encode(e)
         headers = envelope_headers(e) + trace_context
         size = len(body) + len(e.subject.encode()) + sum(len(k) + len(v) for k, v in headers)
@@ -126,13 +161,13 @@ def outbox_entries(events: Sequence[Envelope]) -> list[dict[str, Any]]:  # type:
     return entries
 
 
-def new_document(document: dict[str, Any], events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
+def new_document(document: dict[str, Any], events: Sequence[OutboxItem]) -> dict[str, Any]:
     """A document to insert, carrying its first events."""
     entries = outbox_entries(events)
     return {**document, OUTBOX: entries, SEQ: len(entries), PENDING: bool(entries)}
 
 
-def with_replaced_events(update: dict[str, Any], events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
+def with_replaced_events(update: dict[str, Any], events: Sequence[OutboxItem]) -> dict[str, Any]:
     """Like `with_events`, but drops every unpublished event first (e.g. on erasure, when pending
     events carry personal data that must not be published any more)."""
     entries = outbox_entries(events)
@@ -142,7 +177,7 @@ def with_replaced_events(update: dict[str, Any], events: Sequence[Envelope]) -> 
     return out
 
 
-def with_events(update: dict[str, Any], events: Sequence[Envelope]) -> dict[str, Any]:  # type: ignore[type-arg]
+def with_events(update: dict[str, Any], events: Sequence[OutboxItem]) -> dict[str, Any]:
     """Add pending events to an update document (same single-document write as the change)."""
     if not events:
         return update
@@ -345,7 +380,8 @@ class OutboxRelay:
                 try:
                     topic = self.topics(entry["topic"])
                     stored_headers = [(k, v.encode()) for k, v in entry["headers"].items()]
-                    message = (entry["body"].encode(), entry["key"].encode())
+                    body = entry["body"]  # None: a tombstone (null value on a state topic)
+                    message = (None if body is None else body.encode(), entry["key"].encode())
                 except (KeyError, TypeError, AttributeError) as exc:  # not an entry we wrote: never publishable
                     set_aside[i].append((entry, exc))
                     continue

@@ -39,6 +39,7 @@ from .messaging import (
     kafka_failure_reason,
     missing_topics,
     new_producer,
+    parse_topic_configs,
     topic_spec,
 )
 from .metrics import (
@@ -58,6 +59,7 @@ from .outbox import OutboxRelay, outbox_indexes, set_event_max_bytes
 from .policy import Policy, policy
 from .problems import Problem, install_problem_handlers
 from .settings import ServiceSettings
+from .tables import Delete, TableConsumer, Upsert
 from .timers import TimerHandler, TimerLoop, Timers, timer_indexes
 from .tracing import StoreSpans, configure_tracing, flush_tracing
 from .usecase import EventFactory, UseCaseContext
@@ -135,6 +137,37 @@ class ServiceRuntime:
             name=name,
             topic=topic,
             handlers=handlers,
+            db=self.db,
+            dlt_producer=lambda: self.producer,
+            topics=self.topics,
+            retry=self.retry,
+            on_handled=self.wake_relay,
+        )
+        consumer.subscribe(self.broker)
+        self.consumers.append(consumer)
+        return consumer
+
+    def consume_table(
+        self,
+        name: str,
+        topic: str,
+        model: type[EventData],
+        *,
+        upsert: Upsert,
+        delete: Delete,
+        read_models: Sequence[str] = (),
+    ) -> TableConsumer:
+        """Read a compacted state topic like a table (see `mentorship_kit.tables`): `upsert(key,
+        envelope)` on a value, `delete(key, at)` on a tombstone. `read_models` as for `consume`: a
+        rebuild clears them and replays the topic, which holds everyone's current state."""
+        self._read_models[name] = list(read_models)
+        consumer = TableConsumer(
+            model=model,
+            upsert=upsert,
+            delete=delete,
+            service=self.service,
+            name=name,
+            topic=topic,
             db=self.db,
             dlt_producer=lambda: self.producer,
             topics=self.topics,
@@ -274,7 +307,15 @@ class ServiceRuntime:
         if s.kafka_create_topics:
             await ensure_topics(
                 s.kafka_bootstrap_servers,
-                [topic_spec(t, s.kafka_topic_partitions, s.kafka_replication_factor) for t in topics],
+                [
+                    topic_spec(
+                        t,
+                        s.kafka_topic_partitions,
+                        s.kafka_replication_factor,
+                        parse_topic_configs(s.kafka_state_topic_configs),
+                    )
+                    for t in topics
+                ],
                 options=self.kafka_options,
             )
         elif missing := await missing_topics(s.kafka_bootstrap_servers, topics, self.kafka_options):

@@ -93,6 +93,11 @@ class ServiceSettings(KafkaClientSettings):
     kafka_create_topics: bool = Field(
         default=True, description="Create missing topics at start; false: only check they exist (not ready if not)"
     )
+    kafka_state_topic_configs: str = Field(
+        default="",
+        description="Overrides of the state topics' configs when a service creates them, comma separated "
+        "name=value, e.g. 'segment.ms=200,min.compaction.lag.ms=0' (tests force compaction with these)",
+    )
     mongodb_uri: str = Field(
         default="mongodb://127.0.0.1:27017/",
         description="The store; <SERVICE>_MONGODB_URI (e.g. PROFILE_MONGODB_URI) overrides it for one service",
@@ -178,6 +183,13 @@ class ServiceSettings(KafkaClientSettings):
                 "OIDC_ISSUER needs OIDC_AUDIENCE: tokens issued for other applications of the "
                 "same identity provider must not be accepted"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _valid_state_topic_configs(self) -> ServiceSettings:
+        from .messaging import parse_topic_configs
+
+        parse_topic_configs(self.kafka_state_topic_configs)
         return self
 
     def check_secrets(self) -> None:

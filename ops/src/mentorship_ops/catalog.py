@@ -11,7 +11,7 @@ from typing import Any
 
 from faststream.specification import AsyncAPI
 
-from mentorship_contracts import Envelope, EventData, all_models
+from mentorship_contracts import Envelope, EventData, Topic, all_models
 from mentorship_contracts.registry import protection_of, superseded_by_upcast, upcast_target
 from mentorship_contracts.snapshots import SNAPSHOT_DIR
 
@@ -88,11 +88,19 @@ def _personal_data_section(type_: str, model: type[EventData]) -> str:
     older = superseded_by_upcast(type_)
     if older:
         links = ", ".join(f"[`{o}`]({o}.md)" for o in older)
-        lines.append(
-            f"\nReplaces {links}, whose records are read as this version. What people wrote stays in the "
-            f"{str(model.topic).split('.')[0]} service, readable through its API by those allowed; this event "
-            "only says that it exists (`has_...`) or why in a word (`reason_code`)."
-        )
+        if str(model.topic) == Topic.PROFILE:
+            lines.append(
+                f"\nReplaces {links}, whose records are read as this version (the upcaster drops the personal "
+                "fields). A person's name, email, job, manager, goals and preferences travel only on the "
+                "compacted `profile.state` ([`ProfileState`](mentorship.profile.profile_state.md)), where an "
+                "erase writes a tombstone."
+            )
+        else:
+            lines.append(
+                f"\nReplaces {links}, whose records are read as this version. What people wrote stays in the "
+                f"{str(model.topic).split('.')[0]} service, readable through its API by those allowed; this event "
+                "only says that it exists (`has_...`) or why in a word (`reason_code`)."
+            )
     return "\n".join(lines) + "\n\n"
 
 
@@ -142,7 +150,8 @@ def build_catalog(out: str | Path) -> list[Path]:
         )
         write(out / "openapi" / f"{name}.json", json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n")
         for c in runtime.consumers:
-            for type_ in c.handlers:
+            model = getattr(c, "model", None)  # a state topic's table consumer reads one type
+            for type_ in [*c.handlers, *([model.event_type] if model is not None else [])]:
                 consumers.setdefault(type_, []).append(f"{name} ({c.name})")
     for path in sorted(SNAPSHOT_DIR.glob("*.json")):
         shutil.copy(path, out / "schemas" / path.name)
@@ -191,7 +200,10 @@ def build_catalog(out: str | Path) -> list[Path]:
         "- AsyncAPI (from FastStream): " + ", ".join(f"[{s}](asyncapi/{s}.json)" for s in CATALOG_SERVICES) + "\n"
         "- OpenAPI: " + ", ".join(f"[{s}](openapi/{s}.json)" for s in CATALOG_SERVICES) + "\n"
         "- Dead letters: `<topic>.dlt`, original bytes, key and headers plus `dlt-error`, `dlt-attempts`, "
-        "`dlt-original-topic`, `dlt-original-partition`, `dlt-original-offset`, `dlt-consumer-group`.\n"
+        "`dlt-original-topic`, `dlt-original-partition`, `dlt-original-offset`, `dlt-consumer-group`; a state "
+        "topic's letters carry no value (`dlt-value-omitted: true`): replaying the topic recovers it.\n"
+        "- State topics (`*.state`, compacted, kept forever): read them like a table, the latest value per key "
+        "is the current state; a tombstone (null value) means erased: delete what you hold about that key.\n"
         "- Personal data (docs/decisions/personal-data-in-events.md): events carry ids and non-personal facts. "
         "A person's name, email and profile travel on the compacted `profile.state` topic (a tombstone on "
         "erasure); free text people write (messages, reasons, agendas, notes, comments, goal titles) stays "

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import time
 import uuid
 from collections import Counter
@@ -102,7 +103,8 @@ class Seen:
 
     @property
     def name(self) -> str:
-        return type(self.envelope.data).__name__
+        """The event's name whatever its version (`ProfileRegisteredV2` is a `ProfileRegistered`)."""
+        return re.sub(r"V\d+$", "", type(self.envelope.data).__name__)
 
 
 class EventWatcher:

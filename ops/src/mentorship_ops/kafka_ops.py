@@ -43,9 +43,13 @@ class DeadLetter:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a state topic's letter, whose value was left out (personal data)
     headers: dict[str, bytes]
     redriven: bool
+
+    @property
+    def value_omitted(self) -> bool:
+        return self.headers.get("dlt-value-omitted") == b"true"
 
     @property
     def error(self) -> str:

@@ -1,13 +1,15 @@
 """`mentorship topics plan|apply`: the platform's topics, for a platform team that provisions them.
 
   mentorship topics plan [--partitions N] [--replication N] [--json]
-      every topic (event streams and dead-letter topics) with partitions, replication, retention
-      and cleanup policy, from the kit's topic table (the one services use when they create topics)
+      every topic (event streams, compacted state topics such as profile.state, and dead-letter
+      topics) with partitions, replication, retention and cleanup policy, from the kit's topic table
+      (the one services use when they create topics)
   mentorship topics apply [--partitions N] [--replication N]
       creates the missing ones; reports existing ones whose partitions, replication or configs
       differ from the plan (they are left as they are: changing them is the operator's decision)
 
-Defaults: KAFKA_TOPIC_PARTITIONS [3], KAFKA_REPLICATION_FACTOR [1], KAFKA_TOPIC_PREFIX; the Kafka
+Defaults: KAFKA_TOPIC_PARTITIONS [3], KAFKA_REPLICATION_FACTOR [1], KAFKA_TOPIC_PREFIX,
+KAFKA_STATE_TOPIC_CONFIGS (overrides of the state topics' configs, as the services read it); the Kafka
 client reads the same KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_* variables as the services.
 """
 
@@ -25,7 +27,13 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from rich.console import Console
 from rich.table import Table
 
-from mentorship_kit.messaging import TopicSpec, ensure_topics, kafka_client_options, platform_topics
+from mentorship_kit.messaging import (
+    TopicSpec,
+    ensure_topics,
+    kafka_client_options,
+    parse_topic_configs,
+    platform_topics,
+)
 
 from .connection import locate_kafka
 
@@ -41,7 +49,13 @@ class Drift:
 
 
 def plan(prefix: str, partitions: int, replication_factor: int) -> list[TopicSpec]:
-    return platform_topics(prefix, partitions, replication_factor)
+    overrides = parse_topic_configs(os.environ.get("KAFKA_STATE_TOPIC_CONFIGS", ""))
+    return platform_topics(prefix, partitions, replication_factor, overrides)
+
+
+def _duration(ms: str) -> str:
+    hours = int(ms) / 3_600_000
+    return f"{hours / 24:g} days" if hours >= 24 else f"{hours:g} h"
 
 
 def _days(ms: str) -> str:
@@ -115,7 +129,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
         )
         return 0
     table = Table(title="Topics of the platform")
-    for col in ("topic", "kind", "partitions", "replication", "retention", "cleanup.policy", "min.insync.replicas"):
+    for col in (
+        "topic",
+        "kind",
+        "partitions",
+        "replication",
+        "retention",
+        "cleanup.policy",
+        "compaction (lag / tombstones kept)",
+        "min.insync.replicas",
+    ):
         table.add_column(col)
     for s in specs:
         table.add_row(
@@ -125,6 +148,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
             str(s.replication_factor),
             f"{_days(s.configs['retention.ms'])} (retention.ms={s.configs['retention.ms']})",
             s.configs["cleanup.policy"],
+            (
+                f"{_duration(s.configs['min.compaction.lag.ms'])} / {_duration(s.configs['delete.retention.ms'])}"
+                if "min.compaction.lag.ms" in s.configs
+                else "-"
+            ),
             s.configs["min.insync.replicas"],
         )
     console.print(table)

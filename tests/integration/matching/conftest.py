@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from matching_service.entrypoints.app import create
 from matching_service.settings import Settings
 from mentorship_contracts import Envelope, Topic, encode
-from mentorship_contracts.profile import ProfileRegistered, ProfileSnapshot
+from mentorship_contracts.profile import ProfileSnapshot, ProfileState
 from tests.support.inprocess import InProcess, in_process
 from tests.support.kafka import eventually
 from tests.support.processes import JWT_SECRET, token
@@ -60,14 +60,17 @@ def person(roles: list[str], **fields: Any) -> ProfileSnapshot:
 
 @pytest.fixture
 def register(infra, prefix) -> Callable[..., Any]:
-    """Publish profiles as ProfileRegistered events and wait until the read model has them."""
+    """Publish profiles on profile.state (ProfileState) and wait until the read model has them."""
 
     async def go(svc: Running, *profiles: ProfileSnapshot) -> list[str]:
         await publish(
             infra,
             prefix,
-            Topic.PROFILE,
-            [Envelope.wrap(ProfileRegistered(profile_id=p.profile_id, profile=p), source="profile") for p in profiles],
+            Topic.PROFILE_STATE,
+            [
+                Envelope.wrap(ProfileState(profile_id=p.profile_id, version=1, profile=p), source="profile")
+                for p in profiles
+            ],
         )
 
         async def all_there() -> bool:

@@ -3,7 +3,7 @@
 an introduction, an enrolment, suggestions) is erased by a ProfileErased on the profile topic;
 then no string of any document of any collection holds their name, email or free text, the other
 party's mentorship ended and the mentor's slot is free, no timer waits for them, a second erase
-changes nothing and a late ProfileUpdated brings nothing back."""
+changes nothing and a late ProfileState brings nothing back."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from matching_service.domain import LEFT_REASON
 from mentorship_contracts import Envelope, Topic, decode
-from mentorship_contracts.profile import ProfileErased, ProfileUpdated
+from mentorship_contracts.profile import ProfileErased, ProfileState
 from tests.support.kafka import eventually, read_topic
 from tests.support.processes import token
 from tests.support.scan import dump, found_in, outboxes_drained
@@ -132,16 +132,24 @@ async def test_an_erased_person_leaves_no_personal_data_in_matching(start_matchi
     after["processed_events"] = [d for d in after["processed_events"] if not d["_id"].endswith(again.id)]
     assert after == before
 
-    # --- a late ProfileUpdated (a retry, a re-driven dead letter) brings nothing back
+    # --- a late state of hers on profile.state (a retry, a replay before compaction) brings nothing
+    # back; a state of someone else published after it (one partition: read after it) tells it was read
     late = Envelope.wrap(
-        ProfileUpdated(
-            profile_id=erin.profile_id, changed_fields=["display_name"], changes={"display_name": NAME}, profile=erin
-        ),
+        ProfileState(profile_id=erin.profile_id, version=9, profile=erin),
         source="profile",
         time=erased.time + timedelta(minutes=5),
     )
-    await publish(infra, prefix, Topic.PROFILE, [late])
-    await eventually(lambda: handled(db, late), timeout=60)
+    after_it = person(["mentee"])
+    await publish(
+        infra,
+        prefix,
+        Topic.PROFILE_STATE,
+        [
+            late,
+            Envelope.wrap(ProfileState(profile_id=after_it.profile_id, version=1, profile=after_it), source="profile"),
+        ],
+    )
+    await eventually(lambda: svc.app.state.profiles.get(after_it.profile_id), timeout=60)
     assert await found_in(db, SECRETS) == []
     assert await svc.app.state.profiles.get(erin.profile_id) is None
 

@@ -1,4 +1,5 @@
-"""The profile read model from all profile events: idempotent, order-safe, replayable, forgets."""
+"""The profile read model from profile.state and the profile events: idempotent, order-safe,
+replayable, forgets."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ from mentorship_contracts.profile import (
     ProfileDeactivated,
     ProfileErased,
     ProfileReactivated,
-    ProfileRegistered,
     ProfileRoleAdded,
     ProfileRoleRemoved,
-    ProfileUpdated,
+    ProfileState,
 )
 from tests.support.kafka import eventually
 from tests.support.processes import token
@@ -37,13 +37,28 @@ async def test_all_profile_events_build_the_read_model_and_a_replay_builds_the_s
     )
     gone = person(["mentor"])
     pid, gid = p.profile_id, gone.profile_id
-    events = [
-        Envelope.wrap(ProfileRegistered(profile_id=pid, profile=p), source="profile", time=at(1)),
-        Envelope.wrap(
-            ProfileUpdated(profile_id=pid, changed_fields=["skills", "job_title"], changes={}, profile=changed),
+    roles_added = changed.model_copy(update={"roles": ["mentee", "mentor"], "mentor_capacity": 3})
+    mentor_only = roles_added.model_copy(update={"roles": ["mentor"]})
+
+    def state(profile, version: int, second: int) -> Envelope:
+        return Envelope.wrap(
+            ProfileState(profile_id=profile.profile_id, version=version, profile=profile),
             source="profile",
-            time=at(2),
-        ),
+            time=at(second),
+        )
+
+    # What the profile service publishes: the whole profile on profile.state after every change...
+    states = [
+        state(p, 1, 1),
+        state(changed, 2, 2),
+        state(roles_added, 3, 3),
+        state(roles_added.model_copy(update={"active": False}), 4, 4),
+        state(roles_added, 5, 5),
+        state(mentor_only, 6, 6),
+        state(gone, 1, 1),
+    ]
+    # ...and the events (ids and facts) on profile.events; the two topics are read independently.
+    events = [
         Envelope.wrap(
             ProfileRoleAdded(profile_id=pid, role="mentor", roles=["mentee", "mentor"], mentor_capacity=3),
             source="profile",
@@ -54,13 +69,11 @@ async def test_all_profile_events_build_the_read_model_and_a_replay_builds_the_s
         Envelope.wrap(
             ProfileRoleRemoved(profile_id=pid, role="mentee", roles=["mentor"]), source="profile", time=at(6)
         ),
-        Envelope.wrap(ProfileRegistered(profile_id=gid, profile=gone), source="profile", time=at(1)),
         Envelope.wrap(ProfileErased(profile_id=gid), source="profile", time=at(7)),
     ]
-    stale = Envelope.wrap(
-        ProfileUpdated(profile_id=pid, changed_fields=["skills"], changes={}, profile=p), source="profile", time=at(0)
-    )  # older than everything: must change nothing
-    await publish(infra, prefix, Topic.PROFILE, events + [events[1], events[7], stale, events[6]])
+    stale = state(p, 1, 0)  # older than everything: must change nothing
+    await publish(infra, prefix, Topic.PROFILE, events + [events[1], events[4], events[3]])
+    await publish(infra, prefix, Topic.PROFILE_STATE, states + [states[1], states[6], stale, states[5]])
 
     async def settled(app):
         doc = await app.app.state.profiles.get(pid)

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mentorship_contracts import Envelope, EventData, encode
-from mentorship_contracts.profile import NotificationPreferences, ProfileRegistered, ProfileSnapshot
+from mentorship_contracts.profile import NotificationPreferences, ProfileSnapshot, ProfileState
 from mentorship_ops.support import SmtpSink, free_port
 from notification_service.entrypoints.app import create
 from notification_service.settings import Settings
@@ -135,7 +135,7 @@ async def service(settings_for: Any, smtp: tuple[SmtpSink, int], infra: Any, pre
 
 def person(
     pid: str, name: str, tz: str = "UTC", *, roles: tuple[str, ...] = ("mentee",), prefs: dict[str, Any] | None = None
-) -> ProfileRegistered:
+) -> ProfileState:
     snapshot = ProfileSnapshot(
         profile_id=pid,
         display_name=name,
@@ -144,7 +144,7 @@ def person(
         time_zone=tz,
         notification_preferences=NotificationPreferences(**(prefs or {})),
     )
-    return ProfileRegistered(profile_id=pid, profile=snapshot)
+    return ProfileState(profile_id=pid, version=1, profile=snapshot)  # profile.state: the contact book's source
 
 
 async def known(svc: Running, *pids: str) -> None:

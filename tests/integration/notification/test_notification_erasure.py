@@ -3,7 +3,7 @@ other party, in-app items at both sides, webhook deliveries about her, a held qu
 a retrying delivery) is erased; then no string in any document of any collection of the
 service's database holds her name, address or the words used, the other party's inbox still
 lists its items (showing "a former member"), her timers are gone, a second erasure changes
-nothing and a later ProfileUpdated does not bring her back."""
+nothing and a later ProfileState does not bring her back."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from mentorship_contracts.matching import (
     MentorshipRequested,
     MentorshipStarted,
 )
-from mentorship_contracts.profile import ProfileErased, ProfileSnapshot, ProfileUpdated
+from mentorship_contracts.profile import ProfileErased, ProfileSnapshot, ProfileState
 from mentorship_contracts.scheduling import MilestoneReached, SessionScheduled
 from mentorship_kit.consumer import PROCESSED
 from mentorship_kit.timers import TIMERS
@@ -169,19 +169,21 @@ async def test_an_erased_person_leaves_nothing_readable_and_late_events_bring_no
     assert box.to(EMAIL) == [m for m in box.to(EMAIL) if m["X-Mentorship-Delivery"] != retrying_mail["_id"]]
     assert await found_in(service.runtime.db, FORGOTTEN) == []
 
-    # A second erasure changes nothing; a ProfileUpdated written before it (re-driven) or after does
+    # A second erasure changes nothing; a ProfileState written before it (replayed) or after does
     # not bring her back, nor does a late event about her.
     before = await eventually(lambda: settled_state(service), timeout=60)  # in-flight deliveries done first
     again = await service.send(ProfileErased(profile_id=ADA))
     await eventually(lambda: handled(service, again))
     assert await own_state(service) == before
     snapshot = ProfileSnapshot(profile_id=ADA, display_name=NAME, email=EMAIL, roles=["mentee"])
-    updated = await service.send(
-        ProfileUpdated(
-            profile_id=ADA, changed_fields=["display_name"], changes={"display_name": NAME}, profile=snapshot
-        )
+    # her state on profile.state again (a replay before compaction); someone's state after it (one
+    # partition: read after it) tells it was read
+    await service.send(ProfileState(profile_id=ADA, version=9, profile=snapshot))
+    other = ProfileSnapshot(
+        profile_id="after-ada", display_name="Someone Else", email="else@example.org", roles=["mentee"]
     )
-    await eventually(lambda: handled(service, updated))
+    await service.send(ProfileState(profile_id="after-ada", version=1, profile=other))
+    await known(service, "after-ada")
     late = await service.send(
         MentorshipRequested(
             mentorship_id="m-3",

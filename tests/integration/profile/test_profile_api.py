@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mentorship_contracts import Topic, decode
+from mentorship_contracts import Topic, decode, encode
 from tests.support.kafka import eventually, read_topic
 from tests.support.processes import token
 
@@ -164,11 +164,34 @@ async def test_every_endpoint_and_event_through_a_profile_life(spawn, infra, pre
     ]
     assert all(env.subject == "p-ada" and env.source == "profile" for _, env in ada_events)
     registered, upd1, upd2, added, removed, deactivated, reactivated, erased = (e.data for _, e in ada_events)
-    assert registered.profile.email == "Ada@Example.org" and registered.profile.goals[0].title == "Learn to lead"
-    assert upd1.changed_fields == ["job_title"] and upd1.changes == {"job_title": "Lead Analyst"}
-    assert upd1.profile.job_title == "Lead Analyst"
+    # v2 events: ids, changed field names and non-personal facts; the personal values are on profile.state
+    assert registered.facts.skills[0].name == "mathematics" and registered.facts.time_zone == "Europe/London"
+    assert upd1.changed_fields == ["job_title"]
     assert upd2.changed_fields == ["department", "manager_id"]
-    assert upd2.changes == {"department": "Ops", "manager_id": "p-bob"}
+    for _, env in ada_events:
+        text = encode(env).decode().lower()
+        for personal in ("ada@example.org", "lovelace", "analyst", "learn to lead", "research", "p-bob"):
+            assert personal not in text, (env.type, personal)
+    states = [
+        r
+        for r in await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.PROFILE_STATE}", want=10**9, timeout=3)
+        if r.key == b"p-ada"
+    ]
+    # the whole profile after every change (with its version), then a tombstone on erase
+    assert [decode(r.value).data.version if r.value is not None else None for r in states] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        None,
+    ]
+    first, second, third = (decode(r.value).data.profile for r in states[:3])
+    assert first.email == "Ada@Example.org" and first.goals[0].title == "Learn to lead"
+    assert second.job_title == "Lead Analyst"
+    assert (third.department, third.manager_id) == ("Ops", "p-bob")
     assert (added.role, added.roles, added.mentor_capacity) == ("mentor", ["mentee", "mentor"], 2)
     assert (removed.role, removed.roles) == ("mentor", ["mentee"])
     assert deactivated.reason == "parental leave"
@@ -258,7 +281,7 @@ async def test_bad_input_gets_4xx_naming_the_field_and_writes_nothing(spawn, inf
         assert r.headers["etag"] == '"1"'  # nothing half-written
 
     events = await events_of(infra, prefix, want=3, timeout=5)
-    assert [env.type for _, env in events] == ["mentorship.profile.profile_registered"] * 2
+    assert [env.type for _, env in events] == ["mentorship.profile.v2.profile_registered"] * 2
     assert await mongo[db_name(prefix)]["profiles"].count_documents({}) == 2
 
 

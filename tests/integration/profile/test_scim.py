@@ -17,8 +17,8 @@ from mentorship_contracts.profile import (
     ProfileDeactivated,
     ProfileErased,
     ProfileReactivated,
-    ProfileRegistered,
-    ProfileUpdated,
+    ProfileRegisteredV2,
+    ProfileUpdatedV2,
 )
 from tests.support.processes import token
 
@@ -207,18 +207,18 @@ async def test_the_directorys_writes_are_the_profiles_events(spawn, infra, prefi
     events = [env for key, env in await events_of(infra, prefix, want=8) if key == pid]
     kinds = [type(env.data) for env in events]
     assert kinds == [
-        ProfileRegistered,
+        ProfileRegisteredV2,
         ProfileDeactivated,
         ProfileReactivated,
-        ProfileUpdated,
-        ProfileUpdated,
-        ProfileUpdated,
+        ProfileUpdatedV2,
+        ProfileUpdatedV2,
+        ProfileUpdatedV2,
         ProfileErased,
     ], kinds
     registered, deactivated, _, title, manager, replaced, erased = (env.data for env in events)
-    assert registered.profile.external_id == "emp-42" and registered.profile.active is True
+    assert registered.facts.active is True  # v2: the directory id and the values travel on profile.state
     assert deactivated.reason == "deactivated in the directory"
-    assert title.changes == {"job_title": "Commodore"} and manager.changes == {"manager_id": None}
+    assert title.changed_fields == ["job_title"] and manager.changed_fields == ["manager_id"]
     assert set(replaced.changed_fields) == {"email", "display_name", "job_title", "external_id", "department"}
     assert erased.model_dump() == {"profile_id": pid}
 

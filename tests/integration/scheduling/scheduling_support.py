@@ -9,7 +9,7 @@ import httpx
 
 from mentorship_contracts import Envelope, EventData, Topic, decode, encode
 from mentorship_contracts.matching import Agreement, MentorshipEnded, MentorshipStarted
-from mentorship_contracts.profile import AvailabilityWindow, ProfileRegistered, ProfileSnapshot
+from mentorship_contracts.profile import AvailabilityWindow, ProfileSnapshot, ProfileState
 from tests.support.kafka import eventually, produce, read_topic
 from tests.support.processes import token
 
@@ -31,7 +31,7 @@ async def person(infra: Any, prefix: str, pid: str, tz: str, windows: list[tuple
         time_zone=tz,
         availability=[AvailabilityWindow(weekday=d, start=s, end=e) for d, s, e in windows],
     )
-    await publish(infra, prefix, ProfileRegistered(profile_id=pid, profile=snapshot))
+    await publish(infra, prefix, ProfileState(profile_id=pid, version=1, profile=snapshot))
 
 
 async def mentorship(

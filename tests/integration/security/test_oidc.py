@@ -203,11 +203,15 @@ async def test_first_sign_in_links_by_verified_email_creates_otherwise_and_maps_
         # groups: engineering maps to mentee, not admin
         assert (await http.get("/profiles", headers=bearer(alice_token))).status_code == 403
 
-        # The link travels as ProfileUpdated(external_id); matching's identity map picks it up.
+        # The link travels as ProfileUpdated(changed_fields=[external_id]) and on profile.state;
+        # matching's identity map picks it up.
         events = await settled_profile_events(infra, prefix, want=3)
         linked = [e for e in events if e.type.endswith("profile_updated")]
         assert linked and linked[0].data.changed_fields == ["external_id"]
-        assert linked[0].data.profile.external_id == "okta|00u-alice"
+        # the value itself travels on profile.state, with the whole profile
+        states = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.PROFILE_STATE}", want=10**9, timeout=3)
+        alice = [decode(r.value).data.profile for r in states if r.key == b"alice-hr-1" and r.value is not None]
+        assert alice[-1].external_id == "okta|00u-alice"
         async with httpx.AsyncClient(base_url=matching.url, timeout=15) as m:
 
             async def mapped() -> bool:

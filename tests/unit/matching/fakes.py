@@ -84,6 +84,8 @@ class FakeProfiles:
     async def upsert(self, profile: Any, event_time: datetime) -> bool:
         if profile.profile_id in self.erased:  # the tombstone keeps an erased person forgotten
             return False
+        if self.by_id.get(profile.profile_id) == profile.model_dump(mode="json"):
+            return False  # the same snapshot again (a redelivery) changes nothing, as in the store
         self.by_id[profile.profile_id] = profile.model_dump(mode="json")
         self.bumps += 1
         return True

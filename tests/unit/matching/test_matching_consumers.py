@@ -1,5 +1,6 @@
-"""The consumer registration, with FastStream's in-memory broker: a profile event published on the
-profile topic reaches the read model and the mentor's capacity (fakes behind it)."""
+"""The consumer registration, with FastStream's in-memory broker: a profile state published on
+`profile.state` and a profile event on the profile topic reach the read model and the mentor's
+capacity (fakes behind it)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from faststream.kafka import TestKafkaBroker
 from matching_service.entrypoints.consumers import register_consumers
 from matching_service.settings import Settings
 from mentorship_contracts import Envelope, Topic, encode
-from mentorship_contracts.profile import ProfileDeactivated, ProfileRegistered, ProfileSnapshot
+from mentorship_contracts.profile import ProfileDeactivated, ProfileSnapshot, ProfileState
 from mentorship_kit.runtime import ServiceRuntime
 
 from .fakes import world
@@ -55,10 +56,11 @@ async def test_a_profile_event_reaches_the_read_model_and_the_capacity() -> None
     runtime.db = MemoryDatabase()  # type: ignore[assignment]
     register_consumers(runtime, w.profiles, w.lifecycle, w.reviews, None)  # type: ignore[arg-type]
     topic = runtime.topics(Topic.PROFILE)
-    registered = Envelope.wrap(ProfileRegistered(profile_id="p1", profile=snapshot("p1")), source="profile")
+    registered = Envelope.wrap(ProfileState(profile_id="p1", version=1, profile=snapshot("p1")), source="profile")
     async with TestKafkaBroker(runtime.broker) as broker:
-        await broker.publish(encode(registered), topic=topic, key=b"p1")
-        await broker.publish(encode(registered), topic=topic, key=b"p1")  # a redelivery changes nothing
+        state_topic = runtime.topics(Topic.PROFILE_STATE)
+        await broker.publish(encode(registered), topic=state_topic, key=b"p1")
+        await broker.publish(encode(registered), topic=state_topic, key=b"p1")  # a redelivery changes nothing
         deactivated = Envelope.wrap(ProfileDeactivated(profile_id="p1"), source="profile")
         await broker.publish(encode(deactivated), topic=topic, key=b"p1")
     assert w.profiles.by_id["p1"]["display_name"] == "Ada"

@@ -1,5 +1,6 @@
 """In-memory profile repository: the same contract as `adapters.repository.ProfileRepository`
-(versions, unique email, tombstones), with the events of each write kept in `outbox`."""
+(versions, unique email, tombstones), with the events of each write kept in `outbox` and the
+states and tombstones for `profile.state` in `states`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from mentorship_contracts import Envelope
+from mentorship_contracts import Envelope, Topic
 from mentorship_contracts.profile import ProfileSnapshot
 from profile_service.adapters.repository import (
     EmailTaken,
@@ -28,6 +29,14 @@ class FakeProfileRepository:
         self.profiles: dict[str, StoredProfile] = {}
         self.erased: set[str] = set()
         self.outbox: list[Envelope[Any]] = []
+        self.states: list[Any] = []  # ProfileState envelopes and Tombstones, in order
+
+    def _keep(self, items: Sequence[Any]) -> None:
+        for item in items:
+            if isinstance(item, Envelope) and item.data.topic == Topic.PROFILE:
+                self.outbox.append(item)
+            else:
+                self.states.append(item)
 
     def _email_owner(self, profile: ProfileSnapshot) -> str | None:
         key = email_key(profile.email)
@@ -53,7 +62,7 @@ class FakeProfileRepository:
         if self._external_id_owner(profile) is not None:
             raise ExternalIdTaken()
         self.profiles[profile.profile_id] = StoredProfile(profile, 1, email_verified=email_verified, **(marks or {}))
-        self.outbox += events
+        self._keep(events)
 
     async def get(self, profile_id: str) -> StoredProfile | None:
         return self.profiles.get(profile_id)
@@ -79,14 +88,14 @@ class FakeProfileRepository:
         self.profiles[profile.profile_id] = replace(
             current, profile=profile, version=expected_version + 1, **(marks or {})
         )
-        self.outbox += events
+        self._keep(events)
         return True
 
-    async def erase(self, profile_id: str, events: Sequence[Envelope[Any]]) -> bool:
+    async def erase(self, profile_id: str, events: Sequence[Any]) -> bool:
         if self.profiles.pop(profile_id, None) is None:
             return False
         self.erased.add(profile_id)
-        self.outbox += events
+        self._keep(events)
         return True
 
     async def search(self, filters: SearchFilters, *, after: str | None, limit: int) -> list[StoredProfile]:

@@ -10,7 +10,7 @@ from mentorship_contracts.profile import (
     ProfileRoleAdded,
     ProfileRoleRemoved,
     ProfileSnapshot,
-    ProfileUpdated,
+    ProfileUpdatedV2,
     Role,
 )
 from profile_service import domain
@@ -72,10 +72,12 @@ def test_update_reports_only_changed_fields():
     change = domain.update(p, {"job_title": "Engineer", "skills": [{"name": "Python", "proficiency": 4}]})
     assert change.changed_fields == ["skills"]
     [event] = change.events
-    assert isinstance(event, ProfileUpdated)
+    assert isinstance(event, ProfileUpdatedV2)  # v2: names the fields, carries non-personal facts only
     assert event.changed_fields == ["skills"]
-    assert event.changes == {"skills": [{"name": "python", "proficiency": 4}]}
-    assert event.profile.skills[0].proficiency == 4
+    assert event.facts.skills[0].proficiency == 4
+    assert "job_title" not in event.model_dump() and "profile" not in event.model_dump()
+    [state] = [e for e in domain.with_state(change, 2) if e.topic == "profile.state"]
+    assert state.profile == change.profile and state.version == 2  # the whole profile: profile.state
 
 
 def test_update_that_changes_nothing_emits_nothing():
@@ -95,7 +97,8 @@ def test_preferences_merge_one_level_deep():
     p = person(mentoring_preferences={"topics": ["career"], "meeting_format": "video"})
     change = domain.update(p, {"mentoring_preferences": {"meeting_format": "chat"}})
     assert change.profile.mentoring_preferences.topics == ["career"]
-    assert change.events[0].changes == {"mentoring_preferences": {"topics": ["career"], "meeting_format": "chat"}}
+    assert change.events[0].changed_fields == ["mentoring_preferences"]
+    assert change.events[0].facts.mentoring_preferences.meeting_format == "chat"
 
 
 def test_capacity_needs_mentor_role_on_update_too():
@@ -137,5 +140,5 @@ def test_import_update_with_role_change_emits_role_event_then_update():
     change = domain.update(
         p, {"roles": ["mentee", "mentor"], "mentor_capacity": 3, "department": "Ops"}, allowed=domain.IMPORTABLE_FIELDS
     )
-    assert [type(e) for e in change.events] == [ProfileRoleAdded, ProfileUpdated]
+    assert [type(e) for e in change.events] == [ProfileRoleAdded, ProfileUpdatedV2]
     assert change.events[1].changed_fields == ["department", "mentor_capacity"]

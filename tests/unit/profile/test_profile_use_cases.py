@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mentorship_contracts.profile import ProfileErased, ProfileRegistered, ProfileRoleAdded, ProfileUpdated, Role
+from mentorship_contracts.profile import (
+    ProfileErased,
+    ProfileRegisteredV2,
+    ProfileRoleAdded,
+    ProfileState,
+    ProfileUpdatedV2,
+    Role,
+)
+from mentorship_kit.outbox import Tombstone
 from mentorship_kit.problems import Conflict, NotFound, Unprocessable
 from profile_service import domain
 from profile_service.application import PreconditionFailed, ProfileUseCases
@@ -42,8 +50,13 @@ async def test_register_then_change_emits_one_correlated_event_each(profiles, re
     changed = await profiles.update("p1", {"job_title": "Engineer"}, expected_version=1)
     assert changed.version == 2 and changed.profile.job_title == "Engineer"
     registered, updated = repo.outbox
-    assert isinstance(registered.data, ProfileRegistered) and registered.correlationid == "req-1"
-    assert isinstance(updated.data, ProfileUpdated) and updated.correlationid == updated.id
+    assert isinstance(registered.data, ProfileRegisteredV2) and registered.correlationid == "req-1"
+    assert isinstance(updated.data, ProfileUpdatedV2) and updated.correlationid == updated.id
+    # each write also publishes the whole current profile on profile.state, with the profile's version
+    assert [(type(s.data), s.data.version, s.data.profile.job_title) for s in repo.states] == [
+        (ProfileState, 1, None),
+        (ProfileState, 2, "Engineer"),
+    ]
     assert {e.source for e in repo.outbox} == {"profile"}
     assert registered.time.year == 2031  # the service's clock (movable in demos), not the wall clock
     assert fake.written == 2  # the relay is woken after each write that queued events
@@ -75,6 +88,8 @@ async def test_roles_and_erasure(profiles, repo):
     assert isinstance(repo.outbox[-1].data, ProfileRoleAdded)
     await profiles.erase("p1")
     assert isinstance(repo.outbox[-1].data, ProfileErased)
+    tombstone = repo.states[-1]  # profile.state: a null value, so compaction removes the person's states
+    assert isinstance(tombstone, Tombstone) and tombstone.key == "p1" and tombstone.topic == "profile.state"
     await profiles.erase("p1")  # erasing again is a no-op
     with pytest.raises(NotFound):
         await profiles.get("p1")
@@ -96,7 +111,7 @@ async def test_import_creates_updates_and_rejects_in_one_correlation(fake, repo,
     assert report.counts() == {"rows": 4, "created": 1, "updated": 1, "unchanged": 0, "rejected": 2, "held": 0}
     assert [m["type"] for m in messages].count("progress") == 2  # one per batch of two rows
     imported = repo.outbox[1:]
-    assert {type(e.data) for e in imported} == {ProfileUpdated, ProfileRegistered}
+    assert {type(e.data) for e in imported} == {ProfileUpdatedV2, ProfileRegisteredV2}
     assert {e.correlationid for e in imported} == {"import-1"}
     again = ImportReport()
     _ = [

@@ -11,7 +11,7 @@ from scheduling_service.settings import Settings
 async def test_consumers_timers_and_the_reminder_job_are_registered():
     runtime, scheduling = bootstrap(Settings(kafka_topic_prefix="unit."))
     try:
-        assert {c.name for c in runtime.consumers} == {"mentorships", "profiles"}
+        assert {c.name for c in runtime.consumers} == {"mentorships", "profile-state", "profiles"}
         assert runtime.context().timers is scheduling.ctx.timers
         timers = runtime._timer_handlers
         assert set(timers) == {REMINDER, CHECK_IN, INACTIVE}

@@ -9,7 +9,7 @@ from faststream.kafka import TestKafkaBroker
 
 from mentorship_contracts import Envelope, Topic, encode
 from mentorship_contracts.matching import Agreement, MentorshipStarted
-from mentorship_contracts.profile import ProfileRegistered, ProfileSnapshot
+from mentorship_contracts.profile import ProfileSnapshot, ProfileState
 from scheduling_service.application import CHECK_IN, SchedulingUseCases
 from scheduling_service.entrypoints.consumers import register_consumers
 from scheduling_service.settings import Settings
@@ -42,15 +42,15 @@ async def test_published_envelopes_reach_the_use_cases():
     ada = ProfileSnapshot(
         profile_id="ada", display_name="Ada", email="ada@example.org", roles=["mentee"], time_zone="Europe/Berlin"
     )
-    registered = Envelope.wrap(ProfileRegistered(profile_id="ada", profile=ada), source="profile", time=NOW)
+    registered = Envelope.wrap(ProfileState(profile_id="ada", version=1, profile=ada), source="profile", time=NOW)
     try:
         async with TestKafkaBroker(runtime.broker) as broker:
             await broker.publish(encode(started), topic=runtime.topics(Topic.MATCHING), key=b"m1")
-            await broker.publish(encode(registered), topic=runtime.topics(Topic.PROFILE), key=b"ada")
+            await broker.publish(encode(registered), topic=runtime.topics(Topic.PROFILE_STATE), key=b"ada")
             await broker.publish(encode(started), topic=runtime.topics(Topic.MATCHING), key=b"m1")  # again
     finally:
         await runtime.client.close()
     assert (await mentorships.get("m1"))["status"] == "active"
     assert len(fake.timers.pending(CHECK_IN)) == 1
     assert (await profiles.get("ada"))["time_zone"] == "Europe/Berlin"
-    assert {c.name for c in runtime.consumers} == {"mentorships", "profiles"}
+    assert {c.name for c in runtime.consumers} == {"mentorships", "profile-state", "profiles"}

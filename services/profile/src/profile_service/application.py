@@ -7,8 +7,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from mentorship_contracts import Topic
 from mentorship_contracts.profile import ProfileSnapshot, Role
 from mentorship_kit.oidc import Identity
+from mentorship_kit.outbox import OutboxItem, Tombstone
 from mentorship_kit.problems import Conflict, Forbidden, NotFound, Problem, Unprocessable
 from mentorship_kit.usecase import UseCaseContext
 
@@ -86,7 +88,7 @@ class ProfileUseCases:
         try:
             await self.profiles.add(
                 profile,
-                self.ctx.events.many([event], correlation_id=correlation_id),
+                self.ctx.events.many([event, domain.state(profile, 1)], correlation_id=correlation_id),
                 email_verified=by_admin,
                 marks=marks,
             )
@@ -176,8 +178,14 @@ class ProfileUseCases:
         )
 
     async def erase(self, profile_id: str, *, correlation_id: str | None = None) -> None:
-        """Right to be forgotten; erasing an erased profile again is a no-op."""
-        events = self.ctx.events.many([domain.erase(profile_id)], correlation_id=correlation_id)
+        """Right to be forgotten; erasing an erased profile again is a no-op.
+
+        ProfileErased tells every reader to forget the person; the tombstone on `profile.state`
+        makes compaction remove every earlier state of theirs (their name, email, goals, ...)."""
+        events: list[OutboxItem] = [
+            *self.ctx.events.many([domain.erase(profile_id)], correlation_id=correlation_id),
+            Tombstone(Topic.PROFILE_STATE, profile_id, time=self.ctx.clock.now()),
+        ]
         if await self.profiles.erase(profile_id, events):
             self.ctx.events_written()
             return
@@ -246,7 +254,7 @@ class ProfileUseCases:
             raise unprocessable(exc) from exc
         await self.profiles.add(
             profile,
-            self.ctx.events.many([event], correlation_id=correlation_id),
+            self.ctx.events.many([event, domain.state(profile, 1)], correlation_id=correlation_id),
             email_verified=identity.email_verified,
         )
         self.ctx.events_written()
@@ -282,7 +290,9 @@ class ProfileUseCases:
             if not change.changed:
                 return stored
             try:
-                events = self.ctx.events.many(change.events, correlation_id=correlation_id)
+                events = self.ctx.events.many(
+                    domain.with_state(change, stored.version + 1), correlation_id=correlation_id
+                )
                 saved = await self.profiles.save(
                     change.profile, stored.version, change.changed_fields, events, change.marks
                 )

@@ -41,5 +41,5 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Profile
     runtime.identities = ProfileIdentities(repository)
     runtime.indexes(INDEXES)
     runtime.outbox_collection(PROFILES)
-    runtime.produces(Topic.PROFILE)
+    runtime.produces(Topic.PROFILE, Topic.PROFILE_STATE)
     return runtime, app

@@ -18,12 +18,14 @@ from mentorship_contracts import EventData
 from mentorship_contracts.profile import (
     ProfileDeactivated,
     ProfileErased,
+    ProfileFacts,
     ProfileReactivated,
-    ProfileRegistered,
+    ProfileRegisteredV2,
     ProfileRoleAdded,
     ProfileRoleRemoved,
     ProfileSnapshot,
-    ProfileUpdated,
+    ProfileState,
+    ProfileUpdatedV2,
     Role,
 )
 
@@ -123,9 +125,21 @@ def check_profile(profile: ProfileSnapshot) -> None:
         raise ProfileRuleViolation("manager_id", "a person cannot be their own manager")
 
 
-def register(profile: ProfileSnapshot) -> ProfileRegistered:
+def register(profile: ProfileSnapshot) -> ProfileRegisteredV2:
+    """The event carries the non-personal facts only; the whole profile goes out as `state`."""
     check_profile(profile)
-    return ProfileRegistered(profile_id=profile.profile_id, profile=profile)
+    return ProfileRegisteredV2(profile_id=profile.profile_id, facts=ProfileFacts.of(profile))
+
+
+def state(profile: ProfileSnapshot, version: int) -> ProfileState:
+    """The person's whole current profile for the compacted `profile.state` topic, published after
+    every change of the profile (personal data travels only there; an erase publishes a tombstone)."""
+    return ProfileState(profile_id=profile.profile_id, version=version, profile=profile)
+
+
+def with_state(change: Change, version: int) -> list[EventData]:
+    """A change's events, followed by the new state when the profile itself changed."""
+    return [*change.events, state(change.profile, version)] if change.changed_fields else list(change.events)
 
 
 @dataclass(frozen=True)
@@ -156,7 +170,8 @@ def update(
     """Apply a partial update; only fields whose value really changes are reported.
 
     Role changes become ProfileRoleAdded/Removed (listed first, so readers see the role
-    before, e.g., a new mentor capacity); every other change goes into one ProfileUpdated.
+    before, e.g., a new mentor capacity); every other change goes into one ProfileUpdatedV2,
+    which names the changed fields and carries the non-personal facts (values: `profile.state`).
     A new email is verified only when an admin sets it: a person's own new address is not.
     """
     unknown = set(changes) - allowed
@@ -181,14 +196,7 @@ def update(
         events += _role_events(current, new)
     other = [name for name in changed if name != "roles"]
     if other:
-        events.append(
-            ProfileUpdated(
-                profile_id=new.profile_id,
-                changed_fields=other,
-                changes={name: after[name] for name in other},
-                profile=new,
-            )
-        )
+        events.append(ProfileUpdatedV2(profile_id=new.profile_id, changed_fields=other, facts=ProfileFacts.of(new)))
     marks = {"email_verified": by_admin} if email_key(new.email) != email_key(current.email) else {}
     return Change(new, changed, events, marks)
 

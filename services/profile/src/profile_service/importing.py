@@ -156,7 +156,9 @@ class ProfileImportUseCases:
                         report.unchanged += 1
                         continue
                     update_rows.append(row)
-                    events = self.ctx.events.many(change.events, correlation_id=correlation_id)
+                    events = self.ctx.events.many(
+                        domain.with_state(change, stored.version + 1), correlation_id=correlation_id
+                    )
                     updates.append(
                         PlannedUpdate(
                             stored.profile.profile_id, stored.version, change.profile, change.changed_fields, events
@@ -169,7 +171,7 @@ class ProfileImportUseCases:
                     self._external_id_is_free(profile, external_owners, first_row_of_external_id, row)
                     event = domain.register(profile)
                     new_rows.append(row)
-                    events = self.ctx.events.many([event], correlation_id=correlation_id)
+                    events = self.ctx.events.many([event, domain.state(profile, 1)], correlation_id=correlation_id)
                     new_profiles.append(NewProfile(profile, events, email_verified=True))  # HR is the source
             except domain.ProfileRuleViolation as exc:
                 report.rejections.append(row.reject(exc.field, exc.message))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from mentorship_contracts import Envelope, Topic
@@ -25,10 +26,9 @@ from mentorship_contracts.profile import (
     ProfileDeactivated,
     ProfileErased,
     ProfileReactivated,
-    ProfileRegistered,
     ProfileRoleAdded,
     ProfileRoleRemoved,
-    ProfileUpdated,
+    ProfileState,
 )
 from mentorship_contracts.scheduling import (
     CheckInOverdue,
@@ -49,8 +49,13 @@ from ..application import InsightsUseCases
 
 
 def register_consumers(runtime: ServiceRuntime, insights: InsightsUseCases) -> None:
-    async def on_snapshot(event: Envelope[ProfileRegistered] | Envelope[ProfileUpdated]) -> None:
+    # People's profiles come from the compacted `profile.state`; `profile.events` (no personal data
+    # from v2 on) patches roles and activity and drives the erasure, behind the same time guard.
+    async def on_state(profile_id: str, event: Envelope[ProfileState]) -> None:
         await insights.profile_snapshot(event.data.profile, event.time)
+
+    async def on_state_erased(profile_id: str, at: datetime) -> None:
+        await insights.profile_erased(profile_id, at)
 
     async def on_role_added(event: Envelope[ProfileRoleAdded]) -> None:
         changes: dict[str, Any] = {"roles": [str(r) for r in event.data.roles]}
@@ -74,8 +79,6 @@ def register_consumers(runtime: ServiceRuntime, insights: InsightsUseCases) -> N
         await insights.profile_erased(event.data.profile_id, event.time)
 
     profile: dict[Any, Any] = {
-        ProfileRegistered: on_snapshot,
-        ProfileUpdated: on_snapshot,
         ProfileRoleAdded: on_role_added,
         ProfileRoleRemoved: on_role_removed,
         ProfileDeactivated: on_deactivated,
@@ -113,7 +116,15 @@ def register_consumers(runtime: ServiceRuntime, insights: InsightsUseCases) -> N
 
     # Each consumer names what it builds; `pairs` and `event_refs` are built by two of them, so
     # both name them (a rebuild clears them once and replays every topic).
-    runtime.consume("profiles", Topic.PROFILE, profile, read_models=[PEOPLE])
+    runtime.consume_table(
+        "profile-state",
+        Topic.PROFILE_STATE,
+        ProfileState,
+        upsert=on_state,
+        delete=on_state_erased,
+        read_models=[PEOPLE],
+    )
+    runtime.consume("profiles", Topic.PROFILE, profile)
     runtime.consume("mentorships", Topic.MATCHING, matching, read_models=[PAIRS, PROGRAMS, ENROLMENTS, EVENT_REFS])
     runtime.consume("sessions", Topic.SCHEDULING, scheduling, read_models=[PAIRS, EVENT_REFS])
     runtime.consume("deliveries", Topic.NOTIFICATION, notification, read_models=[FAILURES])

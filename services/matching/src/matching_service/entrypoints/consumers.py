@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from mentorship_contracts import Envelope, Topic
@@ -9,10 +10,9 @@ from mentorship_contracts.profile import (
     ProfileDeactivated,
     ProfileErased,
     ProfileReactivated,
-    ProfileRegistered,
     ProfileRoleAdded,
     ProfileRoleRemoved,
-    ProfileUpdated,
+    ProfileState,
 )
 from mentorship_contracts.scheduling import SessionFeedbackSubmittedV2
 from mentorship_kit.runtime import ServiceRuntime
@@ -28,9 +28,15 @@ def register_consumers(
     reviews: ReviewUseCases,
     erasure: ErasureUseCases,
 ) -> None:
-    async def on_snapshot(event: Envelope[ProfileRegistered] | Envelope[ProfileUpdated]) -> None:
+    # People's profiles come from the compacted `profile.state` (the whole profile, names included);
+    # `profile.events` (ids and non-personal facts from v2 on) drives role and activity changes and
+    # the erasure. Both write through the read model's event-time guard, so their order does not matter.
+    async def on_state(profile_id: str, event: Envelope[ProfileState]) -> None:
         if await profiles.upsert(event.data.profile, event.time):
             await lifecycle.profile_changed(event.data.profile.model_dump(mode="json"))
+
+    async def on_state_erased(profile_id: str, at: datetime) -> None:
+        await profiles.erase(profile_id, at)
 
     async def on_role_added(event: Envelope[ProfileRoleAdded]) -> None:
         changes: dict[str, Any] = {"roles": [str(r) for r in event.data.roles]}
@@ -59,13 +65,19 @@ def register_consumers(
         await reviews.feedback_flag(event)
 
     handlers: dict[Any, Any] = {
-        ProfileRegistered: on_snapshot,
-        ProfileUpdated: on_snapshot,
         ProfileRoleAdded: on_role_added,
         ProfileRoleRemoved: on_role_removed,
         ProfileDeactivated: on_deactivated,
         ProfileReactivated: on_reactivated,
         ProfileErased: on_erased,
     }
-    runtime.consume("profile-read-model", Topic.PROFILE, handlers, read_models=[CANDIDATES])
+    runtime.consume_table(
+        "profile-state",
+        Topic.PROFILE_STATE,
+        ProfileState,
+        upsert=on_state,
+        delete=on_state_erased,
+        read_models=[CANDIDATES],
+    )
+    runtime.consume("profile-read-model", Topic.PROFILE, handlers)
     runtime.consume("session-feedback", Topic.SCHEDULING, {SessionFeedbackSubmittedV2: on_feedback})

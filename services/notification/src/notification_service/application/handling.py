@@ -21,6 +21,11 @@ class EventHandling(ContactWaiting):
         await self.contacts.apply_snapshot(profile, as_of)
         await self.contact_arrived(profile.profile_id)
 
+    async def contact_removed(self, profile_id: str, as_of: datetime) -> None:
+        """A tombstone on `profile.state`: the person was erased (ProfileErased does the rest)."""
+        await self.contacts.erase(profile_id, as_of)
+        await self.contact_arrived(profile_id)  # held messages for them now fail as "recipient erased"
+
     async def contact_active(self, profile_id: str, active: bool, as_of: datetime) -> None:
         await self.contacts.set_active(profile_id, active, as_of)
 

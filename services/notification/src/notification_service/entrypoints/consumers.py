@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from mentorship_contracts import Envelope, Topic, all_models
@@ -9,8 +10,7 @@ from mentorship_contracts.profile import (
     ProfileDeactivated,
     ProfileErased,
     ProfileReactivated,
-    ProfileRegistered,
-    ProfileUpdated,
+    ProfileState,
 )
 from mentorship_kit.runtime import ServiceRuntime
 
@@ -24,8 +24,13 @@ def source_event_types() -> dict[str, Any]:
 
 
 def register_consumers(runtime: ServiceRuntime, app: NotificationUseCases) -> None:
-    async def on_snapshot(event: Envelope[ProfileRegistered | ProfileUpdated]) -> None:
+    # The contact book (names, addresses, preferences) comes from the compacted `profile.state`;
+    # `profile.events` carries no personal data from v2 on and drives activity and the erasure.
+    async def on_state(profile_id: str, event: Envelope[ProfileState]) -> None:
         await app.contact_changed(event.data.profile, event.time)
+
+    async def on_state_erased(profile_id: str, at: datetime) -> None:
+        await app.contact_removed(profile_id, at)
 
     async def on_deactivated(event: Envelope[ProfileDeactivated]) -> None:
         await app.contact_active(event.data.profile_id, False, event.time)
@@ -37,13 +42,19 @@ def register_consumers(runtime: ServiceRuntime, app: NotificationUseCases) -> No
         await app.forget(event.data.profile_id, event.time)
 
     profile_handlers: dict[Any, Any] = {
-        ProfileRegistered: on_snapshot,
-        ProfileUpdated: on_snapshot,
         ProfileDeactivated: on_deactivated,
         ProfileReactivated: on_reactivated,
         ProfileErased: on_erased,
     }
-    runtime.consume("contacts", Topic.PROFILE, profile_handlers, read_models=[CONTACTS])
+    runtime.consume_table(
+        "contact-book",
+        Topic.PROFILE_STATE,
+        ProfileState,
+        upsert=on_state,
+        delete=on_state_erased,
+        read_models=[CONTACTS],
+    )
+    runtime.consume("contacts", Topic.PROFILE, profile_handlers)
 
     models = source_event_types().values()
     for name, topic in (("matching-events", Topic.MATCHING), ("scheduling-events", Topic.SCHEDULING)):

@@ -9,7 +9,8 @@ One document per person:
 (`email_verified` missing, as on documents written before it existed, counts as not verified.)
 Every change is one conditional single-document write on (_id, version) that also carries
 the events it causes. After erasure only a tombstone remains:
-  {_id, email_key: "erased:<id>", external_key: "erased:<id>", erased: true, version, outbox: [ProfileErased]}
+  {_id, email_key: "erased:<id>", external_key: "erased:<id>", erased: true, version,
+   outbox: [ProfileErased, a null value for profile.state]}
 (the keys are replaced, not removed, because a unique index counts a missing key as a value; for
 the same reason a profile without an external id gets a placeholder key of its own: FerretDB has
 no partial indexes).
@@ -29,7 +30,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 from mentorship_contracts import Envelope
 from mentorship_contracts.profile import ProfileSnapshot
 from mentorship_kit.mongo import Indexes
-from mentorship_kit.outbox import new_document, with_events, with_replaced_events
+from mentorship_kit.outbox import OutboxItem, new_document, with_events, with_replaced_events
 
 from ..domain import email_key, external_key, external_key_of
 
@@ -242,10 +243,10 @@ class ProfileRepository:
             raise
         return result.modified_count == 1
 
-    async def erase(self, profile_id: str, events: Sequence[Envelope[Any]]) -> bool:
+    async def erase(self, profile_id: str, events: Sequence[OutboxItem]) -> bool:
         """Replace the document by a tombstone; False when there was no live profile.
 
-        Unpublished events are dropped with the rest: they carry the personal data being
+        Unpublished events (and states) are dropped with the rest: they carry the personal data being
         erased, and ProfileErased tells every reader to forget whatever did get out.
         """
         result = await self.coll.update_one(

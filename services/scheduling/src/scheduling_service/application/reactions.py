@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 from typing import Any
 
 from mentorship_contracts import Envelope, as_newest
@@ -67,3 +68,7 @@ class EventReactions(SessionUseCases):
             event.time,
             external_id=p.external_id,
         )
+
+    async def profile_removed(self, profile_id: str, at: datetime) -> None:
+        """A tombstone on `profile.state`: the person was erased (ProfileErased does the rest)."""
+        await self.profiles.erase(profile_id, at)

@@ -11,7 +11,7 @@ from mentorship_contracts.matching import (
     MentorshipEndedV2,
     MentorshipStartedV2,
 )
-from mentorship_contracts.profile import ProfileErased, ProfileRegistered, ProfileUpdated
+from mentorship_contracts.profile import ProfileErased, ProfileState
 from mentorship_kit.runtime import ServiceRuntime
 
 from ..adapters.read_models import PROFILES
@@ -29,9 +29,14 @@ def register_consumers(runtime: ServiceRuntime, scheduling: SchedulingUseCases) 
     # Not a pure read model: the mentorship documents also hold milestones and session
     # bookkeeping owned here, so a rebuild must not clear them.
     runtime.consume("mentorships", Topic.MATCHING, mentorships)
-    profiles: dict[Any, Any] = {
-        ProfileRegistered: scheduling.profile_changed,
-        ProfileUpdated: scheduling.profile_changed,
-        ProfileErased: scheduling.profile_erased,
-    }
-    runtime.consume("profiles", Topic.PROFILE, profiles, read_models=[PROFILES])
+    # Time zones and availability come from the compacted `profile.state` (a rebuild reads everyone
+    # there after the event streams' retention); `profile.events` drives the erasure.
+    runtime.consume_table(
+        "profile-state",
+        Topic.PROFILE_STATE,
+        ProfileState,
+        upsert=lambda _key, event: scheduling.profile_changed(event),
+        delete=scheduling.profile_removed,
+        read_models=[PROFILES],
+    )
+    runtime.consume("profiles", Topic.PROFILE, {ProfileErased: scheduling.profile_erased})
