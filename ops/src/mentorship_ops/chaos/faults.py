@@ -23,6 +23,8 @@ from .. import kafka_ops
 from .fleet import Fleet, Replica
 from .infra import OwnInfra
 
+LAG_NOISE = 5  # records of lag, over all groups, that steady load keeps in flight anyway
+
 
 @dataclass
 class Fault:
@@ -50,7 +52,7 @@ class LagSample:
     total: int | None  # None: the broker did not answer
 
 
-def poison_records(prefix: str, rng: random.Random, kind: str) -> Poison:
+def poison_records(prefix: str, rng: random.Random, kind: str, pair: tuple[str, str] | None = None) -> Poison:
     tag = uuid.uuid4().hex[:12]
     now = datetime.now(UTC).isoformat()
     if kind == "bad-json":
@@ -76,7 +78,9 @@ def poison_records(prefix: str, rng: random.Random, kind: str) -> Poison:
         return Poison(
             kind, prefix + Topic.PROFILE, f"poison-{tag}".encode(), json.dumps(doc).encode(), time.time(), True
         )
-    # handler-failure: a valid event no handler can store (an integer beyond 64 bits)
+    # handler-failure: a valid event between two real people that no handler can take: a session at
+    # the very end of year 9999 (its calendar invite's end overflows)
+    mentee, mentor = pair or (f"poison-{tag}-mentee", f"poison-{tag}-mentor")
     doc = {
         "id": f"poison-{tag}",
         "type": "mentorship.scheduling.session_scheduled",
@@ -85,19 +89,19 @@ def poison_records(prefix: str, rng: random.Random, kind: str) -> Poison:
         "time": now,
         "specversion": "1.0",
         "datacontenttype": "application/json",
-        "dataschema": "urn:mentorship:scheduling.session_scheduled:1",
+        "dataschema": "urn:mentorship:events:mentorship.scheduling.session_scheduled:v1",
         "dataversion": 1,
         "correlationid": f"poison-{tag}",
         "data": {
             "mentorship_id": f"poison-{tag}",
             "session_id": f"poison-{tag}",
-            "mentor_id": f"poison-{tag}-mentor",
-            "mentee_id": f"poison-{tag}-mentee",
+            "mentor_id": mentor,
+            "mentee_id": mentee,
             "ical_uid": f"poison-{tag}",
-            "sequence": 2**70,
-            "start": now,
-            "duration_minutes": 60,
-            "scheduled_by": f"poison-{tag}-mentee",
+            "sequence": 0,
+            "start": "9999-12-31T23:00:00+00:00",
+            "duration_minutes": 480,
+            "scheduled_by": mentee,
         },
     }
     return Poison(
@@ -118,6 +122,7 @@ class Chaos:
     restarts: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     allowed: tuple[str, ...] = ("replica", "broker", "store", "poison")
+    pick_pair: Any = None  # () -> (mentee id, mentor id) of two real people, for the handler-failure poison
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed * 7919 + 1)
@@ -142,13 +147,15 @@ class Chaos:
 
     def settle_recoveries(self, drained_at: float | None) -> None:
         """For each fault: seconds until the first sample whose lag is at or below the level sampled
-        just before it (or zero); the drain at the end counts if nothing earlier."""
+        just before it (or LAG_NOISE, what a loaded platform carries anyway); the drain at the end
+        counts if nothing earlier."""
         for fault in self.faults:
             before = [s for s in self.lag if s.at <= fault.at and s.total is not None]
             fault.lag_before = before[-1].total if before else 0
             start = fault.back_at or fault.at
             after = [s for s in self.lag if s.at > start and s.total is not None]
-            hit = next((s for s in after if s.total is not None and s.total <= (fault.lag_before or 0)), None)
+            level = max(fault.lag_before or 0, LAG_NOISE)
+            hit = next((s for s in after if s.total is not None and s.total <= level), None)
             if hit is not None:
                 fault.recovered_s = hit.at - fault.at
             elif drained_at is not None:
@@ -189,7 +196,8 @@ class Chaos:
             self.problems.append(f"{label} did not come back: {exc}"[:400])
 
     async def plant(self, kind: str) -> None:
-        poison = poison_records(self.prefix, self.rng, kind)
+        pair = self.pick_pair() if self.pick_pair is not None else None
+        poison = poison_records(self.prefix, self.rng, kind, pair)
         producer = AIOKafkaProducer(bootstrap_servers=self.infra.kafka, **kafka_client_options())
         try:
             await producer.start()

@@ -120,6 +120,11 @@ async def check(
                 bucket = f.lost if n == 0 else f.duplicates
                 f.note(bucket, "published pair not started once", f"run {pub['run_id']} {mentee}/{mentor}: {n}")
     f.figures["publishes"] = len(ledger.publishes)
+    for program_id, run_id in ledger.stuck_runs:
+        r = await load.call("matching", "GET", f"/programs/{program_id}/runs/{run_id}", as_=load.admin(), patience=30)
+        status = r.json().get("status") if r is not None else "unreadable"
+        if status not in ("done", "failed", "published"):
+            f.note(f.other, "cohort run never finished", f"run {run_id} still {status!r} after the drain")
 
     # --- reminders and check-ins ------------------------------------------------------------------
     offsets = (1440, 60)
@@ -174,7 +179,7 @@ async def check(
         states: Counter[str] = Counter()
         async for d in deliveries.find({}, {"state": 1, "channel": 1, "reason": 1, "last_error": 1}):
             states[d["state"]] += 1
-            if d["state"] in ("pending", "sending", "failed"):
+            if d["state"] in ("pending", "sending", "failed") and not str(d["_id"]).startswith("poison-"):
                 f.note(f.lost, f"delivery {d['state']}", f"{d['_id']}: {str(d.get('last_error') or '')[:120]}")
         f.figures["deliveries"] = dict(states)
         if ledger.webhook_endpoint:

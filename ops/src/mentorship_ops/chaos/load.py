@@ -59,6 +59,7 @@ class Ledger:
     completed: set[str] = field(default_factory=set)
     feedback: set[tuple[str, str]] = field(default_factory=set)  # (session_id, author)
     webhook_endpoint: str | None = None
+    stuck_runs: list[tuple[str, str]] = field(default_factory=list)  # (program_id, run_id) never finished
     errors: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -283,7 +284,7 @@ class Load:
 
             run = await self.eventually(finished, timeout=90)
             if run is None:
-                self.ledger.errors["cohort run never finished (stuck in running)"] += 1
+                self.ledger.stuck_runs.append((program_id, run_id))
                 return
             if run["status"] != "done":
                 self.ledger.errors[f"cohort run failed: {str(run.get('error'))[:80]}"] += 1
@@ -327,6 +328,7 @@ class Load:
                 if r is not None:
                     self.ledger.accepted.add(mid)
                     self.promise("accepted", "matching", f"/mentorships/{mid}", state=["active", "completed", "ended"])
+                    self.promise("known to scheduling", "scheduling", f"/mentorships/{mid}", status=["active"])
                     return mid
             else:
                 r = await self.call(
@@ -343,13 +345,15 @@ class Load:
     async def book(self, mid: str, mentee: str) -> None:
         me = self.token(mentee, "mentee")
 
+        last: list[int] = []
+
         async def slots() -> list[dict[str, Any]] | None:
             r = await self.call(
                 "scheduling",
                 "GET",
                 f"/mentorships/{mid}/slots",
                 as_=me,
-                ok=(200,),
+                ok=(200, 404, 409),
                 patience=20,
                 params={
                     "count": 2,
@@ -357,11 +361,14 @@ class Load:
                     "from": (self.fleet.now() + timedelta(hours=self.rng.randint(3, 40))).isoformat(),
                 },
             )
-            return r.json()["slots"] if r is not None else None
+            if r is None:
+                return None
+            last[:] = [r.status_code]
+            return r.json()["slots"] if r.status_code == 200 else None
 
         proposed = await self.eventually(slots, timeout=120)
         if not proposed:
-            self.ledger.errors["no slot (scheduling never knew the mentorship)"] += 1
+            self.ledger.errors[f"no slot within 120 s (last answer {last or 'none'})"] += 1
             return
         try:
             r = await self.call(
@@ -425,6 +432,14 @@ class Load:
 
     # --- the run --------------------------------------------------------------------------------
     async def setup(self) -> None:
+        admin = {
+            "profile_id": f"{self.run_tag}-admin",
+            "email": f"{self.run_tag}-admin@chaos.mentorship.local",
+            "display_name": "Program Admin",
+            "roles": ["mentee"],
+            "time_zone": "Europe/London",
+        }
+        await self.call("profile", "POST", "/profiles", as_=self.admin(), json=admin)
         r = await self.call(
             "notification",
             "POST",
@@ -469,25 +484,34 @@ class Load:
                 self.ledger.errors[f"load step raised {type(exc).__name__}: {str(exc)[:100]}"] += 1
                 await asyncio.sleep(1)
 
-    async def clock_mover(self, every: float) -> None:
-        """Every `every` seconds, one day and some hours pass for every replica."""
+    async def clock_mover(self, every: float, hours: tuple[int, ...]) -> None:
+        """Every `every` seconds, one of `hours` passes for every replica."""
         while not self._stop.is_set():
             try:
                 await asyncio.wait_for(self._stop.wait(), every)
             except TimeoutError:
-                await self.fleet.advance(timedelta(hours=self.rng.choice([20, 26, 30])))
+                await self.fleet.advance(timedelta(hours=self.rng.choice(hours)))
                 await self.hold_past_sessions()
 
-    async def run(self, duration: float, clock_every: float = 15.0) -> None:
+    async def run(
+        self, duration: float, clock_every: float = 15.0, clock_hours: tuple[int, ...] = (20, 26, 30)
+    ) -> None:
         await self.setup()
         tasks = [asyncio.create_task(self.worker()) for _ in range(self.workers)]
-        tasks.append(asyncio.create_task(self.clock_mover(clock_every)))
+        tasks.append(asyncio.create_task(self.clock_mover(clock_every, clock_hours)))
         try:
             await asyncio.wait_for(self._stop.wait(), duration)
         except TimeoutError:
             pass
         self._stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def pick_pair(self) -> tuple[str, str] | None:
+        """A real mentee and mentor (not erased), for a planted record that must reach a handler."""
+        alive = [(pid, row) for pid, row in self.ledger.people.items() if pid not in self.ledger.erased]
+        mentees = [pid for pid, row in alive if row["roles"] == ["mentee"]]
+        mentors = [pid for pid, row in alive if row["roles"] == ["mentor"]]
+        return (mentees[0], mentors[0]) if mentees and mentors else None
 
     async def close(self) -> None:
         await self.http.aclose()

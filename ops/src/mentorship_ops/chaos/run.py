@@ -4,6 +4,7 @@ one table. `run_chaos(...)` returns the findings (the CLI and the test read them
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import tempfile
 import time
@@ -79,9 +80,12 @@ async def run_chaos(
     faults: tuple[str, ...] = ("replica", "broker", "store", "poison"),
     workers: int = 3,
     clock_every: float = 15.0,
+    clock_hours: tuple[int, ...] = (20, 26, 30),
     keep: bool = False,
     log: Any = print,
 ) -> Outcome:
+    # the broker is killed on purpose: aiokafka's connection errors meanwhile are expected noise
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     own_dir = state_dir is None
     root = state_dir or Path(tempfile.mkdtemp(prefix="mentorship-chaos-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -107,11 +111,11 @@ async def run_chaos(
         await fleet.start()
         log(f"[chaos] platform up in {time.monotonic() - t0:.0f} s; load and faults for {duration:.0f} s (seed {seed})")
         load = Load(fleet, seed=seed, jwt_secret=JWT_SECRET, webhook_url=receiver.url, workers=workers)
-        chaos = Chaos(infra, fleet, prefix, seed, allowed=faults)
+        chaos = Chaos(infra, fleet, prefix, seed, allowed=faults, pick_pair=load.pick_pair)
         monitor = asyncio.create_task(chaos.monitor())
         began = time.monotonic()
         injector = asyncio.create_task(chaos.run(duration))
-        await load.run(duration, clock_every=clock_every)
+        await load.run(duration, clock_every=clock_every, clock_hours=clock_hours)
         injector.cancel()
         await asyncio.gather(injector, return_exceptions=True)
         log("[chaos] load stopped; bringing back whatever is down")
