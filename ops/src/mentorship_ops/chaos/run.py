@@ -38,6 +38,7 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     load_errors: dict[str, int] = field(default_factory=dict)
     state_dir: str = ""
+    load: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -150,6 +151,15 @@ async def run_chaos(
             problems=chaos.problems,
             load_errors=dict(load.ledger.errors),
             state_dir=str(root),
+            load={
+                "people": len(load.ledger.people),
+                "erased": len(load.ledger.erased),
+                "accepted": len(load.ledger.accepted),
+                "declined": len(load.ledger.declined),
+                "sessions": len(load.ledger.sessions),
+                "cancelled": len(load.ledger.cancelled),
+                "completed": len(load.ledger.completed),
+            },
         )
         if drain is None:
             outcome.problems.append("the lag did not drain within 240 s of the load's end")
@@ -175,6 +185,12 @@ def print_outcome(o: Outcome) -> None:
         ["reminders / check-ins fired", f"{f.figures.get('reminders', 0)} / {f.figures.get('check-ins', 0)}"],
         ["emails / webhook deliveries", f"{f.figures.get('emails', 0)} / {f.figures.get('webhooks', 0)}"],
         ["2xx promises checked", f.figures.get("promises checked", 0)],
+        ["people / erased", f"{o.load.get('people', 0)} / {o.load.get('erased', 0)}"],
+        ["requests accepted / declined", f"{o.load.get('accepted', 0)} / {o.load.get('declined', 0)}"],
+        [
+            "sessions booked / cancelled / held",
+            f"{o.load.get('sessions', 0)} / {o.load.get('cancelled', 0)} / {o.load.get('completed', 0)}",
+        ],
     ]
     for component in sorted(set(o.kills) | set(o.restarts)):
         rows.append([f"kills / restarts: {component}", f"{o.kills.get(component, 0)} / {o.restarts.get(component, 0)}"])
