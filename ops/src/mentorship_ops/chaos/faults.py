@@ -163,7 +163,12 @@ class Chaos:
 
     # --- faults ----------------------------------------------------------------------------------
     async def kill_replica(self) -> None:
-        replica: Replica = self.rng.choice([r for r in self.fleet.all() if r.up] or self.fleet.all())
+        # one replica at a time per service: the other keeps serving (why operators run two)
+        up = [r for r in self.fleet.all() if r.up]
+        candidates = [r for r in up if sum(o.service == r.service for o in up) >= 2]
+        if not candidates:
+            return
+        replica: Replica = self.rng.choice(candidates)
         fault = Fault(f"kill {replica.service}", replica.label, time.time())
         self.faults.append(fault)
         self.fleet.kill(replica)

@@ -27,6 +27,7 @@ class Replica:
     up: bool = False
     kills: int = 0
     restarts: int = 0
+    crashed_starts: int = 0  # starts that exited before ready (then started again, as a kubelet does)
 
     @property
     def label(self) -> str:
@@ -123,10 +124,24 @@ class Fleet:
         replica.process.kill()
         replica.kills += 1
 
-    async def restart(self, replica: Replica, timeout: float = 240.0) -> None:
-        """Same port (a pod keeps its service address), current clock offset."""
-        replica.process = self._process(replica.service, replica.index, replica.process.port)
-        await self._bring_up(replica, timeout)
+    async def restart(self, replica: Replica, timeout: float = 240.0, patience: float = 420.0) -> None:
+        """Same port (a pod keeps its service address), current clock offset. A start that exits
+        before it is ready (its store or broker away) is started again with a growing back-off, as
+        the kubelet restarts a crashed container."""
+        deadline = time.monotonic() + patience
+        backoff = 2.0
+        while True:
+            replica.process = self._process(replica.service, replica.index, replica.process.port)
+            try:
+                await self._bring_up(replica, timeout)
+                break
+            except RuntimeError:
+                replica.process.kill()
+                replica.crashed_starts += 1
+                if time.monotonic() + backoff > deadline:
+                    raise
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
         replica.restarts += 1
 
     def stop(self) -> None:

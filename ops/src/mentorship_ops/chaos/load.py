@@ -110,7 +110,8 @@ class Load:
         took is sent again (to another replica) until `patience` runs out; one whose answer was cut
         off raises Unanswered. Reads are also retried on 5xx (a store outage)."""
         headers = {"authorization": f"Bearer {as_}", **kwargs.pop("headers", {})}
-        deadline = time.monotonic() + patience
+        # once the load stops, a request waits for no replica: the run is winding down
+        deadline = time.monotonic() + (min(patience, 10.0) if self._stop.is_set() else patience)
         read = method == "GET"
         while True:
             url = self.fleet.url(service) + path

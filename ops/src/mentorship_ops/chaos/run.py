@@ -159,6 +159,7 @@ async def run_chaos(
                 "sessions": len(load.ledger.sessions),
                 "cancelled": len(load.ledger.cancelled),
                 "completed": len(load.ledger.completed),
+                "crashed_starts": sum(r.crashed_starts for r in fleet.all()),
             },
         )
         if drain is None:
@@ -194,6 +195,7 @@ def print_outcome(o: Outcome) -> None:
     ]
     for component in sorted(set(o.kills) | set(o.restarts)):
         rows.append([f"kills / restarts: {component}", f"{o.kills.get(component, 0)} / {o.restarts.get(component, 0)}"])
+    rows.append(["starts that exited before ready (started again)", o.load.get("crashed_starts", 0)])
     rows += [
         ["duplicates (must be 0)", sum(f.duplicates.values())],
         ["lost (must be 0)", sum(f.lost.values())],
