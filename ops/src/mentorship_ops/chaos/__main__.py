@@ -17,8 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=None, help="keep infra data and service logs here")
     parser.add_argument(
         "--faults",
-        default="replica,broker,store,poison",
-        help="comma-separated subset of replica, broker, store, poison",
+        default="replica,broker,store,poison,inflight",
+        help="comma-separated subset of replica, broker, store, poison, inflight (the replica serving a "
+        "cohort run, a publish or an accept killed mid-way)",
     )
     parser.add_argument("--workers", type=int, default=3, help="concurrent load workers")
     args = parser.parse_args(argv)

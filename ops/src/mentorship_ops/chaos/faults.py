@@ -121,7 +121,7 @@ class Chaos:
     kills: Counter[str] = field(default_factory=Counter)
     restarts: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
-    allowed: tuple[str, ...] = ("replica", "broker", "store", "poison")
+    allowed: tuple[str, ...] = ("replica", "broker", "store", "poison", "inflight")
     pick_pair: Any = None  # () -> (mentee id, mentor id) of two real people, for the handler-failure poison
 
     def __post_init__(self) -> None:
@@ -185,6 +185,26 @@ class Chaos:
                 self.problems.append(f"{replica.label} did not come back: {exc}"[:400])
 
         self._spawn(back())
+
+    async def kill_at(self, url: str) -> None:
+        """SIGKILL the replica serving at `url` (an in-flight crash); it is restarted a moment later."""
+        replica = next((r for r in self.fleet.all() if r.url == url), None)
+        if replica is None or not replica.up:
+            return
+        fault = Fault(f"kill {replica.service} in flight", replica.label, time.time())
+        self.faults.append(fault)
+        self.fleet.kill(replica)
+        self.kills[replica.service] += 1
+        self._spawn(self._back(replica, fault, self.rng.uniform(2, 8)))
+
+    async def _back(self, replica: Replica, fault: Fault, after: float) -> None:
+        await asyncio.sleep(after)
+        try:
+            await self.fleet.restart(replica)
+            self.restarts[replica.service] += 1
+            fault.back_at = time.time()
+        except Exception as exc:
+            self.problems.append(f"{replica.label} did not come back: {exc}"[:400])
 
     async def kill_infra(self, name: str) -> None:
         label = "broker" if name == "kafka" else "store"

@@ -120,11 +120,6 @@ async def check(
                 bucket = f.lost if n == 0 else f.duplicates
                 f.note(bucket, "published pair not started once", f"run {pub['run_id']} {mentee}/{mentor}: {n}")
     f.figures["publishes"] = len(ledger.publishes)
-    for program_id, run_id in ledger.stuck_runs:
-        r = await load.call("matching", "GET", f"/programs/{program_id}/runs/{run_id}", as_=load.admin(), patience=30)
-        status = r.json().get("status") if r is not None else "unreadable"
-        if status not in ("done", "failed", "published"):
-            f.note(f.other, "cohort run never finished", f"run {run_id} still {status!r} after the drain")
 
     # --- reminders and check-ins ------------------------------------------------------------------
     offsets = (1440, 60)
@@ -175,6 +170,34 @@ async def check(
                     )
                 elif t["due_at"] < final_clock - timedelta(minutes=1):
                     f.note(f.lost, "due timer never fired", f"{service} {t['_id']} due {t['due_at']:%d %H:%M}")
+        # matching's capacity and publication claims against what the events say
+        matching = client[database(prefix, "matching")]
+        holding = {mid for mid in started if mid not in closed}
+        claimed: set[str] = set()
+        async for claim in matching["slot_claims"].find({}):
+            claimed.add(str(claim.get("mentorship_id")))
+            if claim.get("mentorship_id") not in holding:
+                f.note(
+                    f.lost,
+                    "capacity claim leaked",
+                    f"{claim['_id']} held for {claim.get('mentorship_id')}, "
+                    "which is not an active mentorship: the mentor lost a slot",
+                )
+        for mid in sorted(holding - claimed):
+            f.note(f.other, "active mentorship holds no capacity claim", mid)
+        published_runs = {e.data.run_id for e in events["CohortMatchPublished"]}
+        async for claim in matching["publication_claims"].find({}):
+            run_id = claim.get("run_id")
+            if run_id is not None and run_id not in published_runs:
+                f.note(
+                    f.lost,
+                    "publication claim left behind",
+                    f"{claim['_id']} for run {run_id}: never published, the program cannot be published again",
+                )
+        async for run in matching["runs"].find({"status": {"$nin": ["done", "failed", "published"]}}):
+            f.note(
+                f.other, "cohort run never finished", f"run {run['_id']} still {run.get('status')!r} after the drain"
+            )
         deliveries = client[database(prefix, "notification")]["deliveries"]
         states: Counter[str] = Counter()
         async for d in deliveries.find({}, {"state": 1, "channel": 1, "reason": 1, "last_error": 1}):

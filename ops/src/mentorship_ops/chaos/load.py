@@ -61,6 +61,7 @@ class Ledger:
     webhook_endpoint: str | None = None
     stuck_runs: list[tuple[str, str]] = field(default_factory=list)  # (program_id, run_id) never finished
     errors: Counter[str] = field(default_factory=Counter)
+    inflight: Counter[str] = field(default_factory=Counter)  # commands that had their replica killed mid-way
 
     @property
     def total_requests(self) -> int:
@@ -84,6 +85,9 @@ class Load:
         self._wave = 0
         self._stop = asyncio.Event()
         self.run_tag = f"c{seed}"
+        # set by the fault injector when in-flight crashes are wanted: kills the replica at this URL
+        self.crash: Callable[[str], Awaitable[None]] | None = None
+        self.inflight_share = 0.5  # of cohort runs, publishes and accepts that get a crash in flight
 
     # --- plumbing ---------------------------------------------------------------------------------
     def token(self, subject: str, *roles: str) -> str:
@@ -104,6 +108,7 @@ class Load:
         as_: str,
         ok: tuple[int, ...] = (200, 201, 202, 204),
         patience: float = 90.0,
+        pin: str | None = None,
         **kwargs: Any,
     ) -> httpx.Response | None:
         """The answer if its status is in `ok`, None for any other answer. A request no replica
@@ -114,7 +119,8 @@ class Load:
         deadline = time.monotonic() + (min(patience, 10.0) if self._stop.is_set() else patience)
         read = method == "GET"
         while True:
-            url = self.fleet.url(service) + path
+            url = (pin or self.fleet.url(service)) + path
+            pin = None  # a retry goes wherever the balancer sends it
             try:
                 r = await self.http.request(method, url, headers=headers, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout):
@@ -138,6 +144,24 @@ class Load:
             if r.status_code >= 500:
                 self.ledger.errors[f"{service} {method} {r.status_code}"] += 1
             return None
+
+    async def with_crash(self, what: str, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response | None:
+        """Send a command; sometimes (when in-flight crashes are on) pinned to one replica that is
+        SIGKILLed a moment after the request left. A command whose answer was cut off is sent again
+        once, to the balancer, as a client retries: it must then be carried out exactly once."""
+        if self.crash is None or self.rng.random() >= self.inflight_share:
+            return await self.call(service, method, path, **kwargs)
+        pin = self.fleet.url(service)
+        self.ledger.inflight[what] += 1
+        sent = asyncio.create_task(self.call(service, method, path, pin=pin, **kwargs))
+        await asyncio.sleep(self.rng.uniform(0.0, 0.4))
+        await self.crash(pin)
+        try:
+            r = await sent
+        except Unanswered:
+            self.ledger.inflight[f"{what} retried"] += 1
+            r = await self.call(service, method, path, **kwargs)
+        return r
 
     def promise(self, kind: str, service: str, path: str, **expect: Any) -> None:
         self.ledger.promises.append(Promise(kind, service, path, expect))
@@ -275,6 +299,10 @@ class Load:
             if r is None:
                 return
             run_id = r.json()["run_id"]
+            if self.crash is not None and self.rng.random() < self.inflight_share:
+                # the replica that took the run (and computes it) dies while computing
+                self.ledger.inflight["cohort run"] += 1
+                await self.crash(str(r.request.url.copy_with(path="/", query=None)).rstrip("/"))
 
             async def finished() -> dict[str, Any] | None:
                 got = await self.call(
@@ -290,7 +318,9 @@ class Load:
             if run["status"] != "done":
                 self.ledger.errors[f"cohort run failed: {str(run.get('error'))[:80]}"] += 1
                 return
-            r = await self.call("matching", "POST", f"/programs/{program_id}/runs/{run_id}/publish", as_=admin)
+            r = await self.with_crash(
+                "publish", "matching", "POST", f"/programs/{program_id}/runs/{run_id}/publish", as_=admin
+            )
             if r is None:
                 return
             pairs = [(a["mentee_id"], a["mentor_id"]) for a in run.get("assignments", [])]
@@ -319,7 +349,8 @@ class Load:
             await asyncio.sleep(self.rng.uniform(0.0, 2.0))
             mentor_token = self.token(mentor, "mentor")
             if self.rng.random() < 0.75:
-                r = await self.call(
+                r = await self.with_crash(
+                    "accept",
                     "matching",
                     "POST",
                     f"/mentorships/{mid}/accept",

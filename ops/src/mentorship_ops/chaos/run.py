@@ -78,7 +78,7 @@ async def run_chaos(
     duration: float = 300.0,
     seed: int = 1,
     state_dir: Path | None = None,
-    faults: tuple[str, ...] = ("replica", "broker", "store", "poison"),
+    faults: tuple[str, ...] = ("replica", "broker", "store", "poison", "inflight"),
     workers: int = 3,
     clock_every: float = 15.0,
     clock_hours: tuple[int, ...] = (20, 26, 30),
@@ -113,6 +113,8 @@ async def run_chaos(
         log(f"[chaos] platform up in {time.monotonic() - t0:.0f} s; load and faults for {duration:.0f} s (seed {seed})")
         load = Load(fleet, seed=seed, jwt_secret=JWT_SECRET, webhook_url=receiver.url, workers=workers)
         chaos = Chaos(infra, fleet, prefix, seed, allowed=faults, pick_pair=load.pick_pair)
+        if "inflight" in faults:
+            load.crash = chaos.kill_at
         monitor = asyncio.create_task(chaos.monitor())
         began = time.monotonic()
         injector = asyncio.create_task(chaos.run(duration))
@@ -160,6 +162,7 @@ async def run_chaos(
                 "cancelled": len(load.ledger.cancelled),
                 "completed": len(load.ledger.completed),
                 "crashed_starts": sum(r.crashed_starts for r in fleet.all()),
+                **{f"inflight {k}": v for k, v in load.ledger.inflight.items()},
             },
         )
         if drain is None:
@@ -196,6 +199,9 @@ def print_outcome(o: Outcome) -> None:
     for component in sorted(set(o.kills) | set(o.restarts)):
         rows.append([f"kills / restarts: {component}", f"{o.kills.get(component, 0)} / {o.restarts.get(component, 0)}"])
     rows.append(["starts that exited before ready (started again)", o.load.get("crashed_starts", 0)])
+    inflight = {k.removeprefix("inflight "): v for k, v in o.load.items() if k.startswith("inflight ")}
+    if inflight:
+        rows.append(["replica killed in flight", ", ".join(f"{k} {v}" for k, v in sorted(inflight.items()))])
     rows += [
         ["duplicates (must be 0)", sum(f.duplicates.values())],
         ["lost (must be 0)", sum(f.lost.values())],
