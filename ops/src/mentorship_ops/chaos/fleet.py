@@ -18,6 +18,11 @@ import httpx
 from ..connection import SERVICES
 from ..support import ServiceProcess, free_port, service_env
 
+# Leases are measured on the (dev) clock of the process. A clock step longer than a lease would
+# let another replica take over work that is still in progress (an email being sent), which no
+# real clock does; so leases here outlast the largest clock step (Load's clock_hours).
+LEASE_HOURS = 60
+
 
 @dataclass
 class Replica:
@@ -64,6 +69,8 @@ class Fleet:
             # a restarted replica must not run at real time until we set its clock: timer leases
             # compare clocks across replicas
             dev_clock_offset_seconds=str(self.clock_offset.total_seconds()),
+            outbox_lease_seconds=str(LEASE_HOURS * 3600),
+            timer_lease_seconds=str(LEASE_HOURS * 3600),
         )
         if service == "notification":
             extra.update(
@@ -74,6 +81,7 @@ class Fleet:
                 delivery_retry_base_seconds="2",
                 delivery_retry_max_seconds="10",
                 contact_wait_seconds="120",
+                delivery_lease_seconds=str(LEASE_HOURS * 3600),
             )
         if service == "scheduling":
             extra.update(reminder_reconcile_seconds="20")

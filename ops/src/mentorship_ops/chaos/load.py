@@ -523,14 +523,22 @@ class Load:
                 await asyncio.wait_for(self._stop.wait(), every)
             except TimeoutError:
                 await self.fleet.advance(timedelta(hours=self.rng.choice(hours)))
+
+    async def holder(self, every: float = 5.0) -> None:
+        """Sessions whose time came are held, apart from the clock (which must keep its pace)."""
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), every)
+            except TimeoutError:
                 await self.hold_past_sessions()
 
     async def run(
-        self, duration: float, clock_every: float = 15.0, clock_hours: tuple[int, ...] = (20, 26, 30)
+        self, duration: float, clock_every: float = 15.0, clock_hours: tuple[int, ...] = (30, 40, 50)
     ) -> None:
         await self.setup()
         tasks = [asyncio.create_task(self.worker()) for _ in range(self.workers)]
         tasks.append(asyncio.create_task(self.clock_mover(clock_every, clock_hours)))
+        tasks.append(asyncio.create_task(self.holder()))
         try:
             await asyncio.wait_for(self._stop.wait(), duration)
         except TimeoutError:

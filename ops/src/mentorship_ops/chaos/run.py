@@ -10,6 +10,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from mentorship_kit.auth import issue_token
 
 from ..support import SmtpSink, print_table
 from .faults import Chaos
-from .fleet import Fleet
+from .fleet import LEASE_HOURS, Fleet
 from .infra import OwnInfra
 from .invariants import Findings, check, database
 from .load import Load
@@ -81,7 +82,7 @@ async def run_chaos(
     faults: tuple[str, ...] = ("replica", "broker", "store", "poison", "inflight"),
     workers: int = 3,
     clock_every: float = 15.0,
-    clock_hours: tuple[int, ...] = (20, 26, 30),
+    clock_hours: tuple[int, ...] = (30, 40, 50),
     keep: bool = False,
     log: Any = print,
 ) -> Outcome:
@@ -123,6 +124,9 @@ async def run_chaos(
         await asyncio.gather(injector, return_exceptions=True)
         log("[chaos] load stopped; bringing back whatever is down")
         await chaos.stop()
+        # Time passes after the run: leases taken by replicas that died lapse (they are longer than
+        # a clock step, see Fleet.settings), and what fell due fires.
+        await fleet.advance(timedelta(hours=LEASE_HOURS + 12))
         ran = time.monotonic() - began
         log("[chaos] waiting for the lag to drain")
         drain = await drained(chaos, infra.mongo, prefix, list(fleet.services), timeout=240)
