@@ -130,6 +130,16 @@ async def check(
         if len(got) > 1:
             f.note(f.duplicates, "reminder fired twice", f"session {key[0]} {key[1]} min: {len(got)}")
     cancelled = {e.data.session_id for e in events["SessionCancelled"]} | ledger.cancelled
+    # A reminder timer the platform cancelled because the session was held first is moot, not lost
+    # (the clock jumps a day at a time: a session can be held right after its reminder fell due).
+    reminder_states: dict[str, str] = {}
+    client0: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, tz_aware=True)
+    try:
+        async for t in client0[database(prefix, "scheduling")]["timers"].find({"kind": "session-reminder"}):
+            reminder_states[str(t["_id"])] = str(t.get("state"))
+    finally:
+        await client0.close()
+    moot = 0
     for sid, s in ledger.sessions.items():
         if sid in cancelled:
             continue
@@ -139,8 +149,13 @@ async def check(
             due = start - timedelta(minutes=offset)
             planned = booked < due - timedelta(minutes=5) and due < final_clock - timedelta(minutes=1)
             if planned and (sid, offset) not in reminders:
+                timer_state = reminder_states.get(f"reminder:{sid}:{s.get('sequence', 0)}:{offset}")
+                if sid in ledger.completed and timer_state == "cancelled":
+                    moot += 1
+                    continue
                 f.note(f.lost, "due reminder never fired", f"session {sid} {offset} min (due {due:%d %H:%M})")
     f.figures["reminders"] = len(reminders)
+    f.figures["reminders moot (session held first)"] = moot
     checkins: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for e in events["CheckInOverdue"]:
         checkins[(e.data.mentorship_id, e.data.due_since.isoformat())].append(e)

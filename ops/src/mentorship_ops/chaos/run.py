@@ -191,6 +191,7 @@ def print_outcome(o: Outcome) -> None:
         ["republished, absorbed by consumers", f.figures.get("republished (absorbed)", 0)],
         ["cohort publishes", f.figures.get("publishes", 0)],
         ["reminders / check-ins fired", f"{f.figures.get('reminders', 0)} / {f.figures.get('check-ins', 0)}"],
+        ["reminders moot (session held before its timer ran)", f.figures.get("reminders moot (session held first)", 0)],
         ["emails / webhook deliveries", f"{f.figures.get('emails', 0)} / {f.figures.get('webhooks', 0)}"],
         ["2xx promises checked", f.figures.get("promises checked", 0)],
         ["people / erased", f"{o.load.get('people', 0)} / {o.load.get('erased', 0)}"],
