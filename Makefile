@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 INFRA := $(PYTHON) deploy/local/infra.py
 PYTEST_ARGS ?=
 
-.PHONY: sync help install run demo test test-unit lint typecheck format schemas bench bench-company docs compose-config chart-check clean
+.PHONY: sync help install run demo test test-unit lint typecheck format schemas bench bench-company chaos docs compose-config chart-check clean
 
 help:
 	@echo "make run      - start Kafka, FerretDB and all four services (Ctrl-C stops everything)"
@@ -18,6 +18,7 @@ help:
 	@echo "make schemas  - refresh the committed JSON Schema snapshots of every event (on purpose)"
 	@echo "make bench    - benchmarks (figures and ratios against a baseline from the same run; ends with a summary table)"
 	@echo "make bench-company - company-scale scenario (100k profiles, 20k x 5k cohort; BENCH_SCALE=0.05 scales it down)"
+	@echo "make chaos    - faults under load: two replicas of everything, kills, poison; invariants (CHAOS_ARGS=\"--duration 300 --seed 1\")"
 	@echo "make demo     - with the platform up (make run), play the mentoring journey"
 	@echo "make docs     - generate the event catalog (AsyncAPI, JSON Schemas, event pages, OpenAPI)"
 	@echo "make compose-config - validate docker-compose.yml (needs Docker Compose)"
@@ -71,6 +72,11 @@ bench: install
 BENCH_SCALE ?= 1
 bench-company: install
 	@bash deploy/local/with_infra.sh $(UV) run --frozen python -m bench company --scale $(BENCH_SCALE)
+
+# Starts its own Kafka and store (it kills them): never the ones `make test` or others use.
+CHAOS_ARGS ?=
+chaos: install
+	@$(UV) run --frozen python -m mentorship_ops.chaos $(CHAOS_ARGS)
 
 compose-config:
 	@# JWT_SECRET has no default in the file (it must be set to run): a placeholder to validate

@@ -77,6 +77,8 @@ class ServiceRuntime:
         self.service = settings.service_name
         set_event_max_bytes(settings.event_max_bytes)
         self.clock = Clock()
+        if settings.dev_clock_enabled and settings.dev_clock_offset_seconds:
+            self.clock.advance(timedelta(seconds=settings.dev_clock_offset_seconds))
         self.topics = TopicNames(settings.kafka_topic_prefix)
         tracing = configure_tracing(self.service)  # before the Mongo client: its listener records store spans
         self.client = connect(settings.mongodb_uri, app_name=self.service, listeners=[StoreSpans()] if tracing else [])

@@ -171,6 +171,12 @@ class ServiceSettings(KafkaClientSettings):
     dev_clock_enabled: bool = Field(
         default=False, description="Expose POST /_dev/clock to move this process's clock (tests, demo)"
     )
+    dev_clock_offset_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="With DEV_CLOCK_ENABLED: start this process's clock this far ahead (a replica restarted "
+        "mid-run joins the others' moved clock at once)",
+    )
 
     @model_validator(mode="after")
     def _safe_oidc_algorithms(self) -> ServiceSettings:
