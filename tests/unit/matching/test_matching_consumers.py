@@ -27,6 +27,10 @@ class MemoryCollection:
     async def insert_one(self, doc: dict[str, Any]) -> None:
         self.docs[doc["_id"]] = doc
 
+    async def insert_many(self, docs: list[dict[str, Any]], ordered: bool = True) -> None:
+        for doc in docs:
+            self.docs[doc["_id"]] = doc
+
 
 class MemoryDatabase(dict[str, MemoryCollection]):
     """Just what the kit's consumer needs: its processed-event markers."""
