@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from mentorship_kit.messaging import ensure_topics
@@ -430,6 +431,8 @@ async def main() -> None:
         j = Journey(
             urls=urls, kafka=KAFKA, prefix=prefix, jwt_secret=secret, sink=sink, mentees=0, mentors=0, wait_timeout=WAIT
         )
+        await j.http.aclose()
+        j.http = httpx.AsyncClient(timeout=WAIT)  # a burst of accepts on a loaded machine answers slowly
         await j.watcher.start()
         arrivals = Arrivals(sink).start()
         try:
