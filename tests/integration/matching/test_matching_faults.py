@@ -54,10 +54,13 @@ async def profiles(infra: Any, prefix: str, mongo: Any, *people: Any) -> None:
         [Envelope.wrap(ProfileRegistered(profile_id=p.profile_id, profile=p), source="profile") for p in people],
     )
     db = db_of(mongo, prefix)
+    ids = [p.profile_id for p in people]
     mentors = [p.profile_id for p in people if "mentor" in p.roles]
 
     async def known() -> bool:
-        return await db["mentor_loads"].count_documents({"_id": {"$in": mentors}}) == len(mentors)
+        return await db["profiles"].count_documents({"_id": {"$in": ids}}) == len(ids) and await db[
+            "mentor_loads"
+        ].count_documents({"_id": {"$in": mentors}}) == len(mentors)
 
     await eventually(known, timeout=90)
 
@@ -114,7 +117,7 @@ async def test_a_run_whose_replica_dies_while_computing_is_taken_over_and_finish
     assert (await db["runs"].find_one({"_id": run_id}))["status"] == "running"
 
     survivor = await start_matching(cohort_run_lease_seconds=2, cohort_run_watch_seconds=0.3)
-    run = await eventually(lambda: run_state(db, run_id, "done", "failed"), timeout=60)
+    run = await eventually(lambda: run_state(db, run_id, "done", "failed"), timeout=120)
     assert run["status"] == "done" and run["attempts"] == 2
     assert run["lease_owner"] == survivor.matching.cohorts.owner
     assert sorted(a["mentee_id"] for a in run["assignments"]) == sorted(m.profile_id for m in mentees)
@@ -144,7 +147,7 @@ async def test_a_run_out_of_attempts_is_failed_with_its_reason_and_can_be_run_ag
     assert await svc.matching.cohorts.take_over_runs() == 0
     r = await svc.http.post(f"/programs/{program_id}/runs", headers=ADMIN, json={})
     assert r.status_code == 202
-    assert (await eventually(lambda: run_state(db, r.json()["run_id"], "done")))["attempts"] == 1
+    assert (await eventually(lambda: run_state(db, r.json()["run_id"], "done"), timeout=90))["attempts"] == 1
 
 
 # --- 2. publish idempotent and resumable ---------------------------------------------------------
@@ -168,7 +171,7 @@ async def test_a_publish_killed_half_way_is_finished_each_pair_once(
             got = (await http.get(f"/programs/{program_id}/runs/{run_id}", headers=ADMIN)).json()
             return got if got["status"] == "done" else None
 
-        run = await eventually(done)
+        run = await eventually(done, timeout=90)
         assert len(run["assignments"]) == 3
         with pytest.raises(httpx.HTTPError):
             await http.post(f"/programs/{program_id}/runs/{run_id}/publish", headers=ADMIN)
@@ -189,7 +192,7 @@ async def test_a_publish_killed_half_way_is_finished_each_pair_once(
         r = await survivor.http.post(f"/programs/{program_id}/runs/{run_id}/publish", headers=ADMIN)
         assert r.status_code == 200 and r.json()["status"] == "published", r.text
     else:
-        await eventually(lambda: run_state(db, run_id, "published"), timeout=60)
+        await eventually(lambda: run_state(db, run_id, "published"), timeout=120)
     again = await survivor.http.post(f"/programs/{program_id}/runs/{run_id}/publish", headers=ADMIN)
     assert again.status_code == 409
 
@@ -238,7 +241,7 @@ async def test_an_accept_killed_after_taking_the_slot_leaks_nothing(spawn, start
     async def released() -> bool:
         return await db["slot_claims"].count_documents({"mentor_id": mentor.profile_id}) == 0
 
-    await eventually(released, timeout=30)
+    await eventually(released, timeout=60)
     assert metric("mentorship_claims_repaired_total", service="matching", kind="orphan_released") == before + 1
     r = await survivor.http.post(f"/mentorships/{mid}/accept", headers=token(mentor.profile_id), json={})
     assert r.status_code == 200, r.text  # the mentor's one slot is free again
