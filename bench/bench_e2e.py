@@ -54,7 +54,7 @@ def start_services(prefix: str, smtp_port: int, logs: Path) -> list[ServiceProce
         env = service_env(
             name,
             kafka=KAFKA,
-            mongo=MONGO,
+            mongo=raw.store_uri(name),
             prefix=prefix,
             port=port,
             jwt_secret=SECRET,
@@ -188,9 +188,10 @@ class SameWorkChain:
 
     def __init__(self, prefix: str, smtp_port: int, arrivals: Arrivals) -> None:
         self.prefix, self.smtp_port, self.arrivals = prefix, smtp_port, arrivals
-        self.client = raw.mongo(MONGO)
+        self.clients = {s: raw.mongo(raw.store_uri(s)) for s in ("matching", "notification")}
         base = f"{prefix.replace('.', '_').strip('_')}_base"
-        self.matching, self.notification = self.client[f"{base}_matching"], self.client[f"{base}_notification"]
+        self.matching = self.clients["matching"][f"{base}_matching"]
+        self.notification = self.clients["notification"][f"{base}_notification"]
         self.topic, self.out_topic = f"{prefix}base.matching.events", f"{prefix}base.notification.events"
         self.relay_queue: asyncio.Queue[tuple[str, bytes, bytes]] = asyncio.Queue()
         self.delivered_queue: asyncio.Queue[tuple[str, bytes, bytes]] = asyncio.Queue()
@@ -202,7 +203,7 @@ class SameWorkChain:
             ("notification", self.notification, ("deliveries", "inbox", "processed_events", "contacts")),
         ):
             for name in names:
-                await raw.copy_indexes(self.client[service_dbs[service]], target, name)
+                await raw.copy_indexes(self.clients[service][service_dbs[service]], target, name)
         await self.notification["contacts"].insert_many(
             [
                 {"_id": mentee, "display_name": "Mentee", "email": address, "active": True}
@@ -359,9 +360,9 @@ class SameWorkChain:
         await self.smtp.close()
         await self.consumer.stop()
         await self.producer.stop()
-        for db in (self.matching, self.notification):
-            await self.client.drop_database(db.name)
-        await self.client.close()
+        for service, db in (("matching", self.matching), ("notification", self.notification)):
+            await self.clients[service].drop_database(db.name)
+            await self.clients[service].close()
 
 
 async def smtp_baseline(port: int, n: int) -> list[float]:
@@ -466,10 +467,10 @@ async def main() -> None:
             p.stop()
         sink.stop()
         if service_dbs:
-            client = raw.mongo(MONGO)
-            for name in service_dbs.values():
+            for service, name in service_dbs.items():
+                client = raw.mongo(raw.store_uri(service))
                 await client.drop_database(name)
-            await client.close()
+                await client.close()
     rows = [
         row("end to end, one at a time", one_by_one),
         row(f"end to end, burst of {BURST} accepts", burst),

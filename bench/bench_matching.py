@@ -43,7 +43,7 @@ from matching_service.domain import Constraints, Weights
 from matching_service.scoring import MentorIndex, Person, top_k
 from mentorship_ops.support import print_table
 
-from . import summary
+from . import raw, summary
 
 SEED = 20260301
 N_SKILLS = 300
@@ -282,7 +282,10 @@ def suggestion_compute(n_mentors: int = 15_000, calls: int = 2000) -> tuple[floa
 
 async def suggestion_http(n_mentors: int = 15_000, calls: int = 300) -> tuple[float, float, float, float] | None:
     """The HTTP call on the real app and store, read model seeded directly (not through Kafka)."""
-    kafka, mongo = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("MONGODB_URI")
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    mongo = (
+        raw.store_uri("matching") if os.environ.get("MONGODB_URI") or os.environ.get("MATCHING_MONGODB_URI") else None
+    )
     if not (kafka and mongo):
         print("(HTTP suggestion latency skipped: set KAFKA_BOOTSTRAP_SERVERS and MONGODB_URI)")
         return None

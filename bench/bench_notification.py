@@ -245,7 +245,7 @@ async def same_work_baseline(prefix: str, port: int, payloads: list[tuple[bytes,
     envelope validation, template rendering, tracing and metrics.
     """
     n = len(payloads)
-    client = raw.mongo(MONGO)
+    client = raw.mongo(raw.store_uri("notification"))
     db = client[f"{prefix.replace('.', '_').strip('_')}_notification_base"]
     service_db = client[f"{prefix.replace('.', '_').strip('_')}_notification"]
     for name in ("deliveries", "inbox", "processed_events", "contacts"):
@@ -399,7 +399,7 @@ async def same_work_baseline(prefix: str, port: int, payloads: list[tuple[bytes,
 def bench_settings(prefix: str, port: int) -> Settings:
     return Settings(
         kafka_bootstrap_servers=KAFKA,
-        mongodb_uri=MONGO,
+        mongodb_uri=raw.store_uri("notification"),
         kafka_topic_prefix=prefix,
         kafka_topic_partitions=3,
         mongodb_database=f"{prefix.strip('.')}_notification",
@@ -441,7 +441,7 @@ async def main() -> None:
         )
     finally:
         sink.stop()
-        client = raw.mongo(MONGO)
+        client = raw.mongo(raw.store_uri("notification"))
         for p in (prefix, e2e_prefix):
             await client.drop_database(f"{p.replace('.', '_').strip('_')}_notification")
         await client.close()

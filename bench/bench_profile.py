@@ -55,7 +55,7 @@ from profile_service.import_format import read_csv
 from . import raw, summary
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-MONGO = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/")
+MONGO = raw.store_uri("profile")
 ROWS = int(os.environ.get("BENCH_PROFILE_ROWS", "2000"))
 UPDATES = int(os.environ.get("BENCH_PROFILE_UPDATES", "300"))
 CONCURRENCY = int(os.environ.get("BENCH_PROFILE_CONCURRENCY", "8"))
@@ -121,7 +121,7 @@ def profile_service(prefix: str) -> ServiceProcess:
     env = service_env(
         "profile",
         kafka=KAFKA,
-        mongo=MONGO,
+        mongo=raw.store_uri("profile"),
         prefix=prefix,
         port=port,
         jwt_secret=JWT_SECRET,
@@ -215,7 +215,7 @@ async def baseline_producer(topic: str, payload: bytes, n: int, pipelined: bool)
 async def copy_profiles(service: ServiceProcess, ids: list[str]) -> tuple[AsyncDatabase[raw.Document], Any]:
     """The benchmark's profile documents, as the service left them, with the same indexes, in a
     database of their own (the same store): what the same-work baseline updates."""
-    client = raw.mongo(MONGO)
+    client = raw.mongo(raw.store_uri("profile"))
     source = client[service.env["MONGODB_DATABASE"]]
     target = client[f"{service.env['MONGODB_DATABASE']}_base"]
     await raw.copy_indexes(source, target, "profiles")

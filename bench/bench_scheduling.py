@@ -29,7 +29,7 @@ from mentorship_ops.support import print_table
 
 from . import raw, summary
 
-URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/")
+URI = raw.store_uri("scheduling")
 N = int(os.environ.get("BENCH_SCHEDULING_TIMERS", "200"))
 
 

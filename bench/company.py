@@ -230,7 +230,7 @@ async def run(scale: float, timeout: float, keep: bool) -> int:
             env = service_env(
                 name,
                 kafka=KAFKA,
-                mongo=MONGO,
+                mongo=raw.store_uri(name),
                 prefix=prefix,
                 port=free_port(),
                 jwt_secret=SECRET,
@@ -356,10 +356,10 @@ async def run(scale: float, timeout: float, keep: bool) -> int:
             await asyncio.to_thread(proc.stop)
         sink.stop()
         if not keep:
-            client = raw.mongo(MONGO)
             for proc in procs:
+                client = raw.mongo(proc.env["MONGODB_URI"])
                 await client.drop_database(proc.env["MONGODB_DATABASE"])
-            await client.close()
+                await client.close()
     print_table(("stage", "seconds", ""), [(n, f"{s:.1f}", note) for n, s, note in stages], title="Stages")
     print_table(
         ("service", "peak RSS (MiB)"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,15 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
+
+
+def store_uri(service: str) -> str:
+    """The service's own store (`<SERVICE>_MONGODB_URI`, set by `with_infra.sh --service-stores`),
+    else the one store (`MONGODB_URI`): a baseline works on the same store as the service it is
+    compared with."""
+    return os.environ.get(f"{service.upper()}_MONGODB_URI") or os.environ.get(
+        "MONGODB_URI", "mongodb://127.0.0.1:27017/"
+    )
 
 
 def outbox_entry(event_id: str, event_type: str, topic: str, key: str, body: bytes) -> Document:
