@@ -57,6 +57,7 @@ class Fleet:
     clock_offset: timedelta = timedelta(0)
     replicas: dict[str, list[Replica]] = field(default_factory=dict)
     _turn: dict[str, itertools.count[int]] = field(default_factory=dict)
+    starting: int = 0  # replicas between launch and a set clock: the clock waits for them
 
     def settings(self, service: str) -> dict[str, str]:
         extra = dict(
@@ -112,10 +113,14 @@ class Fleet:
         await asyncio.gather(*(self._bring_up(r, timeout) for rs in self.replicas.values() for r in rs[1:]))
 
     async def _bring_up(self, replica: Replica, timeout: float) -> None:
-        replica.process.launch()
-        await asyncio.to_thread(replica.process.wait_ready, timeout)
-        await self._set_clock(replica)
-        replica.up = True
+        self.starting += 1
+        try:
+            replica.process.launch()
+            await asyncio.to_thread(replica.process.wait_ready, timeout)
+            await self._set_clock(replica)
+            replica.up = True
+        finally:
+            self.starting -= 1
 
     def all(self) -> list[Replica]:
         return [r for rs in self.replicas.values() for r in rs]
@@ -180,6 +185,10 @@ class Fleet:
     async def advance(self, delta: timedelta) -> float:
         """Move every live replica's clock by `delta` (as one offset); returns the seconds it took."""
         started = time.monotonic()
+        # A replica starting runs on the offset it was launched with until it is ready: moving the
+        # others meanwhile would put its clock days behind theirs (leases would lapse in their eyes).
+        while self.starting and time.monotonic() - started < 120:  # noqa: ASYNC110 (a count, polled)
+            await asyncio.sleep(0.5)
         self.clock_offset += delta
         await asyncio.gather(*(self._set_clock(r) for r in self.all() if r.up))
         return time.monotonic() - started

@@ -150,7 +150,8 @@ async def check(
             planned = booked < due - timedelta(minutes=5) and due < final_clock - timedelta(minutes=1)
             if planned and (sid, offset) not in reminders:
                 timer_state = reminder_states.get(f"reminder:{sid}:{s.get('sequence', 0)}:{offset}")
-                if sid in ledger.completed and timer_state == "cancelled":
+                # cancelled, or fired without an event, because the session was held first
+                if sid in ledger.completed and timer_state in ("cancelled", "fired"):
                     moot += 1
                     continue
                 f.note(f.lost, "due reminder never fired", f"session {sid} {offset} min (due {due:%d %H:%M})")
