@@ -120,7 +120,7 @@ async def test_an_erased_person_leaves_no_personal_data_in_matching(start_matchi
     records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.MATCHING}", want=12, timeout=20)
     events = [decode(rec.value) for rec in records]
     ended_events = [e for e in events if e.type.endswith("mentorship_ended") and e.data.mentorship_id == active_id]
-    assert [e.data.reason for e in ended_events] == [LEFT_REASON]
+    assert [(e.data.reason_code, e.data.has_reason) for e in ended_events] == [("participant_left", False)]
     assert ended_events[0].causationid == erased.id
 
     # --- a second erase changes nothing
@@ -161,8 +161,8 @@ async def test_an_erased_person_leaves_no_personal_data_in_matching(start_matchi
 
 
 async def test_events_still_in_the_outbox_leave_without_the_persons_text(infra, prefix, mongo):
-    """The relay is behind (not running here): the request's unpublished event loses its message
-    when the person is erased, keeps its id, and the relay is told of the swap (`outbox_seq`)."""
+    """The relay is behind (not running here): the request's unpublished event leaves without the
+    person's message (v2 never carries it), keeps its id, and the stored state loses the message."""
     from matching_service.adapters.store import VERSIONS, Store
     from matching_service.domain import Mentorship, request_mentorship
     from mentorship_kit.outbox import OUTBOX, PENDING, SEQ
@@ -185,9 +185,11 @@ async def test_events_still_in_the_outbox_leave_without_the_persons_text(infra, 
     before = await db[VERSIONS].find_one({"mentorship_id": "m1"})
     assert await store.rewrite_versions("m1", Mentorship.scrubbed) == 1
     after = await db[VERSIONS].find_one({"mentorship_id": "m1"})
-    assert after[PENDING] is True and after[SEQ] > before[SEQ]
+    # v2: the event never carried the message, so the unpublished event needs no swap (same seq)
+    assert FIRST_MESSAGE not in requested.model_dump_json()
+    assert after[PENDING] is True and after[SEQ] == before[SEQ]
     [entry] = after[OUTBOX]
-    assert entry["id"] == requested.id and decode(entry["body"]).data.message == ""
+    assert entry["id"] == requested.id and decode(entry["body"]).data.has_message is True
     assert await found_in(db, SECRETS) == []
     assert await store.rewrite_versions("m1", Mentorship.scrubbed) == 0  # nothing more to do
     await mongo.drop_database(db.name)

@@ -26,7 +26,7 @@ async def events_of(infra, prefix, want, key=None, timeout=20.0):
 
 
 def types(envelopes):
-    return [e.type.removeprefix(MATCHING) for e in envelopes]
+    return [e.type.rsplit(".", 1)[1] for e in envelopes]
 
 
 async def test_request_accept_with_agreement_then_complete(start_matching, register, infra, prefix):
@@ -69,8 +69,12 @@ async def test_request_accept_with_agreement_then_complete(start_matching, regis
         "mentorship_completed",
     ]
     started = found[2].data
-    assert started.agreement.expectations == "async answers within 2 days" and started.origin == "request"
-    assert found[0].data.message == "Hi!"
+    # v2: the agreement's facts and flags travel, the text stays in matching (GET /mentorships/{id})
+    assert started.agreement.has_expectations and started.agreement.goal_count == 1 and started.origin == "request"
+    assert started.agreement.cadence == "weekly" and found[0].data.has_message is True
+    assert not [e for e in found if "Hi!" in e.model_dump_json() or "async answers" in e.model_dump_json()]
+    shown = (await svc.http.get(f"/mentorships/{mid}", headers=me)).json()
+    assert shown["message"] == "Hi!" and shown["agreement"]["expectations"] == "async answers within 2 days"
     # the timer of an answered request is cancelled
     timer = await svc.runtime.db["timers"].find_one({"_id": f"expiry:{mid}"})
     assert timer["state"] == "cancelled"
@@ -114,7 +118,7 @@ async def test_decline_withdraw_and_end_early(start_matching, register, infra, p
     found = await events_of(infra, prefix, 9)
     by_key = {}
     for e in found:
-        by_key.setdefault(e.subject, []).append(e.type.removeprefix(MATCHING))
+        by_key.setdefault(e.subject, []).append(e.type.rsplit(".", 1)[1])
     assert by_key[ids[a.profile_id]] == ["mentorship_requested", "mentorship_request_declined"]
     assert by_key[ids[b.profile_id]] == ["mentorship_requested", "mentorship_request_withdrawn"]
     assert by_key[ids[c.profile_id]] == [

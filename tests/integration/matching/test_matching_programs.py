@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from mentorship_contracts import Topic, decode
@@ -236,4 +238,12 @@ async def test_introductions(start_matching, register, infra, prefix):
     kinds = [decode(rec.value).type.rsplit(".", 1)[1] for rec in records if rec.key == intro.encode()]
     assert kinds == ["introduction_made", "introduction_accepted"]
     made = next(decode(rec.value) for rec in records if rec.key == intro.encode())
-    assert made.data.message == "You both love Rust" and made.data.mentee_id == mentee.profile_id
+    # v2: the event says there is a message; the message itself is read through GET /introductions/{id}
+    assert made.data.has_message is True and made.data.mentee_id == mentee.profile_id
+    assert "You both love Rust" not in rec_values(records)
+    shown = await svc.http.get(f"/introductions/{intro}", headers=token(contact.profile_id))
+    assert shown.status_code == 200 and shown.json()["message"] == "You both love Rust"
+
+
+def rec_values(records: list[Any]) -> str:
+    return "".join(rec.value.decode() for rec in records)

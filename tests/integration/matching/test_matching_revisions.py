@@ -69,14 +69,16 @@ async def test_propose_then_the_other_accepts_and_the_event_is_published(start_m
 
     records = await read_topic(infra.kafka_bootstrap, f"{prefix}{Topic.MATCHING}", want=4, timeout=20.0)
     found = [decode(rec.value) for rec in records if rec.key == mid.encode()]
-    assert [e.type.removeprefix(MATCHING) for e in found] == [
+    assert [e.type.rsplit(".", 1)[1] for e in found] == [
         "mentorship_requested",
         "mentorship_request_accepted",
         "mentorship_started",
         "mentorship_agreement_revised",
     ]
     revised_event = found[-1].data
-    assert revised_event.agreement.cadence == "weekly" and revised_event.agreement.expectations == "calls on Mondays"
+    # v2: the expectations are not in the event (matching shows them), only that there are some
+    assert revised_event.agreement.cadence == "weekly" and revised_event.agreement.has_expectations
+    assert "calls on Mondays" not in revised_event.model_dump_json()
     assert (revised_event.proposed_by, revised_event.accepted_by) == (mentee, mentor)
 
 

@@ -157,8 +157,8 @@ async def test_an_erased_person_leaves_no_personal_data_in_scheduling(spawn, inf
         # the other party is told through the normal path: SessionCancelled, neutral, ids only
         events = await scheduling_events(infra, prefix, want=99, timeout=5)
         cancelled = [e for e in events if e.type.endswith("session_cancelled") and e.data.session_id == next_id]
-        assert [(e.data.reason, e.data.cancelled_by, e.causationid) for e in cancelled] == [
-            (LEFT_REASON, "system", erased.id)
+        assert [(e.data.reason_code, e.data.has_reason, e.data.cancelled_by, e.causationid) for e in cancelled] == [
+            ("participant_left", False, "system", erased.id)
         ]
 
         # --- a second erase changes nothing

@@ -12,6 +12,7 @@ import httpx
 import icalendar
 import pytest
 
+from mentorship_contracts.scheduling import SessionScheduledV2
 from tests.support.processes import token
 
 from .scheduling_support import (
@@ -213,7 +214,7 @@ async def test_double_booking_is_refused_even_when_requests_race(spawn, infra, p
         held = await mongo[db_name(prefix)]["booking_claims"].count_documents({})
         assert held == sum(2 * s["duration_minutes"] // 5 for s in sessions if s["status"] == "scheduled")
     events = await scheduling_events(infra, prefix, want=len(live))
-    assert Counter(e.type for e in events) == Counter({"mentorship.scheduling.session_scheduled": len(live)})
+    assert Counter(e.type for e in events) == Counter({SessionScheduledV2.event_type: len(live)})
 
 
 async def test_recurring_series_with_one_occurrence_moved_and_the_rest_shifted(spawn, infra, prefix):
