@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import time
 import uuid
 from collections import Counter
@@ -102,7 +103,8 @@ class Seen:
 
     @property
     def name(self) -> str:
-        return type(self.envelope.data).__name__
+        """The event's name, whatever its version (`MentorshipRequestedV2` is a MentorshipRequested)."""
+        return re.sub(r"V\d+$", "", type(self.envelope.data).__name__)
 
 
 class EventWatcher:
@@ -883,8 +885,10 @@ class Journey:
             )
             reached = (await self.watcher.wait_for("MilestoneReached", lambda d: d.mentorship_id == mid, since=mark))[0]
             await self.notified(rec, reached, [session["mentee_id"], session["mentor_id"]])
-            rec.story = f"milestones come from the agreed goals; '{first['title']}' is done"
-            rec.facts = {"milestones": len(m["milestones"]), "reached": first["title"]}
+            # an agreed goal's title is matching's (events carry no goal text): scheduling names it by id
+            label = first["title"] or f"goal {first.get('goal_id') or first['milestone_id']}"
+            rec.story = f"milestones come from the agreed goals; '{label}' is done"
+            rec.facts = {"milestones": len(m["milestones"]), "reached": label}
 
     async def introduction(self) -> None:
         session = self.ids["session"]
