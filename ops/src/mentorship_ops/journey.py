@@ -103,7 +103,7 @@ class Seen:
 
     @property
     def name(self) -> str:
-        """The event's name whatever its version (`ProfileRegisteredV2` is a `ProfileRegistered`)."""
+        """The event's name, whatever its version (`MentorshipRequestedV2` is a MentorshipRequested)."""
         return re.sub(r"V\d+$", "", type(self.envelope.data).__name__)
 
 
@@ -885,8 +885,10 @@ class Journey:
             )
             reached = (await self.watcher.wait_for("MilestoneReached", lambda d: d.mentorship_id == mid, since=mark))[0]
             await self.notified(rec, reached, [session["mentee_id"], session["mentor_id"]])
-            rec.story = f"milestones come from the agreed goals; '{first['title']}' is done"
-            rec.facts = {"milestones": len(m["milestones"]), "reached": first["title"]}
+            # an agreed goal's title is matching's (events carry no goal text): scheduling names it by id
+            label = first["title"] or f"goal {first.get('goal_id') or first['milestone_id']}"
+            rec.story = f"milestones come from the agreed goals; '{label}' is done"
+            rec.facts = {"milestones": len(m["milestones"]), "reached": label}
 
     async def introduction(self) -> None:
         session = self.ids["session"]

@@ -82,7 +82,7 @@ async def test_all_profile_events_build_the_read_model_and_a_replay_builds_the_s
             return doc
         return None
 
-    doc = await eventually(lambda: settled(svc))
+    doc = await eventually(lambda: settled(svc), timeout=90)
     _check(doc)
     assert (await svc.matching.store.load(pid))["capacity"] == 3
     r = await svc.http.get(f"/read-models/profiles/{gid}", headers=ADMIN)
@@ -104,7 +104,7 @@ async def test_all_profile_events_build_the_read_model_and_a_replay_builds_the_s
 
     # Replay from offset zero into a fresh database (another consumer group): the same result.
     replay = await start_matching(service_name="matching-replay")
-    doc = await eventually(lambda: settled(replay))
+    doc = await eventually(lambda: settled(replay), timeout=90)  # two groups to join, from the start
     _check(doc)
     assert await replay.app.state.profiles.get(gid) is None
 
