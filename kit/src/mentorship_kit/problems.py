@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -103,6 +104,18 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(
             exc.status_code, str(exc.detail), str(exc.detail), request.url.path, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(ConnectionFailure)
+    async def _store_unavailable(request: Request, exc: ConnectionFailure) -> JSONResponse:
+        # The store is unreachable (restarting, failing over): the request may be retried as is.
+        structlog.get_logger().warning("store unavailable", path=request.url.path, error=type(exc).__name__)
+        return problem_response(
+            503,
+            "Service unavailable",
+            "the service's store is not reachable; retry shortly",
+            request.url.path,
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)

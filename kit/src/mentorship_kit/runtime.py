@@ -23,6 +23,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, Field
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure
 
 from mentorship_contracts import Envelope, EventData, Topic, all_models, dead_letter_topic
 
@@ -250,12 +251,37 @@ class ServiceRuntime:
     async def start(self) -> None:
         """Mongo first; then the Kafka side (topics, producer, relay, timers, jobs, consumers).
 
-        When Kafka refuses us (credentials, TLS, missing topics, unreachable) the process stays up,
-        not ready, says why on /ready and in the log, and keeps trying in the background: an
-        orchestrator sees a not-ready pod with a reason instead of a silent crash loop.
+        When the store is unreachable, or Kafka refuses us (credentials, TLS, missing topics,
+        unreachable), the process stays up, not ready, says why on /ready and in the log, and keeps
+        trying in the background: an orchestrator sees a not-ready pod with a reason instead of a
+        silent crash loop.
         """
-        s = self.settings
-        s.check_secrets()
+        self.settings.check_secrets()
+        if not await self._try_start_store_side():
+            # The store is down (e.g. restarting): stay up and not ready, and finish starting when it
+            # is back, instead of exiting into a crash loop.
+            self._kafka_task = asyncio.create_task(self._start_until_done(), name="store-connect")
+            return
+        if not await self._try_start_kafka_side():
+            self._kafka_task = asyncio.create_task(self._start_kafka_side_until_done(), name="kafka-connect")
+
+    async def _try_start_store_side(self) -> bool:
+        try:
+            await self._start_store_side()
+        except ConnectionFailure as exc:  # unreachable, selection timeout, connection reset
+            log.error("store not reachable at start: service not ready, retrying", error=type(exc).__name__)
+            return False
+        return True
+
+    async def _start_until_done(self) -> None:
+        delay = 1.0
+        while not await self._try_start_store_side():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        log.info("store reachable again: starting")
+        await self._start_kafka_side_until_done()
+
+    async def _start_store_side(self) -> None:
         await ensure_indexes(self.db, self._indexes)
         for c in self.consumers:  # what the operator CLI needs to replay or rebuild this service
             await self.db[OPS_CONSUMERS].replace_one(
@@ -268,8 +294,6 @@ class ServiceRuntime:
                 },
                 upsert=True,
             )
-        if not await self._try_start_kafka_side():
-            self._kafka_task = asyncio.create_task(self._start_kafka_side_until_done(), name="kafka-connect")
 
     def required_topics(self) -> list[str]:
         """The topics this service produces to and consumes, and its dead-letter topics."""
