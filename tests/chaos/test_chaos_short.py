@@ -14,11 +14,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 SEED = 11
 DURATION = 75.0
-# Without "inflight" (the replica computing a cohort run, serving a publish or an accept, killed
-# mid-way) until the known gaps are fixed on main: durable cohort runs with a lease, resumable
-# publish, the capacity and publication claim reconciler. With it, this run leaves a cohort run
-# "running" forever. Add "inflight" here once they land.
-FAULTS = ("replica", "broker", "store", "poison")
+# "inflight": the replica computing a cohort run, serving a publish or an accept, killed mid-way
+# (cohort runs are leased and taken over, publishes resumed, leaked claims reconciled).
+FAULTS = ("replica", "broker", "store", "poison", "inflight")
 
 
 async def test_short_chaos_run_loses_nothing_and_sends_nothing_twice(tmp_path: Path) -> None:

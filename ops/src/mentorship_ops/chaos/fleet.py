@@ -22,6 +22,8 @@ from ..support import ServiceProcess, free_port, service_env
 # let another replica take over work that is still in progress (an email being sent), which no
 # real clock does; so leases here outlast the largest clock step (Load's clock_hours).
 LEASE_HOURS = 60
+# After the load: matching's longest lease + claims grace + two reconciler passes (see settings()).
+REPAIR_SECONDS = 40
 
 
 @dataclass
@@ -86,6 +88,18 @@ class Fleet:
             )
         if service == "scheduling":
             extra.update(reminder_reconcile_seconds="20")
+        if service == "matching":
+            # Real-time leases and grace (they ignore the dev clock), short enough that a run or a
+            # publish whose replica was killed is taken over, and a leaked claim repaired, within
+            # REPAIR_SECONDS after the load.
+            extra.update(
+                cohort_run_lease_seconds="8",
+                cohort_run_watch_seconds="2",
+                cohort_publish_lease_seconds="10",
+                claims_reconcile_seconds="5",
+                claims_reconcile_lease_seconds="10",
+                claims_grace_seconds="15",
+            )
         return extra
 
     def _process(self, service: str, index: int, port: int | None = None) -> ServiceProcess:

@@ -18,7 +18,7 @@ from mentorship_kit.auth import issue_token
 
 from ..support import SmtpSink, print_table
 from .faults import Chaos
-from .fleet import LEASE_HOURS, Fleet
+from .fleet import LEASE_HOURS, REPAIR_SECONDS, Fleet
 from .infra import OwnInfra
 from .invariants import Findings, check, database
 from .load import Load
@@ -127,6 +127,9 @@ async def run_chaos(
         # Time passes after the run: leases taken by replicas that died lapse (they are longer than
         # a clock step, see Fleet.settings), and what fell due fires.
         await fleet.advance(timedelta(hours=LEASE_HOURS + 12))
+        if "inflight" in faults:
+            log(f"[chaos] {REPAIR_SECONDS} s for takeovers and the claims reconciler")
+            await asyncio.sleep(REPAIR_SECONDS)
         ran = time.monotonic() - began
         log("[chaos] waiting for the lag to drain")
         drain = await drained(chaos, infra.mongo, prefix, list(fleet.services), timeout=240)
