@@ -112,13 +112,19 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
     runtime.background(cache.run)
     runtime.ready_check("mentor_index", cache.readiness)
 
+    # Compiling the cohort kernel (or loading it from numba's cache) takes seconds of CPU with the
+    # GIL held much of the time: done at start, alongside the index build, and /ready waits for
+    # it too, so that neither a cohort run nor the first suggestion calls are slowed by it.
+    kernel = {"status": "compiling the cohort kernel"}
+
     async def warm_cohort_kernel() -> None:
-        await cache.built.wait()  # after the index build: both want the CPU at start
         try:
             await asyncio.to_thread(cohort_solver.warm_up)
         except Exception as exc:  # the first cohort run compiles it then
             log.warning("compiling the cohort kernel failed", error=repr(exc)[:300])
+        kernel["status"] = "ok"
 
     runtime.background(warm_cohort_kernel)
+    runtime.ready_check("cohort_kernel", lambda: kernel["status"])
     runtime.on_stop(matching.cohorts.stop)
     return runtime, matching
