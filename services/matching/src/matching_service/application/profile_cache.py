@@ -4,6 +4,7 @@ once at start-up (the service is not ready before), then following each change i
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -143,9 +144,13 @@ class ProfileCache:
     async def _build(self, counter: int) -> None:
         started = time.monotonic()
         docs = await self.profiles.live_with_seq()
+        applied = {str(d["_id"]): int(d.get("seq", 0)) for d in docs}
         people, index = await asyncio.to_thread(self._features, docs, self.clock.now())
-        self._people, self._index = people, index
-        self._applied = {str(d["_id"]): int(d.get("seq", 0)) for d in docs}
+        del docs
+        # The build left a heap of young objects: collect now, before ready, rather than in
+        # the first requests (a full collection of it takes long on a loaded machine).
+        gc.collect()
+        self._people, self._index, self._applied = people, index, applied
         self._counter = counter
         self._marks = deque([(started, counter)])
         self._moved_at = started  # a full read takes longer than a write takes to land
