@@ -11,7 +11,6 @@ import structlog
 from mentorship_contracts import Topic
 from mentorship_kit.runtime import ServiceRuntime
 
-from . import cohort as cohort_solver
 from .adapters import read_model, store
 from .adapters.read_model import ProfileReadModel
 from .adapters.store import Store
@@ -112,19 +111,5 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
     runtime.background(cache.run)
     runtime.ready_check("mentor_index", cache.readiness)
 
-    # Compiling the cohort kernel (or loading it from numba's cache) takes seconds of CPU with the
-    # GIL held much of the time: done at start, alongside the index build, and /ready waits for
-    # it too, so that neither a cohort run nor the first suggestion calls are slowed by it.
-    kernel = {"status": "compiling the cohort kernel"}
-
-    async def warm_cohort_kernel() -> None:
-        try:
-            await asyncio.to_thread(cohort_solver.warm_up)
-        except Exception as exc:  # the first cohort run compiles it then
-            log.warning("compiling the cohort kernel failed", error=repr(exc)[:300])
-        kernel["status"] = "ok"
-
-    runtime.background(warm_cohort_kernel)
-    runtime.ready_check("cohort_kernel", lambda: kernel["status"])
     runtime.on_stop(matching.cohorts.stop)
     return runtime, matching
