@@ -20,8 +20,8 @@ languages, weekly availability. For each size it prints, side by side in the sam
 
 Default: 10k x 3k and suggestion latency. BENCH_MATCHING_LARGE=1 adds 50k x 15k.
 BENCH_MATCHING_EXACT=0 skips the (slow) dense exact solve at 10k. BENCH_MATCHING_LARGE_ONLY=1
-runs only the 50k x 15k cohort (to iterate on it). BENCH_MATCHING_K sets K (default 20, the
-service's COHORT_CANDIDATES_K default).
+runs only the 50k x 15k cohort (to iterate on it), BENCH_MATCHING_SUGGESTIONS_ONLY=1 only the
+suggestion figures. BENCH_MATCHING_K sets K (default 20, the service's COHORT_CANDIDATES_K default).
 """
 
 from __future__ import annotations
@@ -412,10 +412,11 @@ async def main() -> None:
     if os.environ.get("BENCH_MATCHING_LARGE_ONLY") == "1":
         record_cohort("50k x 15k", cohort_section(50_000, 15_000, exact="k"), *large[2:])
         return
-    cohort_rows = cohort_section(10_000, 3_000, exact="dense" if exact else "k")
-    record_cohort("10k x 3k", cohort_rows, summary.TARGET_COHORT_10K_S, None, summary.TARGET_COHORT_10K_QUALITY)
-    if os.environ.get("BENCH_MATCHING_LARGE") == "1":
-        record_cohort("50k x 15k", cohort_section(50_000, 15_000, exact="k"), *large[2:])
+    if os.environ.get("BENCH_MATCHING_SUGGESTIONS_ONLY") != "1":
+        cohort_rows = cohort_section(10_000, 3_000, exact="dense" if exact else "k")
+        record_cohort("10k x 3k", cohort_rows, summary.TARGET_COHORT_10K_S, None, summary.TARGET_COHORT_10K_QUALITY)
+        if os.environ.get("BENCH_MATCHING_LARGE") == "1":
+            record_cohort("50k x 15k", cohort_section(50_000, 15_000, exact="k"), *large[2:])
     p50, p99 = suggestion_compute()
     print("\n-- suggestions over 15k mentors --")
     rows = [("top-5 compute (score_one + partial sort)", f"{p50:.3f}", f"{p99:.3f}")]

@@ -24,7 +24,7 @@ def mentee():
 
 async def test_ready_with_the_index_built_and_mentors_follow_changes_in_place(start_matching, register, infra, prefix):
     svc = await start_matching()
-    ready = await eventually(lambda: _ready(svc), timeout=90)
+    ready = await eventually(lambda: _ready(svc), timeout=180)  # a loaded shared machine
     assert ready["checks"]["mentor_index"] == "ok" and svc.matching.cache.ready
     index, _ = await svc.matching.cache.get()
 

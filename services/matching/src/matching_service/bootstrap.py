@@ -11,7 +11,6 @@ import structlog
 from mentorship_contracts import Topic
 from mentorship_kit.runtime import ServiceRuntime
 
-from . import cohort as cohort_solver
 from .adapters import read_model, store
 from .adapters.read_model import ProfileReadModel
 from .adapters.store import Store
@@ -119,13 +118,5 @@ def bootstrap(settings: Settings | None = None) -> tuple[ServiceRuntime, Matchin
     runtime.background(cache.run)
     runtime.ready_check("mentor_index", cache.readiness)
 
-    async def warm_cohort_kernel() -> None:
-        await cache.built.wait()  # after the index build: both want the CPU at start
-        try:
-            await asyncio.to_thread(cohort_solver.warm_up)
-        except Exception as exc:  # the first cohort run compiles it then
-            log.warning("compiling the cohort kernel failed", error=repr(exc)[:300])
-
-    runtime.background(warm_cohort_kernel)
     runtime.on_stop(matching.cohorts.stop)
     return runtime, matching

@@ -184,15 +184,6 @@ def generate_candidates(
     return Candidates(top_cols, top_vals, best_rows, best_vals)
 
 
-def warm_up() -> None:
-    """Compile the kernel (or load it from numba's cache) on a tiny cohort, so that the first
-    real run does not pay for it (seconds)."""
-    mentor = Person("warm-r", {"a": 3}, {}, 4, frozenset({"en"}), 0, (1,), 0, None, frozenset({"mentor"}), True, 1)
-    mentee = Person("warm-e", {}, {"a": 1.0}, 1, frozenset({"en"}), 0, (1,), 0, None, frozenset({"mentee"}))
-    index = MentorIndex.build([mentor])
-    generate_candidates([mentee], index, Weights(), Constraints(), k=1, free_slots=index.capacity.copy(), workers=1)
-
-
 def _exclusions(
     mentees: Sequence[Person], index: MentorIndex, excluded: Mapping[str, Iterable[str]] | None
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ once at start-up (the service is not ready before), then following each change i
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -53,9 +54,9 @@ class ProfileCache:
         self._people: dict[str, Person] = {}
         self._applied: dict[str, int] = {}  # profile id -> change number applied
         self._counter = 0  # the read model's change counter at the last catch-up
-        self._marks: deque[tuple[float, int]] = deque()  # (monotonic time, counter) of catch-ups
+        self._marks: deque[tuple[float, int]] = deque()  # (monotonic time, counter) when it moved
+        self._moved_at = 0.0  # monotonic time the counter was last seen moving
         self._lock = asyncio.Lock()
-        self.built = asyncio.Event()
         self.problem: str | None = None
 
     @property
@@ -108,12 +109,14 @@ class ProfileCache:
             stale = [pid for pid, seq in changed if self._applied.get(pid, -1) < seq]
             if stale:
                 self._apply(await self.profiles.documents(stale), self.clock.now())
-            self._counter = counter
-            self._marks.append((time.monotonic(), counter))
+            if counter != self._counter:
+                self._counter = counter
+                self._moved_at = time.monotonic()
+                self._marks.append((self._moved_at, counter))
 
     def _settling(self) -> bool:
-        """A change numbered before the last catch-up may still be landing (look back once more)."""
-        return bool(self._marks) and self._marks[-1][0] > time.monotonic() - self.settle_seconds
+        """The counter moved lately: a change numbered then may still be landing (look again)."""
+        return self._moved_at > time.monotonic() - self.settle_seconds
 
     def _watermark(self) -> int:
         """The counter seen at least `settle_seconds` ago, else the oldest one seen (the build's:
@@ -141,12 +144,16 @@ class ProfileCache:
     async def _build(self, counter: int) -> None:
         started = time.monotonic()
         docs = await self.profiles.live_with_seq()
+        applied = {str(d["_id"]): int(d.get("seq", 0)) for d in docs}
         people, index = await asyncio.to_thread(self._features, docs, self.clock.now())
-        self._people, self._index = people, index
-        self._applied = {str(d["_id"]): int(d.get("seq", 0)) for d in docs}
+        del docs
+        # The build left a heap of young objects: collect now, before ready, rather than in
+        # the first requests (a full collection of it takes long on a loaded machine).
+        gc.collect()
+        self._people, self._index, self._applied = people, index, applied
         self._counter = counter
         self._marks = deque([(started, counter)])
-        self.built.set()
+        self._moved_at = started  # a full read takes longer than a write takes to land
         log.info("mentor index built", profiles=len(people), mentors=len(index), seconds=time.monotonic() - started)
 
     def _features(self, docs: Sequence[dict[str, Any]], now: datetime) -> tuple[dict[str, Person], MentorIndex]:
