@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from mentorship_kit.clock import Clock
 from mentorship_kit.runtime import ServiceRuntime
@@ -107,6 +107,13 @@ class MemoryCollection:
         if doc["_id"] in self.docs:
             raise DuplicateKeyError("duplicate _id")
         self.docs[doc["_id"]] = dict(doc)
+
+    async def insert_many(self, docs: list[dict[str, Any]], ordered: bool = True) -> None:
+        duplicates = [{"index": i, "code": 11000} for i, doc in enumerate(docs) if doc["_id"] in self.docs]
+        for doc in docs:
+            self.docs.setdefault(doc["_id"], dict(doc))
+        if duplicates:
+            raise BulkWriteError({"writeErrors": duplicates})
 
 
 class MemoryDb(dict[str, MemoryCollection]):

@@ -137,6 +137,11 @@ class FakeDeliveries:
         self.outbox += events
         return True
 
+    async def finish_many(
+        self, outcomes: list[tuple[str, dict[str, Any], list[dict[str, Any]], list[Envelope[Any]]]]
+    ) -> list[bool]:
+        return [await self.finish(i, fields, log, events) for i, fields, log, events in outcomes]
+
     async def move(self, delivery_id: str, from_state: str, to_state: str, now: datetime) -> bool:
         doc = self.docs.get(delivery_id)
         if doc is None or doc["state"] != from_state:
@@ -208,6 +213,10 @@ class FakeInbox:
 
     async def put(self, item: dict[str, Any]) -> None:
         self.items.setdefault(item["_id"], dict(item))
+
+    async def put_many(self, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            await self.put(item)
 
     async def page(
         self, recipient_id: str, *, limit: int, after: tuple[datetime, str] | None, unread_only: bool
