@@ -5,6 +5,7 @@ again because its sender died, or the store went away, between sending it and re
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,6 +45,11 @@ def database(prefix: str, service: str) -> str:
     return f"{prefix.replace('.', '_').strip('_')}_{service}"
 
 
+def event_name(envelope: Any) -> str:
+    """The event's name whatever its version (`MentorshipStartedV2` -> `MentorshipStarted`)."""
+    return re.sub(r"V\d+$", "", type(envelope.data).__name__)
+
+
 async def read_events(kafka: str, prefix: str) -> tuple[dict[str, list[Any]], Counter[str]]:
     """Every decodable event per type name, each event id once; and how often an id was published
     more than once (an outbox relay that died between publishing and marking: absorbed downstream)."""
@@ -59,7 +65,7 @@ async def read_events(kafka: str, prefix: str) -> tuple[dict[str, list[Any]], Co
             continue
         seen[envelope.id] += 1
         if seen[envelope.id] == 1:
-            by_type[type(envelope.data).__name__].append(envelope)
+            by_type[event_name(envelope)].append(envelope)
     return by_type, Counter({eid: n - 1 for eid, n in seen.items() if n > 1})
 
 
