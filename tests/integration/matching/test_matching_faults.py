@@ -22,7 +22,8 @@ import pytest
 
 from matching_service.faults import FAULT_EXIT_STATUS
 from mentorship_contracts import Envelope, Topic, decode
-from mentorship_contracts.profile import ProfileRegistered
+from mentorship_contracts.matching import CohortMatchPublished, MentorshipStartedV2
+from mentorship_contracts.profile import ProfileState
 from mentorship_kit.metrics import REGISTRY
 from tests.integration.matching.conftest import ADMIN, person, publish
 from tests.support.kafka import eventually, read_topic
@@ -30,8 +31,8 @@ from tests.support.processes import token
 
 pytestmark = pytest.mark.integration
 
-STARTED = "mentorship.matching.mentorship_started"
-COHORT_PUBLISHED = "mentorship.matching.cohort_match_published"
+STARTED = MentorshipStartedV2.event_type
+COHORT_PUBLISHED = CohortMatchPublished.event_type
 
 
 def db_of(mongo: Any, prefix: str) -> Any:
@@ -46,12 +47,12 @@ def died(proc: Any, timeout: float = 60) -> int | None:
 
 
 async def profiles(infra: Any, prefix: str, mongo: Any, *people: Any) -> None:
-    """Publish the profiles and wait until matching's read model and capacity documents have them."""
+    """Publish the profiles on profile.state and wait until matching's read model and capacity documents have them."""
     await publish(
         infra,
         prefix,
-        Topic.PROFILE,
-        [Envelope.wrap(ProfileRegistered(profile_id=p.profile_id, profile=p), source="profile") for p in people],
+        Topic.PROFILE_STATE,
+        [Envelope.wrap(ProfileState(profile_id=p.profile_id, version=1, profile=p), source="profile") for p in people],
     )
     db = db_of(mongo, prefix)
     ids = [p.profile_id for p in people]
