@@ -27,7 +27,7 @@ from tests.support.processes import ServiceProcess, free_port, service_env, toke
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-STARTED = "mentorship.matching.mentorship_started"
+STARTED = "mentorship.matching.v2.mentorship_started"
 ACCEPT_ROUTE = "POST /mentorships/{mentorship_id}/accept"
 
 
