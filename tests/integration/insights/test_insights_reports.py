@@ -28,7 +28,7 @@ from mentorship_contracts.matching import (
 )
 from mentorship_contracts.notification import NotificationDelivered, NotificationFailed, WebhookEndpointDisabled
 from mentorship_contracts.profile import ProfileErased, ProfileRegistered, ProfileSnapshot, ProfileState
-from mentorship_contracts.registry import upcast_target
+from mentorship_contracts.registry import as_newest, upcast_target
 from mentorship_contracts.scheduling import (
     CheckInOverdue,
     MentorshipInactive,
@@ -501,8 +501,8 @@ async def test_program_reports_from_the_event_stream_and_a_replay_gives_the_same
     for e in events:
         if isinstance(e.data, SessionCompleted | MentorshipStarted | SessionFeedbackSubmitted):
             consumer = next(c for c in svc.runtime.consumers if c.topic == e.data.topic)
-            handler = consumer.handlers[e.type]
-            await handler(e)
+            newest = as_newest(e)  # what the consumer hands its handlers (v1 upcast to v2)
+            await consumer.handlers[newest.type](newest)
     assert values(await figures(svc, j.program)) == before
 
     # Replay: the same topics from offset zero into an empty database give the same figures.
