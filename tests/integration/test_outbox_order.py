@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from mentorship_contracts import Envelope, Topic, decode
-from mentorship_contracts.profile import ProfileRegistered, ProfileSnapshot
+from mentorship_contracts.profile import ProfileFacts, ProfileRegisteredV2, Skill
 from mentorship_kit.outbox import LEASE, OWNER, OutboxRelay, new_document
 from mentorship_kit.runtime import ServiceRuntime
 from mentorship_kit.settings import ServiceSettings
@@ -25,8 +25,11 @@ ORDER = {VERSIONS: ("agg_id", "seq")}
 
 
 def version_event(agg: str, seq: int) -> Envelope[Any]:
-    profile = ProfileSnapshot(profile_id=agg, display_name=f"v{seq}", email=f"{agg}@example.org", roles=["mentee"])
-    return Envelope.wrap(ProfileRegistered(profile_id=agg, profile=profile), source="test")
+    # the version travels as the profile's only skill (v2 events carry no names)
+    return Envelope.wrap(
+        ProfileRegisteredV2(profile_id=agg, facts=ProfileFacts(roles=["mentee"], skills=[Skill(name=f"v{seq}")])),
+        source="test",
+    )
 
 
 def version_doc(agg: str, seq: int) -> dict[str, Any]:
@@ -56,7 +59,7 @@ def versions_per_key(records: list[Any]) -> dict[str, list[int]]:
     seen: dict[str, list[int]] = {}
     for record in records:
         event = decode(record.value)
-        version = int(event.data.profile.display_name.removeprefix("v"))
+        version = int(event.data.facts.skills[0].name.removeprefix("v"))
         if version not in seen.setdefault(event.subject, []):
             seen[event.subject].append(version)
     return seen
