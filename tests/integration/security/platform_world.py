@@ -203,6 +203,9 @@ async def build_world(p: Platform) -> World:
     )
     assert r.status_code == 201, r.text
     w.ids["session_id"] = r.json()["session_id"]
+    # the session's first reminder timer (its id as scheduling names it): the admin re-drive route's target
+    sequence = r.json().get("sequence", 1)
+    w.ids["timer_id"] = f"reminder:{w.ids['session_id']}:{sequence}:1440"
     r = await p.call(
         "scheduling", "POST", f"/mentorships/{mid}/milestones", headers=mentee, json={"title": "First talk"}
     )

@@ -103,7 +103,10 @@ async def test_topics_plan_prints_every_topic_with_partitions_replication_retent
     )
     plan = {t["name"]: t for t in json.loads(out)}
     streams = ("profile.events", "matching.events", "scheduling.events", "notification.events")
-    assert set(plan) == {prefix + s for s in streams} | {f"{prefix}{s}.dlt" for s in streams}
+    states = ("profile.state",)  # compacted, kept forever (issue 12): everyone's current profile
+    assert set(plan) == {prefix + s for s in streams + states} | {f"{prefix}{s}.dlt" for s in streams + states}
+    for s in states:
+        assert plan[prefix + s]["configs"]["cleanup.policy"] == "compact", plan[prefix + s]
     for s in streams:
         events, dead = plan[prefix + s], plan[f"{prefix}{s}.dlt"]
         assert (events["partitions"], events["replication_factor"]) == (6, 3)
@@ -116,7 +119,7 @@ async def test_topics_plan_prints_every_topic_with_partitions_replication_retent
     assert EVENTS_RETENTION_MS == 30 * 86_400_000 and DEAD_LETTER_RETENTION_MS == 14 * 86_400_000
 
     table = await cli(infra.kafka_bootstrap, prefix, "topics", "plan")
-    assert f"{prefix}profile.events.dlt" in table and "14 days" in table and "30 days" in table
+    assert "dead letters" in table and "14 days" in table and "30 days" in table and "compact" in table
 
 
 async def test_topics_apply_creates_the_missing_ones_and_reports_the_differing_ones(infra, prefix):
@@ -129,7 +132,7 @@ async def test_topics_apply_creates_the_missing_ones_and_reports_the_differing_o
         await admin.close()
 
     out = await cli(infra.kafka_bootstrap, prefix, "topics", "apply", "--partitions", "2")
-    assert "7 topic(s) created, 1 already there" in out
+    assert "9 topic(s) created, 1 already there" in out
     assert f"created {prefix}profile.events.dlt" in out and f"created {odd}\n" not in out
     drift = [line for line in out.splitlines() if odd in line and "created" not in line]
     assert any("retention.ms" in line and "3600000" in line and "2592000000" in line for line in drift), out
@@ -144,7 +147,7 @@ async def test_topics_apply_creates_the_missing_ones_and_reports_the_differing_o
         await admin.close()
 
     again = await cli(infra.kafka_bootstrap, prefix, "topics", "apply", "--partitions", "2")
-    assert "0 topic(s) created, 8 already there" in again
+    assert "0 topic(s) created, 10 already there" in again
 
 
 async def test_without_topic_creation_a_service_is_not_ready_and_names_the_missing_topics(infra, prefix, tmp_path):
@@ -404,7 +407,7 @@ async def test_the_journey_runs_over_sasl_ssl_on_topics_an_operator_provisioned(
     topics, play the whole journey; the journey's own watcher reads the topics over SASL_SSL too."""
     prefix = f"s{uuid.uuid4().hex[:8]}."
     applied = await cli(secure_kafka.bootstrap, prefix, "topics", "apply", "--partitions", "2", env=secure_kafka.env)
-    assert "8 topic(s) created" in applied
+    assert "10 topic(s) created" in applied
 
     for key, value in secure_kafka.env.items():  # the journey's watcher is a client of this process
         monkeypatch.setenv(key, value)
