@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo import AsyncMongoClient, ReturnDocument, UpdateOne
 
 from mentorship_kit.mongo import ensure_indexes
 from mentorship_kit.outbox import outbox_indexes
@@ -91,3 +91,21 @@ async def test_index_creation_raced_by_every_replica_succeeds(clients: list[Clie
         await asyncio.gather(*(ensure_indexes(c[name], declarations) for c in clients))
         info = await clients[0][name]["timers"].index_information()
         assert {"due", "group", "outbox_pending"} <= set(info)
+
+
+async def test_one_update_command_of_many_statements_completes(clients: list[Client], prefix: str) -> None:
+    """A bulk write of hundreds of conditional updates is one `update` command; the store must not
+    hold a connection per statement until the command ends (09-update-statement-closes-its-query:
+    without it this command waits for good, and so does every later write)."""
+    name = db_name(prefix, "bulk")
+    coll = clients[0][name].docs
+    await coll.insert_many([{"_id": n, "pending": True} for n in range(500)])
+    claims = [
+        UpdateOne({"_id": n, "pending": True, "owner": {"$exists": False}}, {"$set": {"owner": "a"}})
+        for n in range(500)
+    ]
+    result = await asyncio.wait_for(coll.bulk_write(claims, ordered=False), timeout=120)
+    assert result.modified_count == 500
+    again = await asyncio.wait_for(coll.bulk_write(claims, ordered=False), timeout=120)
+    assert again.modified_count == 0  # the conditions hold per statement: nothing taken twice
+    await asyncio.wait_for(clients[1][name].other.insert_one({"x": 1}), timeout=30)  # the store still writes
