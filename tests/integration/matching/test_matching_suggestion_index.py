@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mentorship_contracts import Envelope, Topic
-from mentorship_contracts.profile import ProfileDeactivated, ProfileErased, ProfileUpdated
+from mentorship_contracts.profile import ProfileDeactivated, ProfileErased, ProfileState
 from tests.support.kafka import eventually
 from tests.support.processes import token
 
@@ -41,18 +41,17 @@ async def test_ready_with_the_index_built_and_mentors_follow_changes_in_place(st
 
     assert await suggested() == [strong.profile_id, other.profile_id]  # new mentors, no restart
 
-    # A changed mentor: the strong one now only cooks, so the other one ranks first.
+    # A changed mentor (their new state on profile.state): the strong one now only cooks, so the
+    # other one ranks first.
     cooking = strong.model_copy(update={"skills": [strong.skills[0].model_copy(update={"name": "cooking"})]})
     now = datetime.now(UTC)
     await publish(
         infra,
         prefix,
-        Topic.PROFILE,
+        Topic.PROFILE_STATE,
         [
             Envelope.wrap(
-                ProfileUpdated(profile_id=strong.profile_id, changed_fields=["skills"], changes={}, profile=cooking),
-                source="profile",
-                time=now,
+                ProfileState(profile_id=strong.profile_id, version=2, profile=cooking), source="profile", time=now
             )
         ],
     )
