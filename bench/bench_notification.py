@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from mentorship_contracts import Envelope, encode
 from mentorship_contracts.notification import NotificationDelivered
-from mentorship_contracts.profile import NotificationPreferences, ProfileRegistered, ProfileSnapshot
+from mentorship_contracts.profile import NotificationPreferences, ProfileSnapshot, ProfileState
 from mentorship_contracts.scheduling import MilestoneReached
 from mentorship_kit.messaging import ensure_topics
 from mentorship_ops.support import SmtpSink, TopicReader, print_table
@@ -200,8 +200,8 @@ async def end_to_end(
                 roles=["mentee"],
                 notification_preferences=MILESTONES,
             )
-            env = Envelope.wrap(ProfileRegistered(profile_id=pid, profile=snap), source="bench")
-            await producer.send_and_wait(f"{prefix}profile.events", encode(env), key=pid.encode())
+            env = Envelope.wrap(ProfileState(profile_id=pid, version=1, profile=snap), source="bench")
+            await producer.send_and_wait(f"{prefix}profile.state", encode(env), key=pid.encode())
         while await runtime.db["contacts"].count_documents({}) < 2:
             await asyncio.sleep(0.05)
         emails_before = sink.count

@@ -7,17 +7,18 @@ fresh topic prefix and database; the benchmark drives its real HTTP API.
 1. Bulk import: one `POST /profiles/import` of a synthetic CSV (all rows good, all new), timed until
    the streamed summary line arrives (every row validated and stored with its outbox event).
    Baseline: a plain loop of PyMongo `insert_one` of the equivalent documents (same profile
-   document and outbox event the service writes, built before the clock starts) into a fresh
+   document and outbox entries the service writes: the event and the profile's state, built before
+   the clock starts) into a fresh
    database with only the default `_id` index.
 2. Profile updates: `PATCH /profiles/{id}` requests (each changes `job_title`, so each emits one
-   ProfileUpdated), from BENCH_PROFILE_CONCURRENCY workers each owning one profile, timed from the
+   ProfileUpdated and the profile's new state on `profile.state`), from BENCH_PROFILE_CONCURRENCY workers each owning one profile, timed from the
    first request until the last ProfileUpdated has been read back from `profile.events`.
    Baselines: a plain aiokafka producer (acks=all, default settings otherwise) sending the same number of messages
    of the same size, timed until all are acknowledged, i.e. on the topic; once as a loop of
    `send_and_wait`, once as `send` everything then `flush`. And the same-work baseline
    (`same_work_updates`): the raw clients doing per update what the service must do (read the
-   profile, one conditional write of the change with its event in the outbox, produce the event,
-   clear the outbox entry), on copies of the same profile documents with the same indexes.
+   profile, one conditional write of the change with its event and state in the outbox, produce
+   both, clear the outbox entries), on copies of the same profile documents with the same indexes.
 
 Sizes: BENCH_PROFILE_ROWS (default 2000), BENCH_PROFILE_UPDATES (default 300),
 BENCH_PROFILE_CONCURRENCY (default 8). Needs KAFKA_BOOTSTRAP_SERVERS and MONGODB_URI.
@@ -42,7 +43,7 @@ from pymongo import MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from mentorship_contracts import encode
-from mentorship_contracts.profile import ProfileUpdated
+from mentorship_contracts.profile import ProfileState, ProfileUpdatedV2
 from mentorship_kit.auth import issue_token
 from mentorship_kit.clock import Clock
 from mentorship_kit.messaging import ensure_topics
@@ -60,7 +61,8 @@ ROWS = int(os.environ.get("BENCH_PROFILE_ROWS", "2000"))
 UPDATES = int(os.environ.get("BENCH_PROFILE_UPDATES", "300"))
 CONCURRENCY = int(os.environ.get("BENCH_PROFILE_CONCURRENCY", "8"))
 JWT_SECRET = "bench-secret-for-the-profile-benchmark-0123"
-UPDATED_TYPE = ProfileUpdated.event_type
+UPDATED_TYPE = ProfileUpdatedV2.event_type
+STATE_TYPE = ProfileState.event_type
 TIMEOUT = 600.0
 EVENTS = EventFactory("profile", Clock())  # envelopes as the service makes them
 
@@ -147,7 +149,7 @@ def baseline_inserts(text: str) -> tuple[str, int, float]:
     for row in read_csv(text)[1]:
         assert row.data is not None, row.rejection
         profile = domain.validate({**row.data, "profile_id": str(uuid.uuid4())})
-        docs.append(profile_document(profile, EVENTS.many([domain.register(profile)])))
+        docs.append(profile_document(profile, EVENTS.many([domain.register(profile), domain.state(profile, 1)])))
     name = f"bench_profile_base_{uuid.uuid4().hex[:8]}"
     with MongoClient(MONGO) as client:
         try:
@@ -185,11 +187,13 @@ async def service_import(service: ServiceProcess, text: str) -> tuple[str, int, 
 # --- 2. profile updates ----------------------------------------------------------------------
 
 
-def update_payload_size(profile: dict[str, Any]) -> int:
-    """Size of one ProfileUpdated envelope as the service publishes it, for the baseline."""
+def update_payload_sizes(profile: dict[str, Any]) -> tuple[int, int]:
+    """Sizes of the two records a PATCH publishes, as the service makes them, for the baseline:
+    the ProfileUpdated event (profile.events) and the profile's new state (profile.state)."""
     snapshot = domain.validate(profile)
     change = domain.update(snapshot, {"job_title": "Staff engineer 9999"})
-    return len(encode(EVENTS.many(change.events)[0]))
+    event, state = EVENTS.many(domain.with_state(change, 2))
+    return len(encode(event)), len(encode(state))
 
 
 async def baseline_producer(topic: str, payload: bytes, n: int, pipelined: bool) -> tuple[str, int, float]:
@@ -227,17 +231,19 @@ async def copy_profiles(service: ServiceProcess, ids: list[str]) -> tuple[AsyncD
 
 
 async def same_work_updates(
-    db: AsyncDatabase[raw.Document], topic: str, ids: list[str], size: int
+    db: AsyncDatabase[raw.Document], topic: str, ids: list[str], sizes: tuple[int, int]
 ) -> tuple[str, int, float]:
     """What the service must do per PATCH, with the raw clients and CONCURRENCY workers each owning
     one profile (as the service's benchmark): read the profile (1 point read), write the change
-    with its version check and its ProfileUpdated in the document's outbox (1 conditional write,
-    the same $set fields the service sets: the field, version, search, email and external keys),
-    produce the event (acks=all, keyed by the profile) and clear the outbox entry (1 write).
+    with its version check, its ProfileUpdated and its new state in the document's outbox (1
+    conditional write, the same $set fields the service sets: the field, version, search, email and
+    external keys), produce both records (acks=all, keyed by the profile: the event on the events
+    topic, the state on the state topic) and clear the outbox entries (1 write).
     Timed until the last event is acknowledged (on the topic). Left out, as the platform's own
     overhead: HTTP, authentication, validation, the relay's lease and read-back."""
     producer = await raw.started_producer(KAFKA)
-    body = ("x" * size).encode()
+    body, state_body = (("x" * size).encode() for size in sizes)
+    state_topic = topic.removesuffix("events") + "state"
 
     async def worker(w: int) -> None:
         pid = ids[w]
@@ -247,6 +253,7 @@ async def same_work_updates(
             assert doc is not None
             event_id = raw.new_id()
             entry = raw.outbox_entry(event_id, UPDATED_TYPE, "profile.events", pid, body)
+            state = raw.outbox_entry(raw.new_id(), STATE_TYPE, "profile.state", pid, state_body)
             update = raw.with_outbox(
                 {
                     "$set": {
@@ -257,13 +264,15 @@ async def same_work_updates(
                         "external_key": doc.get("external_key"),
                     }
                 },
-                [entry],
+                [entry, state],
             )
             result = await db["profiles"].update_one(
                 {"_id": pid, "erased": {"$ne": True}, "version": doc["version"]}, update
             )
             assert result.modified_count == 1
-            await producer.send_and_wait(topic, body, key=pid.encode())
+            sent = [await producer.send(topic, body, key=pid.encode())]
+            sent.append(await producer.send(state_topic, state_body, key=pid.encode()))
+            await asyncio.gather(*sent)
             await db["profiles"].update_one({"_id": pid, "outbox_seq": doc["outbox_seq"] + 1}, raw.CLEARED)
 
     try:
@@ -301,12 +310,12 @@ async def service_updates(service: ServiceProcess, prefix: str) -> tuple[tuple[s
             response = await client.post("/profiles", json=body)
             response.raise_for_status()
             first = first or response.json()
-        size = update_payload_size({k: v for k, v in first.items() if k != "version"})
+        sizes = update_payload_sizes({k: v for k, v in first.items() if k != "version"})
 
         reader = await TopicReader(KAFKA, [topic], group_id=f"{prefix}bench-reader").start()
-        seen: set[str] = set()
-        want = {f"{pid}:{k}" for pid in ids for k in range(UPDATES // CONCURRENCY)}
-        want |= {f"{ids[k]}:{UPDATES // CONCURRENCY}" for k in range(UPDATES % CONCURRENCY)}
+        # Version 2 of ProfileUpdated names the changed fields, not their values: count per profile.
+        seen: dict[str, int] = {pid: 0 for pid in ids}
+        want = {pid: UPDATES // CONCURRENCY + (1 if w < UPDATES % CONCURRENCY else 0) for w, pid in enumerate(ids)}
 
         async def worker(w: int) -> None:
             count = UPDATES // CONCURRENCY + (1 if w < UPDATES % CONCURRENCY else 0)
@@ -315,12 +324,11 @@ async def service_updates(service: ServiceProcess, prefix: str) -> tuple[tuple[s
                 response.raise_for_status()
 
         async def read_back() -> None:
-            while not want <= seen:
+            while seen != want:
                 for record in await reader.batch(timeout_ms=500):
                     doc = json.loads(record.value)
-                    if doc.get("type") == UPDATED_TYPE:
-                        title = doc["data"]["changes"]["job_title"]
-                        seen.add(f"{doc['subject']}:{title.removeprefix('Engineer ')}")
+                    if doc.get("type") == UPDATED_TYPE and doc.get("subject") in seen:
+                        seen[doc["subject"]] += 1
 
         try:
             reading = asyncio.create_task(read_back())
@@ -333,9 +341,9 @@ async def service_updates(service: ServiceProcess, prefix: str) -> tuple[tuple[s
             await reader.stop()
     print(
         f"  ({UPDATES} PATCH answered after {requests_done:.2f} s; last ProfileUpdated read back after "
-        f"{elapsed:.2f} s; event size {size} bytes)"
+        f"{elapsed:.2f} s; event {sizes[0]} bytes, state {sizes[1]} bytes)"
     )
-    return (f"service: PATCH -> ProfileUpdated on topic ({CONCURRENCY} workers)", UPDATES, elapsed), size
+    return (f"service: PATCH -> ProfileUpdated on topic ({CONCURRENCY} workers)", UPDATES, elapsed), sizes
 
 
 def table(title: str, rows: list[tuple[str, int, float]]) -> None:
@@ -373,21 +381,24 @@ async def main() -> None:
     service = profile_service(prefix)
     try:
         await asyncio.to_thread(service.start)
-        updates, size = await service_updates(service, prefix)
+        updates, sizes = await service_updates(service, prefix)
         base_db, client = await copy_profiles(service, profile_ids())
     finally:
         await asyncio.to_thread(stop_and_drop, service)
-    baseline_topic = f"{prefix}baseline"
-    await ensure_topics(KAFKA, [baseline_topic], 3)
-    payload = b"x" * size
+    baseline_topic = f"{prefix}baseline.events"
+    await ensure_topics(KAFKA, [baseline_topic, f"{prefix}baseline.state"], 3)
+    payload = b"x" * sizes[0]
     try:
-        same_work = await same_work_updates(base_db, baseline_topic, profile_ids(), size)
+        same_work = await same_work_updates(base_db, baseline_topic, profile_ids(), sizes)
     finally:
         await client.drop_database(base_db.name)
         await client.close()
     sequential = await baseline_producer(baseline_topic, payload, UPDATES, pipelined=False)
     pipelined = await baseline_producer(baseline_topic, payload, UPDATES, pipelined=True)
-    table(f"Profile updates ({UPDATES} events of ~{size} bytes)", [sequential, pipelined, same_work, updates])
+    table(
+        f"Profile updates ({UPDATES} events of ~{sizes[0]} bytes, each with a state of ~{sizes[1]})",
+        [sequential, pipelined, same_work, updates],
+    )
     ratio = (updates[1] / updates[2]) / (same_work[1] / same_work[2])
     summary.record(
         f"profile: PATCH -> ProfileUpdated on topic, {CONCURRENCY} workers (/s)",
