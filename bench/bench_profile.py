@@ -11,10 +11,11 @@ fresh topic prefix and database; the benchmark drives its real HTTP API.
    the clock starts) into a fresh
    database with only the default `_id` index.
 2. Profile updates: `PATCH /profiles/{id}` requests (each changes `job_title`, so each emits one
-   ProfileUpdated and the profile's new state on `profile.state`), from BENCH_PROFILE_CONCURRENCY workers each owning one profile, timed from the
-   first request until the last ProfileUpdated has been read back from `profile.events`.
-   Baselines: a plain aiokafka producer (acks=all, default settings otherwise) sending the same number of messages
-   of the same size, timed until all are acknowledged, i.e. on the topic; once as a loop of
+   ProfileUpdated and the profile's new state on `profile.state`), from BENCH_PROFILE_CONCURRENCY
+   workers each owning one profile, timed from the first request until the last ProfileUpdated has
+   been read back from `profile.events`.
+   Baselines: a plain aiokafka producer (acks=all, default settings otherwise) sending the same
+   number of messages of the same size, timed until all are acknowledged, i.e. on the topic; once as a loop of
    `send_and_wait`, once as `send` everything then `flush`. And the same-work baseline
    (`same_work_updates`): the raw clients doing per update what the service must do (read the
    profile, one conditional write of the change with its event and state in the outbox, produce
