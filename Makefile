@@ -71,7 +71,7 @@ bench: install
 
 BENCH_SCALE ?= 1
 bench-company: install
-	@bash deploy/local/with_infra.sh $(UV) run --frozen python -m bench company --scale $(BENCH_SCALE)
+	@bash deploy/local/with_infra.sh --service-stores $(UV) run --frozen python -m bench company --scale $(BENCH_SCALE)
 
 # Starts its own Kafka and store (it kills them): never the ones `make test` or others use.
 CHAOS_ARGS ?=
