@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from .envelope import EventData
+from .reasons import ReasonCode, reason_fields
 from .registry import event, register_upcaster
 from .text import NAME_MAX, SINGLE_LINE, Id, Key, Name, Text
 from .topics import Topic
@@ -308,12 +309,36 @@ class ProfileRoleRemoved(EventData):
     roles: list[Role] = Field(max_length=10)
 
 
-@event("mentorship.profile.profile_deactivated", topic=Topic.PROFILE, subject="profile_id")
+@event(
+    "mentorship.profile.profile_deactivated",
+    topic=Topic.PROFILE,
+    subject="profile_id",
+    personal_data=("reason",),
+    protection={"reason": "kept as a code in v2 (`reason_code`, `has_reason`); the text stays in profile"},
+)
 class ProfileDeactivated(EventData):
     """A person is inactive: not matchable, not notified except for account matters."""
 
     profile_id: Id
     reason: Text | None = None
+
+
+@event("mentorship.profile.v2.profile_deactivated", topic=Topic.PROFILE, subject="profile_id", version=2)
+class ProfileDeactivatedV2(EventData):
+    """A person is inactive: not matchable, not notified except for account matters; a reason someone
+    wrote (`has_reason`) stays in the profile service."""
+
+    profile_id: Id
+    reason_code: ReasonCode = "other"
+    has_reason: bool = False
+
+
+def _deactivated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2: the reason's words are dropped, its code and whether there were words kept."""
+    return {"profile_id": data["profile_id"], **reason_fields(data.get("reason"))}
+
+
+register_upcaster(ProfileDeactivated.event_type, ProfileDeactivatedV2.event_type, _deactivated_v1_to_v2)
 
 
 @event("mentorship.profile.profile_reactivated", topic=Topic.PROFILE, subject="profile_id")

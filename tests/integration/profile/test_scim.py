@@ -14,7 +14,7 @@ from scim2_client import BaseSyncSCIMClient
 from scim2_tester import Status, check_server
 
 from mentorship_contracts.profile import (
-    ProfileDeactivated,
+    ProfileDeactivatedV2,
     ProfileErased,
     ProfileReactivated,
     ProfileRegisteredV2,
@@ -208,7 +208,7 @@ async def test_the_directorys_writes_are_the_profiles_events(spawn, infra, prefi
     kinds = [type(env.data) for env in events]
     assert kinds == [
         ProfileRegisteredV2,
-        ProfileDeactivated,
+        ProfileDeactivatedV2,
         ProfileReactivated,
         ProfileUpdatedV2,
         ProfileUpdatedV2,
@@ -217,7 +217,7 @@ async def test_the_directorys_writes_are_the_profiles_events(spawn, infra, prefi
     ], kinds
     registered, deactivated, _, title, manager, replaced, erased = (env.data for env in events)
     assert registered.facts.active is True  # v2: the directory id and the values travel on profile.state
-    assert deactivated.reason == "deactivated in the directory"
+    assert deactivated.has_reason and deactivated.reason_code == "other"  # the words stay in profile
     assert title.changed_fields == ["job_title"] and manager.changed_fields == ["manager_id"]
     assert set(replaced.changed_fields) == {"email", "display_name", "job_title", "external_id", "department"}
     assert erased.model_dump() == {"profile_id": pid}

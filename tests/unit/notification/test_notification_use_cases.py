@@ -146,6 +146,9 @@ async def test_a_refused_address_fails_and_a_transient_error_is_retried():
     w.mailer.refuse.add("ada@example.org")
     await w.notifications.handle(milestone())
     assert w.deliveries.of("ada")["email"]["state"] == "failed"
+    # The server's answer quoted her address; the event (which outlives an erase) does not.
+    [failed] = [e for e in w.deliveries.outbox if isinstance(e.data, NotificationFailed)]
+    assert failed.data.reason == "550 mailbox unavailable: <address>" and failed.data.permanent
 
     async def flaky(message: Any, recipient: str) -> None:
         raise ConnectionError("smtp went away")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mentorship_contracts.profile import (
-    ProfileDeactivated,
+    ProfileDeactivatedV2,
     ProfileReactivated,
     ProfileRoleAdded,
     ProfileRoleRemoved,
@@ -128,10 +128,14 @@ def test_last_role_cannot_go():
 def test_deactivate_and_reactivate_are_idempotent():
     p = person()
     off = domain.deactivate(p, "on leave")
-    assert isinstance(off.events[0], ProfileDeactivated) and not off.profile.active
+    assert isinstance(off.events[0], ProfileDeactivatedV2) and not off.profile.active
+    # the words stay beside the profile; the event says only that there were some
+    assert off.events[0].has_reason and off.events[0].reason_code == "other"
+    assert off.marks["deactivation_reason"] == "on leave"
     assert not domain.deactivate(off.profile).changed
     on = domain.reactivate(off.profile)
     assert isinstance(on.events[0], ProfileReactivated) and on.profile.active
+    assert on.marks["deactivation_reason"] is None  # removed when lifted
     assert not domain.reactivate(on.profile).changed
 
 

@@ -15,16 +15,16 @@ def person(**extra) -> ProfileSnapshot:
 
 def test_an_admins_deactivation_is_marked_and_only_an_admin_lifts_it():
     off = domain.deactivate(person(), "left", by_admin=True)
-    assert off.marks == {"deactivated_by_admin": True} and off.profile.active is False
+    assert off.marks == {"deactivated_by_admin": True, "deactivation_reason": "left"} and off.profile.active is False
     with pytest.raises(domain.NotAllowed):
         domain.reactivate(off.profile, held_by_admin=True)
     on = domain.reactivate(off.profile, by_admin=True, held_by_admin=True)
-    assert on.profile.active is True and on.marks == {"deactivated_by_admin": False}
+    assert on.profile.active is True and on.marks == {"deactivated_by_admin": False, "deactivation_reason": None}
 
 
 def test_the_persons_own_deactivation_is_theirs_to_lift_unless_an_admin_deactivated_it_too():
     off = domain.deactivate(person())
-    assert off.marks == {"deactivated_by_admin": False}
+    assert off.marks == {"deactivated_by_admin": False, "deactivation_reason": None}
     assert domain.reactivate(off.profile).profile.active is True
     upgraded = domain.deactivate(off.profile, by_admin=True)  # already inactive: no event, but the mark
     assert upgraded.events == [] and upgraded.marks == {"deactivated_by_admin": True} and upgraded.changed

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from mentorship_contracts import EventData
 from mentorship_contracts.profile import (
-    ProfileDeactivated,
+    ProfileDeactivatedV2,
     ProfileErased,
     ProfileFacts,
     ProfileReactivated,
@@ -28,6 +28,7 @@ from mentorship_contracts.profile import (
     ProfileUpdatedV2,
     Role,
 )
+from mentorship_contracts.reasons import reason_fields
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
@@ -256,11 +257,12 @@ def deactivate(
             return Change(current, marks={"deactivated_by_admin": True})
         return Change(current)
     new = current.model_copy(update={"active": False})
+    # The reason's words stay here, beside the profile; the event says only whether there are any.
     return Change(
         new,
         ["active"],
-        [ProfileDeactivated(profile_id=current.profile_id, reason=reason)],
-        {"deactivated_by_admin": by_admin},
+        [ProfileDeactivatedV2(profile_id=current.profile_id, **reason_fields(reason))],
+        {"deactivated_by_admin": by_admin, "deactivation_reason": reason or None},
     )
 
 
@@ -270,7 +272,12 @@ def reactivate(current: ProfileSnapshot, *, by_admin: bool = False, held_by_admi
     if held_by_admin and not by_admin:
         raise NotAllowed("an admin deactivated this profile: only an admin can reactivate it")
     new = current.model_copy(update={"active": True})
-    return Change(new, ["active"], [ProfileReactivated(profile_id=current.profile_id)], {"deactivated_by_admin": False})
+    return Change(
+        new,
+        ["active"],
+        [ProfileReactivated(profile_id=current.profile_id)],
+        {"deactivated_by_admin": False, "deactivation_reason": None},
+    )
 
 
 def verify_email(current: ProfileSnapshot, *, already: bool) -> Change:

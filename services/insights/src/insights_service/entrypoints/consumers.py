@@ -23,7 +23,7 @@ from mentorship_contracts.matching import (
 )
 from mentorship_contracts.notification import NotificationFailed
 from mentorship_contracts.profile import (
-    ProfileDeactivated,
+    ProfileDeactivatedV2,
     ProfileErased,
     ProfileReactivated,
     ProfileRoleAdded,
@@ -69,7 +69,7 @@ def register_consumers(runtime: ServiceRuntime, insights: InsightsUseCases) -> N
             changes["mentor_capacity"] = None
         await insights.profile_changed(event.data.profile_id, event.time, changes)
 
-    async def on_deactivated(event: Envelope[ProfileDeactivated]) -> None:
+    async def on_deactivated(event: Envelope[ProfileDeactivatedV2]) -> None:
         await insights.profile_changed(event.data.profile_id, event.time, {"active": False})
 
     async def on_reactivated(event: Envelope[ProfileReactivated]) -> None:
@@ -81,7 +81,7 @@ def register_consumers(runtime: ServiceRuntime, insights: InsightsUseCases) -> N
     profile: dict[Any, Any] = {
         ProfileRoleAdded: on_role_added,
         ProfileRoleRemoved: on_role_removed,
-        ProfileDeactivated: on_deactivated,
+        ProfileDeactivatedV2: on_deactivated,
         ProfileReactivated: on_reactivated,
         ProfileErased: on_erased,
     }

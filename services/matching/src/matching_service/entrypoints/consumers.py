@@ -7,7 +7,7 @@ from typing import Any
 
 from mentorship_contracts import Envelope, Topic
 from mentorship_contracts.profile import (
-    ProfileDeactivated,
+    ProfileDeactivatedV2,
     ProfileErased,
     ProfileReactivated,
     ProfileRoleAdded,
@@ -47,7 +47,7 @@ def register_consumers(
     async def on_role_removed(event: Envelope[ProfileRoleRemoved]) -> None:
         await _patched(event, {"roles": [str(r) for r in event.data.roles]})
 
-    async def on_deactivated(event: Envelope[ProfileDeactivated]) -> None:
+    async def on_deactivated(event: Envelope[ProfileDeactivatedV2]) -> None:
         await _patched(event, {"active": False})
 
     async def on_reactivated(event: Envelope[ProfileReactivated]) -> None:
@@ -67,7 +67,7 @@ def register_consumers(
     handlers: dict[Any, Any] = {
         ProfileRoleAdded: on_role_added,
         ProfileRoleRemoved: on_role_removed,
-        ProfileDeactivated: on_deactivated,
+        ProfileDeactivatedV2: on_deactivated,
         ProfileReactivated: on_reactivated,
         ProfileErased: on_erased,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,14 @@ RELEASE_TIMER = "notification.release_held"
 RETRY_TIMER = "notification.retry"
 CONTACT_TIMER = "notification.contact_recheck"
 UNKNOWN_RECIPIENT = "unknown recipient"
+# A mail server's answer may quote the recipient's address; NotificationFailed goes on the event
+# stream, which outlives an erase, so addresses are cut out of its reason.
+EMAIL_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
+
+
+def without_addresses(reason: str) -> str:
+    """The reason with every email address replaced by `<address>`."""
+    return EMAIL_ADDRESS.sub("<address>", reason)
 
 
 class EndpointFailure(SendFailed):
@@ -83,7 +92,7 @@ class NotificationBase:
                 category=doc["category"],
                 source_event_id=doc["source_event_id"],
                 source_event_type=doc["source_event_type"],
-                reason=reason[:2000],
+                reason=without_addresses(reason)[:2000],
                 permanent=permanent,
                 failed_at=now,
                 attempts=attempts,

@@ -7,7 +7,7 @@ from typing import Any
 
 from mentorship_contracts import Envelope, Topic, all_models
 from mentorship_contracts.profile import (
-    ProfileDeactivated,
+    ProfileDeactivatedV2,
     ProfileErased,
     ProfileReactivated,
     ProfileState,
@@ -32,7 +32,7 @@ def register_consumers(runtime: ServiceRuntime, app: NotificationUseCases) -> No
     async def on_state_erased(profile_id: str, at: datetime) -> None:
         await app.contact_removed(profile_id, at)
 
-    async def on_deactivated(event: Envelope[ProfileDeactivated]) -> None:
+    async def on_deactivated(event: Envelope[ProfileDeactivatedV2]) -> None:
         await app.contact_active(event.data.profile_id, False, event.time)
 
     async def on_reactivated(event: Envelope[ProfileReactivated]) -> None:
@@ -42,7 +42,7 @@ def register_consumers(runtime: ServiceRuntime, app: NotificationUseCases) -> No
         await app.forget(event.data.profile_id, event.time)
 
     profile_handlers: dict[Any, Any] = {
-        ProfileDeactivated: on_deactivated,
+        ProfileDeactivatedV2: on_deactivated,
         ProfileReactivated: on_reactivated,
         ProfileErased: on_erased,
     }

@@ -4,7 +4,8 @@ One document per person:
   {_id: profile id, email_key: lower-cased email (unique), version: n,
    external_key: "id:<external id>" (unique; "none:<profile id>" when the profile has none),
    profile: {...ProfileSnapshot...}, search: {roles, skills, department, time_zone, active},
-   email_verified: bool, deactivated_by_admin: bool, scim_user_name / scim_user_key: the SCIM
+   email_verified: bool, deactivated_by_admin: bool, deactivation_reason: the words given when it
+   was deactivated (events carry only whether there were any), scim_user_name / scim_user_key: the SCIM
    userName as given / lower-cased (only when SCIM set one other than the email), outbox: [...], outbox_pending: bool}
 (`email_verified` missing, as on documents written before it existed, counts as not verified.)
 Every change is one conditional single-document write on (_id, version) that also carries
@@ -66,11 +67,19 @@ class StoredProfile:
     version: int
     email_verified: bool = False
     deactivated_by_admin: bool = False
+    deactivation_reason: str | None = None
     scim_user_name: str | None = None
 
 
 # What a read returns besides the profile: its version and the marks kept beside it.
-PROJECTION = {"profile": 1, "version": 1, "email_verified": 1, "deactivated_by_admin": 1, "scim_user_name": 1}
+PROJECTION = {
+    "profile": 1,
+    "version": 1,
+    "email_verified": 1,
+    "deactivated_by_admin": 1,
+    "deactivation_reason": 1,
+    "scim_user_name": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -264,6 +273,7 @@ class ProfileRepository:
                         "write_id": "",
                         "email_verified": "",
                         "deactivated_by_admin": "",
+                        "deactivation_reason": "",
                         "scim_user_name": "",
                         "scim_user_key": "",
                     },
@@ -419,5 +429,6 @@ def _stored(doc: dict[str, Any]) -> StoredProfile:
         int(doc.get("version", 1)),
         email_verified=bool(doc.get("email_verified")),
         deactivated_by_admin=bool(doc.get("deactivated_by_admin")),
+        deactivation_reason=doc.get("deactivation_reason"),
         scim_user_name=doc.get("scim_user_name"),
     )
