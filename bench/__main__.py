@@ -17,6 +17,7 @@ import asyncio
 import importlib
 import inspect
 import logging
+import signal
 import sys
 import time
 import traceback
@@ -26,6 +27,9 @@ from . import summary
 
 
 def main(argv: list[str]) -> int:
+    # SIGTERM (a `kill`, a CI timeout) ends a run as Ctrl-C does: the service processes, sinks and
+    # topics a benchmark started are stopped in its `finally` blocks instead of being left running.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if argv and argv[0] == "company":
         from .company import main as company
 
