@@ -173,18 +173,7 @@ class Chaos:
         self.faults.append(fault)
         self.fleet.kill(replica)
         self.kills[replica.service] += 1
-        down = self.rng.uniform(2, 12)
-
-        async def back() -> None:
-            await asyncio.sleep(down)
-            try:
-                await self.fleet.restart(replica)
-                self.restarts[replica.service] += 1
-                fault.back_at = time.time()
-            except Exception as exc:
-                self.problems.append(f"{replica.label} did not come back: {exc}"[:400])
-
-        self._spawn(back())
+        self._spawn(self._back(replica, fault, self.rng.uniform(2, 12)))
 
     async def kill_at(self, url: str) -> None:
         """SIGKILL the replica serving at `url` (an in-flight crash); it is restarted a moment later."""
